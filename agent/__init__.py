@@ -1,0 +1,1 @@
+"""auditseal-agent: tails local audit sources, spools durably, ships signed batches."""

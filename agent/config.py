@@ -1,0 +1,79 @@
+"""Agent configuration model (strict: unknown keys are errors with file and line)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from auditseal.config import StrictModel, load_config
+
+
+class AgentIdentity(StrictModel):
+    id: str = Field(min_length=1, description="agent id; must match the agent certificate")
+    state_dir: Path = Path("/var/lib/auditseal/agent")
+
+
+class FileInput(StrictModel):
+    type: Literal["file"]
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    paths: list[str] = Field(min_length=1, description="glob patterns of JSON-lines files")
+    tenant: str | None = Field(None, description="organization.id for events that name none")
+    poll_interval: float = Field(0.25, gt=0, le=60)
+    read_chunk_bytes: int = Field(1024 * 1024, ge=4096)
+    max_line_bytes: int = Field(256 * 1024, ge=256)
+
+
+InputConfig = Annotated[Union[FileInput], Field(discriminator="type")]
+
+
+class SpoolConfig(StrictModel):
+    max_segment_bytes: int = Field(32 * 1024 * 1024, ge=64 * 1024)
+
+
+class BatchConfig(StrictModel):
+    max_events: int = Field(5000, ge=1, le=50_000)
+    max_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=8 * 1024 * 1024)
+    max_age: float = Field(1.0, gt=0, le=300)
+
+
+class TlsFiles(StrictModel):
+    cert: Path
+    key: Path
+    ca: Path
+
+
+class BackoffConfig(StrictModel):
+    initial: float = Field(0.5, gt=0)
+    max: float = Field(30.0, gt=0)
+
+
+class OutputConfig(StrictModel):
+    collectors: list[str] = Field(min_length=1, description="https://host:port URLs, tried in order")
+    tls: TlsFiles
+    hmac_key_file: Path
+    timeout: float = Field(30.0, gt=0)
+    backoff: BackoffConfig = BackoffConfig()
+
+
+class AgentConfig(StrictModel):
+    agent: AgentIdentity
+    inputs: list[InputConfig] = Field(min_length=1)
+    spool: SpoolConfig = SpoolConfig()
+    batch: BatchConfig = BatchConfig()
+    output: OutputConfig
+    metrics_listen: str | None = Field(None, description="host:port for /metrics, off when unset")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _unique_input_names(self):
+        names = [i.name for i in self.inputs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"input names must be unique: {', '.join(dupes)}")
+        return self
+
+
+def load(path: str | Path) -> AgentConfig:
+    return load_config(AgentConfig, path)

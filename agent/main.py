@@ -1,0 +1,154 @@
+"""auditseal-agent: the composition root (config → inputs, spool, shipper)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import orjson
+import yaml
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from auditseal import logs, tls
+from auditseal.backoff import Backoff
+from auditseal.errors import Halt
+from auditseal.logs import kv
+
+from . import config as agent_config
+from .batching import BatchPolicy
+from .inputs import REGISTRY, Chunk
+from .inputs import file as _file_input  # noqa: F401  (registers "file")
+from .metrics import AgentMetrics
+from .normalise import Source
+from .pipeline import DeadLetterFile, SpoolWriter
+from .shipper import Shipper
+from .spool import Spool
+
+log = logging.getLogger("auditseal.agent")
+
+
+def load_hmac_key(path: Path) -> tuple[str, bytes]:
+    try:
+        data = yaml.safe_load(path.read_text())
+        return str(data["key_id"]), bytes.fromhex(data["secret"])
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+        # Never echo the file's content: it is a secret.
+        raise Halt(f"{path}: cannot read HMAC key (need key_id and hex secret): "
+                   f"{type(exc).__name__}") from None
+
+
+def build_inputs(cfg: agent_config.AgentConfig, positions: dict, metrics: AgentMetrics):
+    host = socket.gethostname()
+    return [REGISTRY[i.type](i, positions.get(i.name, {}), Source(i.tenant, host), metrics)
+            for i in cfg.inputs]
+
+
+async def serve_metrics(listen: str, metrics: AgentMetrics) -> web.AppRunner:
+    async def handle(_request):
+        return web.Response(body=generate_latest(metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+    app = web.Application()
+    app.router.add_get("/metrics", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, _, port = listen.rpartition(":")
+    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    return runner
+
+
+async def run(cfg: agent_config.AgentConfig) -> None:
+    metrics = AgentMetrics()
+    state = cfg.agent.state_dir
+    key_id, key = load_hmac_key(cfg.output.hmac_key_file)
+    ssl_ctx = tls.client_context(str(cfg.output.tls.cert), str(cfg.output.tls.key), str(cfg.output.tls.ca))
+    spool = Spool(state / "spool", cfg.spool.max_segment_bytes)
+    recovered = await asyncio.to_thread(spool.open)
+    if recovered.torn_tail:
+        log.warning("spool tail was torn by a crash; cut it", extra=kv(where=recovered.torn_tail))
+    log.info("agent starting", extra=kv(agent=cfg.agent.id, next_seq=recovered.next_seq,
+                                        acked_seq=recovered.acked_seq))
+    spooled = asyncio.Event()
+    writer = SpoolWriter(spool, cfg.agent.id, dict(recovered.positions),
+                         DeadLetterFile(state / "dead-letter" / "malformed.ndjson"), metrics, spooled)
+    shipper = Shipper(spool, cfg.agent.id, key_id, key, cfg.output.collectors, ssl_ctx,
+                      BatchPolicy(cfg.batch.max_events, cfg.batch.max_bytes, cfg.batch.max_age),
+                      Backoff(cfg.output.backoff.initial, cfg.output.backoff.max), cfg.output.timeout,
+                      state / "dead-letter", metrics, spooled)
+    inputs = build_inputs(cfg, recovered.positions, metrics)
+    runner = await serve_metrics(cfg.metrics_listen, metrics) if cfg.metrics_listen else None
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    writer_task = asyncio.create_task(writer.run())
+    shipper_task = asyncio.create_task(shipper.run())
+    input_tasks = [asyncio.create_task(i.run(writer.submit)) for i in inputs]
+    watched = [writer_task, shipper_task, *input_tasks]
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *watched], return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not stopper and task.exception():
+            log.error("agent task failed", exc_info=task.exception())
+    log.info("agent stopping: inputs first, then the spool, then the shipper")
+    for i in inputs:
+        i.stop()
+    await asyncio.gather(*input_tasks, return_exceptions=True)
+    await writer.close()
+    await writer_task
+    shipper.stop()
+    await asyncio.gather(shipper_task, return_exceptions=True)
+    if runner:
+        await runner.cleanup()
+    spool.close()
+
+
+async def dry_run(cfg: agent_config.AgentConfig) -> None:
+    """Print the events one pass over the inputs would produce; commit nothing."""
+    metrics = AgentMetrics()
+    out = sys.stdout.buffer
+
+    async def show(chunk: Chunk) -> None:
+        for doc in chunk.events:
+            out.write(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS) + b"\n")
+        for d in chunk.dead:
+            print(f"# dead-letter {d.origin}@{d.offset}: {d.reason}: {d.message}", file=sys.stderr)
+
+    for tailer in build_inputs(cfg, {}, metrics):
+        for path in tailer.discover():
+            while (chunk := tailer.read_once(path)) is not None:
+                await show(chunk)
+    out.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="auditseal-agent")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("run", "check-config"):
+        p = sub.add_parser(name)
+        p.add_argument("--config", "-c", required=True)
+        if name == "run":
+            p.add_argument("--dry-run", action="store_true", help="print events, ship and commit nothing")
+    args = parser.parse_args(argv)
+    try:
+        cfg = agent_config.load(args.config)
+        if args.command == "check-config":
+            load_hmac_key(cfg.output.hmac_key_file)
+            print(f"{args.config}: ok")
+            return 0
+        logs.setup(cfg.log_level)
+        asyncio.run(dry_run(cfg) if args.dry_run else run(cfg))
+        return 0
+    except Halt as exc:
+        print(f"auditseal-agent: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

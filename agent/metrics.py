@@ -1,0 +1,26 @@
+"""The agent's Prometheus metrics (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class AgentMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.lines_read = Counter("auditseal_agent_lines_read", "Lines read by input", ["input"], registry=r)
+        self.malformed = Counter("auditseal_agent_malformed_lines", "Lines dead-lettered, by reason",
+                                 ["input", "reason"], registry=r)
+        self.truncations = Counter("auditseal_agent_file_truncations", "Files seen truncated",
+                                   ["input"], registry=r)
+        self.spooled = Counter("auditseal_agent_events_spooled", "Events written to the spool", registry=r)
+        self.shipped = Counter("auditseal_agent_events_acked", "Events acknowledged by a collector",
+                               registry=r)
+        self.batches = Counter("auditseal_agent_batches", "Batches by result", ["result"], registry=r)
+        self.dead_batches = Counter("auditseal_agent_dead_letter_batches",
+                                    "Batches a collector refused for good, kept in dead-letter/",
+                                    ["status"], registry=r)
+        self.spool_segments = Gauge("auditseal_agent_spool_segments", "Spool segment files", registry=r)
+        self.unacked = Gauge("auditseal_agent_spool_unacked_events", "Events spooled but not acked",
+                             registry=r)

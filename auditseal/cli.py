@@ -1,0 +1,167 @@
+"""``auditseal``: PKI, admin tokens and queries."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from . import devsetup, pki, samples
+from .errors import Halt
+
+TABLE_COLUMNS = [("@timestamp", 27), ("organization.id", 12), ("event.action", 22),
+                 ("event.outcome", 8), ("user.name", 14), ("source.ip", 15), ("agent.id", 12),
+                 ("event.sequence", 8)]
+
+
+def _cmd_pki(args) -> int:
+    directory = Path(args.dir)
+    if args.pki_command == "init":
+        print(f"CA written: {pki.init_ca(directory)}")
+        return 0
+    if bool(args.agent) == bool(args.collector):
+        raise Halt("give exactly one of --agent ID or --collector NAME")
+    if args.agent:
+        tenants = [t.strip() for t in (args.tenants or "").split(",") if t.strip()]
+        paths = pki.issue_agent(directory, args.agent, tenants)
+    else:
+        hosts = [h.strip() for h in (args.hosts or "localhost,127.0.0.1").split(",") if h.strip()]
+        paths = pki.issue_collector(directory, args.collector, hosts)
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def _cmd_token(_args) -> int:
+    token = secrets.token_urlsafe(32)
+    print(f"token:  {token}")
+    print(f"sha256: {hashlib.sha256(token.encode()).hexdigest()}   (put this in admin.token_sha256)")
+    return 0
+
+
+def _cmd_dev(args) -> int:
+    if args.dev_command == "setup":
+        done = devsetup.setup(Path(args.dir), ingest_port=args.ingest_port, admin_port=args.admin_port)
+        print(f"collector config: {done.collector_config}")
+        print(f"agent config:     {done.agent_config}")
+        print(f"admin token:      {done.root / 'admin-token'}")
+        print(f"watched files:    {done.watch_dir}/*.jsonl")
+        return 0
+    with open(args.file, "ab") as f:
+        f.write(samples.lines(args.start, args.count))
+    print(f"appended {args.count} events to {args.file}")
+    return 0
+
+
+def _field(doc: dict, path: str) -> str:
+    node = doc
+    for part in path.split("."):
+        if path == "@timestamp":
+            node = doc.get(path)
+            break
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, list):
+        return ",".join(map(str, node))
+    return "" if node is None else str(node)
+
+
+def format_table(events: list[dict]) -> str:
+    head = "  ".join(name.ljust(width) for name, width in TABLE_COLUMNS)
+    rows = ["  ".join(_field(e, name)[:width].ljust(width) for name, width in TABLE_COLUMNS)
+            for e in events]
+    return "\n".join([head, *rows, f"({len(events)} events)"])
+
+
+async def _query(args) -> list[dict]:
+    params = {k: v for k, v in {"tenant": args.tenant, "user": args.user, "action": args.action,
+                                "since": args.since, "until": args.until,
+                                "limit": str(args.limit)}.items() if v}
+    token = args.token or os.environ.get("AUDITSEAL_TOKEN")
+    if not token:
+        raise Halt("no token: pass --token or set AUDITSEAL_TOKEN")
+    url = args.collector.rstrip("/") + "/v1/events"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            async with session.get(url, params=params,
+                                   headers={"Authorization": f"Bearer {token}"}) as resp:
+                body = await resp.read()
+                if resp.status != 200:
+                    try:
+                        message = orjson.loads(body).get("error", "")
+                    except orjson.JSONDecodeError:
+                        message = body[:200].decode("utf-8", "replace")
+                    raise Halt(f"query refused ({resp.status}): {message}")
+                return orjson.loads(body)["events"]
+    except aiohttp.ClientError as exc:
+        raise Halt(f"cannot reach {url}: {exc}") from None
+
+
+def _cmd_query(args) -> int:
+    events = asyncio.run(_query(args))
+    if args.format == "ndjson":
+        out = sys.stdout.buffer
+        for e in events:
+            out.write(orjson.dumps(e, option=orjson.OPT_SORT_KEYS) + b"\n")
+        out.flush()
+    else:
+        print(format_table(events))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="auditseal")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_pki = sub.add_parser("pki", help="development CA and certificates")
+    pki_sub = p_pki.add_subparsers(dest="pki_command", required=True)
+    p_init = pki_sub.add_parser("init", help="make a CA in --dir")
+    p_init.add_argument("--dir", required=True)
+    p_issue = pki_sub.add_parser("issue", help="issue an agent or collector certificate")
+    p_issue.add_argument("--dir", required=True)
+    p_issue.add_argument("--agent", help="agent id (client certificate + HMAC key)")
+    p_issue.add_argument("--tenants", help="comma-separated tenants the agent may write for")
+    p_issue.add_argument("--collector", help="collector name (server certificate)")
+    p_issue.add_argument("--hosts", help="comma-separated DNS names/IPs (default localhost,127.0.0.1)")
+
+    sub.add_parser("token", help="make an admin bearer token and its hash")
+
+    p_query = sub.add_parser("query", help="search events through a collector's admin API")
+    p_query.add_argument("--collector", required=True, help="admin URL, e.g. http://127.0.0.1:9444")
+    p_query.add_argument("--token", help="bearer token (or AUDITSEAL_TOKEN)")
+    p_query.add_argument("--tenant", required=True)
+    p_query.add_argument("--user")
+    p_query.add_argument("--action")
+    p_query.add_argument("--since", help="ISO 8601, inclusive")
+    p_query.add_argument("--until", help="ISO 8601, exclusive")
+    p_query.add_argument("--limit", type=int, default=100)
+    p_query.add_argument("--format", choices=["table", "ndjson"], default="table")
+
+    p_dev = sub.add_parser("dev", help="local development helpers")
+    dev_sub = p_dev.add_subparsers(dest="dev_command", required=True)
+    p_setup = dev_sub.add_parser("setup", help="dev PKI, admin token and configs in --dir")
+    p_setup.add_argument("--dir", required=True)
+    p_setup.add_argument("--ingest-port", type=int, default=9443)
+    p_setup.add_argument("--admin-port", type=int, default=9444)
+    p_events = dev_sub.add_parser("events", help="append sample events to a JSON-lines file")
+    p_events.add_argument("--file", required=True)
+    p_events.add_argument("--count", type=int, default=20)
+    p_events.add_argument("--start", type=int, default=0)
+
+    args = parser.parse_args(argv)
+    handlers = {"pki": _cmd_pki, "token": _cmd_token, "query": _cmd_query, "dev": _cmd_dev}
+    try:
+        return handlers[args.command](args)
+    except Halt as exc:
+        print(f"auditseal: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Event model: ECS documents as nested dicts, canonical bytes, derived ids.
+
+Canonical bytes (what hashes and archives cover): JSON with sorted keys, no
+insignificant whitespace, UTF-8 — orjson with OPT_SORT_KEYS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+import orjson
+
+from .errors import Rejected
+
+# Fields every stored event carries (DESIGN.md section 4).
+REQUIRED_STORED = (
+    "@timestamp",
+    "event.id",
+    "event.action",
+    "event.category",
+    "event.outcome",
+    "organization.id",
+    "agent.id",
+    "event.sequence",
+    "event.created",
+    "event.ingested",
+)
+# Fields the agent must put on an event before it is spooled.
+REQUIRED_FROM_AGENT = (
+    "@timestamp",
+    "event.action",
+    "event.category",
+    "event.outcome",
+    "organization.id",
+    "agent.id",
+    "event.sequence",
+    "event.created",
+)
+
+_MISSING = object()
+
+
+def get_path(doc: dict, path: str, default: Any = None) -> Any:
+    """Value at a dotted ECS path in a nested document (``@timestamp`` is a top-level key)."""
+    node: Any = doc
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return default
+        node = node.get(part, _MISSING)
+        if node is _MISSING:
+            return default
+    return node
+
+
+def set_path(doc: dict, path: str, value: Any) -> None:
+    parts = path.split(".")
+    node = doc
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def expand_dotted(doc: dict) -> dict:
+    """Turn ``{"event.action": x}`` into ``{"event": {"action": x}}``, recursively.
+
+    Applications write ECS either nested or with dotted keys; stored events are nested.
+    """
+    out: dict = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            value = expand_dotted(value)
+        if "." in key and key != "@timestamp":
+            existing = get_path(out, key, _MISSING)
+            if isinstance(existing, dict) and isinstance(value, dict):
+                existing.update(value)
+            else:
+                set_path(out, key, value)
+        elif isinstance(out.get(key), dict) and isinstance(value, dict):
+            out[key].update(value)
+        else:
+            out[key] = value
+    return out
+
+
+def missing_fields(doc: dict, required: tuple[str, ...]) -> list[str]:
+    return [f for f in required if get_path(doc, f, _MISSING) in (_MISSING, None, "")]
+
+
+def canonical_bytes(doc: dict) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+def event_id(agent_id: str, sequence: int) -> str:
+    """Stable id of the event ``sequence`` of ``agent_id``: a resent event keeps its id."""
+    digest = hashlib.sha256(f"{agent_id}\x00{sequence}".encode()).hexdigest()
+    return digest[:32]
+
+
+def utc_now_iso() -> str:
+    return format_ts(dt.datetime.now(dt.timezone.utc))
+
+
+def format_ts(moment: dt.datetime) -> str:
+    """ISO 8601 UTC with microseconds and a ``Z``: sorts lexically in time order."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> dt.datetime:
+    """Parse an ISO 8601 time; a time without zone is taken as UTC."""
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except (ValueError, AttributeError) as exc:
+        raise Rejected("bad_timestamp", f"not an ISO 8601 time: {text!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment
+
+
+def normalise_ts(value: Any) -> str:
+    """Any accepted @timestamp (ISO string or unix seconds) as canonical UTC ISO text."""
+    if isinstance(value, bool):
+        raise Rejected("bad_timestamp", f"not a timestamp: {value!r}")
+    if isinstance(value, (int, float)):
+        return format_ts(dt.datetime.fromtimestamp(value, dt.timezone.utc))
+    if isinstance(value, str):
+        return format_ts(parse_ts(value))
+    raise Rejected("bad_timestamp", f"not a timestamp: {value!r}")

@@ -1,0 +1,102 @@
+"""Segment record framing, format v1, shared by the agent spool and the collector journal.
+
+A segment file starts with an 8-byte header::
+
+    magic    4 bytes   b"ASPL" (agent spool) or b"ASJL" (collector journal)
+    version  1 byte    0x01
+    reserved 3 bytes   zero
+
+then records, each::
+
+    length   u32 big-endian   payload length in bytes
+    crc      u32 big-endian   CRC-32 (zlib) over kind ‖ seq ‖ payload
+    kind     u8               record kind, defined by the user of the log
+    seq      u64 big-endian   sequence number, defined by the user of the log
+    payload  length bytes
+
+A record is valid only when it is complete and its CRC matches; decoding stops at the
+first record that is not, and reports why, so the caller can cut a torn tail.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Iterator
+
+VERSION = 1
+HEADER_SIZE = 8
+RECORD_HEAD = struct.Struct(">IIBQ")  # length, crc, kind, seq
+RECORD_OVERHEAD = RECORD_HEAD.size  # 17
+MAX_PAYLOAD = 64 * 1024 * 1024
+_CRC_PART = struct.Struct(">BQ")
+
+
+def encode_header(magic: bytes) -> bytes:
+    if len(magic) != 4:
+        raise ValueError("magic must be 4 bytes")
+    return magic + bytes([VERSION, 0, 0, 0])
+
+
+def check_header(data: bytes, magic: bytes) -> str | None:
+    """None when the header is ours, else the reason it is not."""
+    if len(data) < HEADER_SIZE:
+        return "short header"
+    if data[:4] != magic:
+        return f"bad magic {data[:4]!r}"
+    if data[4] != VERSION:
+        return f"unsupported version {data[4]}"
+    return None
+
+
+def encode_record(kind: int, seq: int, payload: bytes) -> bytes:
+    crc = zlib.crc32(payload, zlib.crc32(_CRC_PART.pack(kind, seq)))
+    return RECORD_HEAD.pack(len(payload), crc, kind, seq) + payload
+
+
+@dataclass(frozen=True)
+class Record:
+    offset: int  # where the record starts in its segment
+    end: int  # where the next record starts
+    kind: int
+    seq: int
+    payload: bytes
+
+
+@dataclass
+class DecodeStop:
+    offset: int  # first byte not consumed
+    reason: str | None  # None: clean end of data; else why decoding stopped
+
+
+def decode_records(data: bytes, offset: int, base: int = 0, stop: DecodeStop | None = None
+                   ) -> Iterator[Record]:
+    """Yield valid records from ``data[offset:]``; ``base`` is added to reported offsets.
+
+    ``stop`` (if given) is filled in with where and why decoding ended.
+    """
+    view = memoryview(data)
+    size = len(data)
+    reason = None
+    while offset < size:
+        if size - offset < RECORD_OVERHEAD:
+            reason = "torn record header"
+            break
+        length, crc, kind, seq = RECORD_HEAD.unpack_from(data, offset)
+        if length > MAX_PAYLOAD:
+            reason = f"record length {length} too large"
+            break
+        end = offset + RECORD_OVERHEAD + length
+        if end > size:
+            reason = "torn record payload"
+            break
+        payload = bytes(view[offset + RECORD_OVERHEAD:end])
+        if zlib.crc32(payload, zlib.crc32(_CRC_PART.pack(kind, seq))) != crc:
+            reason = "crc mismatch"
+            break
+        yield Record(base + offset, base + end, kind, seq, payload)
+        offset = end
+    if stop is not None:
+        stop.offset = base + offset
+        stop.reason = reason

@@ -1,0 +1,202 @@
+"""A directory of append-only segment files of framed records (see ``records``).
+
+Files are named ``<segment id, 12 digits>.seg``; ids only grow. Appends go to the newest
+segment and are fsynced before ``append`` returns. Opening cuts a torn tail off the newest
+segment (a crash mid-append) and reports it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import records
+
+SUFFIX = ".seg"
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    segment: int
+    offset: int
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` all-or-nothing: temporary file, fsync, rename, fsync dir."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def _read_at(path: Path, offset: int, size: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(max(size, 0))
+
+
+def _decode(data: bytes, base: int) -> tuple[list[records.Record], records.DecodeStop]:
+    stop = records.DecodeStop(base, None)
+    return list(records.decode_records(data, 0, base=base, stop=stop)), stop
+
+
+class SegmentLog:
+    def __init__(self, directory: Path, magic: bytes, max_segment_bytes: int = 64 * 1024 * 1024):
+        self.directory = Path(directory)
+        self.magic = magic
+        self.max_segment_bytes = max_segment_bytes
+        self._file = None
+        self._active = 0
+        self._size = 0
+        self.recovered_tail: str | None = None  # why the tail was cut on open, if it was
+        self.unreadable: list[tuple[str, int, str | None]] = []  # corrupt stretches passed over
+
+    # -- layout ---------------------------------------------------------------------------
+    def _path(self, segment: int) -> Path:
+        return self.directory / f"{segment:012d}{SUFFIX}"
+
+    def segment_ids(self) -> list[int]:
+        return sorted(int(p.name[: -len(SUFFIX)]) for p in self.directory.glob(f"*{SUFFIX}")
+                      if p.name[: -len(SUFFIX)].isdigit())
+
+    # -- open / recover -------------------------------------------------------------------
+    def open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        ids = self.segment_ids()
+        if not ids:
+            self._start_segment(1)
+            return
+        last = ids[-1]
+        path = self._path(last)
+        data = path.read_bytes()
+        if records.check_header(data, self.magic) is not None:
+            # A crash while creating the segment: nothing in it was ever acknowledged.
+            self.recovered_tail = "unreadable header of newest segment"
+            path.unlink()
+            fsync_dir(self.directory)
+            self._start_segment(last)
+            return
+        stop = records.DecodeStop(0, None)
+        for _ in records.decode_records(data, records.HEADER_SIZE, stop=stop):
+            pass
+        if stop.reason is not None:
+            self.recovered_tail = f"{path.name}@{stop.offset}: {stop.reason}"
+            with open(path, "r+b") as f:
+                f.truncate(stop.offset)
+                os.fsync(f.fileno())
+        self._active = last
+        self._file = open(path, "ab")
+        self._size = stop.offset
+
+    def _start_segment(self, segment: int) -> None:
+        if self._file is not None:
+            self._file.close()
+        path = self._path(segment)
+        self._file = open(path, "wb")
+        self._file.write(records.encode_header(self.magic))
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        fsync_dir(self.directory)
+        self._active = segment
+        self._size = records.HEADER_SIZE
+
+    @property
+    def active_segment(self) -> int:
+        return self._active
+
+    @property
+    def end(self) -> Position:
+        return Position(self._active, self._size)
+
+    def first_position(self) -> Position:
+        ids = self.segment_ids()
+        return Position(ids[0] if ids else self._active, records.HEADER_SIZE)
+
+    # -- append ---------------------------------------------------------------------------
+    def append(self, items: list[tuple[int, int, bytes]], sync: bool = True) -> Position:
+        """Append (kind, seq, payload) records, fsync, and return the end position."""
+        if self._size >= self.max_segment_bytes:
+            self._start_segment(self._active + 1)
+        blob = b"".join(records.encode_record(k, s, p) for k, s, p in items)
+        self._file.write(blob)
+        self._file.flush()
+        if sync:
+            os.fdatasync(self._file.fileno())
+        self._size += len(blob)
+        return Position(self._active, self._size)
+
+    def sync(self) -> None:
+        os.fdatasync(self._file.fileno())
+
+    # -- read -----------------------------------------------------------------------------
+    def read(self, start: Position, max_bytes: int = 4 * 1024 * 1024) -> tuple[list[records.Record], Position]:
+        """Records from ``start`` on (within one segment, about ``max_bytes``), and where to go next.
+
+        Reads only what has been appended; moves to the next segment at the end of one.
+        """
+        segment, offset = start.segment, start.offset
+        while True:
+            path = self._path(segment)
+            try:
+                limit = self._size if segment == self._active else path.stat().st_size
+                data = _read_at(path, offset, min(max_bytes, limit - offset))
+            except FileNotFoundError:
+                limit, data = offset, b""
+            found, stop = _decode(data, offset)
+            if not found and stop.reason == "torn record payload":
+                # One record larger than max_bytes: read exactly that record.
+                need = records.RECORD_OVERHEAD + records.RECORD_HEAD.unpack_from(data)[0]
+                found, stop = _decode(_read_at(path, offset, need), offset)
+            if found or segment >= self._active:
+                return found, Position(segment, stop.offset)
+            if stop.offset < limit:
+                self.unreadable.append((path.name, stop.offset, stop.reason))
+            segment, offset = self._next_segment(segment), records.HEADER_SIZE
+
+    def segment_records(self, segment: int) -> list[records.Record]:
+        """Every valid record of one segment (recovery scans)."""
+        data = self._path(segment).read_bytes()
+        if records.check_header(data, self.magic) is not None:
+            return []
+        return _decode(data[records.HEADER_SIZE:], records.HEADER_SIZE)[0]
+
+    def _next_segment(self, segment: int) -> int:
+        later = [s for s in self.segment_ids() if s > segment]
+        return later[0] if later else self._active
+
+    # -- retention ------------------------------------------------------------------------
+    def delete_before(self, segment: int) -> int:
+        """Delete whole segments older than ``segment`` (never the active one)."""
+        removed = 0
+        for sid in self.segment_ids():
+            if sid < segment and sid != self._active:
+                self._path(sid).unlink(missing_ok=True)
+                removed += 1
+        if removed:
+            fsync_dir(self.directory)
+        return removed
+
+    def roll(self) -> None:
+        """Start a new segment (so the current one can be deleted once consumed)."""
+        self._start_segment(self._active + 1)
+
+    @property
+    def active_size(self) -> int:
+        return self._size
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

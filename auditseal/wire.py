@@ -1,0 +1,173 @@
+"""Wire protocol v1, agent → collector (DESIGN.md section 5).
+
+``POST /v1/batches`` over mutually authenticated TLS.
+
+Body: one lz4 frame holding NDJSON, one canonical event per line, each line ending
+in ``\\n``; ``Content-Encoding: lz4``.
+
+Headers::
+
+    Auditseal-Version:   1
+    Auditseal-Agent:     <agent id, must equal the certificate's>
+    Auditseal-Key-Id:    <id of the HMAC key used>
+    Auditseal-Timestamp: <unix seconds, integer>
+    Auditseal-Batch:     <first_seq>-<last_seq>
+    Auditseal-Signature: v1=<hex HMAC-SHA256>
+
+The MAC covers these fields joined by ``\\n``::
+
+    METHOD, PATH, agent, key id, timestamp, batch, hex(sha256(body as sent))
+
+Answers: 200 ``{"accepted", "duplicates", "acked_seq"}``; 400 malformed; 401 bad
+certificate, MAC or timestamp; 403 tenant or agent not allowed; 413 too large;
+429/503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Mapping
+
+import lz4.frame
+import orjson
+
+from .errors import Rejected
+
+VERSION = "1"
+PATH = "/v1/batches"
+H_VERSION = "Auditseal-Version"
+H_AGENT = "Auditseal-Agent"
+H_KEY_ID = "Auditseal-Key-Id"
+H_TIMESTAMP = "Auditseal-Timestamp"
+H_BATCH = "Auditseal-Batch"
+H_SIGNATURE = "Auditseal-Signature"
+SIG_PREFIX = "v1="
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_decompressed_bytes: int = 64 * 1024 * 1024
+    max_ratio: int = 100
+    max_events: int = 50_000
+    max_event_bytes: int = 256 * 1024
+    max_skew_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class BatchHeader:
+    agent: str
+    key_id: str
+    timestamp: int
+    first_seq: int
+    last_seq: int
+    signature: str
+
+    @property
+    def batch(self) -> str:
+        return f"{self.first_seq}-{self.last_seq}"
+
+
+def signing_string(method: str, path: str, agent: str, key_id: str, timestamp: int,
+                   batch: str, body: bytes) -> bytes:
+    digest = hashlib.sha256(body).hexdigest()
+    return "\n".join([method.upper(), path, agent, key_id, str(timestamp), batch, digest]).encode()
+
+
+def sign(key: bytes, message: bytes) -> str:
+    return SIG_PREFIX + hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def encode_body(lines: list[bytes]) -> bytes:
+    """Compress canonical event lines into one lz4 frame of NDJSON."""
+    return lz4.frame.compress(b"".join(line + b"\n" for line in lines))
+
+
+def build_headers(*, agent: str, key_id: str, key: bytes, timestamp: int, first_seq: int,
+                  last_seq: int, body: bytes) -> dict[str, str]:
+    batch = f"{first_seq}-{last_seq}"
+    mac = sign(key, signing_string("POST", PATH, agent, key_id, timestamp, batch, body))
+    return {
+        H_VERSION: VERSION,
+        H_AGENT: agent,
+        H_KEY_ID: key_id,
+        H_TIMESTAMP: str(timestamp),
+        H_BATCH: batch,
+        H_SIGNATURE: mac,
+        "Content-Encoding": "lz4",
+        "Content-Type": "application/x-ndjson",
+    }
+
+
+def parse_headers(headers: Mapping[str, str]) -> BatchHeader:
+    """Read the protocol headers; anything missing or malformed is a 400."""
+    version = headers.get(H_VERSION, VERSION)
+    if version != VERSION:
+        raise Rejected("bad_version", f"unsupported protocol version {version!r}", 400)
+    missing = [h for h in (H_AGENT, H_KEY_ID, H_TIMESTAMP, H_BATCH, H_SIGNATURE) if not headers.get(h)]
+    if missing:
+        raise Rejected("bad_headers", f"missing headers: {', '.join(missing)}", 400)
+    if headers.get("Content-Encoding", "").lower() != "lz4":
+        raise Rejected("bad_encoding", "Content-Encoding must be lz4", 400)
+    try:
+        timestamp = int(headers[H_TIMESTAMP])
+        first, _, last = headers[H_BATCH].partition("-")
+        first_seq, last_seq = int(first), int(last)
+    except ValueError as exc:
+        raise Rejected("bad_headers", f"malformed {H_TIMESTAMP} or {H_BATCH}", 400) from exc
+    if first_seq < 1 or last_seq < first_seq:
+        raise Rejected("bad_headers", f"bad batch range {headers[H_BATCH]!r}", 400)
+    return BatchHeader(headers[H_AGENT], headers[H_KEY_ID], timestamp, first_seq, last_seq,
+                       headers[H_SIGNATURE])
+
+
+def verify_signature(key: bytes, header: BatchHeader, body: bytes, path: str = PATH) -> None:
+    expected = sign(key, signing_string("POST", path, header.agent, header.key_id,
+                                        header.timestamp, header.batch, body))
+    if not hmac.compare_digest(expected, header.signature):
+        raise Rejected("bad_mac", "signature does not match the batch", 401)
+
+
+def check_skew(header: BatchHeader, now: float, limits: Limits) -> None:
+    if abs(now - header.timestamp) > limits.max_skew_seconds:
+        raise Rejected("timestamp_skew",
+                       f"timestamp {header.timestamp} outside the ±{limits.max_skew_seconds}s window", 401)
+
+
+def decompress(body: bytes, limits: Limits) -> bytes:
+    """Decompress with a cap of min(max_decompressed, ratio × compressed size): no lz4 bombs."""
+    cap = min(limits.max_decompressed_bytes, max(len(body), 1) * limits.max_ratio)
+    decompressor = lz4.frame.LZ4FrameDecompressor()
+    try:
+        out = decompressor.decompress(body, max_length=cap + 1)
+    except RuntimeError as exc:
+        raise Rejected("bad_compression", f"body is not a valid lz4 frame: {exc}", 400) from exc
+    if len(out) > cap:
+        raise Rejected("decompressed_too_large",
+                       f"body decompresses past {cap} bytes (ratio cap {limits.max_ratio})", 413)
+    if not decompressor.eof:
+        raise Rejected("bad_compression", "lz4 frame is truncated", 400)
+    return out
+
+
+def split_events(ndjson: bytes, limits: Limits) -> list[dict]:
+    """Parse NDJSON into event documents, enforcing per-event and per-batch limits."""
+    lines = ndjson.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if len(lines) > limits.max_events:
+        raise Rejected("too_many_events", f"{len(lines)} events > limit {limits.max_events}", 413)
+    events = []
+    for number, line in enumerate(lines, 1):
+        if len(line) > limits.max_event_bytes:
+            raise Rejected("event_too_large", f"event {number}: {len(line)} bytes > {limits.max_event_bytes}", 413)
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise Rejected("bad_json", f"event {number}: not JSON: {exc}", 400) from exc
+        if not isinstance(doc, dict):
+            raise Rejected("bad_json", f"event {number}: not a JSON object", 400)
+        events.append(doc)
+    return events

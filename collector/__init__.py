@@ -1,0 +1,1 @@
+"""auditseal-collector: verifies, deduplicates and journals batches; indexes and archives them."""

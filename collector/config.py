@@ -1,0 +1,82 @@
+"""Collector configuration model (strict: unknown keys are errors with file and line)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from auditseal.config import StrictModel, load_config
+from auditseal.wire import Limits
+
+
+class Identity(StrictModel):
+    id: str = Field("collector-1", min_length=1)
+    data_dir: Path = Path("/var/lib/auditseal/collector")
+
+
+class IngestTls(StrictModel):
+    cert: Path
+    key: Path
+    client_ca: Path
+
+
+class LimitsConfig(StrictModel):
+    max_body_bytes: int = Field(Limits.max_body_bytes, ge=1024)
+    max_decompressed_bytes: int = Field(Limits.max_decompressed_bytes, ge=1024)
+    max_ratio: int = Field(Limits.max_ratio, ge=2)
+    max_events: int = Field(Limits.max_events, ge=1)
+    max_event_bytes: int = Field(Limits.max_event_bytes, ge=256)
+    max_skew_seconds: int = Field(Limits.max_skew_seconds, ge=1)
+
+    def limits(self) -> Limits:
+        return Limits(**self.model_dump())
+
+
+class IngestConfig(StrictModel):
+    listen: str = "0.0.0.0:9443"
+    tls: IngestTls
+    hmac_keys_file: Path
+    limits: LimitsConfig = LimitsConfig()
+
+
+class JournalConfig(StrictModel):
+    max_segment_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
+
+
+class SqliteIndexConfig(StrictModel):
+    type: Literal["sqlite"] = "sqlite"
+    path: Path | None = Field(None, description="default: <data_dir>/index.sqlite")
+
+
+class LocalArchiveConfig(StrictModel):
+    type: Literal["local"] = "local"
+    path: Path | None = Field(None, description="default: <data_dir>/archive")
+    segment_max_events: int = Field(50_000, ge=1)
+    segment_max_age: float = Field(5.0, gt=0)
+
+
+class AdminConfig(StrictModel):
+    listen: str = "127.0.0.1:9444"
+    token_sha256: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+        default_factory=list, description="SHA-256 (lowercase hex, quoted) of each accepted bearer token")
+
+
+class CollectorConfig(StrictModel):
+    collector: Identity = Identity()
+    ingest: IngestConfig
+    journal: JournalConfig = JournalConfig()
+    index: SqliteIndexConfig = SqliteIndexConfig()
+    archive: LocalArchiveConfig = LocalArchiveConfig()
+    admin: AdminConfig = AdminConfig()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+def load(path: str | Path) -> CollectorConfig:
+    return load_config(CollectorConfig, path)
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)

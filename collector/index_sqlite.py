@@ -1,0 +1,122 @@
+"""SQLite index sink (the embedded default): one row per event, deduplicated by event.id.
+
+The sink's cursor lives in the same database and is updated in the same transaction as
+the rows, so a crash either keeps both or neither: replay never duplicates.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import orjson
+
+from auditseal.event import normalise_ts
+from auditseal.records import Record
+from auditseal.segments import Position
+
+from .journal import decode_batch
+from .query import EventQuery
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id  TEXT NOT NULL UNIQUE,
+    tenant    TEXT NOT NULL,
+    ts        TEXT NOT NULL,
+    user_name TEXT,
+    action    TEXT NOT NULL,
+    outcome   TEXT,
+    agent_id  TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    doc       BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_tenant_ts ON events (tenant, ts);
+CREATE INDEX IF NOT EXISTS events_tenant_user_ts ON events (tenant, user_name, ts);
+CREATE INDEX IF NOT EXISTS events_tenant_action_ts ON events (tenant, action, ts);
+CREATE TABLE IF NOT EXISTS cursors (
+    consumer TEXT PRIMARY KEY,
+    segment  INTEGER NOT NULL,
+    offset   INTEGER NOT NULL
+);
+"""
+
+INSERT = ("INSERT OR IGNORE INTO events (event_id, tenant, ts, user_name, action, outcome, "
+          "agent_id, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def row(line: bytes) -> tuple:
+    doc = orjson.loads(line)
+    event = doc["event"]
+    user = doc.get("user") or {}
+    return (event["id"], doc["organization"]["id"], normalise_ts(doc["@timestamp"]),
+            user.get("name") or user.get("id"), event["action"], event.get("outcome"),
+            doc["agent"]["id"], event["sequence"], line)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+class SqliteIndex:
+    name = "index"
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+
+    def open(self) -> Position | None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(self.path)
+        conn.executescript(SCHEMA)
+        conn.close()
+        found = self._connection().execute(
+            "SELECT segment, offset FROM cursors WHERE consumer = ?", (self.name,)).fetchone()
+        return Position(*found) if found else None
+
+    def _connection(self) -> sqlite3.Connection:
+        # Opened on the worker thread that uses it; consumers run one process() at a time.
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30,
+                                         check_same_thread=False)
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        return self._conn
+
+    def process(self, records: list[tuple[Position, Record]], end: Position) -> None:
+        rows = [row(line) for _, record in records for line in decode_batch(record.payload)[1]]
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(INSERT, rows)
+            conn.execute("INSERT INTO cursors (consumer, segment, offset) VALUES (?, ?, ?) "
+                         "ON CONFLICT (consumer) DO UPDATE SET segment = excluded.segment, "
+                         "offset = excluded.offset", (self.name, end.segment, end.offset))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def search(path: Path, query: EventQuery) -> list[dict]:
+    """Run a query on a fresh read connection (safe from any thread)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        sql, args = query.sql()
+        return [orjson.loads(doc) for (doc,) in conn.execute(sql, args)]
+    finally:
+        conn.close()
+
+
+def count(path: Path) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    finally:
+        conn.close()

@@ -1,0 +1,118 @@
+"""The collector's durable journal: batches are fsynced here before the agent gets its 200.
+
+Built on ``auditseal.segments`` (record framing v1, magic ``ASJL``). One record per
+accepted batch, kind ``BATCH`` (1), seq = the batch's last event sequence, payload::
+
+    <agent id> \\n <canonical event> \\n <canonical event> \\n ...
+
+Appends from concurrent requests are group-committed: one write and one fsync for all
+batches waiting at that moment. Consumers read with their own cursors and ``release``
+what they have durably processed; whole segments every consumer has passed are deleted,
+after the dedupe high-water marks are snapshotted (``dedupe.json``) so they outlive them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+
+from auditseal.records import Record
+from auditseal.segments import Position, SegmentLog, write_atomic
+
+from .admit import Dedupe
+
+MAGIC = b"ASJL"
+BATCH = 1
+
+
+def encode_batch(agent: str, lines: list[bytes]) -> bytes:
+    return agent.encode() + b"\n" + b"\n".join(lines)
+
+
+def decode_batch(payload: bytes) -> tuple[str, list[bytes]]:
+    agent, _, body = payload.partition(b"\n")
+    return agent.decode(), body.split(b"\n") if body else []
+
+
+class Journal:
+    def __init__(self, directory: Path, max_segment_bytes: int):
+        self.directory = Path(directory)
+        self.log = SegmentLog(self.directory / "segments", MAGIC, max_segment_bytes)
+        self.dedupe_path = self.directory / "dedupe.json"
+        self.dedupe = Dedupe()
+        self._subscribers: list[asyncio.Event] = []
+        self._pending: list[tuple[bytes, int, asyncio.Future]] = []
+        self._flushing = False
+        self._cursors: dict[str, Position] = {}
+
+    def open(self) -> None:
+        """Recover: cut a torn tail, then rebuild dedupe marks from snapshot + segments."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.log.open()
+        if self.dedupe_path.exists():
+            self.dedupe.high.update(orjson.loads(self.dedupe_path.read_bytes()))
+        for segment in self.log.segment_ids():
+            for record in self.log.segment_records(segment):
+                agent = record.payload.partition(b"\n")[0].decode()
+                self.dedupe.stored(agent, record.seq)
+
+    async def append(self, agent: str, last_seq: int, lines: list[bytes]) -> None:
+        """Durably append one batch; returns once it is fsynced (group commit)."""
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((encode_batch(agent, lines), last_seq, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(self.log.append, [(BATCH, seq, p) for p, seq, _ in batch])
+                except Exception as exc:  # disk full, I/O error: every waiter hears of it
+                    for _, _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_result(None)
+                for event in self._subscribers:
+                    event.set()
+        finally:
+            self._flushing = False
+
+    def subscribe(self) -> asyncio.Event:
+        """An event set after every durable append (each consumer clears its own)."""
+        event = asyncio.Event()
+        self._subscribers.append(event)
+        return event
+
+    def read(self, position: Position) -> tuple[list[Record], Position]:
+        return self.log.read(position)
+
+    def start(self) -> Position:
+        return self.log.first_position()
+
+    @property
+    def end(self) -> Position:
+        return self.log.end
+
+    def register(self, consumer: str, position: Position) -> None:
+        self._cursors[consumer] = position
+
+    def release(self, consumer: str, position: Position) -> int:
+        """A consumer has durably processed everything before ``position``."""
+        self._cursors[consumer] = position
+        oldest = min(self._cursors.values()).segment
+        if oldest <= self.log.segment_ids()[0]:
+            return 0
+        write_atomic(self.dedupe_path, orjson.dumps(self.dedupe.high))
+        return self.log.delete_before(oldest)
+
+    def close(self) -> None:
+        self.log.close()

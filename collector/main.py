@@ -1,0 +1,132 @@
+"""auditseal-collector: the composition root (config → journal, sinks, servers)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import yaml
+from aiohttp import web
+
+from auditseal import logs, tls
+from auditseal.errors import Halt
+from auditseal.logs import kv
+
+from . import config as collector_config
+from .archive_local import LocalArchive
+from .consumer import ConsumerRunner
+from .index_sqlite import SqliteIndex
+from .journal import Journal
+from .metrics import CollectorMetrics
+from .server import Admin, Ingest
+
+log = logging.getLogger("auditseal.collector")
+
+
+def load_hmac_keys(path: Path) -> dict[str, dict[str, bytes]]:
+    """``{agent: {key_id: hex secret}}``; several keys per agent may be valid (rotation)."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        return {str(agent): {str(kid): bytes.fromhex(secret) for kid, secret in keys.items()}
+                for agent, keys in data.items()}
+    except (OSError, AttributeError, TypeError, ValueError, yaml.YAMLError) as exc:
+        raise Halt(f"{path}: cannot read HMAC keys (need agent: {{key_id: hex}}): "
+                   f"{type(exc).__name__}") from None
+
+
+async def start_site(app: web.Application, listen: str, ssl_context=None) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, port = collector_config.split_listen(listen)
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=512).start()
+    except OSError as exc:
+        raise Halt(f"cannot listen on {listen}: {exc.strerror}") from None
+    return runner
+
+
+async def run(cfg: collector_config.CollectorConfig) -> None:
+    metrics = CollectorMetrics()
+    data = cfg.collector.data_dir
+    keys = load_hmac_keys(cfg.ingest.hmac_keys_file)
+    ssl_ctx = tls.server_context(str(cfg.ingest.tls.cert), str(cfg.ingest.tls.key),
+                                 str(cfg.ingest.tls.client_ca))
+    journal = Journal(data / "journal", cfg.journal.max_segment_bytes)
+    await asyncio.to_thread(journal.open)
+    if journal.log.recovered_tail:
+        log.warning("journal tail was torn by a crash; cut it", extra=kv(where=journal.log.recovered_tail))
+    index_path = cfg.index.path or data / "index.sqlite"
+    index = SqliteIndex(index_path)
+    archive = LocalArchive(cfg.archive.path or data / "archive")
+    runners = [
+        ConsumerRunner(journal, index, metrics),
+        ConsumerRunner(journal, archive, metrics, min_events=cfg.archive.segment_max_events,
+                       max_wait=cfg.archive.segment_max_age),
+    ]
+    # Sinks open (and create the index schema) before the admin API can query them.
+    tasks = [asyncio.create_task(r.run()) for r in runners]
+    while any(r.position is None for r in runners) and not any(t.done() for t in tasks):
+        await asyncio.sleep(0.01)
+
+    def readiness():
+        failing = {r.sink.name: r.failing for r in runners if r.failing}
+        metrics.journal_segments.set(len(journal.log.segment_ids()))
+        end = journal.end
+        for r in runners:
+            if r.position is not None:
+                metrics.sink_lag.labels(r.sink.name).set(
+                    end.offset - r.position.offset if r.position.segment == end.segment else end.offset)
+        return not failing, {"sinks_failing": failing, "journal_segment": end.segment}
+
+    ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics)
+    admin = Admin(cfg.admin.token_sha256, index_path, metrics, readiness)
+    sites = [await start_site(ingest.app(), cfg.ingest.listen, ssl_ctx),
+             await start_site(admin.app(), cfg.admin.listen)]
+    log.info("collector ready", extra=kv(ingest=cfg.ingest.listen, admin=cfg.admin.listen,
+                                         agents_known=len(journal.dedupe.high)))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not stopper and task.exception():
+            log.error("collector task failed", exc_info=task.exception())
+    log.info("collector stopping")
+    for site in sites:
+        await site.cleanup()
+    for r in runners:
+        r.stop()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    index.close()
+    journal.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="auditseal-collector")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("run", "check-config"):
+        sub.add_parser(name).add_argument("--config", "-c", required=True)
+    args = parser.parse_args(argv)
+    try:
+        cfg = collector_config.load(args.config)
+        if args.command == "check-config":
+            load_hmac_keys(cfg.ingest.hmac_keys_file)
+            print(f"{args.config}: ok")
+            return 0
+        logs.setup(cfg.log_level)
+        asyncio.run(run(cfg))
+        return 0
+    except Halt as exc:
+        print(f"auditseal-collector: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""The collector's Prometheus metrics (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class CollectorMetrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.batches = Counter("auditseal_collector_batches", "Batches by HTTP status", ["status"],
+                               registry=r)
+        self.rejects = Counter("auditseal_collector_rejects", "Refused batches by reason", ["reason"],
+                               registry=r)
+        self.events = Counter("auditseal_collector_events_accepted", "Events journaled", registry=r)
+        self.duplicates = Counter("auditseal_collector_events_duplicate",
+                                  "Resent events dropped by (agent, sequence) dedupe", registry=r)
+        self.bytes = Counter("auditseal_collector_bytes_received", "Compressed body bytes", registry=r)
+        self.ack_seconds = Histogram("auditseal_collector_ack_seconds", "Request to 200, seconds",
+                                     registry=r)
+        self.sink_events = Counter("auditseal_collector_sink_events", "Events written by sink",
+                                   ["sink"], registry=r)
+        self.sink_errors = Counter("auditseal_collector_sink_errors", "Sink failures (retried)",
+                                   ["sink"], registry=r)
+        self.journal_segments = Gauge("auditseal_collector_journal_segments", "Journal segment files",
+                                      registry=r)
+        self.sink_lag = Gauge("auditseal_collector_sink_lag_bytes",
+                              "Journal bytes not yet processed by a sink (same-segment estimate)",
+                              ["sink"], registry=r)

@@ -1,0 +1,144 @@
+"""HTTP shells: the mTLS ingest endpoint and the admin API (health, metrics, query)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from auditseal import wire
+from auditseal.errors import Rejected
+from auditseal.event import utc_now_iso
+from auditseal.logs import kv
+from auditseal.tls import identity_from_der
+
+from . import index_sqlite
+from .admit import admit
+from .journal import Journal
+from .metrics import CollectorMetrics
+from .query import EventQuery
+
+log = logging.getLogger("auditseal.collector.server")
+
+
+def error(status: int, reason: str, message: str, headers: dict | None = None) -> web.Response:
+    return web.json_response({"error": message, "reason": reason}, status=status, headers=headers)
+
+
+class Ingest:
+    def __init__(self, journal: Journal, hmac_keys: dict[str, dict[str, bytes]], limits: wire.Limits,
+                 metrics: CollectorMetrics):
+        self.journal = journal
+        self._keys = hmac_keys
+        self.limits = limits
+        self.metrics = metrics
+        self._agent_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.limits.max_body_bytes)
+        app.router.add_post(wire.PATH, self.handle_batch)
+        return app
+
+    async def handle_batch(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        try:
+            response = await self._handle(request)
+        except Rejected as exc:
+            self.metrics.rejects.labels(exc.reason).inc()
+            log.warning("batch refused", extra=kv(status=exc.status, reason=exc.reason, error=str(exc),
+                                                  peer=request.remote))
+            response = error(exc.status, exc.reason, str(exc))
+        except OSError as exc:  # journal cannot be written: the agent keeps the batch and retries
+            self.metrics.rejects.labels("journal_unavailable").inc()
+            log.error("journal write failed", extra=kv(error=str(exc)))
+            response = error(503, "journal_unavailable", "journal unavailable", {"Retry-After": "5"})
+        self.metrics.batches.labels(str(response.status)).inc()
+        self.metrics.ack_seconds.observe(time.perf_counter() - started)
+        return response
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+        identity = identity_from_der(der) if der else None
+        if identity is None:
+            raise Rejected("bad_certificate", "client certificate names no agent", 401)
+        header = wire.parse_headers(request.headers)
+        if header.agent != identity.agent_id:
+            raise Rejected("agent_mismatch", f"{wire.H_AGENT} is not the certificate's agent", 403)
+        if request.content_length is None:
+            raise Rejected("length_required", "Content-Length is required", 411)
+        if request.content_length > self.limits.max_body_bytes:
+            raise Rejected("body_too_large", f"body of {request.content_length} bytes > "
+                                             f"{self.limits.max_body_bytes}", 413)
+        wire.check_skew(header, time.time(), self.limits)
+        key = self._keys.get(header.agent, {}).get(header.key_id)
+        if key is None:
+            raise Rejected("unknown_key", f"unknown key id {header.key_id!r} for this agent", 401)
+        body = await request.read()
+        self.metrics.bytes.inc(len(body))
+        wire.verify_signature(key, header, body)
+        events = wire.split_events(wire.decompress(body, self.limits), self.limits)
+        admitted = admit(identity, header, events, utc_now_iso())
+        async with self._agent_locks[header.agent]:
+            fresh = self.journal.dedupe.fresh(header.agent, admitted)
+            if fresh:
+                await self.journal.append(header.agent, fresh[-1][0], [line for _, line in fresh])
+                self.journal.dedupe.stored(header.agent, fresh[-1][0])
+            acked = self.journal.dedupe.acked(header.agent)
+        self.metrics.events.inc(len(fresh))
+        self.metrics.duplicates.inc(len(admitted) - len(fresh))
+        return web.json_response({"accepted": len(fresh), "duplicates": len(admitted) - len(fresh),
+                                  "acked_seq": acked})
+
+
+class Admin:
+    def __init__(self, token_hashes: list[str], index_path: Path, metrics: CollectorMetrics,
+                 readiness):
+        self._token_hashes = [bytes.fromhex(h) for h in token_hashes]
+        self.index_path = index_path
+        self.metrics = metrics
+        self.readiness = readiness  # () -> (ready: bool, details: dict)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics_text)
+        app.router.add_get("/v1/events", self.events)
+        return app
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        ready, details = self.readiness()
+        return web.json_response({"ready": ready, **details}, status=200 if ready else 503)
+
+    async def metrics_text(self, _request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def _authorised(self, request: web.Request) -> bool:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        digest = hashlib.sha256(token.strip().encode()).digest()
+        return any(hmac.compare_digest(digest, h) for h in self._token_hashes)
+
+    async def events(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return error(401, "unauthorised", "missing or invalid bearer token",
+                         {"WWW-Authenticate": "Bearer"})
+        try:
+            query = EventQuery.from_params(request.query)
+        except Rejected as exc:
+            return error(exc.status, exc.reason, str(exc))
+        found = await asyncio.to_thread(index_sqlite.search, self.index_path, query)
+        return web.json_response({"count": len(found), "events": found})
