@@ -16,9 +16,9 @@ import orjson
 from . import devsetup, pki, samples
 from .errors import Halt
 
-TABLE_COLUMNS = [("@timestamp", 27), ("organization.id", 12), ("event.action", 22),
-                 ("event.outcome", 8), ("user.name", 14), ("source.ip", 15), ("agent.id", 12),
-                 ("event.sequence", 8)]
+TABLE_COLUMNS = [("@timestamp", 27), ("organization.id", 15), ("event.action", 24),
+                 ("event.outcome", 13), ("user.name", 16), ("source.ip", 15), ("agent.id", 16),
+                 ("event.sequence", 14)]
 
 
 def _cmd_pki(args) -> int:

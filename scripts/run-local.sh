@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Start (or stop) a local pipeline on the embedded default: dev PKI, collector, agent.
+set -euo pipefail
+RUN_DIR=${RUN_DIR:-run}
+BIN=${BIN:-.venv/bin}
+INGEST_PORT=${INGEST_PORT:-9443}
+ADMIN_PORT=${ADMIN_PORT:-9444}
+
+stop() {
+  for name in agent collector; do
+    pidfile="$RUN_DIR/$name.pid"
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      kill -TERM "$(cat "$pidfile")"
+      for _ in $(seq 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
+      echo "stopped $name"
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+start() {
+  stop >/dev/null
+  mkdir -p "$RUN_DIR"
+  "$BIN/auditseal" dev setup --dir "$RUN_DIR" --ingest-port "$INGEST_PORT" --admin-port "$ADMIN_PORT" >/dev/null
+  "$BIN/auditseal-collector" run --config "$RUN_DIR/collector.yaml" >>"$RUN_DIR/collector.log" 2>&1 &
+  echo $! >"$RUN_DIR/collector.pid"
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$ADMIN_PORT/healthz" >/dev/null 2>&1 && break
+    kill -0 "$(cat "$RUN_DIR/collector.pid")" 2>/dev/null || { echo "collector failed:"; tail -5 "$RUN_DIR/collector.log"; exit 1; }
+    sleep 0.1
+  done
+  "$BIN/auditseal-agent" run --config "$RUN_DIR/agent.yaml" >>"$RUN_DIR/agent.log" 2>&1 &
+  echo $! >"$RUN_DIR/agent.pid"
+  since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  "$BIN/auditseal" dev events --file "$RUN_DIR/logs/app-audit.jsonl" --count 20 --start "$(date +%s)"
+  token=$(cat "$RUN_DIR/admin-token")
+  for _ in $(seq 50); do
+    out=$("$BIN/auditseal" query --collector "http://127.0.0.1:$ADMIN_PORT" --token "$token" --tenant acme --since "$since" --limit 5 2>/dev/null || true)
+    case "$out" in *"(0 events)"*|"") sleep 0.2 ;; *) break ;; esac
+  done
+  echo "$out"
+  cat <<MSG
+
+The pipeline is running (collector pid $(cat "$RUN_DIR/collector.pid"), agent pid $(cat "$RUN_DIR/agent.pid")).
+  logs:      $RUN_DIR/collector.log, $RUN_DIR/agent.log
+  append:    $BIN/auditseal dev events --file $RUN_DIR/logs/app-audit.jsonl --count 100
+             (or any JSON line with event.action and event.category to $RUN_DIR/logs/*.jsonl)
+  query:     AUDITSEAL_TOKEN=\$(cat $RUN_DIR/admin-token) $BIN/auditseal query \\
+               --collector http://127.0.0.1:$ADMIN_PORT --tenant acme --user alice --action user_login
+  metrics:   curl http://127.0.0.1:$ADMIN_PORT/metrics
+  stop:      make stop
+MSG
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
