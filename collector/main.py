@@ -17,6 +17,7 @@ from auditseal.errors import Halt
 from auditseal.logs import kv
 
 from . import config as collector_config
+from . import tls_refusals
 from .archive_local import LocalArchive
 from .consumer import ConsumerRunner
 from .index_sqlite import SqliteIndex
@@ -51,6 +52,7 @@ async def start_site(app: web.Application, listen: str, ssl_context=None) -> web
 
 async def run(cfg: collector_config.CollectorConfig) -> None:
     metrics = CollectorMetrics()
+    tls_refusals.install(metrics.tls_refusals)
     data = cfg.collector.data_dir
     keys = load_hmac_keys(cfg.ingest.hmac_keys_file)
     ssl_ctx = tls.server_context(str(cfg.ingest.tls.cert), str(cfg.ingest.tls.key),

@@ -12,6 +12,8 @@ class CollectorMetrics:
                                registry=r)
         self.rejects = Counter("auditseal_collector_rejects", "Refused batches by reason", ["reason"],
                                registry=r)
+        self.tls_refusals = Counter("auditseal_collector_tls_handshake_failures",
+                                    "Refused TLS handshakes by OpenSSL reason", ["reason"], registry=r)
         self.events = Counter("auditseal_collector_events_accepted", "Events journaled", registry=r)
         self.duplicates = Counter("auditseal_collector_events_duplicate",
                                   "Resent events dropped by (agent, sequence) dedupe", registry=r)

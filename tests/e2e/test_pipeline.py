@@ -1,0 +1,64 @@
+"""End to end with real processes, real certificates and real files: exactly once, always."""
+
+import time
+
+from collector.archive_local import read_segment
+from tests.harness import assert_exactly_once, wait_for
+
+TOTAL = 10_000
+HALF = TOTAL // 2
+
+
+def archived_numbers(pipeline) -> list[int]:
+    return [doc["labels"]["n"] for path in (pipeline.root / "collector" / "archive").rglob("*.lz4")
+            for doc in read_segment(path)]
+
+
+def test_events_in_a_watched_file_are_indexed_and_archived_exactly_once(pipeline):
+    pipeline.start_collector()
+    pipeline.start_agent()
+    pipeline.write_events(0, TOTAL, chunk=500, pause=0.01)
+    rows = pipeline.wait_indexed(TOTAL)
+    time.sleep(1.0)  # anything extra (a duplicate) would arrive by now
+    assert_exactly_once(pipeline.index_rows(), range(TOTAL))
+    assert {agent for agent, _, _ in rows} == {"demo-agent"}
+    assert pipeline.collector_metrics()["auditseal_collector_events_accepted_total"] == TOTAL
+    wait_for(lambda: len(archived_numbers(pipeline)) >= TOTAL, 30, "archive complete")
+    assert sorted(archived_numbers(pipeline)) == list(range(TOTAL))
+
+
+def test_agent_killed_half_way_and_restarted_loses_and_repeats_nothing(pipeline):
+    pipeline.start_collector()
+    pipeline.start_agent()
+    writer = pipeline.write_events_in_background(0, HALF, chunk=100, pause=0.02)
+    # SIGKILL while it is reading, spooling and shipping: some, not all, are indexed.
+    wait_for(lambda: pipeline.index_count() > 500, 30, "some events indexed")
+    pipeline.agent.kill()
+    indexed_at_kill = pipeline.index_count()
+    writer.join()
+    pipeline.write_events(HALF, HALF, chunk=250)
+    pipeline.start_agent()
+    pipeline.wait_indexed(TOTAL)
+    time.sleep(1.0)
+    assert_exactly_once(pipeline.index_rows(), range(TOTAL))
+    assert 500 < indexed_at_kill < HALF, "the kill did not land half-way"
+
+
+def test_collector_killed_half_way_and_restarted_loses_and_repeats_nothing(pipeline):
+    pipeline.start_collector()
+    pipeline.start_agent()
+    writer = pipeline.write_events_in_background(0, HALF, chunk=100, pause=0.02)
+    wait_for(lambda: pipeline.index_count() > 500, 30, "some events indexed")
+    pipeline.collector.kill()
+    indexed_at_kill = pipeline.index_count()
+    writer.join()
+    pipeline.write_events(HALF, HALF, chunk=250)
+    time.sleep(1.0)  # the agent keeps spooling and retrying while the collector is down
+    assert pipeline.agent.alive()
+    pipeline.start_collector()
+    pipeline.wait_indexed(TOTAL)
+    time.sleep(1.0)
+    assert_exactly_once(pipeline.index_rows(), range(TOTAL))
+    assert indexed_at_kill < HALF, "the kill did not land half-way"
+    wait_for(lambda: len(archived_numbers(pipeline)) >= TOTAL, 30, "archive complete")
+    assert sorted(archived_numbers(pipeline)) == list(range(TOTAL))
