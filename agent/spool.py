@@ -21,6 +21,7 @@ from pathlib import Path
 
 import orjson
 
+from auditseal.records import HEADER_SIZE
 from auditseal.segments import Position, SegmentLog, write_atomic
 
 MAGIC = b"ASPL"
@@ -48,6 +49,14 @@ class Spool:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.log.open()
         found = Recovered(torn_tail=self.log.recovered_tail)
+        # A POSITIONS record commits the events before it: events after the last one were
+        # torn from their commit by a crash and will be read again from their input.
+        newest = self.log.segment_records(self.log.active_segment)
+        commits = [r.end for r in newest if r.kind == POSITIONS]
+        committed = commits[-1] if commits else HEADER_SIZE
+        if committed < self.log.end.offset:
+            found.torn_tail = (found.torn_tail or "") + f" uncommitted events after {committed} dropped"
+            self.log.truncate_active(committed)
         # The newest POSITIONS record is in the newest segment that has one.
         for segment in reversed(self.log.segment_ids()):
             last = None

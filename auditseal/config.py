@@ -62,6 +62,23 @@ def _line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:
     return lines.get(())
 
 
+def _data_path(data: Any, loc: tuple) -> tuple:
+    """The error location as a path in the data: drops union tags pydantic adds to ``loc``."""
+    path: list = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif isinstance(node, dict) and node.get("type") == part:
+            continue  # pydantic names the union member chosen by ``type``: not a key
+        else:
+            node = None  # a missing or unknown key: keep it and stop walking
+        path.append(part)
+    return tuple(path)
+
+
 def validate(model: type[M], data: Any, lines: dict[tuple, int], file: str) -> M:
     try:
         return model.model_validate(data)
@@ -69,7 +86,7 @@ def validate(model: type[M], data: Any, lines: dict[tuple, int], file: str) -> M
         # Unknown keys first: a misspelt key usually also causes a "Field required".
         errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         first = errors[0]
-        loc = tuple(part for part in first["loc"] if not (isinstance(part, str) and "[" in part))
+        loc = _data_path(data, first["loc"])
         key = ".".join(str(part) for part in loc) or "(top level)"
         message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
         more = len(errors) - 1

@@ -188,6 +188,15 @@ class SegmentLog:
             fsync_dir(self.directory)
         return removed
 
+    def truncate_active(self, offset: int) -> None:
+        """Cut the newest segment back to ``offset`` (dropping an uncommitted tail)."""
+        if not records.HEADER_SIZE <= offset <= self._size:
+            raise ValueError(f"cannot truncate to {offset}")
+        self._file.flush()
+        os.ftruncate(self._file.fileno(), offset)
+        os.fsync(self._file.fileno())
+        self._size = offset
+
     def roll(self) -> None:
         """Start a new segment (so the current one can be deleted once consumed)."""
         self._start_segment(self._active + 1)

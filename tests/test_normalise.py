@@ -1,0 +1,50 @@
+import pytest
+
+from agent.normalise import Source, from_json_line, stamp
+from auditseal.errors import Rejected
+
+SRC = Source("acme", "host-1")
+NOW = "2026-11-28T10:00:00.000000Z"
+
+
+def test_dotted_line_becomes_a_full_ecs_event():
+    doc = from_json_line(b'{"event.action":"user_login","event.category":"authentication",'
+                         b'"user.name":"alice","@timestamp":"2026-11-28T09:59:59+00:00"}', SRC, NOW)
+    assert doc == {
+        "@timestamp": "2026-11-28T09:59:59.000000Z",
+        "event": {"action": "user_login", "category": ["authentication"], "outcome": "unknown",
+                  "created": NOW},
+        "user": {"name": "alice"},
+        "organization": {"id": "acme"},
+        "host": {"name": "host-1"},
+    }
+    stamp(doc, "web-1", 7, "id7")
+    assert doc["agent"] == {"id": "web-1"} and doc["event"]["sequence"] == 7 and doc["event"]["id"] == "id7"
+
+
+def test_line_cannot_set_agent_owned_fields_and_keeps_its_tenant():
+    doc = from_json_line(b'{"event":{"action":"a","category":["iam"],"sequence":99,"id":"forged",'
+                         b'"outcome":"failure"},"agent":{"id":"other"},"organization":{"id":"globex"}}',
+                         SRC, NOW)
+    assert "sequence" not in doc["event"] and "id" not in doc["event"] and "agent" not in doc
+    assert doc["organization"]["id"] == "globex" and doc["event"]["outcome"] == "failure"
+    assert doc["@timestamp"] == NOW
+
+
+@pytest.mark.parametrize("line, reason", [
+    (b"not json", "bad_json"),
+    (b"[1,2]", "bad_json"),
+    (b'{"event":{"category":["iam"]}}', "missing_field"),
+    (b'{"event":{"action":"a"}}', "missing_field"),
+    (b'{"event":{"action":"a","category":"iam"},"@timestamp":"later"}', "bad_timestamp"),
+    (b'{"event":{"action":"a","category":"iam"},"organization":{"id":5}}', "bad_field"),
+])
+def test_bad_lines_are_rejected_with_a_reason(line, reason):
+    with pytest.raises(Rejected) as bad:
+        from_json_line(line, SRC, NOW)
+    assert bad.value.reason == reason
+
+
+def test_no_tenant_anywhere_is_rejected():
+    with pytest.raises(Rejected, match="organization.id"):
+        from_json_line(b'{"event":{"action":"a","category":"iam"}}', Source(None, "h"), NOW)

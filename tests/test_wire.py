@@ -1,0 +1,97 @@
+import time
+
+import lz4.frame
+import orjson
+import pytest
+
+from auditseal import wire
+from auditseal.errors import Rejected
+
+KEY = b"k" * 32
+
+
+def test_signing_string_and_mac_golden():
+    message = wire.signing_string("POST", "/v1/batches", "web-1", "k1", 1700000000, "1-2", b"body")
+    assert message == (b"POST\n/v1/batches\nweb-1\nk1\n1700000000\n1-2\n"
+                       b"230d8358dc8e8890b4c58deeb62912ee2f20357ae92a5cc861b98e68fe31acb5")
+    # Checked independently with `openssl dgst -sha256 -hmac kkkk...`.
+    assert wire.sign(KEY, message) == "v1=db340a59d2124e644eda6c9c4ac742e41918d7f1f5fa427a50beb7d37b9e8758"
+
+
+def signed(body=b"", first=1, last=2, key=KEY, ts=None):
+    return wire.build_headers(agent="web-1", key_id="k1", key=key, timestamp=ts or int(time.time()),
+                              first_seq=first, last_seq=last, body=body)
+
+
+def test_headers_roundtrip_and_verify():
+    body = wire.encode_body([b'{"a":1}', b'{"a":2}'])
+    header = wire.parse_headers(signed(body))
+    assert (header.agent, header.key_id, header.first_seq, header.last_seq) == ("web-1", "k1", 1, 2)
+    wire.verify_signature(KEY, header, body)
+    with pytest.raises(Rejected) as bad:
+        wire.verify_signature(b"x" * 32, header, body)
+    assert (bad.value.status, bad.value.reason) == (401, "bad_mac")
+    with pytest.raises(Rejected):
+        wire.verify_signature(KEY, header, body + b"x")
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({wire.H_BATCH: "5-2"}, "bad_headers"),
+    ({wire.H_BATCH: "x"}, "bad_headers"),
+    ({wire.H_TIMESTAMP: "soon"}, "bad_headers"),
+    ({wire.H_VERSION: "2"}, "bad_version"),
+    ({"Content-Encoding": "gzip"}, "bad_encoding"),
+    ({wire.H_SIGNATURE: ""}, "bad_headers"),
+])
+def test_malformed_headers_are_400(change, reason):
+    headers = {**signed(), **change}
+    with pytest.raises(Rejected) as bad:
+        wire.parse_headers(headers)
+    assert (bad.value.status, bad.value.reason) == (400, reason)
+
+
+def test_timestamp_outside_the_window_is_401():
+    limits = wire.Limits(max_skew_seconds=300)
+    header = wire.parse_headers(signed(ts=1_000_000))
+    wire.check_skew(header, 1_000_299, limits)
+    with pytest.raises(Rejected) as bad:
+        wire.check_skew(header, 1_000_301, limits)
+    assert bad.value.status == 401
+
+
+def test_decompress_caps_the_ratio():
+    limits = wire.Limits(max_ratio=100)
+    bomb = lz4.frame.compress(b" " * 5_000_000)
+    with pytest.raises(Rejected) as bad:
+        wire.decompress(bomb, limits)
+    assert (bad.value.status, bad.value.reason) == (413, "decompressed_too_large")
+    fine = lz4.frame.compress(orjson.dumps({"n": list(range(50))}))
+    assert orjson.loads(wire.decompress(fine, limits)) == {"n": list(range(50))}
+
+
+def test_decompress_caps_the_absolute_size():
+    limits = wire.Limits(max_decompressed_bytes=1000, max_ratio=1000)
+    with pytest.raises(Rejected) as bad:
+        wire.decompress(lz4.frame.compress(b"a" * 2000), limits)
+    assert bad.value.status == 413
+
+
+@pytest.mark.parametrize("body", [b"not lz4 at all", lz4.frame.compress(b"x" * 1000)[:-8]])
+def test_garbage_or_truncated_frames_are_400(body):
+    with pytest.raises(Rejected) as bad:
+        wire.decompress(body, wire.Limits())
+    assert bad.value.status == 400
+
+
+def test_split_events_limits_and_errors():
+    assert wire.split_events(b'{"a":1}\n{"b":2}\n', wire.Limits()) == [{"a": 1}, {"b": 2}]
+    with pytest.raises(Rejected) as bad:
+        wire.split_events(b'{"a":1}\n{"b":2}\n', wire.Limits(max_events=1))
+    assert bad.value.status == 413
+    with pytest.raises(Rejected) as bad:
+        wire.split_events(b'{"a":"' + b"x" * 300 + b'"}\n', wire.Limits(max_event_bytes=256))
+    assert bad.value.status == 413
+    for body in (b"{nope}\n", b"[1,2]\n"):
+        with pytest.raises(Rejected) as bad:
+            wire.split_events(body, wire.Limits())
+        assert bad.value.status == 400
