@@ -21,7 +21,7 @@ class FileInput(StrictModel):
     paths: list[str] = Field(min_length=1, description="glob patterns of JSON-lines files")
     tenant: str | None = Field(None, description="organization.id for events that name none")
     poll_interval: float = Field(0.25, gt=0, le=60)
-    read_chunk_bytes: int = Field(1024 * 1024, ge=4096)
+    read_chunk_bytes: int = Field(256 * 1024, ge=4096)
     max_line_bytes: int = Field(256 * 1024, ge=256)
 
 

@@ -15,7 +15,7 @@ import yaml
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from auditseal import logs, tls
+from auditseal import logs, runtime, tls
 from auditseal.backoff import Backoff
 from auditseal.errors import Halt
 from auditseal.logs import kv
@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config}: ok")
             return 0
         logs.setup(cfg.log_level)
+        runtime.tune_gc()
         asyncio.run(dry_run(cfg) if args.dry_run else run(cfg))
         return 0
     except Halt as exc:

@@ -7,12 +7,10 @@ from dataclasses import dataclass
 import orjson
 
 from auditseal.errors import Rejected
-from auditseal.event import expand_dotted, get_path, normalise_ts, set_path
+from auditseal.event import expand_dotted, normalise_ts
 
-# Fields the application line itself must carry; the agent fills in the rest.
-REQUIRED_IN_LINE = ("event.action", "event.category")
-# Fields the agent owns: a line cannot set them.
-AGENT_OWNED = ("agent", "event.sequence", "event.id", "event.created", "event.ingested")
+# The application line itself must carry event.action and event.category; the agent
+# fills in the rest and owns agent.*, event.sequence, event.id, event.created.
 
 
 @dataclass(frozen=True)
@@ -30,30 +28,36 @@ def from_json_line(line: bytes, source: Source, created: str) -> dict:
     if not isinstance(doc, dict):
         raise Rejected("bad_json", f"not a JSON object but {type(doc).__name__}")
     doc = expand_dotted(doc)
-    for field in REQUIRED_IN_LINE:
-        if get_path(doc, field) in (None, "", []):
-            raise Rejected("missing_field", f"missing required field {field}")
-    category = get_path(doc, "event.category")
-    if isinstance(category, str):
-        set_path(doc, "event.category", [category])
-    for field in AGENT_OWNED:
-        parent, _, leaf = field.rpartition(".")
-        node = get_path(doc, parent) if parent else doc
-        if isinstance(node, dict):
-            node.pop(leaf, None)
-    if get_path(doc, "event.outcome") in (None, ""):
-        set_path(doc, "event.outcome", "unknown")
-    if get_path(doc, "organization.id") in (None, ""):
+    event = doc.get("event")
+    if type(event) is not dict:
+        raise Rejected("missing_field", "missing required field event.action")
+    for key in ("action", "category"):
+        if event.get(key) in (None, "", []):
+            raise Rejected("missing_field", f"missing required field event.{key}")
+    if isinstance(event["category"], str):
+        event["category"] = [event["category"]]
+    # Fields the agent owns: a line cannot set them.
+    doc.pop("agent", None)
+    for key in ("sequence", "id", "created", "ingested"):
+        event.pop(key, None)
+    if event.get("outcome") in (None, ""):
+        event["outcome"] = "unknown"
+    org = doc.get("organization")
+    if type(org) is not dict:
+        org = doc["organization"] = {}
+    if org.get("id") in (None, ""):
         if not source.tenant:
             raise Rejected("missing_field", "missing organization.id and the input sets no tenant")
-        set_path(doc, "organization.id", source.tenant)
-    if not isinstance(get_path(doc, "organization.id"), str):
+        org["id"] = source.tenant
+    elif type(org["id"]) is not str:
         raise Rejected("bad_field", "organization.id must be a string")
     stamp = doc.get("@timestamp")
     doc["@timestamp"] = created if stamp in (None, "") else normalise_ts(stamp)
-    if get_path(doc, "host.name") is None:
-        set_path(doc, "host.name", source.host_name)
-    set_path(doc, "event.created", created)
+    host = doc.get("host")
+    if type(host) is not dict:
+        host = doc["host"] = {}
+    host.setdefault("name", source.host_name)
+    event["created"] = created
     return doc
 
 

@@ -47,7 +47,7 @@ class SpoolWriter:
         self.dead_letters = dead_letters
         self.metrics = metrics
         self.spooled = spooled
-        self.queue: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=64)
+        self.queue: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=8)  # bounds memory
         self.max_events_per_append = max_events_per_append
 
     async def submit(self, chunk: Chunk) -> None:

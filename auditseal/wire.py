@@ -152,8 +152,8 @@ def decompress(body: bytes, limits: Limits) -> bytes:
     return out
 
 
-def split_events(ndjson: bytes, limits: Limits) -> list[dict]:
-    """Parse NDJSON into event documents, enforcing per-event and per-batch limits."""
+def split_events(ndjson: bytes, limits: Limits) -> tuple[list[bytes], list[dict]]:
+    """Parse NDJSON into (raw lines, event documents), enforcing event and batch limits."""
     lines = ndjson.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -170,4 +170,4 @@ def split_events(ndjson: bytes, limits: Limits) -> list[dict]:
         if not isinstance(doc, dict):
             raise Rejected("bad_json", f"event {number}: not a JSON object", 400)
         events.append(doc)
-    return events
+    return lines, events

@@ -6,50 +6,66 @@ import re
 from dataclasses import dataclass, field
 
 from auditseal.errors import Rejected
-from auditseal.event import REQUIRED_FROM_AGENT, canonical_bytes, event_id, missing_fields
+from auditseal.event import REQUIRED_FROM_AGENT, missing_fields, normalise_ts
 from auditseal.tls import PeerIdentity
 from auditseal.wire import BatchHeader
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
-def admit(identity: PeerIdentity, header: BatchHeader, events: list[dict], ingested: str
-          ) -> list[tuple[int, bytes]]:
-    """Check every event of a batch and return (sequence, canonical stored bytes), in order.
+def admit(identity: PeerIdentity, header: BatchHeader, lines: list[bytes], events: list[dict]
+          ) -> list[tuple[int, str, bytes]]:
+    """Check every event of a batch; return (sequence, tenant, line as sent), in order.
 
     The whole batch is refused when any event is wrong: a batch is the agent's unit of
     retry and dead-lettering, and partial acceptance would punch holes in its stream.
+    Lines are not rewritten here (see ``stored.materialise``).
     """
     if not events:
         raise Rejected("empty_batch", "batch holds no events", 400)
-    out: list[tuple[int, bytes]] = []
+    out: list[tuple[int, str, bytes]] = []
     previous = header.first_seq - 1
-    for number, doc in enumerate(events, 1):
-        missing = missing_fields(doc, REQUIRED_FROM_AGENT)
-        if missing:
+    allowed = {t for t in identity.tenants if TENANT_RE.match(t)}
+    for number, (line, doc) in enumerate(zip(lines, events), 1):
+        try:
+            event = doc["event"]
+            agent, tenant = doc["agent"]["id"], doc["organization"]["id"]
+            seq, stamp = event["sequence"], doc["@timestamp"]
+            present = bool(event["action"] and event["category"] and event["outcome"]
+                           and event["created"] and stamp)
+        except (KeyError, TypeError):
+            present = False
+        if not present:
+            missing = missing_fields(doc, REQUIRED_FROM_AGENT) or ["a well-formed agent, event or organization"]
             raise Rejected("missing_field", f"event {number}: missing {', '.join(missing)}", 400)
-        agent = doc["agent"]["id"]
         if agent != identity.agent_id:
             raise Rejected("agent_mismatch", f"event {number}: agent.id {agent!r} is not the "
                                              f"certificate's agent", 403)
-        tenant = doc["organization"]["id"]
-        if not isinstance(tenant, str) or not TENANT_RE.match(tenant):
-            raise Rejected("bad_tenant", f"event {number}: malformed organization.id", 400)
-        if tenant not in identity.tenants:
+        if tenant not in allowed:
+            if not isinstance(tenant, str) or not TENANT_RE.match(tenant):
+                raise Rejected("bad_tenant", f"event {number}: malformed organization.id", 400)
             raise Rejected("tenant_not_allowed",
                            f"event {number}: agent {identity.agent_id!r} may not write for "
                            f"tenant {tenant!r}", 403)
-        seq = doc["event"]["sequence"]
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq <= previous:
+        if type(seq) is not int or seq <= previous:
             raise Rejected("bad_sequence", f"event {number}: event.sequence must increase", 400)
         if seq > header.last_seq:
             raise Rejected("bad_sequence", f"event {number}: sequence {seq} outside batch "
                                            f"{header.batch}", 400)
+        if normalise_ts(stamp) != stamp:
+            raise Rejected("bad_timestamp", f"event {number}: @timestamp must be canonical UTC "
+                                            f"(YYYY-MM-DDTHH:MM:SS.ffffffZ)", 400)
         previous = seq
-        doc["event"]["id"] = event_id(agent, seq)
-        doc["event"]["ingested"] = ingested
-        out.append((seq, canonical_bytes(doc)))
+        out.append((seq, tenant, line))
     return out
+
+
+def by_tenant(events: list[tuple[int, str, bytes]]) -> dict[str, list[tuple[int, bytes]]]:
+    """Group admitted events per tenant, keeping their order (one journal record each)."""
+    groups: dict[str, list[tuple[int, bytes]]] = {}
+    for seq, tenant, line in events:
+        groups.setdefault(tenant, []).append((seq, line))
+    return groups
 
 
 @dataclass
@@ -59,7 +75,8 @@ class Dedupe:
 
     high: dict[str, int] = field(default_factory=dict)
 
-    def fresh(self, agent: str, events: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    def fresh(self, agent: str, events: list[tuple]) -> list[tuple]:
+        """The events (sequence first) this agent has not had stored yet."""
         mark = self.high.get(agent, 0)
         return [e for e in events if e[0] > mark]
 

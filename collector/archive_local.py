@@ -25,6 +25,7 @@ from auditseal.records import Record
 from auditseal.segments import Position, fsync_dir, write_atomic
 
 from .journal import decode_batch
+from .stored import materialise
 
 SUFFIX = ".ndjson.lz4"
 
@@ -36,10 +37,6 @@ def position_name(position: Position) -> str:
 def parse_position(text: str) -> Position:
     segment, _, offset = text.partition(".")
     return Position(int(segment), int(offset))
-
-
-def tenant_of(line: bytes) -> str:
-    return orjson.loads(line)["organization"]["id"]
 
 
 class LocalArchive:
@@ -66,11 +63,10 @@ class LocalArchive:
         start = records[0][0]
         by_tenant: dict[str, list[bytes]] = {}
         for position, record in records:
-            for line in decode_batch(record.payload)[1]:
-                tenant = tenant_of(line)
-                if position < self._tenant_ends.get(tenant, Position(0, 0)):
-                    continue  # already archived before a crash
-                by_tenant.setdefault(tenant, []).append(line)
+            meta, lines = decode_batch(record.payload)
+            if position < self._tenant_ends.get(meta.tenant, Position(0, 0)):
+                continue  # already archived before a crash
+            by_tenant.setdefault(meta.tenant, []).extend(materialise(meta, line)[1] for line in lines)
         for tenant, lines in sorted(by_tenant.items()):
             self._write_segment(tenant, start, end, lines)
         write_atomic(self.cursor_path, orjson.dumps([end.segment, end.offset]))

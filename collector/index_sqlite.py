@@ -11,12 +11,12 @@ from pathlib import Path
 
 import orjson
 
-from auditseal.event import normalise_ts
 from auditseal.records import Record
 from auditseal.segments import Position
 
 from .journal import decode_batch
 from .query import EventQuery
+from .stored import materialise
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -44,13 +44,12 @@ INSERT = ("INSERT OR IGNORE INTO events (event_id, tenant, ts, user_name, action
           "agent_id, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
-def row(line: bytes) -> tuple:
-    doc = orjson.loads(line)
+def row(doc: dict, stored: bytes) -> tuple:
     event = doc["event"]
     user = doc.get("user") or {}
-    return (event["id"], doc["organization"]["id"], normalise_ts(doc["@timestamp"]),
+    return (event["id"], doc["organization"]["id"], doc["@timestamp"],
             user.get("name") or user.get("id"), event["action"], event.get("outcome"),
-            doc["agent"]["id"], event["sequence"], line)
+            doc["agent"]["id"], event["sequence"], stored)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -85,7 +84,10 @@ class SqliteIndex:
         return self._conn
 
     def process(self, records: list[tuple[Position, Record]], end: Position) -> None:
-        rows = [row(line) for _, record in records for line in decode_batch(record.payload)[1]]
+        rows = []
+        for _, record in records:
+            meta, lines = decode_batch(record.payload)
+            rows.extend(row(*materialise(meta, line)) for line in lines)
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:

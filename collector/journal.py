@@ -1,9 +1,15 @@
 """The collector's durable journal: batches are fsynced here before the agent gets its 200.
 
 Built on ``auditseal.segments`` (record framing v1, magic ``ASJL``). One record per
-accepted batch, kind ``BATCH`` (1), seq = the batch's last event sequence, payload::
+tenant in each accepted batch, kind ``BATCH`` (1), seq = the last event sequence in the
+record, payload::
 
-    <agent id> \\n <canonical event> \\n <canonical event> \\n ...
+    {"agent": ..., "tenant": ..., "ingested": ...} \\n <event line> \\n <event line> ...
+
+Event lines are kept exactly as the agent sent them (verified, not rewritten) so the
+acknowledgement path never re-serialises; consumers materialise the stored event
+(``stored.materialise``: derived ``event.id``, ``event.ingested``) deterministically, so
+every replay stores the very same bytes.
 
 Appends from concurrent requests are group-committed: one write and one fsync for all
 batches waiting at that moment. Consumers read with their own cursors and ``release``
@@ -14,6 +20,7 @@ after the dedupe high-water marks are snapshotted (``dedupe.json``) so they outl
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -27,13 +34,26 @@ MAGIC = b"ASJL"
 BATCH = 1
 
 
-def encode_batch(agent: str, lines: list[bytes]) -> bytes:
-    return agent.encode() + b"\n" + b"\n".join(lines)
+@dataclass(frozen=True)
+class BatchMeta:
+    agent: str
+    tenant: str
+    ingested: str
 
 
-def decode_batch(payload: bytes) -> tuple[str, list[bytes]]:
-    agent, _, body = payload.partition(b"\n")
-    return agent.decode(), body.split(b"\n") if body else []
+def encode_batch(meta: BatchMeta, lines: list[bytes]) -> bytes:
+    head = orjson.dumps({"agent": meta.agent, "tenant": meta.tenant, "ingested": meta.ingested})
+    return head + b"\n" + b"\n".join(lines)
+
+
+def batch_meta(payload: bytes) -> BatchMeta:
+    head = orjson.loads(payload.partition(b"\n")[0])
+    return BatchMeta(head["agent"], head["tenant"], head["ingested"])
+
+
+def decode_batch(payload: bytes) -> tuple[BatchMeta, list[bytes]]:
+    _, _, body = payload.partition(b"\n")
+    return batch_meta(payload), body.split(b"\n") if body else []
 
 
 class Journal:
@@ -43,7 +63,7 @@ class Journal:
         self.dedupe_path = self.directory / "dedupe.json"
         self.dedupe = Dedupe()
         self._subscribers: list[asyncio.Event] = []
-        self._pending: list[tuple[bytes, int, asyncio.Future]] = []
+        self._pending: list[tuple[list[tuple[int, bytes]], asyncio.Future]] = []
         self._flushing = False
         self._cursors: dict[str, Position] = {}
 
@@ -55,13 +75,14 @@ class Journal:
             self.dedupe.high.update(orjson.loads(self.dedupe_path.read_bytes()))
         for segment in self.log.segment_ids():
             for record in self.log.segment_records(segment):
-                agent = record.payload.partition(b"\n")[0].decode()
-                self.dedupe.stored(agent, record.seq)
+                self.dedupe.stored(batch_meta(record.payload).agent, record.seq)
 
-    async def append(self, agent: str, last_seq: int, lines: list[bytes]) -> None:
-        """Durably append one batch; returns once it is fsynced (group commit)."""
+    async def append(self, records: list[tuple[int, bytes]]) -> None:
+        """Durably append one batch's (last seq, payload) records; returns once fsynced.
+
+        Concurrent batches share one write and one fsync (group commit)."""
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((encode_batch(agent, lines), last_seq, future))
+        self._pending.append((records, future))
         if not self._flushing:
             self._flushing = True
             asyncio.create_task(self._flush())
@@ -71,14 +92,15 @@ class Journal:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
+                items = [(BATCH, seq, payload) for records, _ in batch for seq, payload in records]
                 try:
-                    await asyncio.to_thread(self.log.append, [(BATCH, seq, p) for p, seq, _ in batch])
+                    await asyncio.to_thread(self.log.append, items)
                 except Exception as exc:  # disk full, I/O error: every waiter hears of it
-                    for _, _, fut in batch:
+                    for _, fut in batch:
                         if not fut.done():
                             fut.set_exception(exc)
                     continue
-                for _, _, fut in batch:
+                for _, fut in batch:
                     if not fut.done():
                         fut.set_result(None)
                 for event in self._subscribers:

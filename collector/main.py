@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
-from auditseal import logs, tls
+from auditseal import logs, runtime, tls
 from auditseal.errors import Halt
 from auditseal.logs import kv
 
@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config}: ok")
             return 0
         logs.setup(cfg.log_level)
+        runtime.tune_gc()
         asyncio.run(run(cfg))
         return 0
     except Halt as exc:

@@ -20,8 +20,8 @@ from auditseal.logs import kv
 from auditseal.tls import identity_from_der
 
 from . import index_sqlite
-from .admit import admit
-from .journal import Journal
+from .admit import admit, by_tenant
+from .journal import BatchMeta, Journal, encode_batch
 from .metrics import CollectorMetrics
 from .query import EventQuery
 
@@ -84,12 +84,18 @@ class Ingest:
         body = await request.read()
         self.metrics.bytes.inc(len(body))
         wire.verify_signature(key, header, body)
-        events = wire.split_events(wire.decompress(body, self.limits), self.limits)
-        admitted = admit(identity, header, events, utc_now_iso())
+        lines, events = wire.split_events(wire.decompress(body, self.limits), self.limits)
+        admitted = admit(identity, header, lines, events)
+        # One request per agent at a time from here: a retry racing its original must see
+        # the original's sequences as stored.
         async with self._agent_locks[header.agent]:
             fresh = self.journal.dedupe.fresh(header.agent, admitted)
             if fresh:
-                await self.journal.append(header.agent, fresh[-1][0], [line for _, line in fresh])
+                ingested = utc_now_iso()
+                await self.journal.append([
+                    (group[-1][0], encode_batch(BatchMeta(header.agent, tenant, ingested),
+                                                [line for _, line in group]))
+                    for tenant, group in by_tenant(fresh).items()])
                 self.journal.dedupe.stored(header.agent, fresh[-1][0])
             acked = self.journal.dedupe.acked(header.agent)
         self.metrics.events.inc(len(fresh))

@@ -5,7 +5,9 @@ from auditseal.errors import Rejected
 from auditseal.event import event_id
 from auditseal.tls import PeerIdentity
 from auditseal.wire import BatchHeader
-from collector.admit import Dedupe, admit
+from collector.admit import Dedupe, admit, by_tenant
+from collector.journal import BatchMeta
+from collector.stored import materialise
 
 WHO = PeerIdentity("web-1", frozenset({"acme", "globex"}))
 NOW = "2026-11-28T10:00:00.000000Z"
@@ -21,12 +23,26 @@ def header(first, last):
     return BatchHeader("web-1", "k1", 0, first, last, "v1=")
 
 
-def test_admitted_events_get_derived_id_and_ingest_time():
-    out = admit(WHO, header(1, 2), [ev(1), ev(2, "globex")], NOW)
-    assert [seq for seq, _ in out] == [1, 2]
-    doc = orjson.loads(out[0][1])
-    assert doc["event"]["id"] == event_id("web-1", 1) and doc["event"]["ingested"] == NOW
-    assert out[0][1] == orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+def check(events, first=1, last=3):
+    return admit(WHO, header(first, last), [orjson.dumps(e) for e in events], events)
+
+
+def test_admitted_lines_are_kept_as_sent_and_grouped_by_tenant():
+    events = [ev(1), ev(2, "globex"), ev(3)]
+    out = check(events)
+    assert out == [(1, "acme", orjson.dumps(events[0])), (2, "globex", orjson.dumps(events[1])),
+                   (3, "acme", orjson.dumps(events[2]))]
+    assert by_tenant(out) == {"acme": [(1, out[0][2]), (3, out[2][2])], "globex": [(2, out[1][2])]}
+
+
+def test_the_stored_form_derives_id_and_ingest_time_deterministically():
+    forged = ev(5)
+    forged["event"]["id"] = "forged"
+    meta = BatchMeta("web-1", "acme", NOW)
+    doc, stored = materialise(meta, orjson.dumps(forged))
+    assert doc["event"]["id"] == event_id("web-1", 5) and doc["event"]["ingested"] == NOW
+    assert stored == orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    assert materialise(meta, orjson.dumps(forged))[1] == stored
 
 
 @pytest.mark.parametrize("events, status, reason", [
@@ -37,10 +53,11 @@ def test_admitted_events_get_derived_id_and_ingest_time():
     ([ev(1), ev(9)], 400, "bad_sequence"),
     ([{"event": {"action": "x"}}], 400, "missing_field"),
     ([], 400, "empty_batch"),
+    ([{**ev(1), "@timestamp": "2026-11-28T10:00:00Z"}], 400, "bad_timestamp"),
 ])
 def test_one_bad_event_refuses_the_whole_batch(events, status, reason):
     with pytest.raises(Rejected) as bad:
-        admit(WHO, header(1, 3), events, NOW)
+        check(events)
     assert (bad.value.status, bad.value.reason) == (status, reason)
 
 

@@ -9,7 +9,7 @@ from auditseal.records import Record
 from auditseal.segments import Position
 from collector.archive_local import LocalArchive, read_segment
 from collector.index_sqlite import SqliteIndex, count, search
-from collector.journal import encode_batch
+from collector.journal import BatchMeta, encode_batch
 from collector.query import EventQuery
 
 
@@ -21,8 +21,8 @@ def event(seq, tenant="acme", user="alice", action="user_login", ts="2026-11-28T
                                           "id": event_id("web-1", seq)}})
 
 
-def batch(offset, lines):
-    payload = encode_batch("web-1", lines)
+def batch(offset, lines, tenant="acme"):
+    payload = encode_batch(BatchMeta("web-1", tenant, "2026-11-28T10:00:01.000000Z"), lines)
     return (Position(1, offset), Record(offset, offset + 17 + len(payload), 1, 0, payload))
 
 
@@ -31,7 +31,7 @@ def test_index_replay_stores_nothing_twice_and_keeps_the_cursor(tmp_path):
     assert index.open() is None
     first = batch(8, [event(1), event(2, user="bob")])
     second = batch(first[1].end, [event(3, tenant="globex", action="role_granted",
-                                        ts="2026-11-28T11:00:00.000000Z")])
+                                        ts="2026-11-28T11:00:00.000000Z")], tenant="globex")
     index.process([first], Position(1, first[1].end))
     index.process([first, second], Position(1, second[1].end))  # replay after a crash
     assert count(tmp_path / "i.sqlite") == 3
@@ -53,9 +53,10 @@ def test_index_replay_stores_nothing_twice_and_keeps_the_cursor(tmp_path):
 def test_archive_is_write_once_per_tenant_and_replay_skips_what_it_holds(tmp_path):
     archive = LocalArchive(tmp_path / "archive")
     assert archive.open() is None
-    first = batch(8, [event(1), event(2, tenant="globex")])
-    end = Position(1, first[1].end)
-    archive.process([first], end)
+    first = batch(8, [event(1)])
+    other = batch(first[1].end, [event(2, tenant="globex")], tenant="globex")
+    end = Position(1, other[1].end)
+    archive.process([first, other], end)
     files = sorted((tmp_path / "archive").rglob("*.lz4"))
     assert [f.parent.name for f in files] == ["acme", "globex"]
     assert all(f.stat().st_mode & 0o222 == 0 for f in files)  # read-only
@@ -63,8 +64,8 @@ def test_archive_is_write_once_per_tenant_and_replay_skips_what_it_holds(tmp_pat
     (tmp_path / "archive" / ".cursor.json").unlink()
     again = LocalArchive(tmp_path / "archive")
     assert again.open() is None
-    second = batch(first[1].end, [event(3)])
-    again.process([first, second], Position(1, second[1].end))
+    second = batch(other[1].end, [event(3)])
+    again.process([first, other, second], Position(1, second[1].end))
     docs = [d for f in sorted((tmp_path / "archive").rglob("*.lz4")) for d in read_segment(f)]
     assert sorted(d["event"]["sequence"] for d in docs) == [1, 2, 3]
     assert orjson.loads((tmp_path / "archive" / ".cursor.json").read_bytes()) == [1, second[1].end]

@@ -41,7 +41,7 @@ def test_normalise_ts(value, expected):
     assert event.normalise_ts(value) == expected
 
 
-@pytest.mark.parametrize("value", ["yesterday", True, None, {"t": 1}])
+@pytest.mark.parametrize("value", ["yesterday", True, None, {"t": 1}, "2026-13-02T03:04:05.000000Z"])
 def test_bad_timestamps_are_rejected(value):
     with pytest.raises(Rejected):
         event.normalise_ts(value)

@@ -84,7 +84,8 @@ def test_garbage_or_truncated_frames_are_400(body):
 
 
 def test_split_events_limits_and_errors():
-    assert wire.split_events(b'{"a":1}\n{"b":2}\n', wire.Limits()) == [{"a": 1}, {"b": 2}]
+    assert wire.split_events(b'{"a":1}\n{"b":2}\n', wire.Limits()) == (
+        [b'{"a":1}', b'{"b":2}'], [{"a": 1}, {"b": 2}])
     with pytest.raises(Rejected) as bad:
         wire.split_events(b'{"a":1}\n{"b":2}\n', wire.Limits(max_events=1))
     assert bad.value.status == 413
