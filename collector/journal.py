@@ -66,6 +66,7 @@ class Journal:
         self._pending: list[tuple[list[tuple[int, bytes]], asyncio.Future]] = []
         self._flushing = False
         self._cursors: dict[str, Position] = {}
+        self.failing: str | None = None  # the last append's error, until one succeeds
 
     def open(self) -> None:
         """Recover: cut a torn tail, then rebuild dedupe marks from snapshot + segments."""
@@ -96,10 +97,12 @@ class Journal:
                 try:
                     await asyncio.to_thread(self.log.append, items)
                 except Exception as exc:  # disk full, I/O error: every waiter hears of it
+                    self.failing = f"{type(exc).__name__}: {exc}"
                     for _, fut in batch:
                         if not fut.done():
                             fut.set_exception(exc)
                     continue
+                self.failing = None
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_result(None)

@@ -82,7 +82,9 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
             if r.position is not None:
                 metrics.sink_lag.labels(r.sink.name).set(
                     end.offset - r.position.offset if r.position.segment == end.segment else end.offset)
-        return not failing, {"sinks_failing": failing, "journal_segment": end.segment}
+        ready = not failing and journal.failing is None
+        return ready, {"sinks_failing": failing, "journal_failing": journal.failing,
+                       "journal_segment": end.segment}
 
     ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics)
     admin = Admin(cfg.admin.token_sha256, index_path, metrics, readiness)
