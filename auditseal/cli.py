@@ -13,8 +13,10 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from . import devsetup, pki, samples
+from . import archive, devsetup, keys, pki, samples, verify
 from .errors import Halt
+from .note import NoteError, Verifier
+from .segments import write_atomic
 
 TABLE_COLUMNS = [("@timestamp", 27), ("organization.id", 15), ("event.action", 24),
                  ("event.outcome", 13), ("user.name", 16), ("source.ip", 15), ("agent.id", 16),
@@ -58,6 +60,46 @@ def _cmd_dev(args) -> int:
         f.write(samples.lines(args.start, args.count))
     print(f"appended {args.count} events to {args.file}")
     return 0
+
+
+def _cmd_keys(args) -> int:
+    key_path, vkey_path = keys.init(Path(args.dir), args.name)
+    print(f"signing key:  {key_path}   (collector archive.signing_key; keep it secret)")
+    print(f"verifier key: {vkey_path}   (pin it: auditseal verify --pubkey)")
+    return 0
+
+
+def _cmd_verify(args) -> int:
+    if args.archive.startswith("s3://"):
+        raise Halt("s3:// archives are verified once the S3 archive sink lands; give a directory")
+    if not Path(args.archive).is_dir():
+        raise Halt(f"{args.archive}: no such archive directory")
+    verifiers = []
+    for path in args.pubkey:
+        try:
+            verifiers.append(Verifier.parse(Path(path).read_text()))
+        except OSError as exc:
+            raise Halt(f"{path}: {exc.strerror}") from None
+        except NoteError as exc:
+            raise Halt(f"{path}: {exc}") from None
+    state = None
+    if args.state and Path(args.state).exists():
+        state = orjson.loads(Path(args.state).read_bytes())
+    index = None
+    if args.index:
+        if not args.index.startswith("sqlite:"):
+            raise Halt("--index takes sqlite:PATH")
+        index = verify.sqlite_index(args.index[len("sqlite:"):])
+    report = verify.verify_store(archive.LocalStore(Path(args.archive)), verifiers, state, index)
+    if args.state:
+        write_atomic(Path(args.state), orjson.dumps(report.state, option=orjson.OPT_INDENT_2))
+    if args.json:
+        sys.stdout.buffer.write(report.to_json() + b"\n")
+    else:
+        for f in report.findings:
+            print(f.line())
+        print(report.summary + f" ({report.events_verified} events verified, {len(report.findings)} findings)")
+    return 1 if report.findings else 0
 
 
 def _field(doc: dict, path: str) -> str:
@@ -132,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("token", help="make an admin bearer token and its hash")
 
+    p_keys = sub.add_parser("keys", help="checkpoint signing keys")
+    keys_sub = p_keys.add_subparsers(dest="keys_command", required=True)
+    p_kinit = keys_sub.add_parser("init", help="make an Ed25519 signing key and its verifier key")
+    p_kinit.add_argument("--dir", required=True)
+    p_kinit.add_argument("--name", required=True, help="key name, e.g. auditseal.example.com")
+
     p_query = sub.add_parser("query", help="search events through a collector's admin API")
     p_query.add_argument("--collector", required=True, help="admin URL, e.g. http://127.0.0.1:9444")
     p_query.add_argument("--token", help="bearer token (or AUDITSEAL_TOKEN)")
@@ -142,6 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     p_query.add_argument("--until", help="ISO 8601, exclusive")
     p_query.add_argument("--limit", type=int, default=100)
     p_query.add_argument("--format", choices=["table", "ndjson"], default="table")
+
+    p_verify = sub.add_parser("verify", help="verify an archive offline against pinned keys")
+    p_verify.add_argument("--archive", required=True, help="archive directory")
+    p_verify.add_argument("--pubkey", required=True, action="append",
+                          help="verifier key file (.vkey); repeat to pin several (rotation)")
+    p_verify.add_argument("--state", help="file remembering the newest verified checkpoints")
+    p_verify.add_argument("--index", help="compare with an index: sqlite:PATH")
+    p_verify.add_argument("--json", action="store_true", help="machine-readable output")
 
     p_dev = sub.add_parser("dev", help="local development helpers")
     dev_sub = p_dev.add_subparsers(dest="dev_command", required=True)
@@ -155,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     p_events.add_argument("--start", type=int, default=0)
 
     args = parser.parse_args(argv)
-    handlers = {"pki": _cmd_pki, "token": _cmd_token, "query": _cmd_query, "dev": _cmd_dev}
+    handlers = {"pki": _cmd_pki, "token": _cmd_token, "keys": _cmd_keys, "verify": _cmd_verify, "query": _cmd_query, "dev": _cmd_dev}
     try:
         return handlers[args.command](args)
     except Halt as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from . import pki
+from . import keys, pki
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,9 @@ def setup(root: Path, *, agent_id: str = "demo-agent", tenants: tuple[str, ...] 
         pki.issue_collector(pki_dir, "local", ["localhost", "127.0.0.1"])
     if not (pki_dir / f"agent-{agent_id}.crt").exists():
         pki.issue_agent(pki_dir, agent_id, list(tenants))
+    key_dir = root / "keys"
+    if not (key_dir / "auditseal.local.key").exists():
+        keys.init(key_dir, "auditseal.local")
     token_path = root / "admin-token"
     if token_path.exists():
         token = token_path.read_text().strip()
@@ -58,6 +61,7 @@ def setup(root: Path, *, agent_id: str = "demo-agent", tenants: tuple[str, ...] 
                     "client_ca": str(pki_dir / "ca.crt")},
             "hmac_keys_file": str(pki_dir / "hmac-keys.yaml"),
         },
+        "archive": {"signing_key": str(key_dir / "auditseal.local.key")},
         "admin": {"listen": f"127.0.0.1:{admin_port}",
                   "token_sha256": [hashlib.sha256(token.encode()).hexdigest()]},
     }

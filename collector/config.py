@@ -53,8 +53,11 @@ class SqliteIndexConfig(StrictModel):
 class LocalArchiveConfig(StrictModel):
     type: Literal["local"] = "local"
     path: Path | None = Field(None, description="default: <data_dir>/archive")
+    signing_key: Path = Field(description="Ed25519 checkpoint signing key (auditseal keys init)")
     segment_max_events: int = Field(50_000, ge=1)
     segment_max_age: float = Field(5.0, gt=0)
+    checkpoint_interval: float = Field(3600.0, gt=0, le=3600,
+                                       description="idle logs are re-checkpointed this often")
 
 
 class AdminConfig(StrictModel):
@@ -68,7 +71,7 @@ class CollectorConfig(StrictModel):
     ingest: IngestConfig
     journal: JournalConfig = JournalConfig()
     index: SqliteIndexConfig = SqliteIndexConfig()
-    archive: LocalArchiveConfig = LocalArchiveConfig()
+    archive: LocalArchiveConfig
     admin: AdminConfig = AdminConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

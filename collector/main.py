@@ -12,17 +12,18 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
-from auditseal import logs, runtime, tls
+from auditseal import archive, logs, runtime, tls
 from auditseal.errors import Halt
+from auditseal.note import NoteError, Signer
 from auditseal.logs import kv
 
 from . import config as collector_config
 from . import tls_refusals
-from .archive_local import LocalArchive
 from .consumer import ConsumerRunner
 from .index_sqlite import SqliteIndex
 from .journal import Journal
 from .metrics import CollectorMetrics
+from .sealer import Sealer
 from .server import Admin, Ingest
 
 log = logging.getLogger("auditseal.collector")
@@ -37,6 +38,15 @@ def load_hmac_keys(path: Path) -> dict[str, dict[str, bytes]]:
     except (OSError, AttributeError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise Halt(f"{path}: cannot read HMAC keys (need agent: {{key_id: hex}}): "
                    f"{type(exc).__name__}") from None
+
+
+def load_signer(path: Path) -> Signer:
+    try:
+        return Signer.parse(path.read_text())
+    except OSError as exc:
+        raise Halt(f"{path}: cannot read the checkpoint signing key: {exc.strerror}") from None
+    except NoteError as exc:
+        raise Halt(f"{path}: not a signing key ({exc}); make one with `auditseal keys init`") from None
 
 
 async def start_site(app: web.Application, listen: str, ssl_context=None) -> web.AppRunner:
@@ -63,10 +73,12 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
         log.warning("journal tail was torn by a crash; cut it", extra=kv(where=journal.log.recovered_tail))
     index_path = cfg.index.path or data / "index.sqlite"
     index = SqliteIndex(index_path)
-    archive = LocalArchive(cfg.archive.path or data / "archive")
+    signer = load_signer(cfg.archive.signing_key)
+    sealer = Sealer(archive.LocalStore(cfg.archive.path or data / "archive"), data / "sealer", signer,
+                    signer.name, cfg.archive.checkpoint_interval)
     runners = [
         ConsumerRunner(journal, index, metrics),
-        ConsumerRunner(journal, archive, metrics, min_events=cfg.archive.segment_max_events,
+        ConsumerRunner(journal, sealer, metrics, min_events=cfg.archive.segment_max_events,
                        max_wait=cfg.archive.segment_max_age),
     ]
     # Sinks open (and create the index schema) before the admin API can query them.
@@ -93,6 +105,15 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     log.info("collector ready", extra=kv(ingest=cfg.ingest.listen, admin=cfg.admin.listen,
                                          agents_known=len(journal.dedupe.high)))
 
+    async def idle_checkpoints():
+        while True:
+            await asyncio.sleep(min(60.0, cfg.archive.checkpoint_interval / 4))
+            try:
+                await asyncio.to_thread(sealer.tick)
+            except OSError as exc:
+                log.error("idle checkpoint failed; will retry", extra=kv(error=str(exc)))
+    ticker = asyncio.create_task(idle_checkpoints())
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -105,9 +126,10 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     log.info("collector stopping")
     for site in sites:
         await site.cleanup()
+    ticker.cancel()
     for r in runners:
         r.stop()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(ticker, *tasks, return_exceptions=True)
     index.close()
     journal.close()
 
@@ -122,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = collector_config.load(args.config)
         if args.command == "check-config":
             load_hmac_keys(cfg.ingest.hmac_keys_file)
+            load_signer(cfg.archive.signing_key)
             print(f"{args.config}: ok")
             return 0
         logs.setup(cfg.log_level)

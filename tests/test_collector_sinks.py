@@ -1,4 +1,4 @@
-"""The SQLite index and the local archive: idempotent replays from any cursor."""
+"""The SQLite index sink: idempotent replays from any cursor."""
 
 import sqlite3
 
@@ -7,7 +7,6 @@ import orjson
 from auditseal.event import canonical_bytes, event_id
 from auditseal.records import Record
 from auditseal.segments import Position
-from collector.archive_local import LocalArchive, read_segment
 from collector.index_sqlite import SqliteIndex, count, search
 from collector.journal import BatchMeta, encode_batch
 from collector.query import EventQuery
@@ -50,22 +49,3 @@ def test_index_replay_stores_nothing_twice_and_keeps_the_cursor(tmp_path):
     assert "events_tenant_user_ts" in plan
 
 
-def test_archive_is_write_once_per_tenant_and_replay_skips_what_it_holds(tmp_path):
-    archive = LocalArchive(tmp_path / "archive")
-    assert archive.open() is None
-    first = batch(8, [event(1)])
-    other = batch(first[1].end, [event(2, tenant="globex")], tenant="globex")
-    end = Position(1, other[1].end)
-    archive.process([first, other], end)
-    files = sorted((tmp_path / "archive").rglob("*.lz4"))
-    assert [f.parent.name for f in files] == ["acme", "globex"]
-    assert all(f.stat().st_mode & 0o222 == 0 for f in files)  # read-only
-    # A crash after the files but before the cursor: replay from the old cursor adds nothing.
-    (tmp_path / "archive" / ".cursor.json").unlink()
-    again = LocalArchive(tmp_path / "archive")
-    assert again.open() is None
-    second = batch(other[1].end, [event(3)])
-    again.process([first, other, second], Position(1, second[1].end))
-    docs = [d for f in sorted((tmp_path / "archive").rglob("*.lz4")) for d in read_segment(f)]
-    assert sorted(d["event"]["sequence"] for d in docs) == [1, 2, 3]
-    assert orjson.loads((tmp_path / "archive" / ".cursor.json").read_bytes()) == [1, second[1].end]

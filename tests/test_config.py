@@ -57,11 +57,11 @@ def test_input_names_must_be_unique(tmp_path):
 
 def test_collector_token_hashes_must_be_hex(tmp_path):
     text = ("ingest:\n  tls: {cert: a, key: b, client_ca: c}\n  hmac_keys_file: k\n"
-            "admin:\n  token_sha256:\n    - 00000000\n")
+            "archive:\n  signing_key: k.key\nadmin:\n  token_sha256:\n    - 00000000\n")
     path, go = load(tmp_path, CollectorConfig, text)
     with pytest.raises(ConfigError) as err:
         go()
-    assert str(err.value).startswith(f"{path}:6: admin.token_sha256.0: ")
+    assert str(err.value).startswith(f"{path}:8: admin.token_sha256.0: ")
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

@@ -2,7 +2,9 @@
 
 import time
 
-from collector.archive_local import read_segment
+import orjson
+
+from auditseal.archive import decode_segment
 from tests.harness import assert_exactly_once, wait_for
 
 TOTAL = 10_000
@@ -10,8 +12,9 @@ HALF = TOTAL // 2
 
 
 def archived_numbers(pipeline) -> list[int]:
-    return [doc["labels"]["n"] for path in (pipeline.root / "collector" / "archive").rglob("*.lz4")
-            for doc in read_segment(path)]
+    return [orjson.loads(line)["labels"]["n"]
+            for path in (pipeline.root / "collector" / "archive").rglob("*.lz4")
+            for line in decode_segment(path.read_bytes())]
 
 
 def test_events_in_a_watched_file_are_indexed_and_archived_exactly_once(pipeline):

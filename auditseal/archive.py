@@ -1,0 +1,101 @@
+"""Archive layout and the write-once store it lives in.
+
+One log per (tenant, partition)::
+
+    <tenant>/<partition>/segments/<first leaf, 12 digits>-<last leaf, 12 digits>.ndjson.lz4
+    <tenant>/<partition>/checkpoints/<counter, 8 digits>.note
+
+A segment is one lz4 frame (with content checksum) of the stored events, one canonical
+JSON document per line, in log order; leaf i of the log is line (i − first) of its segment.
+``LocalStore`` keeps objects as read-only files; an S3 Object Lock store implements the
+same few calls.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Protocol
+
+import lz4.frame
+
+from .segments import fsync_dir
+
+SEGMENT_RE = re.compile(r"^segments/(\d{12})-(\d{12})\.ndjson\.lz4$")
+CHECKPOINT_RE = re.compile(r"^checkpoints/(\d{8})\.note$")
+
+
+def segment_key(first: int, count: int) -> str:
+    return f"segments/{first:012d}-{first + count - 1:012d}.ndjson.lz4"
+
+
+def checkpoint_key(counter: int) -> str:
+    return f"checkpoints/{counter:08d}.note"
+
+
+def encode_segment(lines: list[bytes]) -> bytes:
+    return lz4.frame.compress(b"".join(line + b"\n" for line in lines), content_checksum=True)
+
+
+def decode_segment(blob: bytes) -> list[bytes]:
+    return lz4.frame.decompress(blob).splitlines()
+
+
+class Store(Protocol):
+    def list(self, prefix: str) -> list[str]: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def put_once(self, key: str, data: bytes) -> None: ...
+
+    def remove_unsealed(self, key: str) -> None: ...
+
+
+class LocalStore:
+    """Objects as files under ``root``: written to a temporary name, fsynced, renamed,
+    made read-only. ``put_once`` refuses to replace an object."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.root / prefix
+        if not base.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*")
+                      if p.is_file() and not p.name.endswith(".tmp"))
+
+    def get(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return (self.root / key).exists()
+
+    def put_once(self, key: str, data: bytes) -> None:
+        path = self.root / key
+        if path.exists():
+            raise FileExistsError(f"{key} exists: archive objects are written once")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+
+    def remove_unsealed(self, key: str) -> None:
+        """Remove an object a crash left behind before its seal was recorded."""
+        (self.root / key).unlink(missing_ok=True)
+
+
+def list_logs(store: LocalStore) -> list[tuple[str, str]]:
+    """(tenant, partition) of every log in the store."""
+    logs = set()
+    for key in store.list(""):
+        parts = key.split("/")
+        if len(parts) >= 4 and parts[2] in ("segments", "checkpoints"):
+            logs.add((parts[0], parts[1]))
+    return sorted(logs)

@@ -1,0 +1,298 @@
+"""Offline, read-only verification of an archive against pinned verifier keys.
+
+For every (tenant, partition) log: checks each checkpoint's signature, numbering and
+origin; re-hashes every segment and recomputes its signed root from the checkpoint's
+frontier (so each segment verifies on its own); checks that successive checkpoints chain
+(the frontier's root is the previous checkpoint's root); finds segments no checkpoint
+signs; compares the newest checkpoint with the one remembered from the last run (state)
+to catch truncation and rollback; optionally compares the index with the archive.
+
+Each finding has a stable code, the log, the leaf range and the object.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable
+
+import lz4.frame
+import orjson
+
+from . import archive
+from .checkpoint import Checkpoint, CheckpointError
+from .merkle import leaf_hash
+from .note import NoteError, Verifier, open_note
+
+# Finding codes (stable: scripts and alerts match on them).
+SEGMENT_HASH_MISMATCH = "SEGMENT_HASH_MISMATCH"
+SEGMENT_CORRUPT = "SEGMENT_CORRUPT"
+SEGMENT_MISSING = "SEGMENT_MISSING"
+SEGMENT_UNSIGNED = "SEGMENT_UNSIGNED"
+ROOT_MISMATCH = "ROOT_MISMATCH"
+CHECKPOINT_SIGNATURE_INVALID = "CHECKPOINT_SIGNATURE_INVALID"
+CHECKPOINT_KEY_UNKNOWN = "CHECKPOINT_KEY_UNKNOWN"
+CHECKPOINT_MALFORMED = "CHECKPOINT_MALFORMED"
+CHECKPOINT_MISSING = "CHECKPOINT_MISSING"
+CHECKPOINT_MISPLACED = "CHECKPOINT_MISPLACED"
+CHECKPOINT_ORIGIN_MISMATCH = "CHECKPOINT_ORIGIN_MISMATCH"
+CONSISTENCY_FAILURE = "CONSISTENCY_FAILURE"
+TRUNCATION = "TRUNCATION"
+ROLLBACK = "ROLLBACK"
+FORK = "FORK"
+INDEX_MISSING = "INDEX_MISSING"
+INDEX_MISMATCH = "INDEX_MISMATCH"
+INDEX_EXTRA = "INDEX_EXTRA"
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    log: str
+    first: int | None
+    last: int | None
+    object: str
+    detail: str
+
+    def line(self) -> str:
+        leaves = f"leaves {self.first}-{self.last}" if self.first is not None else "leaves ?"
+        return f"{self.code} {self.log} {leaves} {self.object}: {self.detail}"
+
+
+@dataclass
+class IndexRow:
+    event_id: str
+    agent_id: str
+    seq: int
+    doc: bytes
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    segments_total: int = 0
+    segments_valid: int = 0
+    events_verified: int = 0
+    state: dict = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        return f"{self.segments_valid}/{self.segments_total} segments valid"
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"summary": self.summary, "segments_total": self.segments_total,
+                             "segments_valid": self.segments_valid,
+                             "events_verified": self.events_verified,
+                             "findings": [asdict(f) for f in self.findings]}, option=orjson.OPT_INDENT_2)
+
+
+@dataclass
+class _Parsed:
+    counter: int
+    key: str
+    checkpoint: Checkpoint | None
+    trusted: bool
+
+
+def sqlite_index(path: str) -> Callable[[str], Iterable[IndexRow]]:
+    """Index rows of one tenant from the collector's SQLite index (read-only)."""
+    import sqlite3
+
+    def rows(tenant: str) -> Iterable[IndexRow]:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            for event_id, agent, seq, doc in conn.execute(
+                    "SELECT event_id, agent_id, seq, doc FROM events WHERE tenant = ?", (tenant,)):
+                yield IndexRow(event_id, agent, seq, doc)
+        finally:
+            conn.close()
+    return rows
+
+
+def verify_store(store: archive.LocalStore, verifiers: list[Verifier], state: dict | None = None,
+                 index: Callable[[str], Iterable[IndexRow]] | None = None) -> Report:
+    report = Report(state=dict(state or {}))
+    for tenant, partition in archive.list_logs(store):
+        _verify_log(store, tenant, partition, verifiers, report, index)
+    return report
+
+
+def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, index) -> None:
+    name = f"{tenant}/{partition}"
+    keys = [k[len(name) + 1:] for k in store.list(name)]
+    segment_files = {}
+    for k in keys:
+        m = archive.SEGMENT_RE.match(k)
+        if m:
+            segment_files[(int(m.group(1)), int(m.group(2)))] = k
+    found: list[Finding] = []
+
+    def finding(code, first, last, obj, detail):
+        found.append(Finding(code, name, first, last, f"{name}/{obj}", detail))
+
+    parsed = [_parse_checkpoint(store, name, k, int(m.group(1)), verifiers, tenant, partition, finding)
+              for k in keys if (m := archive.CHECKPOINT_RE.match(k))]
+    parsed.sort(key=lambda p: p.counter)
+    trusted = {p.counter: p.checkpoint for p in parsed if p.trusted}
+    present = {p.counter for p in parsed}
+    # Numbering: 1..newest, no holes.
+    newest_counter = max(present, default=0)
+    missing_counters = [c for c in range(1, newest_counter + 1) if c not in present]
+
+    declared: dict[tuple[int, int], Checkpoint] = {}
+    for p in parsed:
+        cp = p.checkpoint
+        if cp is not None and cp.segment is not None:
+            declared[(cp.segment.first, cp.segment.first + cp.segment.count - 1)] = cp
+    all_ranges = set(segment_files) | set(declared)
+    report.segments_total += len(all_ranges)
+
+    leaves: list[tuple[int, bytes]] = []
+    for counter in sorted(trusted):
+        cp = trusted[counter]
+        previous = trusted.get(counter - 1)
+        if previous is not None and (cp.frontier.size != previous.size or cp.frontier.root() != previous.root):
+            finding(CONSISTENCY_FAILURE, previous.size, cp.size - 1, archive.checkpoint_key(counter),
+                    f"does not extend checkpoint {counter - 1} (tree {previous.size})")
+        if cp.segment is None:
+            if cp.frontier.size != cp.size or cp.frontier.root() != cp.root:
+                finding(ROOT_MISMATCH, None, None, archive.checkpoint_key(counter), "idle checkpoint root")
+            continue
+        seg = cp.segment
+        first, last = seg.first, seg.first + seg.count - 1
+        if cp.frontier.size != seg.first:
+            finding(CONSISTENCY_FAILURE, first, last, archive.checkpoint_key(counter),
+                    "frontier does not end where the segment starts")
+            continue
+        if not store.exists(f"{name}/{seg.key}"):
+            finding(SEGMENT_MISSING, first, last, seg.key, f"signed by checkpoint {counter}, not in the archive")
+            continue
+        blob = store.get(f"{name}/{seg.key}")
+        if hashlib.sha256(blob).hexdigest() != seg.sha256:
+            finding(SEGMENT_HASH_MISMATCH, first, last, seg.key,
+                    f"sha256 differs from checkpoint {counter}")
+            continue
+        try:
+            lines = lz4.frame.decompress(blob).splitlines()
+        except RuntimeError as exc:
+            finding(SEGMENT_CORRUPT, first, last, seg.key, f"not a valid lz4 frame: {exc}")
+            continue
+        tree = cp.frontier.copy()
+        for line in lines:
+            tree.append(leaf_hash(line))
+        if len(lines) != seg.count or tree.size != cp.size or tree.root() != cp.root:
+            finding(ROOT_MISMATCH, first, last, seg.key, f"leaves do not give checkpoint {counter}'s root")
+            continue
+        report.segments_valid += 1
+        report.events_verified += len(lines)
+        leaves.extend((first + i, line) for i, line in enumerate(lines))
+
+    for rng in sorted(set(segment_files) - set(declared)):
+        if missing_counters:
+            finding(CHECKPOINT_MISSING, rng[0], rng[1], segment_files[rng],
+                    f"no checkpoint signs this segment (checkpoints {_ranges(missing_counters)} are missing)")
+        else:
+            finding(SEGMENT_UNSIGNED, rng[0], rng[1], segment_files[rng], "no checkpoint signs this segment")
+    if missing_counters and not (set(segment_files) - set(declared)):
+        finding(CHECKPOINT_MISSING, None, None, "checkpoints/",
+                f"checkpoints {_ranges(missing_counters)} are missing")
+
+    _compare_state(name, trusted, parsed, segment_files, report, finding)
+    if index is not None:
+        _compare_index(name, tenant, leaves, index(tenant), trusted, finding)
+    found.sort(key=lambda f: (f.first if f.first is not None else -1, f.code))
+    report.findings.extend(found)
+
+
+def _parse_checkpoint(store, name, key, counter, verifiers, tenant, partition, finding) -> _Parsed:
+    note = store.get(f"{name}/{key}").decode("utf-8", "replace")
+    try:
+        text, _ = open_note(note, verifiers)
+    except NoteError as exc:
+        code = CHECKPOINT_KEY_UNKNOWN if exc.code == "unknown_key" else CHECKPOINT_SIGNATURE_INVALID
+        untrusted = _best_effort(note)
+        first, last = _range_of(untrusted)
+        finding(code, first, last, key, str(exc))
+        return _Parsed(counter, key, untrusted, False)
+    try:
+        cp = Checkpoint.parse(text)
+    except CheckpointError as exc:
+        finding(CHECKPOINT_MALFORMED, None, None, key, str(exc))
+        return _Parsed(counter, key, None, False)
+    if cp.counter != counter:
+        finding(CHECKPOINT_MISPLACED, *_range_of(cp), key,
+                f"holds checkpoint {cp.counter} (tree {cp.size}) under the name of checkpoint {counter}")
+        return _Parsed(counter, key, None, False)
+    if not cp.origin.endswith(f"/{tenant}/{partition}"):
+        finding(CHECKPOINT_ORIGIN_MISMATCH, *_range_of(cp), key, f"origin {cp.origin!r} is another log's")
+        return _Parsed(counter, key, cp, False)
+    return _Parsed(counter, key, cp, True)
+
+
+def _best_effort(note: str) -> Checkpoint | None:
+    try:
+        return Checkpoint.parse(note[: note.rfind("\n\n") + 1])
+    except CheckpointError:
+        return None
+
+
+def _range_of(cp: Checkpoint | None) -> tuple[int | None, int | None]:
+    if cp is None:
+        return None, None
+    if cp.segment is not None:
+        return cp.segment.first, cp.segment.first + cp.segment.count - 1
+    return None, None
+
+
+def _ranges(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in numbers[:10]) + ("..." if len(numbers) > 10 else "")
+
+
+def _compare_state(name, trusted, parsed, segment_files, report: Report, finding) -> None:
+    remembered = report.state.get(name)
+    newest = trusted[max(trusted)] if trusted else None
+    if remembered is not None:
+        if newest is None or newest.counter < remembered["counter"] or newest.size < remembered["size"]:
+            have = newest.size if newest else 0
+            beyond = any(first >= have for first, _ in segment_files)
+            misplaced = any(p.checkpoint is None and p.counter >= remembered["counter"] for p in parsed)
+            code = ROLLBACK if beyond or misplaced else TRUNCATION
+            finding(code, have, remembered["size"] - 1, "checkpoints/",
+                    f"newest valid checkpoint is {newest.counter if newest else 0} (tree {have}); "
+                    f"checkpoint {remembered['counter']} (tree {remembered['size']}) was verified before")
+            return  # keep remembering the newer tree
+        same = trusted.get(remembered["counter"])
+        if same is not None and base64.b64encode(same.root).decode() != remembered["root"]:
+            finding(FORK, None, remembered["size"] - 1, archive.checkpoint_key(remembered["counter"]),
+                    "same checkpoint number, different tree than verified before")
+            return
+    if newest is not None:
+        report.state[name] = {"counter": newest.counter, "size": newest.size,
+                              "root": base64.b64encode(newest.root).decode()}
+
+
+def _compare_index(name, tenant, leaves, rows: Iterable[IndexRow], trusted, finding) -> None:
+    by_id: dict[str, tuple[int, bytes]] = {}
+    sealed_high: dict[str, int] = {}
+    for number, line in leaves:
+        doc = orjson.loads(line)
+        event = doc["event"]
+        by_id[event["id"]] = (number, line)
+        agent = doc["agent"]["id"]
+        sealed_high[agent] = max(sealed_high.get(agent, 0), event["sequence"])
+    seen = set()
+    for row in rows:
+        leaf = by_id.get(row.event_id)
+        if leaf is None:
+            # Not sealed (yet?): an injection when sealing has passed this agent's sequence.
+            if row.seq <= sealed_high.get(row.agent_id, 0) or (row.agent_id not in sealed_high and trusted):
+                finding(INDEX_EXTRA, None, None, f"index:{row.event_id}",
+                        f"indexed event (agent {row.agent_id}, seq {row.seq}) has no leaf in the archive")
+            continue
+        seen.add(row.event_id)
+        if bytes(row.doc) != leaf[1]:
+            finding(INDEX_MISMATCH, leaf[0], leaf[0], f"index:{row.event_id}", "indexed event differs from its leaf")
+    for event_id, (number, _) in by_id.items():
+        if event_id not in seen:
+            finding(INDEX_MISSING, number, number, f"index:{event_id}", "archived event is not in the index")
