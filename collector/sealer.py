@@ -116,7 +116,7 @@ class Sealer:
         return f"{self.log_prefix}/{tenant}/{PARTITION}"
 
     def _seal(self, tenant: str, lines: list[bytes], journal_end: Position) -> None:
-        state = self.states.get(tenant) or LogState(tenant, frontier=CompactRange())
+        state = self.states.setdefault(tenant, LogState(tenant, frontier=CompactRange()))
         before = state.frontier.copy()
         after = state.frontier.copy()
         for line in lines:

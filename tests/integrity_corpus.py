@@ -1,0 +1,66 @@
+"""A sealed archive built with the real sealer: the corpus the tamper tests work on."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import orjson
+
+from auditseal import archive, samples
+from auditseal.event import utc_now_iso
+from auditseal.note import Signer
+from auditseal.records import Record
+from auditseal.segments import Position
+from collector.index_sqlite import SqliteIndex
+from collector.journal import BatchMeta, encode_batch
+from collector.sealer import Sealer
+
+AGENT = "web-1"
+
+
+def agent_line(seq: int, tenant: str) -> bytes:
+    doc = samples.event(seq, tenant)
+    doc["agent"] = {"id": AGENT}
+    doc["event"].update(sequence=seq, created=utc_now_iso())
+    return orjson.dumps(doc)
+
+
+def journal_batches(batches: list[tuple[str, int]]) -> list[list[tuple[Position, Record]]]:
+    """Journal records as the collector writes them: one record per (tenant, batch)."""
+    out, seq, offset = [], 0, 8
+    for tenant, count in batches:
+        lines = [agent_line(seq + i + 1, tenant) for i in range(count)]
+        seq += count
+        payload = encode_batch(BatchMeta(AGENT, tenant, utc_now_iso()), lines)
+        record = Record(offset, offset + 17 + len(payload), 1, seq, payload)
+        out.append([(Position(1, offset), record)])
+        offset = record.end
+    return out
+
+
+def build(root: Path, batches: list[tuple[str, int]], signer: Signer | None = None,
+          with_index: bool = True) -> Signer:
+    signer = signer or Signer.generate("auditseal.test")
+    sealer = Sealer(archive.LocalStore(root / "archive"), root / "sealer", signer, signer.name)
+    sealer.open()
+    index = SqliteIndex(root / "index.sqlite") if with_index else None
+    if index:
+        index.open()
+    for records in journal_batches(batches):
+        end = Position(1, records[-1][1].end)
+        sealer.process(records, end)
+        if index:
+            index.process(records, end)
+    if index:
+        index.close()
+    (root / "verifier.vkey").write_text(signer.verifier().encode() + "\n")
+    return signer
+
+
+def copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    for path in dst.rglob("*"):
+        if path.is_file():
+            path.chmod(0o644)  # the tamperer has write access; the archive made files read-only
+    return dst
