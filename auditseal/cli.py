@@ -13,8 +13,8 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from . import archive, devsetup, keys, pki, samples, verify
-from .errors import Halt
+from . import archive, devsetup, keys, pki, prove, samples, verify
+from .errors import Halt, Rejected
 from .note import NoteError, Verifier
 from .segments import write_atomic
 
@@ -69,19 +69,44 @@ def _cmd_keys(args) -> int:
     return 0
 
 
-def _cmd_verify(args) -> int:
-    if args.archive.startswith("s3://"):
-        raise Halt("s3:// archives are verified once the S3 archive sink lands; give a directory")
-    if not Path(args.archive).is_dir():
-        raise Halt(f"{args.archive}: no such archive directory")
+def _load_verifiers(paths: list[str]) -> list[Verifier]:
     verifiers = []
-    for path in args.pubkey:
+    for path in paths:
         try:
             verifiers.append(Verifier.parse(Path(path).read_text()))
         except OSError as exc:
             raise Halt(f"{path}: {exc.strerror}") from None
         except NoteError as exc:
             raise Halt(f"{path}: {exc}") from None
+    return verifiers
+
+
+def _cmd_prove(args) -> int:
+    verifiers = _load_verifiers(args.pubkey)
+    try:
+        if args.check:
+            bundle = orjson.loads(Path(args.check).read_bytes())
+            print(prove.check_proof(bundle, verifiers))
+            return 0
+        if not args.event_id or not args.archive:
+            raise Halt("give EVENT_ID and --archive to build a proof, or --check FILE")
+        bundle = prove.build_proof(archive.LocalStore(Path(args.archive)), args.event_id, verifiers,
+                                   args.tenant)
+    except Rejected as exc:
+        print(f"auditseal: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise Halt(f"cannot read the proof bundle: {exc}") from None
+    sys.stdout.buffer.write(orjson.dumps(bundle, option=orjson.OPT_INDENT_2) + b"\n")
+    return 0
+
+
+def _cmd_verify(args) -> int:
+    if args.archive.startswith("s3://"):
+        raise Halt("s3:// archives are verified once the S3 archive sink lands; give a directory")
+    if not Path(args.archive).is_dir():
+        raise Halt(f"{args.archive}: no such archive directory")
+    verifiers = _load_verifiers(args.pubkey)
     state = None
     if args.state and Path(args.state).exists():
         state = orjson.loads(Path(args.state).read_bytes())
@@ -199,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     p_verify.add_argument("--index", help="compare with an index: sqlite:PATH")
     p_verify.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p_prove = sub.add_parser("prove", help="inclusion proof for one event, or check one offline")
+    p_prove.add_argument("event_id", nargs="?", help="event.id to prove")
+    p_prove.add_argument("--archive", help="archive directory (to build a proof)")
+    p_prove.add_argument("--tenant", help="look only in this tenant's log")
+    p_prove.add_argument("--pubkey", required=True, action="append", help="verifier key file (.vkey)")
+    p_prove.add_argument("--check", metavar="FILE", help="verify a proof bundle offline instead")
+
     p_dev = sub.add_parser("dev", help="local development helpers")
     dev_sub = p_dev.add_subparsers(dest="dev_command", required=True)
     p_setup = dev_sub.add_parser("setup", help="dev PKI, admin token and configs in --dir")
@@ -211,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     p_events.add_argument("--start", type=int, default=0)
 
     args = parser.parse_args(argv)
-    handlers = {"pki": _cmd_pki, "token": _cmd_token, "keys": _cmd_keys, "verify": _cmd_verify, "query": _cmd_query, "dev": _cmd_dev}
+    handlers = {"pki": _cmd_pki, "token": _cmd_token, "keys": _cmd_keys, "verify": _cmd_verify, "prove": _cmd_prove, "query": _cmd_query, "dev": _cmd_dev}
     try:
         return handlers[args.command](args)
     except Halt as exc:

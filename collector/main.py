@@ -74,8 +74,8 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     index_path = cfg.index.path or data / "index.sqlite"
     index = SqliteIndex(index_path)
     signer = load_signer(cfg.archive.signing_key)
-    sealer = Sealer(archive.LocalStore(cfg.archive.path or data / "archive"), data / "sealer", signer,
-                    signer.name, cfg.archive.checkpoint_interval)
+    store = archive.LocalStore(cfg.archive.path or data / "archive")
+    sealer = Sealer(store, data / "sealer", signer, signer.name, cfg.archive.checkpoint_interval)
     runners = [
         ConsumerRunner(journal, index, metrics),
         ConsumerRunner(journal, sealer, metrics, min_events=cfg.archive.segment_max_events,
@@ -99,7 +99,7 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
                        "journal_segment": end.segment}
 
     ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics)
-    admin = Admin(cfg.admin.token_sha256, index_path, metrics, readiness)
+    admin = Admin(cfg.admin.token_sha256, index_path, metrics, readiness, store, [signer.verifier()])
     sites = [await start_site(ingest.app(), cfg.ingest.listen, ssl_ctx),
              await start_site(admin.app(), cfg.admin.listen)]
     log.info("collector ready", extra=kv(ingest=cfg.ingest.listen, admin=cfg.admin.listen,

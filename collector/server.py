@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -17,6 +18,7 @@ from auditseal import wire
 from auditseal.errors import Rejected
 from auditseal.event import utc_now_iso
 from auditseal.logs import kv
+from auditseal.prove import build_proof
 from auditseal.tls import identity_from_der
 
 from . import index_sqlite
@@ -106,9 +108,11 @@ class Ingest:
 
 class Admin:
     def __init__(self, token_hashes: list[str], index_path: Path, metrics: CollectorMetrics,
-                 readiness):
+                 readiness, store=None, verifiers=None):
         self._token_hashes = [bytes.fromhex(h) for h in token_hashes]
         self.index_path = index_path
+        self.store = store
+        self.verifiers = verifiers or []
         self.metrics = metrics
         self.readiness = readiness  # () -> (ready: bool, details: dict)
 
@@ -118,6 +122,7 @@ class Admin:
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics_text)
         app.router.add_get("/v1/events", self.events)
+        app.router.add_get("/v1/proof", self.proof)
         return app
 
     async def healthz(self, _request: web.Request) -> web.Response:
@@ -138,10 +143,25 @@ class Admin:
         digest = hashlib.sha256(token.strip().encode()).digest()
         return any(hmac.compare_digest(digest, h) for h in self._token_hashes)
 
+    def _unauthorised(self) -> web.Response:
+        return error(401, "unauthorised", "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})
+
+    async def proof(self, request: web.Request) -> web.Response:
+        """Inclusion proof bundle for ``event_id`` in ``tenant``'s log (see auditseal.prove)."""
+        if not self._authorised(request):
+            return self._unauthorised()
+        event_id, tenant = request.query.get("event_id", ""), request.query.get("tenant", "")
+        if not re.fullmatch(r"[0-9a-f]{32}", event_id) or not tenant:
+            return error(400, "bad_query", "event_id (32 hex digits) and tenant are required")
+        try:
+            bundle = await asyncio.to_thread(build_proof, self.store, event_id, self.verifiers, tenant)
+        except Rejected as exc:
+            return error(exc.status, exc.reason, str(exc))
+        return web.json_response(bundle)
+
     async def events(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
-            return error(401, "unauthorised", "missing or invalid bearer token",
-                         {"WWW-Authenticate": "Bearer"})
+            return self._unauthorised()
         try:
             query = EventQuery.from_params(request.query)
         except Rejected as exc:

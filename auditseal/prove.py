@@ -1,0 +1,86 @@
+"""Inclusion proofs for single events, verifiable offline with the pinned verifier key.
+
+A proof bundle (JSON, ``"version": 1``)::
+
+    {"version": 1, "log": "<tenant>/<partition>", "event": "<stored canonical JSON>",
+     "leaf_index": i, "tree_size": n, "proof": ["<base64 hash>", ...],
+     "checkpoint": "<signed checkpoint note of tree size n>"}
+
+Checking needs nothing but the bundle and the verifier key: the note's signature, its
+size and root, the leaf hash of the event bytes and the RFC 9162 audit path.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+
+from . import archive
+from .checkpoint import Checkpoint, CheckpointError
+from .errors import Rejected
+from .merkle import inclusion_proof, leaf_hash, verify_inclusion
+from .note import NoteError, Verifier, open_note
+
+
+def newest_checkpoint(store, log: str, verifiers: list[Verifier]) -> tuple[Checkpoint, str]:
+    counters = sorted((int(m.group(1)), key) for key in store.list(log)
+                      if (m := archive.CHECKPOINT_RE.match(key[len(log) + 1:])))
+    for _, key in reversed(counters):
+        note = store.get(key).decode()
+        try:
+            text, _ = open_note(note, verifiers)
+            return Checkpoint.parse(text), note
+        except (NoteError, CheckpointError):
+            continue
+    raise Rejected("no_checkpoint", f"log {log} has no checkpoint signed by a pinned key", 404)
+
+
+def build_proof(store, event_id: str, verifiers: list[Verifier], tenant: str | None = None) -> dict:
+    needle = f'"id":"{event_id}"'.encode()
+    logs = [(t, p) for t, p in archive.list_logs(store) if tenant is None or t == tenant]
+    for t, p in logs:
+        log = f"{t}/{p}"
+        checkpoint, note = newest_checkpoint(store, log, verifiers)
+        hashes: list[bytes] = []
+        found: tuple[int, bytes] | None = None
+        for key in sorted(k for k in store.list(f"{log}/segments")):
+            m = archive.SEGMENT_RE.match(key[len(log) + 1:])
+            if not m or int(m.group(1)) >= checkpoint.size:
+                continue
+            for line in archive.decode_segment(store.get(key)):
+                if found is None and needle in line and orjson.loads(line)["event"]["id"] == event_id:
+                    found = (len(hashes), line)
+                hashes.append(leaf_hash(line))
+        if found is None:
+            continue
+        if len(hashes) != checkpoint.size:
+            raise Rejected("archive_incomplete", f"log {log}: segments hold {len(hashes)} leaves, "
+                                                 f"checkpoint says {checkpoint.size}; run auditseal verify", 409)
+        index, line = found
+        return {"version": 1, "log": log, "event": line.decode(), "leaf_index": index,
+                "tree_size": checkpoint.size,
+                "proof": [base64.b64encode(h).decode() for h in inclusion_proof(index, hashes)],
+                "checkpoint": note}
+    raise Rejected("not_found", f"event {event_id} is not in a sealed segment (yet)", 404)
+
+
+def check_proof(bundle: dict, verifiers: list[Verifier]) -> str:
+    """Verify a proof bundle offline; returns a one-line confirmation or raises ``Rejected``."""
+    try:
+        text, verifier = open_note(bundle["checkpoint"], verifiers)
+        checkpoint = Checkpoint.parse(text)
+        proof = [base64.b64decode(h) for h in bundle["proof"]]
+        event = bundle["event"].encode()
+        index, size = int(bundle["leaf_index"]), int(bundle["tree_size"])
+    except NoteError as exc:
+        raise Rejected("bad_checkpoint", f"checkpoint: {exc}") from None
+    except (KeyError, ValueError, TypeError, CheckpointError) as exc:
+        raise Rejected("malformed", f"malformed proof bundle: {exc}") from None
+    if checkpoint.size != size or not checkpoint.origin.endswith("/" + bundle.get("log", "")):
+        raise Rejected("mismatch", "the checkpoint is not for this tree size or log")
+    if not verify_inclusion(leaf_hash(event), index, size, proof, checkpoint.root):
+        raise Rejected("not_included", "the audit path does not lead to the signed root")
+    event_id = orjson.loads(event)["event"]["id"]
+    return (f"event {event_id} is leaf {index} of {bundle['log']} (tree {size}), "
+            f"signed by {verifier.name}; proof of {len(proof)} hashes verified")

@@ -1,0 +1,88 @@
+"""The sealed archive of a running pipeline, checked with the CLI like an auditor would."""
+
+import subprocess
+import sys
+import time
+import urllib.request
+
+import orjson
+
+from tests.harness import wait_for
+from tests.e2e.test_bad_input import agent_event, post
+from auditseal import wire
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "auditseal.cli", *args], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+def sealed_leaves(pipeline) -> int:
+    done = cli("verify", "--archive", str(pipeline.root / "collector" / "archive"),
+               "--pubkey", str(pipeline.root / "keys" / "auditseal.local.vkey"), "--json")
+    return orjson.loads(done.stdout)["events_verified"] if done.stdout else 0
+
+
+def test_verify_prove_and_tamper_through_the_cli(pipeline):
+    pipeline.setup.collector_config.write_text(
+        pipeline.setup.collector_config.read_text().replace(
+            "archive:\n", "archive:\n  segment_max_age: 0.5\n"))
+    pipeline.start_collector()
+    pipeline.start_agent()
+    pipeline.write_events(0, 3000, chunk=1000, pause=0.6)
+    pipeline.wait_indexed(3000)
+    wait_for(lambda: sealed_leaves(pipeline) == 3000, 30, "all events sealed")
+    archive_dir = str(pipeline.root / "collector" / "archive")
+    vkey = str(pipeline.root / "keys" / "auditseal.local.vkey")
+    state = str(pipeline.root / "verify-state.json")
+    index = "sqlite:" + str(pipeline.index_path)
+
+    done = cli("verify", "--archive", archive_dir, "--pubkey", vkey, "--state", state, "--index", index)
+    assert done.returncode == 0, done.stdout + done.stderr
+    segments = int(done.stdout.split("/")[0])
+    assert segments >= 2 and f"{segments}/{segments} segments valid (3000 events verified, 0 findings)" in done.stdout
+
+    # An inclusion proof from the admin API and from the CLI, both checked offline.
+    event_id = orjson.loads(_docs(pipeline)[1234])["event"]["id"]
+    request = urllib.request.Request(f"{pipeline.setup.admin_url}/v1/proof?event_id={event_id}&tenant=acme",
+                                     headers={"Authorization": f"Bearer {pipeline.setup.token}"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        bundle = resp.read()
+    bundle_path = pipeline.root / "proof.json"
+    bundle_path.write_bytes(bundle)
+    done = cli("prove", "--check", str(bundle_path), "--pubkey", vkey)
+    assert done.returncode == 0 and f"event {event_id} is leaf" in done.stdout, done.stderr
+    done = cli("prove", event_id, "--archive", archive_dir, "--pubkey", vkey)
+    assert done.returncode == 0 and orjson.loads(done.stdout)["leaf_index"] == orjson.loads(bundle)["leaf_index"]
+
+    # A replayed, correctly signed batch adds no leaf.
+    body = wire.encode_body([agent_event(1)])
+    status, answer = post(pipeline, body, 1, 1)
+    assert status == 200 and answer == {"accepted": 0, "duplicates": 1, "acked_seq": 3000}
+    time.sleep(1.5)
+    assert sealed_leaves(pipeline) == 3000
+
+    # Tamper with one segment: exit 1, the finding names code, log, range and object.
+    pipeline.stop()
+    segment = sorted((pipeline.root / "collector" / "archive" / "acme" / "0" / "segments").iterdir())[0]
+    segment.chmod(0o644)
+    data = bytearray(segment.read_bytes())
+    data[-10] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    done = cli("verify", "--archive", archive_dir, "--pubkey", vkey, "--state", state)
+    assert done.returncode == 1
+    first, last = segment.name.split(".")[0].split("-")
+    assert f"SEGMENT_HASH_MISMATCH acme/0 leaves {int(first)}-{int(last)} acme/0/segments/{segment.name}" in done.stdout
+    assert f"{segments - 1}/{segments} segments valid" in done.stdout
+    done = cli("verify", "--archive", archive_dir, "--pubkey", vkey, "--json")
+    report = orjson.loads(done.stdout)
+    assert [f["code"] for f in report["findings"]] == ["SEGMENT_HASH_MISMATCH"]
+
+
+def _docs(pipeline):
+    import sqlite3
+    conn = sqlite3.connect(f"file:{pipeline.index_path}?mode=ro", uri=True)
+    try:
+        return [doc for (doc,) in conn.execute("SELECT doc FROM events")]
+    finally:
+        conn.close()
