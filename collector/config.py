@@ -60,6 +60,10 @@ class LocalArchiveConfig(StrictModel):
                                        description="idle logs are re-checkpointed this often")
 
 
+class VerifyConfig(StrictModel):
+    interval: float = Field(3600.0, gt=0, description="seconds between self-verifications of the archive")
+
+
 class AdminConfig(StrictModel):
     listen: str = "127.0.0.1:9444"
     token_sha256: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
@@ -72,6 +76,7 @@ class CollectorConfig(StrictModel):
     journal: JournalConfig = JournalConfig()
     index: SqliteIndexConfig = SqliteIndexConfig()
     archive: LocalArchiveConfig
+    verify: VerifyConfig = VerifyConfig()
     admin: AdminConfig = AdminConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from auditseal import archive, logs, runtime, tls
 from auditseal.errors import Halt
@@ -22,6 +23,8 @@ from . import tls_refusals
 from .consumer import ConsumerRunner
 from .index_sqlite import SqliteIndex
 from .journal import Journal
+from .alerts import AlertStore
+from .integrity import IntegrityMonitor
 from .metrics import CollectorMetrics
 from .sealer import Sealer
 from .server import Admin, Ingest
@@ -38,6 +41,14 @@ def load_hmac_keys(path: Path) -> dict[str, dict[str, bytes]]:
     except (OSError, AttributeError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise Halt(f"{path}: cannot read HMAC keys (need agent: {{key_id: hex}}): "
                    f"{type(exc).__name__}") from None
+
+
+async def sealer_tick(sealer: Sealer) -> None:
+    """Idle checkpoints (a failure is logged and retried at the next tick)."""
+    try:
+        await asyncio.to_thread(sealer.tick)
+    except OSError as exc:
+        log.error("idle checkpoint failed; will retry", extra=kv(error=str(exc)))
 
 
 def load_signer(path: Path) -> Signer:
@@ -99,20 +110,21 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
                        "journal_segment": end.segment}
 
     ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics)
-    admin = Admin(cfg.admin.token_sha256, index_path, metrics, readiness, store, [signer.verifier()])
+    alerts = AlertStore(data / "alerts.sqlite")
+    admin = Admin(cfg.admin.token_sha256, index_path, metrics, readiness, store, [signer.verifier()], alerts)
     sites = [await start_site(ingest.app(), cfg.ingest.listen, ssl_ctx),
              await start_site(admin.app(), cfg.admin.listen)]
     log.info("collector ready", extra=kv(ingest=cfg.ingest.listen, admin=cfg.admin.listen,
                                          agents_known=len(journal.dedupe.high)))
 
-    async def idle_checkpoints():
-        while True:
-            await asyncio.sleep(min(60.0, cfg.archive.checkpoint_interval / 4))
-            try:
-                await asyncio.to_thread(sealer.tick)
-            except OSError as exc:
-                log.error("idle checkpoint failed; will retry", extra=kv(error=str(exc)))
-    ticker = asyncio.create_task(idle_checkpoints())
+    monitor = IntegrityMonitor(store, [signer.verifier()], data / "verify-state.json", journal,
+                               alerts, cfg.collector.id, metrics)
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(sealer_tick, "interval", args=[sealer],
+                      seconds=min(60.0, cfg.archive.checkpoint_interval / 4), max_instances=1)
+    scheduler.add_job(monitor.check, "interval", seconds=cfg.verify.interval, max_instances=1,
+                      coalesce=True)
+    scheduler.start()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -126,10 +138,10 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     log.info("collector stopping")
     for site in sites:
         await site.cleanup()
-    ticker.cancel()
+    scheduler.shutdown(wait=False)
     for r in runners:
         r.stop()
-    await asyncio.gather(ticker, *tasks, return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
     index.close()
     journal.close()
 

@@ -24,6 +24,11 @@ class CollectorMetrics:
                                    ["sink"], registry=r)
         self.sink_errors = Counter("auditseal_collector_sink_errors", "Sink failures (retried)",
                                    ["sink"], registry=r)
+        self.verify_runs = Counter("auditseal_collector_verify_runs", "Scheduled archive verifications",
+                                   ["result"], registry=r)
+        self.integrity_findings = Counter("auditseal_collector_integrity_findings",
+                                          "Findings of scheduled verifications, by code", ["code"],
+                                          registry=r)
         self.journal_segments = Gauge("auditseal_collector_journal_segments", "Journal segment files",
                                       registry=r)
         self.sink_lag = Gauge("auditseal_collector_sink_lag_bytes",

@@ -108,11 +108,12 @@ class Ingest:
 
 class Admin:
     def __init__(self, token_hashes: list[str], index_path: Path, metrics: CollectorMetrics,
-                 readiness, store=None, verifiers=None):
+                 readiness, store=None, verifiers=None, alerts=None):
         self._token_hashes = [bytes.fromhex(h) for h in token_hashes]
         self.index_path = index_path
         self.store = store
         self.verifiers = verifiers or []
+        self.alerts = alerts
         self.metrics = metrics
         self.readiness = readiness  # () -> (ready: bool, details: dict)
 
@@ -123,6 +124,7 @@ class Admin:
         app.router.add_get("/metrics", self.metrics_text)
         app.router.add_get("/v1/events", self.events)
         app.router.add_get("/v1/proof", self.proof)
+        app.router.add_get("/v1/alerts", self.list_alerts)
         return app
 
     async def healthz(self, _request: web.Request) -> web.Response:
@@ -145,6 +147,15 @@ class Admin:
 
     def _unauthorised(self) -> web.Response:
         return error(401, "unauthorised", "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})
+
+    async def list_alerts(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        tenant = request.query.get("tenant")
+        if not tenant:
+            return error(400, "bad_query", "tenant is required")
+        found = await asyncio.to_thread(self.alerts.list, tenant)
+        return web.json_response({"count": len(found), "alerts": found})
 
     async def proof(self, request: web.Request) -> web.Response:
         """Inclusion proof bundle for ``event_id`` in ``tenant``'s log (see auditseal.prove)."""

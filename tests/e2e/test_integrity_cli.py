@@ -86,3 +86,38 @@ def _docs(pipeline):
         return [doc for (doc,) in conn.execute("SELECT doc FROM events")]
     finally:
         conn.close()
+
+
+def test_the_collector_verifies_itself_and_raises_one_integrity_failure_per_finding(pipeline):
+    pipeline.setup.collector_config.write_text(
+        pipeline.setup.collector_config.read_text().replace(
+            "archive:\n", "archive:\n  segment_max_age: 0.3\n") + "verify:\n  interval: 1\n")
+    pipeline.start_collector()
+    pipeline.start_agent()
+    pipeline.write_events(0, 200)
+    pipeline.wait_indexed(200)
+    wait_for(lambda: sealed_leaves(pipeline) == 200, 30, "events sealed")
+    segment = sorted((pipeline.root / "collector" / "archive" / "acme" / "0" / "segments").iterdir())[0]
+    segment.chmod(0o644)
+    data = bytearray(segment.read_bytes())
+    data[20] ^= 0x01
+    segment.write_bytes(bytes(data))
+
+    def alerts():
+        request = urllib.request.Request(f"{pipeline.setup.admin_url}/v1/alerts?tenant=acme",
+                                         headers={"Authorization": f"Bearer {pipeline.setup.token}"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return orjson.loads(resp.read())["alerts"]
+    found = wait_for(alerts, 20, "an integrity alert")
+    assert [a["details"]["code"] for a in found] == ["SEGMENT_HASH_MISMATCH"]
+    assert found[0]["details"]["object"] == f"acme/0/segments/{segment.name}"
+    time.sleep(2.5)  # several more verification runs: the same finding alerts once
+    assert len(alerts()) == 1
+    events = wait_for(lambda: [d for d in map(orjson.loads, _docs(pipeline))
+                               if d["event"]["action"] == "integrity_failure"], 10, "the security event")
+    assert len(events) == 1
+    event = events[0]
+    assert event["organization"]["id"] == "acme" and event["labels"]["finding_code"] == "SEGMENT_HASH_MISMATCH"
+    assert event["agent"]["id"] == "collector.local" and event["event"]["kind"] == "alert"
+    metrics = pipeline.collector_metrics()
+    assert metrics['auditseal_collector_verify_runs_total{result="findings"}'] >= 2

@@ -1,0 +1,105 @@
+"""Scheduled self-verification: the collector verifies its own archive (as ``auditseal
+verify`` would, with a state file so truncation and rollback show) and turns each new
+finding into an ``integrity_failure`` security event in the tenant's own log and an alert.
+
+The events go through the journal like any agent's, under the collector's own stream
+(agent id ``collector.<id>``), so they are indexed, sealed and deduplicated the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import orjson
+
+from auditseal import archive
+from auditseal.event import canonical_bytes, event_id, utc_now_iso
+from auditseal.logs import kv
+from auditseal.note import Verifier
+from auditseal.segments import write_atomic
+from auditseal.verify import Finding, Report, verify_store
+
+from .alerts import Alert, AlertStore, alert_id
+from .journal import BatchMeta, Journal, encode_batch
+
+log = logging.getLogger("auditseal.collector.integrity")
+RULE = "integrity_failure"
+
+
+def finding_event(finding: Finding, agent: str, sequence: int, now: str) -> dict:
+    """The ECS security event for one verifier finding (pure)."""
+    return {
+        "@timestamp": now,
+        "event": {"action": RULE, "kind": "alert", "category": ["intrusion_detection"],
+                  "type": ["info"], "outcome": "failure", "reason": finding.detail,
+                  "sequence": sequence, "created": now, "id": event_id(agent, sequence)},
+        "organization": {"id": finding.log.split("/")[0]},
+        "agent": {"id": agent},
+        "rule": {"name": RULE},
+        "message": finding.line(),
+        "labels": {"finding_code": finding.code, "log": finding.log, "object": finding.object,
+                   "first_leaf": finding.first, "last_leaf": finding.last},
+    }
+
+
+def finding_alert(finding: Finding, now: str) -> Alert:
+    tenant = finding.log.split("/")[0]
+    group = f"{finding.code}|{finding.object}|{finding.first}-{finding.last}"
+    # The window is the finding itself: the same tamper found again is the same alert.
+    return Alert(alert_id(RULE, tenant, group, ""), RULE, tenant, now, finding.line(),
+                 {"code": finding.code, "log": finding.log, "object": finding.object,
+                  "first_leaf": finding.first, "last_leaf": finding.last, "detail": finding.detail})
+
+
+class IntegrityMonitor:
+    def __init__(self, store: archive.LocalStore, verifiers: list[Verifier], state_path: Path,
+                 journal: Journal, alerts: AlertStore, collector_id: str, metrics):
+        self.store = store
+        self.verifiers = verifiers
+        self.state_path = Path(state_path)
+        self.journal = journal
+        self.alerts = alerts
+        self.agent = f"collector.{collector_id}"
+        self.metrics = metrics
+        self.last_report: Report | None = None
+
+    def verify(self) -> Report:
+        state = orjson.loads(self.state_path.read_bytes()) if self.state_path.exists() else None
+        report = verify_store(self.store, self.verifiers, state)
+        write_atomic(self.state_path, orjson.dumps(report.state))
+        return report
+
+    async def check(self) -> list[Finding]:
+        """Verify, record alerts, journal an event per new finding; returns the new findings."""
+        report = await asyncio.to_thread(self.verify)
+        self.last_report = report
+        self.metrics.verify_runs.labels("findings" if report.findings else "clean").inc()
+        for code in {f.code for f in report.findings}:
+            self.metrics.integrity_findings.labels(code).inc(
+                sum(1 for f in report.findings if f.code == code))
+        now = utc_now_iso()
+        new = [f for f in report.findings if await asyncio.to_thread(self.alerts.record, finding_alert(f, now))]
+        if new:
+            await self._journal(new, now)
+            for f in new:
+                log.error("archive integrity failure", extra=kv(finding=f.line()))
+        log.info("archive verified", extra=kv(summary=report.summary, findings=len(report.findings),
+                                              new=len(new)))
+        return new
+
+    async def _journal(self, findings: list[Finding], now: str) -> None:
+        by_tenant: dict[str, list[Finding]] = {}
+        for f in findings:
+            by_tenant.setdefault(f.log.split("/")[0], []).append(f)
+        seq = self.journal.dedupe.acked(self.agent)
+        records = []
+        for tenant, group in by_tenant.items():
+            lines = []
+            for f in group:
+                seq += 1
+                lines.append(canonical_bytes(finding_event(f, self.agent, seq, now)))
+            records.append((seq, encode_batch(BatchMeta(self.agent, tenant, now), lines)))
+        await self.journal.append(records)
+        self.journal.dedupe.stored(self.agent, seq)
