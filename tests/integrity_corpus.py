@@ -26,9 +26,10 @@ def agent_line(seq: int, tenant: str) -> bytes:
     return orjson.dumps(doc)
 
 
-def journal_batches(batches: list[tuple[str, int]]) -> list[list[tuple[Position, Record]]]:
+def journal_batches(batches: list[tuple[str, int]], seq: int = 0, offset: int = 8
+                    ) -> list[list[tuple[Position, Record]]]:
     """Journal records as the collector writes them: one record per (tenant, batch)."""
-    out, seq, offset = [], 0, 8
+    out = []
     for tenant, count in batches:
         lines = [agent_line(seq + i + 1, tenant) for i in range(count)]
         seq += count
