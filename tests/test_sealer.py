@@ -79,3 +79,18 @@ def test_a_missing_state_with_an_archive_present_halts(tmp_path):
     with pytest.raises(Halt, match="sealer state for it is missing"):
         make(tmp_path, signer)
     assert Verifier.parse(signer.verifier().encode()) == signer.verifier()
+
+
+def test_key_rotation_keeps_old_checkpoints_verifiable(tmp_path):
+    old, new = Signer.generate("auditseal.test"), Signer.generate("auditseal.test")
+    batches = journal_batches([("acme", 5), ("acme", 6)])
+    sealer, _ = make(tmp_path, old)
+    sealer.process(batches[0], Position(1, batches[0][0][1].end))
+    rotated, _ = make(tmp_path, new)  # restarted with the new key; the log continues
+    rotated.process(batches[1], Position(1, batches[1][0][1].end))
+    store = archive.LocalStore(tmp_path / "archive")
+    both = verify_store(store, [old.verifier(), new.verifier()])
+    assert both.findings == [] and both.events_verified == 11
+    only_new = verify_store(store, [new.verifier()])
+    assert [f.code for f in only_new.findings] == ["CHECKPOINT_KEY_UNKNOWN"]
+    assert only_new.summary == "1/2 segments valid"
