@@ -30,6 +30,8 @@ InputConfig = Annotated[Union[FileInput], Field(discriminator="type")]
 
 class SpoolConfig(StrictModel):
     max_segment_bytes: int = Field(32 * 1024 * 1024, ge=64 * 1024)
+    max_bytes: int = Field(1024 * 1024 * 1024, ge=256 * 1024,
+                           description="bound on the spool; inputs pause (UDP drops, counted) beyond it")
 
 
 class BatchConfig(StrictModel):

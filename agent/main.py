@@ -8,6 +8,7 @@ import logging
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -19,6 +20,7 @@ from auditseal import logs, runtime, tls
 from auditseal.backoff import Backoff
 from auditseal.errors import Halt
 from auditseal.logs import kv
+from auditseal.segments import write_atomic
 
 from . import config as agent_config
 from .batching import BatchPolicy
@@ -49,6 +51,21 @@ def build_inputs(cfg: agent_config.AgentConfig, positions: dict, metrics: AgentM
             for i in cfg.inputs]
 
 
+def report_recovery(recovered, metrics: AgentMetrics, state: Path) -> None:
+    """Say loudly what start-up recovery repaired; keep it for `auditseal-agent status`."""
+    for what in recovered.degraded:
+        log.error("spool damage repaired at start", extra=kv(repair=what))
+    lost = sum(b - a + 1 for a, b in recovered.lost)
+    if lost:
+        log.error("events lost from the spool; declared to the collector as a sequence gap",
+                  extra=kv(ranges=[f"{a}-{b}" for a, b in recovered.lost], events=lost))
+        metrics.lost_events.inc(lost)
+    metrics.degraded.set(1 if recovered.degraded or recovered.lost else 0)
+    write_atomic(state / "status.json", orjson.dumps({
+        "started": time.time(), "degraded": recovered.degraded,
+        "lost": [list(g) for g in recovered.lost]}))
+
+
 async def serve_metrics(listen: str, metrics: AgentMetrics) -> web.AppRunner:
     async def handle(_request):
         return web.Response(body=generate_latest(metrics.registry),
@@ -67,12 +84,11 @@ async def run(cfg: agent_config.AgentConfig) -> None:
     state = cfg.agent.state_dir
     key_id, key = load_hmac_key(cfg.output.hmac_key_file)
     ssl_ctx = tls.client_context(str(cfg.output.tls.cert), str(cfg.output.tls.key), str(cfg.output.tls.ca))
-    spool = Spool(state / "spool", cfg.spool.max_segment_bytes)
+    spool = Spool(state / "spool", cfg.spool.max_segment_bytes, cfg.spool.max_bytes)
     recovered = await asyncio.to_thread(spool.open)
-    if recovered.torn_tail:
-        log.warning("spool tail was torn by a crash; cut it", extra=kv(where=recovered.torn_tail))
+    report_recovery(recovered, metrics, state)
     log.info("agent starting", extra=kv(agent=cfg.agent.id, next_seq=recovered.next_seq,
-                                        acked_seq=recovered.acked_seq))
+                                        acked_seq=recovered.acked_seq, degraded=bool(recovered.degraded)))
     spooled = asyncio.Event()
     writer = SpoolWriter(spool, cfg.agent.id, dict(recovered.positions),
                          DeadLetterFile(state / "dead-letter" / "malformed.ndjson"), metrics, spooled)

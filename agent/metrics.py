@@ -21,6 +21,19 @@ class AgentMetrics:
         self.dead_batches = Counter("auditseal_agent_dead_letter_batches",
                                     "Batches a collector refused for good, kept in dead-letter/",
                                     ["status"], registry=r)
+        self.disk_full = Counter("auditseal_agent_spool_write_errors",
+                                 "Spool appends that failed for lack of space or I/O (retried)", registry=r)
+        self.spool_blocked = Gauge("auditseal_agent_spool_blocked",
+                                   "1 while appends wait for room (spool bound or disk full)", registry=r)
+        self.spool_bytes = Gauge("auditseal_agent_spool_bytes", "Bytes in spool segments", registry=r)
+        self.degraded = Gauge("auditseal_agent_degraded", "1 when start-up recovery repaired the spool",
+                              registry=r)
+        self.lost_events = Counter("auditseal_agent_lost_events",
+                                   "Sequence numbers lost to spool damage (declared as gaps)", registry=r)
+        self.last_ack = Gauge("auditseal_agent_last_ack_timestamp_seconds",
+                              "Unix time of the last collector acknowledgement", registry=r)
+        self.oldest_unacked = Gauge("auditseal_agent_oldest_unacked_age_seconds",
+                                    "Age of the oldest spooled, unacknowledged event", registry=r)
         self.spool_segments = Gauge("auditseal_agent_spool_segments", "Spool segment files", registry=r)
         self.unacked = Gauge("auditseal_agent_spool_unacked_events", "Events spooled but not acked",
                              registry=r)

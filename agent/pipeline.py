@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from auditseal.event import canonical_bytes, event_id
+from auditseal.logs import kv
 
 from .inputs import Chunk, DeadLetter
 from .normalise import stamp
 from .spool import Spool
 
 log = logging.getLogger("auditseal.agent.pipeline")
+RETRY_SECONDS = 0.5
 
 
 class DeadLetterFile:
@@ -36,8 +40,26 @@ class DeadLetterFile:
             os.fsync(f.fileno())
 
 
+@dataclass
+class Prepared:
+    payloads: list[bytes]
+    first_seq: int
+    positions: dict
+    dead: list[DeadLetter]
+    dead_written: bool = False
+
+    @property
+    def size(self) -> int:
+        return sum(len(p) + 17 for p in self.payloads) + 1024
+
+
 class SpoolWriter:
-    """Single writer: drains chunks, assigns ``event.sequence``, appends with one fsync."""
+    """Single writer: drains chunks, assigns ``event.sequence``, appends with one fsync.
+
+    Waits (and so stops the inputs, through the bounded queue) while the spool is at its
+    byte bound or the disk is full, and retries the very same append when room returns:
+    the sequence numbers stay those first assigned.
+    """
 
     def __init__(self, spool: Spool, agent_id: str, positions: dict, dead_letters: DeadLetterFile,
                  metrics, spooled: asyncio.Event, max_events_per_append: int = 20_000):
@@ -49,6 +71,7 @@ class SpoolWriter:
         self.spooled = spooled
         self.queue: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=8)  # bounds memory
         self.max_events_per_append = max_events_per_append
+        self.blocked: str | None = None  # why appends wait, for status
 
     async def submit(self, chunk: Chunk) -> None:
         await self.queue.put(chunk)
@@ -66,13 +89,13 @@ class SpoolWriter:
                 done = True
                 chunks = [c for c in chunks if c is not None]
             if chunks:
-                await asyncio.to_thread(self.commit, chunks)
+                await self._commit(self.prepare(chunks))
                 self.spooled.set()
 
-    def commit(self, chunks: list[Chunk]) -> None:
+    def prepare(self, chunks: list[Chunk]) -> Prepared:
+        first = seq = self.spool.next_seq
         payloads: list[bytes] = []
         dead: list[DeadLetter] = []
-        seq = self.spool.next_seq
         for chunk in chunks:
             for doc in chunk.events:
                 stamp(doc, self.agent_id, seq, event_id(self.agent_id, seq))
@@ -80,15 +103,46 @@ class SpoolWriter:
                 seq += 1
             dead.extend(chunk.dead)
             self.positions[chunk.input] = chunk.position
-        if dead:
-            self.dead_letters.write(dead)
-            for d in dead:
+        return Prepared(payloads, first, dict(self.positions), dead)
+
+    async def _commit(self, prepared: Prepared) -> None:
+        while True:
+            if not self.spool.has_room(prepared.size):
+                self._block("spool full", "spool at its max_bytes bound; inputs paused until acks free room")
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            try:
+                await asyncio.to_thread(self._write, prepared)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+                    raise
+                self.metrics.disk_full.inc()
+                self._block("disk full", f"cannot write the spool ({exc.strerror}); retrying")
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            if self.blocked:
+                log.warning("spool writable again; inputs resume", extra=kv(was=self.blocked))
+                self.blocked = None
+                self.metrics.spool_blocked.set(0)
+            return
+
+    def _block(self, reason: str, message: str) -> None:
+        if self.blocked != reason:
+            log.warning(message, extra=kv(reason=reason, spool_bytes=self.spool.size_bytes()))
+            self.blocked = reason
+            self.metrics.spool_blocked.set(1)
+
+    def _write(self, prepared: Prepared) -> None:
+        if prepared.dead and not prepared.dead_written:
+            self.dead_letters.write(prepared.dead)
+            prepared.dead_written = True
+            for d in prepared.dead:
                 self.metrics.malformed.labels(d.input, d.reason).inc()
-                log.warning("line dead-lettered", extra={"fields": {
-                    "input": d.input, "file": d.origin, "offset": d.offset, "reason": d.reason,
-                    "error": d.message}})
-        self.spool.append(payloads, self.spool.next_seq, self.positions)
-        self.metrics.spooled.inc(len(payloads))
+                log.warning("line dead-lettered", extra=kv(input=d.input, file=d.origin, offset=d.offset,
+                                                           reason=d.reason, error=d.message))
+        self.spool.append(prepared.payloads, prepared.first_seq, prepared.positions)
+        self.metrics.spooled.inc(len(prepared.payloads))
+        self.metrics.spool_bytes.set(self.spool.size_bytes())
 
     async def close(self) -> None:
         await self.queue.put(None)

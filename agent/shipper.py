@@ -16,11 +16,13 @@ import orjson
 
 from auditseal import wire
 from auditseal.backoff import Backoff, parse_retry_after
+from auditseal.errors import Rejected
+from auditseal.event import parse_ts
 from auditseal.logs import kv
 from auditseal.segments import Position
 
 from .batching import BatchPolicy
-from .spool import EVENT, Spool
+from .spool import EVENT, POSITIONS, Spool
 
 log = logging.getLogger("auditseal.agent.shipper")
 
@@ -65,6 +67,7 @@ class Shipper:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             position = self.spool.start_position()
             backlog: deque[tuple[int, object]] = deque()  # (segment, record)
+            self._commits: deque[tuple[int, bytes]] = deque()  # POSITIONS seen: (next_seq, payload)
             batch: list = []
             size = 0
             oldest = 0.0
@@ -76,6 +79,8 @@ class Shipper:
                 for record in records:
                     if record.kind == EVENT and record.seq > self.spool.acked_seq:
                         backlog.append((position.segment, record))
+                    elif record.kind == POSITIONS:
+                        self._commits.append((record.seq, record.payload))
                 while backlog and self.policy.fits(len(batch), size, len(backlog[0][1].payload)):
                     if not batch:
                         oldest = time.monotonic()
@@ -102,28 +107,49 @@ class Shipper:
     async def _ship(self, session: aiohttp.ClientSession, batch: list) -> bool:
         first, last = batch[0][1].seq, batch[-1][1].seq
         body = wire.encode_body([record.payload for _, record in batch])
-        outcome = await self._send_with_retry(session, body, first, last)
+        self._observe_age(batch[0][1].payload)
+        outcome = await self._send_with_retry(session, body, first, last, self.spool.gaps_before(last))
         if outcome is None:
             return False
         if outcome.acked_seq is None:
             self._dead_letter(batch, outcome.status)
         acked = last if outcome.acked_seq is None else outcome.acked_seq
         segment, record = batch[-1]
-        await asyncio.to_thread(self.spool.acknowledge, acked, Position(segment, record.end))
+        await asyncio.to_thread(self.spool.acknowledge, acked, Position(segment, record.end),
+                                self._resume_point(acked))
         self.metrics.shipped.inc(len(batch))
         self.metrics.unacked.set(max(self.spool.next_seq - 1 - self.spool.acked_seq, 0))
         self.metrics.spool_segments.set(self.spool.segment_count())
+        self.metrics.spool_bytes.set(self.spool.size_bytes())
         self.last_ack_at = time.time()
+        self.metrics.last_ack.set(self.last_ack_at)
         return True
 
-    async def _send_with_retry(self, session, body: bytes, first: int, last: int) -> SendOutcome | None:
+    def _resume_point(self, acked: int) -> dict | None:
+        """The newest input positions whose events are all acknowledged (for the ledger)."""
+        best = None
+        while self._commits and self._commits[0][0] - 1 <= acked:
+            best = self._commits.popleft()
+        if best is None:
+            return None
+        return {"next_seq": best[0], "inputs": orjson.loads(best[1])["inputs"]}
+
+    def _observe_age(self, payload: bytes) -> None:
+        try:
+            created = orjson.loads(payload)["event"]["created"]
+            self.metrics.oldest_unacked.set(max(time.time() - parse_ts(created).timestamp(), 0))
+        except (KeyError, ValueError, orjson.JSONDecodeError, Rejected):
+            pass
+
+    async def _send_with_retry(self, session, body: bytes, first: int, last: int,
+                               gaps: list[tuple[int, int]]) -> SendOutcome | None:
         attempt = 0
         while not self._stopping.is_set():
             attempt += 1
             url = self.collectors[self._collector_index % len(self.collectors)].rstrip("/") + wire.PATH
             headers = wire.build_headers(agent=self.agent_id, key_id=self.key_id, key=self._key,
                                          timestamp=int(time.time()), first_seq=first, last_seq=last,
-                                         body=body)
+                                         body=body, gaps=gaps)
             retry_after = None
             try:
                 async with session.post(url, data=body, headers=headers) as resp:

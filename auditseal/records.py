@@ -15,7 +15,9 @@ then records, each::
     payload  length bytes
 
 A record is valid only when it is complete and its CRC matches; decoding stops at the
-first record that is not, and reports why, so the caller can cut a torn tail.
+first record that is not, and reports why. ``scan`` goes on past a corrupt stretch by
+looking for the next valid record of a known kind (resync), so one flipped bit costs one
+record, not the rest of the segment; a stretch that runs to the end is a torn tail.
 """
 
 from __future__ import annotations
@@ -100,3 +102,50 @@ def decode_records(data: bytes, offset: int, base: int = 0, stop: DecodeStop | N
     if stop is not None:
         stop.offset = base + offset
         stop.reason = reason
+
+
+def _valid_at(data: bytes, offset: int, kinds: frozenset[int]) -> int | None:
+    """End of the valid record starting at ``offset``, or None."""
+    if len(data) - offset < RECORD_OVERHEAD or data[offset + 8] not in kinds:
+        return None
+    length, crc, kind, seq = RECORD_HEAD.unpack_from(data, offset)
+    end = offset + RECORD_OVERHEAD + length
+    if length > MAX_PAYLOAD or end > len(data):
+        return None
+    payload = data[offset + RECORD_OVERHEAD:end]
+    if zlib.crc32(payload, zlib.crc32(_CRC_PART.pack(kind, seq))) != crc:
+        return None
+    return end
+
+
+def find_next_record(data: bytes, start: int, kinds: frozenset[int]) -> int | None:
+    """First offset ≥ ``start`` where a complete, CRC-valid record of a known kind begins."""
+    for offset in range(start, len(data) - RECORD_OVERHEAD + 1):
+        if data[offset + 8] in kinds and _valid_at(data, offset, kinds) is not None:
+            return offset
+    return None
+
+
+@dataclass
+class Scan:
+    records: list[Record]
+    corrupt: list[tuple[int, int, str]]  # (start, end, reason) of stretches passed over
+    torn_at: int | None  # where a torn tail starts (no valid record after it), if any
+
+
+def scan(data: bytes, offset: int, base: int, kinds: frozenset[int]) -> Scan:
+    """Every valid record in ``data[offset:]``, resyncing past corrupt stretches."""
+    found: list[Record] = []
+    corrupt: list[tuple[int, int, str]] = []
+    while offset < len(data):
+        stop = DecodeStop(offset, None)
+        found.extend(decode_records(data, offset, base, stop))
+        offset = stop.offset - base
+        if stop.reason is None:
+            break
+        resume = find_next_record(data, offset + 1, kinds)
+        if resume is None:
+            return Scan(found, corrupt, base + offset)
+        corrupt.append((base + offset, base + resume, stop.reason))
+        offset = resume
+    return Scan(found, corrupt, None)

@@ -53,15 +53,17 @@ def _decode(data: bytes, base: int) -> tuple[list[records.Record], records.Decod
 
 
 class SegmentLog:
-    def __init__(self, directory: Path, magic: bytes, max_segment_bytes: int = 64 * 1024 * 1024):
+    def __init__(self, directory: Path, magic: bytes, max_segment_bytes: int = 64 * 1024 * 1024,
+                 kinds: frozenset[int] = frozenset({1, 2, 3})):
         self.directory = Path(directory)
         self.magic = magic
+        self.kinds = kinds  # record kinds this log writes: what resync looks for
         self.max_segment_bytes = max_segment_bytes
         self._file = None
         self._active = 0
         self._size = 0
         self.recovered_tail: str | None = None  # why the tail was cut on open, if it was
-        self.unreadable: list[tuple[str, int, str | None]] = []  # corrupt stretches passed over
+        self.unreadable: list[tuple[str, int, int, str]] = []  # (segment file, start, end, reason)
 
     # -- layout ---------------------------------------------------------------------------
     def _path(self, segment: int) -> Path:
@@ -88,17 +90,18 @@ class SegmentLog:
             fsync_dir(self.directory)
             self._start_segment(last)
             return
-        stop = records.DecodeStop(0, None)
-        for _ in records.decode_records(data, records.HEADER_SIZE, stop=stop):
-            pass
-        if stop.reason is not None:
-            self.recovered_tail = f"{path.name}@{stop.offset}: {stop.reason}"
+        found = records.scan(data, records.HEADER_SIZE, 0, self.kinds)
+        end = len(data)
+        if found.torn_at is not None:
+            # A crash mid-append: nothing in the torn tail was ever synced and acknowledged.
+            self.recovered_tail = f"{path.name}@{found.torn_at}: torn tail cut"
             with open(path, "r+b") as f:
-                f.truncate(stop.offset)
+                f.truncate(found.torn_at)
                 os.fsync(f.fileno())
+            end = found.torn_at
         self._active = last
         self._file = open(path, "ab")
-        self._size = stop.offset
+        self._size = end
 
     def _start_segment(self, segment: int) -> None:
         if self._file is not None:
@@ -130,12 +133,27 @@ class SegmentLog:
         if self._size >= self.max_segment_bytes:
             self._start_segment(self._active + 1)
         blob = b"".join(records.encode_record(k, s, p) for k, s, p in items)
-        self._file.write(blob)
-        self._file.flush()
-        if sync:
-            os.fdatasync(self._file.fileno())
+        try:
+            self._file.write(blob)
+            self._file.flush()
+            if sync:
+                os.fdatasync(self._file.fileno())
+        except OSError:
+            # Disk full or I/O error: leave no partial record behind, let the caller retry.
+            self._discard_partial()
+            raise
         self._size += len(blob)
         return Position(self._active, self._size)
+
+    def _discard_partial(self) -> None:
+        path = self._path(self._active)
+        try:
+            self._file.close()
+        except OSError:
+            pass  # the buffered bytes could not be written either: nothing more to discard
+        with open(path, "r+b") as f:
+            f.truncate(self._size)
+        self._file = open(path, "ab")
 
     def sync(self) -> None:
         os.fdatasync(self._file.fileno())
@@ -144,7 +162,9 @@ class SegmentLog:
     def read(self, start: Position, max_bytes: int = 4 * 1024 * 1024) -> tuple[list[records.Record], Position]:
         """Records from ``start`` on (within one segment, about ``max_bytes``), and where to go next.
 
-        Reads only what has been appended; moves to the next segment at the end of one.
+        Reads only what has been appended; moves to the next segment at the end of one. A
+        corrupt stretch is passed over (resync to the next valid record) and noted in
+        ``unreadable``; callers see the sequence numbers it held as missing.
         """
         segment, offset = start.segment, start.offset
         while True:
@@ -155,22 +175,47 @@ class SegmentLog:
             except FileNotFoundError:
                 limit, data = offset, b""
             found, stop = _decode(data, offset)
-            if not found and stop.reason == "torn record payload":
-                # One record larger than max_bytes: read exactly that record.
-                need = records.RECORD_OVERHEAD + records.RECORD_HEAD.unpack_from(data)[0]
-                found, stop = _decode(_read_at(path, offset, need), offset)
+            if not found and stop.reason is not None:
+                need = records.RECORD_OVERHEAD + records.RECORD_HEAD.unpack_from(data)[0] \
+                    if len(data) >= records.RECORD_OVERHEAD else None
+                if stop.reason == "torn record payload" and need is not None and offset + need <= limit:
+                    # One record larger than max_bytes: read exactly that record.
+                    found, stop = _decode(_read_at(path, offset, need), offset)
+                if not found:
+                    offset = self._skip_corrupt(path, offset, limit, stop.reason)
+                    if offset < limit:
+                        continue
+                    stop.offset = offset
             if found or segment >= self._active:
                 return found, Position(segment, stop.offset)
-            if stop.offset < limit:
-                self.unreadable.append((path.name, stop.offset, stop.reason))
             segment, offset = self._next_segment(segment), records.HEADER_SIZE
 
+    def _skip_corrupt(self, path: Path, offset: int, limit: int, reason: str | None) -> int:
+        """Offset of the next valid record after a corrupt one (or ``limit``); noted."""
+        rest = _read_at(path, offset, limit - offset)
+        resume = records.find_next_record(rest, 1, self.kinds)
+        end = limit if resume is None else offset + resume
+        self.unreadable.append((path.name, offset, end, reason or "unreadable"))
+        return end
+
+    def segment_size(self, segment: int) -> int:
+        if segment == self._active:
+            return self._size
+        try:
+            return self._path(segment).stat().st_size
+        except FileNotFoundError:
+            return 0
+
     def segment_records(self, segment: int) -> list[records.Record]:
-        """Every valid record of one segment (recovery scans)."""
+        """Every valid record of one segment (recovery scans), past corrupt stretches."""
+        return self.scan_segment(segment).records
+
+    def scan_segment(self, segment: int) -> records.Scan:
         data = self._path(segment).read_bytes()
         if records.check_header(data, self.magic) is not None:
-            return []
-        return _decode(data[records.HEADER_SIZE:], records.HEADER_SIZE)[0]
+            return records.Scan([], [(0, len(data), "bad segment header")], None)
+        limit = self._size if segment == self._active else len(data)
+        return records.scan(data[:limit], records.HEADER_SIZE, 0, self.kinds)
 
     def _next_segment(self, segment: int) -> int:
         later = [s for s in self.segment_ids() if s > segment]

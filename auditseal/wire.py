@@ -12,11 +12,14 @@ Headers::
     Auditseal-Key-Id:    <id of the HMAC key used>
     Auditseal-Timestamp: <unix seconds, integer>
     Auditseal-Batch:     <first_seq>-<last_seq>
+    Auditseal-Gaps:      <first>-<last>[,<first>-<last>...]   (optional)
     Auditseal-Signature: v1=<hex HMAC-SHA256>
 
-The MAC covers these fields joined by ``\\n``::
+``Auditseal-Gaps`` declares sequence ranges the agent lost (a corrupt or deleted spool
+segment) before this batch, so the collector records a declared ``sequence_gap`` rather
+than an unexplained one. The MAC covers these fields joined by ``\\n``::
 
-    METHOD, PATH, agent, key id, timestamp, batch, hex(sha256(body as sent))
+    METHOD, PATH, agent, key id, timestamp, batch, gaps (empty if none), hex(sha256(body))
 
 Answers: 200 ``{"accepted", "duplicates", "acked_seq"}``; 400 malformed; 401 bad
 certificate, MAC or timestamp; 403 tenant or agent not allowed; 413 too large;
@@ -43,6 +46,7 @@ H_KEY_ID = "Auditseal-Key-Id"
 H_TIMESTAMP = "Auditseal-Timestamp"
 H_BATCH = "Auditseal-Batch"
 H_SIGNATURE = "Auditseal-Signature"
+H_GAPS = "Auditseal-Gaps"
 SIG_PREFIX = "v1="
 
 
@@ -64,16 +68,36 @@ class BatchHeader:
     first_seq: int
     last_seq: int
     signature: str
+    gaps: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def gaps_text(self) -> str:
+        return format_gaps(self.gaps)
 
     @property
     def batch(self) -> str:
         return f"{self.first_seq}-{self.last_seq}"
 
 
+def format_gaps(gaps) -> str:
+    return ",".join(f"{a}-{b}" for a, b in gaps)
+
+
+def parse_gaps(text: str) -> tuple[tuple[int, int], ...]:
+    gaps = []
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        a, b = int(first), int(last)
+        if a < 1 or b < a:
+            raise ValueError(part)
+        gaps.append((a, b))
+    return tuple(gaps)
+
+
 def signing_string(method: str, path: str, agent: str, key_id: str, timestamp: int,
-                   batch: str, body: bytes) -> bytes:
+                   batch: str, body: bytes, gaps: str = "") -> bytes:
     digest = hashlib.sha256(body).hexdigest()
-    return "\n".join([method.upper(), path, agent, key_id, str(timestamp), batch, digest]).encode()
+    return "\n".join([method.upper(), path, agent, key_id, str(timestamp), batch, gaps, digest]).encode()
 
 
 def sign(key: bytes, message: bytes) -> str:
@@ -86,10 +110,12 @@ def encode_body(lines: list[bytes]) -> bytes:
 
 
 def build_headers(*, agent: str, key_id: str, key: bytes, timestamp: int, first_seq: int,
-                  last_seq: int, body: bytes) -> dict[str, str]:
+                  last_seq: int, body: bytes, gaps=()) -> dict[str, str]:
     batch = f"{first_seq}-{last_seq}"
-    mac = sign(key, signing_string("POST", PATH, agent, key_id, timestamp, batch, body))
-    return {
+    gaps_text = format_gaps(gaps)
+    mac = sign(key, signing_string("POST", PATH, agent, key_id, timestamp, batch, body, gaps_text))
+    extra = {H_GAPS: gaps_text} if gaps_text else {}
+    return {**extra,
         H_VERSION: VERSION,
         H_AGENT: agent,
         H_KEY_ID: key_id,
@@ -115,17 +141,18 @@ def parse_headers(headers: Mapping[str, str]) -> BatchHeader:
         timestamp = int(headers[H_TIMESTAMP])
         first, _, last = headers[H_BATCH].partition("-")
         first_seq, last_seq = int(first), int(last)
+        gaps = parse_gaps(headers.get(H_GAPS, ""))
     except ValueError as exc:
-        raise Rejected("bad_headers", f"malformed {H_TIMESTAMP} or {H_BATCH}", 400) from exc
+        raise Rejected("bad_headers", f"malformed {H_TIMESTAMP}, {H_BATCH} or {H_GAPS}", 400) from exc
     if first_seq < 1 or last_seq < first_seq:
         raise Rejected("bad_headers", f"bad batch range {headers[H_BATCH]!r}", 400)
     return BatchHeader(headers[H_AGENT], headers[H_KEY_ID], timestamp, first_seq, last_seq,
-                       headers[H_SIGNATURE])
+                       headers[H_SIGNATURE], gaps)
 
 
 def verify_signature(key: bytes, header: BatchHeader, body: bytes, path: str = PATH) -> None:
     expected = sign(key, signing_string("POST", path, header.agent, header.key_id,
-                                        header.timestamp, header.batch, body))
+                                        header.timestamp, header.batch, body, header.gaps_text))
     if not hmac.compare_digest(expected, header.signature):
         raise Rejected("bad_mac", "signature does not match the batch", 401)
 

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from pathlib import Path
 
 import orjson
 
 from auditseal import archive
-from auditseal.event import canonical_bytes, event_id, utc_now_iso
+from auditseal.event import event_id, utc_now_iso
 from auditseal.logs import kv
 from auditseal.note import Verifier
 from auditseal.segments import write_atomic
 from auditseal.verify import Finding, Report, verify_store
 
 from .alerts import Alert, AlertStore, alert_id
-from .journal import BatchMeta, Journal, encode_batch
+from .journal import Journal
+from .own_stream import OwnStream
 
 log = logging.getLogger("auditseal.collector.integrity")
 RULE = "integrity_failure"
@@ -55,13 +57,13 @@ def finding_alert(finding: Finding, now: str) -> Alert:
 
 class IntegrityMonitor:
     def __init__(self, store: archive.LocalStore, verifiers: list[Verifier], state_path: Path,
-                 journal: Journal, alerts: AlertStore, collector_id: str, metrics):
+                 journal: Journal, alerts: AlertStore, own: OwnStream, metrics):
         self.store = store
         self.verifiers = verifiers
         self.state_path = Path(state_path)
         self.journal = journal
         self.alerts = alerts
-        self.agent = f"collector.{collector_id}"
+        self.own = own
         self.metrics = metrics
         self.last_report: Report | None = None
 
@@ -90,16 +92,8 @@ class IntegrityMonitor:
         return new
 
     async def _journal(self, findings: list[Finding], now: str) -> None:
-        by_tenant: dict[str, list[Finding]] = {}
-        for f in findings:
-            by_tenant.setdefault(f.log.split("/")[0], []).append(f)
-        seq = self.journal.dedupe.acked(self.agent)
-        records = []
-        for tenant, group in by_tenant.items():
-            lines = []
-            for f in group:
-                seq += 1
-                lines.append(canonical_bytes(finding_event(f, self.agent, seq, now)))
-            records.append((seq, encode_batch(BatchMeta(self.agent, tenant, now), lines)))
-        await self.journal.append(records)
-        self.journal.dedupe.stored(self.agent, seq)
+        async with self.own.lock:
+            records, last = self.own.records(
+                [(f.log.split("/")[0], partial(finding_event, f, self.own.agent, now=now)) for f in findings], now)
+            await self.journal.append(records)
+            self.own.committed(last)

@@ -59,7 +59,7 @@ def decode_batch(payload: bytes) -> tuple[BatchMeta, list[bytes]]:
 class Journal:
     def __init__(self, directory: Path, max_segment_bytes: int):
         self.directory = Path(directory)
-        self.log = SegmentLog(self.directory / "segments", MAGIC, max_segment_bytes)
+        self.log = SegmentLog(self.directory / "segments", MAGIC, max_segment_bytes, frozenset({BATCH}))
         self.dedupe_path = self.directory / "dedupe.json"
         self.dedupe = Dedupe()
         self._subscribers: list[asyncio.Event] = []

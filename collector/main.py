@@ -26,6 +26,7 @@ from .journal import Journal
 from .alerts import AlertStore
 from .integrity import IntegrityMonitor
 from .metrics import CollectorMetrics
+from .own_stream import OwnStream
 from .sealer import Sealer
 from .server import Admin, Ingest
 
@@ -109,7 +110,8 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
         return ready, {"sinks_failing": failing, "journal_failing": journal.failing,
                        "journal_segment": end.segment}
 
-    ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics)
+    own = OwnStream(journal, cfg.collector.id)
+    ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own)
     alerts = AlertStore(data / "alerts.sqlite")
     admin = Admin(cfg.admin.token_sha256, index_path, metrics, readiness, store, [signer.verifier()], alerts)
     sites = [await start_site(ingest.app(), cfg.ingest.listen, ssl_ctx),
@@ -118,7 +120,7 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
                                          agents_known=len(journal.dedupe.high)))
 
     monitor = IntegrityMonitor(store, [signer.verifier()], data / "verify-state.json", journal,
-                               alerts, cfg.collector.id, metrics)
+                               alerts, own, metrics)
     scheduler = AsyncIOScheduler()
     scheduler.add_job(sealer_tick, "interval", args=[sealer],
                       seconds=min(60.0, cfg.archive.checkpoint_interval / 4), max_instances=1)

@@ -17,6 +17,8 @@ class CollectorMetrics:
         self.events = Counter("auditseal_collector_events_accepted", "Events journaled", registry=r)
         self.duplicates = Counter("auditseal_collector_events_duplicate",
                                   "Resent events dropped by (agent, sequence) dedupe", registry=r)
+        self.gaps = Counter("auditseal_collector_sequence_gap_events",
+                            "Sequence numbers missing from agents' streams", ["kind"], registry=r)
         self.bytes = Counter("auditseal_collector_bytes_received", "Compressed body bytes", registry=r)
         self.ack_seconds = Histogram("auditseal_collector_ack_seconds", "Request to 200, seconds",
                                      registry=r)

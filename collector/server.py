@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -23,6 +24,8 @@ from auditseal.tls import identity_from_der
 
 from . import index_sqlite
 from .admit import admit, by_tenant
+from .gaps import declared, find_holes, gap_event
+from .own_stream import OwnStream
 from .journal import BatchMeta, Journal, encode_batch
 from .metrics import CollectorMetrics
 from .query import EventQuery
@@ -36,8 +39,9 @@ def error(status: int, reason: str, message: str, headers: dict | None = None) -
 
 class Ingest:
     def __init__(self, journal: Journal, hmac_keys: dict[str, dict[str, bytes]], limits: wire.Limits,
-                 metrics: CollectorMetrics):
+                 metrics: CollectorMetrics, own: OwnStream):
         self.journal = journal
+        self.own = own
         self._keys = hmac_keys
         self.limits = limits
         self.metrics = metrics
@@ -94,11 +98,25 @@ class Ingest:
             fresh = self.journal.dedupe.fresh(header.agent, admitted)
             if fresh:
                 ingested = utc_now_iso()
-                await self.journal.append([
-                    (group[-1][0], encode_batch(BatchMeta(header.agent, tenant, ingested),
-                                                [line for _, line in group]))
-                    for tenant, group in by_tenant(fresh).items()])
+                records = [(group[-1][0], encode_batch(BatchMeta(header.agent, tenant, ingested),
+                                                       [line for _, line in group]))
+                           for tenant, group in by_tenant(fresh).items()]
+                holes = find_holes(self.journal.dedupe.acked(header.agent), [seq for seq, _, _ in fresh])
+                async with self.own.lock:
+                    own_records, own_last = self.own.records([
+                        (fresh[at][1], partial(gap_event, self.own.agent, tenant=fresh[at][1],
+                                               agent=header.agent, first=a, last=b,
+                                               is_declared=declared(a, b, header.gaps), now=ingested))
+                        for a, b, at in holes], ingested)
+                    # The batch and the gap events it reveals are journaled together.
+                    await self.journal.append(records + own_records)
+                    if own_records:
+                        self.own.committed(own_last)
                 self.journal.dedupe.stored(header.agent, fresh[-1][0])
+                for a, b, _ in holes:
+                    self.metrics.gaps.labels("declared" if declared(a, b, header.gaps) else "undeclared").inc(b - a + 1)
+                    log.error("sequence gap in an agent's stream", extra=kv(
+                        agent=header.agent, first=a, last=b, declared=declared(a, b, header.gaps)))
             acked = self.journal.dedupe.acked(header.agent)
         self.metrics.events.inc(len(fresh))
         self.metrics.duplicates.inc(len(admitted) - len(fresh))

@@ -99,3 +99,24 @@ class SegmentLogMachine(RuleBasedStateMachine):
 
 SegmentLogMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=15, deadline=None)
 TestSegmentLogModel = SegmentLogMachine.TestCase
+
+
+def test_a_flipped_bit_mid_segment_costs_one_record_not_the_rest(tmp_path):
+    log = SegmentLog(tmp_path, MAGIC)
+    log.open()
+    log.append([(1, i, f"record-{i}".encode() * 4) for i in range(1, 11)])
+    log.close()
+    path = tmp_path / f"{1:012d}.seg"
+    data = bytearray(path.read_bytes())
+    data[8 + 17 * 4 + len(b"record-1" * 4) * 4 + 20] ^= 0x10  # inside record 5's payload
+    path.write_bytes(bytes(data))
+    again = SegmentLog(tmp_path, MAGIC)
+    again.open()
+    assert again.recovered_tail is None  # not a torn tail: nothing after it is cut
+    got = read_all(again)
+    assert got == [f"record-{i}".encode() * 4 for i in range(1, 11) if i != 5]
+    assert len(again.unreadable) == 1 and again.unreadable[0][3] == "crc mismatch"
+    scan = again.scan_segment(1)
+    assert [r.seq for r in scan.records] == [1, 2, 3, 4, 6, 7, 8, 9, 10] and len(scan.corrupt) == 1
+    again.append([(1, 11, b"after")])
+    assert read_all(again)[-1] == b"after"

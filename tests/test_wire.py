@@ -12,10 +12,25 @@ KEY = b"k" * 32
 
 def test_signing_string_and_mac_golden():
     message = wire.signing_string("POST", "/v1/batches", "web-1", "k1", 1700000000, "1-2", b"body")
-    assert message == (b"POST\n/v1/batches\nweb-1\nk1\n1700000000\n1-2\n"
+    assert message == (b"POST\n/v1/batches\nweb-1\nk1\n1700000000\n1-2\n\n"
                        b"230d8358dc8e8890b4c58deeb62912ee2f20357ae92a5cc861b98e68fe31acb5")
-    # Checked independently with `openssl dgst -sha256 -hmac kkkk...`.
-    assert wire.sign(KEY, message) == "v1=db340a59d2124e644eda6c9c4ac742e41918d7f1f5fa427a50beb7d37b9e8758"
+    # Both MACs checked independently with `openssl dgst -sha256 -hmac kkkk...`.
+    assert wire.sign(KEY, message) == "v1=5f7c28b669efca8efec71dec2a95c0748faa2f4f5942fd2abd83696d7ed0d679"
+    with_gaps = wire.signing_string("POST", "/v1/batches", "web-1", "k1", 1700000000, "5-9", b"body", "2-4")
+    assert wire.sign(KEY, with_gaps) == "v1=6828afbae48fca0f77483142682483d3c21c5e4b7cb1f9558b93e228d3efbe4e"
+
+
+def test_declared_gaps_are_signed():
+    body = wire.encode_body([b'{"a":1}'])
+    headers = wire.build_headers(agent="web-1", key_id="k1", key=KEY, timestamp=1, first_seq=5,
+                                 last_seq=5, body=body, gaps=[(2, 3), (4, 4)])
+    assert headers[wire.H_GAPS] == "2-3,4-4"
+    header = wire.parse_headers(headers)
+    assert header.gaps == ((2, 3), (4, 4))
+    wire.verify_signature(KEY, header, body)
+    forged = wire.parse_headers({**headers, wire.H_GAPS: "2-4"})
+    with pytest.raises(Rejected):
+        wire.verify_signature(KEY, forged, body)
 
 
 def signed(body=b"", first=1, last=2, key=KEY, ts=None):
@@ -42,6 +57,7 @@ def test_headers_roundtrip_and_verify():
     ({wire.H_VERSION: "2"}, "bad_version"),
     ({"Content-Encoding": "gzip"}, "bad_encoding"),
     ({wire.H_SIGNATURE: ""}, "bad_headers"),
+    ({wire.H_GAPS: "4-2"}, "bad_headers"),
 ])
 def test_malformed_headers_are_400(change, reason):
     headers = {**signed(), **change}
