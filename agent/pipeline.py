@@ -81,10 +81,14 @@ class SpoolWriter:
         while not done:
             chunks = [await self.queue.get()]
             count = len(chunks[0].events) if chunks[0] else 0
-            while count < self.max_events_per_append and not self.queue.empty():
+            size = chunks[0].size if chunks[0] else 0
+            # Appends stay well inside a segment so segments keep near their size bound.
+            max_bytes = self.spool.log.max_segment_bytes // 4
+            while count < self.max_events_per_append and size < max_bytes and not self.queue.empty():
                 chunk = self.queue.get_nowait()
                 chunks.append(chunk)
                 count += len(chunk.events) if chunk else 0
+                size += chunk.size if chunk else 0
             if None in chunks:
                 done = True
                 chunks = [c for c in chunks if c is not None]

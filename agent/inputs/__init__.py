@@ -27,7 +27,7 @@ class Chunk:
     events: list[dict] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     position: dict = field(default_factory=dict)  # the input's full position state after this chunk
-
+    size: int = 0  # bytes read for this chunk
 
 Submit = Callable[[Chunk], Awaitable[None]]
 

@@ -89,7 +89,7 @@ class FileTailer:
         split = split_lines(data, start, self.config.max_line_bytes, state["skipping"])
         if split.consumed == 0:
             return None
-        chunk = Chunk(self.name)
+        chunk = Chunk(self.name, size=split.consumed)
         created = utc_now_iso()
         for line in split.lines:
             try:
