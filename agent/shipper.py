@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from auditseal import wire
+from auditseal import crashpoints, wire
 from auditseal.backoff import Backoff, parse_retry_after
 from auditseal.errors import Rejected
 from auditseal.event import parse_ts
@@ -111,6 +111,7 @@ class Shipper:
         outcome = await self._send_with_retry(session, body, first, last, self.spool.gaps_before(last))
         if outcome is None:
             return False
+        crashpoints.hit("after_send")  # acknowledged by the collector, not yet recorded here
         if outcome.acked_seq is None:
             self._dead_letter(batch, outcome.status)
         acked = last if outcome.acked_seq is None else outcome.acked_seq

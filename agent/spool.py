@@ -29,6 +29,7 @@ from pathlib import Path
 
 import orjson
 
+from auditseal import crashpoints
 from auditseal.records import HEADER_SIZE
 from auditseal.segments import Position, SegmentLog, write_atomic
 
@@ -196,6 +197,7 @@ class Spool:
             self.resume = resume
         self.gaps = [g for g in self.gaps if g[1] > acked_seq]
         self._write_ledger()
+        crashpoints.hit("after_ack_before_delete")
         removed = 0
         for sid in self.log.segment_ids():
             if sid < resume_at.segment and sid != self.log.active_segment:

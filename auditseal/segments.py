@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import records
+from . import crashpoints, records
 
 SUFFIX = ".seg"
 
@@ -133,6 +133,7 @@ class SegmentLog:
         if self._size >= self.max_segment_bytes:
             self._start_segment(self._active + 1)
         blob = b"".join(records.encode_record(k, s, p) for k, s, p in items)
+        crashpoints.torn_write("mid_append", self._file, blob)
         try:
             self._file.write(blob)
             self._file.flush()

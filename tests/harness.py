@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sqlite3
@@ -40,11 +41,13 @@ class Proc:
         self.args = args
         self.log = log
         self.popen: subprocess.Popen | None = None
+        self.env: dict[str, str] = {}  # extra environment for the next start
 
     def start(self) -> "Proc":
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
-            self.popen = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+            self.popen = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT,
+                                          env={**os.environ, **self.env})
         return self
 
     @property

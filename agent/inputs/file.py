@@ -12,6 +12,7 @@ import glob
 import logging
 import os
 
+from auditseal import crashpoints
 from auditseal.errors import Rejected
 from auditseal.event import utc_now_iso
 from auditseal.logs import kv
@@ -51,6 +52,7 @@ class FileTailer:
                 chunk = self.read_once(path)
                 if chunk is not None:
                     progressed = True
+                    crashpoints.hit("after_read")  # read and parsed, not yet spooled
                     await submit(chunk)
                     await asyncio.sleep(0)  # let the shipper and metrics run between chunks
             # Forget files that are gone, so the position state stays small.
