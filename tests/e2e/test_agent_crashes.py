@@ -9,7 +9,7 @@ import time
 from tests.harness import assert_exactly_once, wait_for
 
 TOTAL = 12_000
-CRASHPOINTS = "after_read:0.003,mid_append:0.01,after_send:0.03,after_ack_before_delete:0.03"
+CRASHPOINTS = "after_read:0.003,mid_append:0.1,after_send:0.03,after_ack_before_delete:0.03"
 
 
 def test_fifty_kills_and_chosen_crash_points_lose_and_repeat_nothing(pipeline):
