@@ -116,8 +116,19 @@ class Shipper:
             self._dead_letter(batch, outcome.status)
         acked = last if outcome.acked_seq is None else outcome.acked_seq
         segment, record = batch[-1]
-        await asyncio.to_thread(self.spool.acknowledge, acked, Position(segment, record.end),
-                                self._resume_point(acked))
+        resume = self._resume_point(acked)
+        attempt = 0
+        while True:
+            try:
+                await asyncio.to_thread(self.spool.acknowledge, acked, Position(segment, record.end), resume)
+                break
+            except OSError as exc:
+                # Disk full: the collector holds the batch; keep trying to record that.
+                attempt += 1
+                log.error("cannot record the acknowledgement; retrying", extra=kv(error=str(exc)))
+                if self._stopping.is_set():
+                    return False
+                await asyncio.sleep(self.backoff.delay(attempt))
         self.metrics.shipped.inc(len(batch))
         self.metrics.unacked.set(max(self.spool.next_seq - 1 - self.spool.acked_seq, 0))
         self.metrics.spool_segments.set(self.spool.segment_count())

@@ -138,6 +138,19 @@ class Pipeline:
     def agent_metrics(self) -> dict[str, float]:
         return self.metrics(f"http://127.0.0.1:{self.agent_metrics_port}")
 
+    def agent_metric(self, name: str) -> float:
+        """One agent metric, 0 while the agent is not (yet) serving."""
+        try:
+            return self.agent_metrics().get(name, 0)
+        except OSError:
+            return 0
+
+    def agent_serving(self) -> bool:
+        try:
+            return bool(self.agent_metrics())
+        except OSError:
+            return False
+
     def index_rows(self) -> list[tuple]:
         """(agent_id, seq, labels.n) of every indexed event."""
         if not self.index_path.exists():
@@ -146,6 +159,18 @@ class Pipeline:
         try:
             return conn.execute(
                 "SELECT agent_id, seq, json_extract(doc, '$.labels.n') FROM events").fetchall()
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            conn.close()
+
+    def index_docs(self) -> list[dict]:
+        """Every indexed event document."""
+        if not self.index_path.exists():
+            return []
+        conn = sqlite3.connect(f"file:{self.index_path}?mode=ro", uri=True, timeout=30)
+        try:
+            return [orjson.loads(doc) for (doc,) in conn.execute("SELECT doc FROM events")]
         except sqlite3.OperationalError:
             return []
         finally:

@@ -23,7 +23,7 @@ def test_fifty_kills_and_chosen_crash_points_lose_and_repeat_nothing(pipeline):
     kills = deaths = 0
     while kills < 50:
         # Kill only a running agent (not one still importing Python), at a random moment.
-        wait_for(lambda: serving(pipeline) or not pipeline.agent.alive(), 15, "agent up")
+        wait_for(lambda: pipeline.agent_serving() or not pipeline.agent.alive(), 15, "agent up")
         time.sleep(rand.uniform(0.0, 0.4))
         if pipeline.agent.alive():
             pipeline.agent.kill()
@@ -43,10 +43,3 @@ def test_fifty_kills_and_chosen_crash_points_lose_and_repeat_nothing(pipeline):
     assert log.count('"msg":"agent starting"') >= 50 + deaths
     assert "torn tail cut" in log or "uncommitted events" in log, "no crash landed mid-append"
     assert deaths > 0, "no crash point was ever hit"
-
-
-def serving(pipeline) -> bool:
-    try:
-        return bool(pipeline.agent_metrics())
-    except OSError:
-        return False

@@ -43,7 +43,7 @@ def test_verify_prove_and_tamper_through_the_cli(pipeline):
     assert segments >= 2 and f"{segments}/{segments} segments valid (3000 events verified, 0 findings)" in done.stdout
 
     # An inclusion proof from the admin API and from the CLI, both checked offline.
-    event_id = orjson.loads(_docs(pipeline)[1234])["event"]["id"]
+    event_id = pipeline.index_docs()[1234]["event"]["id"]
     request = urllib.request.Request(f"{pipeline.setup.admin_url}/v1/proof?event_id={event_id}&tenant=acme",
                                      headers={"Authorization": f"Bearer {pipeline.setup.token}"})
     with urllib.request.urlopen(request, timeout=30) as resp:
@@ -79,15 +79,6 @@ def test_verify_prove_and_tamper_through_the_cli(pipeline):
     assert [f["code"] for f in report["findings"]] == ["SEGMENT_HASH_MISMATCH"]
 
 
-def _docs(pipeline):
-    import sqlite3
-    conn = sqlite3.connect(f"file:{pipeline.index_path}?mode=ro", uri=True)
-    try:
-        return [doc for (doc,) in conn.execute("SELECT doc FROM events")]
-    finally:
-        conn.close()
-
-
 def test_the_collector_verifies_itself_and_raises_one_integrity_failure_per_finding(pipeline):
     pipeline.setup.collector_config.write_text(
         pipeline.setup.collector_config.read_text().replace(
@@ -113,7 +104,7 @@ def test_the_collector_verifies_itself_and_raises_one_integrity_failure_per_find
     assert found[0]["details"]["object"] == f"acme/0/segments/{segment.name}"
     time.sleep(2.5)  # several more verification runs: the same finding alerts once
     assert len(alerts()) == 1
-    events = wait_for(lambda: [d for d in map(orjson.loads, _docs(pipeline))
+    events = wait_for(lambda: [d for d in pipeline.index_docs()
                                if d["event"]["action"] == "integrity_failure"], 10, "the security event")
     assert len(events) == 1
     event = events[0]

@@ -3,7 +3,6 @@ collector holds a sequence_gap event for exactly the lost range."""
 
 import time
 
-import orjson
 import pytest
 import yaml
 
@@ -23,24 +22,10 @@ def spooled(tmp_path):
     pipe.setup.agent_config.write_text(yaml.safe_dump(config))
     pipe.start_agent()
     pipe.write_events(0, TOTAL, chunk=100)
-    wait_for(lambda: _metric(pipe, "auditseal_agent_events_spooled_total") >= TOTAL, 30, "events spooled")
+    wait_for(lambda: pipe.agent_metric("auditseal_agent_events_spooled_total") >= TOTAL, 30, "events spooled")
     pipe.agent.kill()
     yield pipe
     pipe.stop()
-
-
-def _metric(pipe, name):
-    try:
-        return pipe.agent_metrics().get(name, 0)
-    except OSError:
-        return 0
-
-
-def _serving(pipe) -> bool:
-    try:
-        return bool(pipe.agent_metrics())
-    except OSError:
-        return False
 
 
 def segments(pipe):
@@ -59,25 +44,13 @@ def restart_and_collect(pipe):
     pipe.start_collector()
     started = time.monotonic()
     pipe.start_agent()
-    wait_for(lambda: _serving(pipe), 5, "the agent serving metrics")
+    wait_for(pipe.agent_serving, 5, "the agent serving metrics")
     startup = time.monotonic() - started
     return startup
 
 
 def gap_events(pipe):
-    docs = [orjson.loads(d) for d in _docs(pipe)]
-    return [d for d in docs if d["event"]["action"] == "sequence_gap"]
-
-
-def _docs(pipe):
-    import sqlite3
-    conn = sqlite3.connect(f"file:{pipe.index_path}?mode=ro", uri=True)
-    try:
-        return [doc for (doc,) in conn.execute("SELECT doc FROM events")]
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
+    return [d for d in pipe.index_docs() if d["event"]["action"] == "sequence_gap"]
 
 
 def agent_rows(pipe):
