@@ -23,6 +23,7 @@ from auditseal.logs import kv
 from auditseal.segments import write_atomic
 
 from . import config as agent_config
+from . import status
 from .batching import BatchPolicy
 from .inputs import REGISTRY, Chunk
 from .inputs import file as _file_input  # noqa: F401  (registers "file")
@@ -146,17 +147,26 @@ async def dry_run(cfg: agent_config.AgentConfig) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auditseal-agent")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "check-config"):
+    for name in ("run", "check-config", "status"):
         p = sub.add_parser(name)
         p.add_argument("--config", "-c", required=True)
         if name == "run":
             p.add_argument("--dry-run", action="store_true", help="print events, ship and commit nothing")
+        if name == "status":
+            p.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
         cfg = agent_config.load(args.config)
         if args.command == "check-config":
             load_hmac_key(cfg.output.hmac_key_file)
             print(f"{args.config}: ok")
+            return 0
+        if args.command == "status":
+            report = status.collect(cfg.agent.state_dir)
+            if args.json:
+                sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+            else:
+                print(status.render(report))
             return 0
         logs.setup(cfg.log_level)
         runtime.tune_gc()
