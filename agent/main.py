@@ -80,8 +80,38 @@ async def serve_metrics(listen: str, metrics: AgentMetrics) -> web.AppRunner:
     return runner
 
 
-async def run(cfg: agent_config.AgentConfig) -> None:
+class AgentFailed(Exception):
+    """A pipeline task died: exit non-zero so the service manager restarts the agent."""
+
+
+async def run(config_path: str, cfg: agent_config.AgentConfig) -> None:
+    """Run until SIGTERM/SIGINT; SIGHUP re-reads the config and rebuilds the pipeline.
+
+    A reload stops inputs, flushes the spool and stops the shipper exactly as a shutdown
+    does, then starts again from the spool: nothing read is lost or read twice. A config
+    that does not load is refused (logged) and the running one kept."""
     metrics = AgentMetrics()
+    runner = await serve_metrics(cfg.metrics_listen, metrics) if cfg.metrics_listen else None
+    try:
+        while await run_pipeline(cfg, metrics) == "reload":
+            try:
+                new = agent_config.load(config_path)
+                load_hmac_key(new.output.hmac_key_file)
+                if (new.agent.id, new.agent.state_dir) != (cfg.agent.id, cfg.agent.state_dir):
+                    raise Halt("agent.id and agent.state_dir change only with a restart")
+            except Halt as exc:
+                log.error("config reload refused; keeping the running config", extra=kv(error=str(exc)))
+                continue
+            cfg = new
+            logs.setup(cfg.log_level)
+            log.info("config reloaded", extra=kv(config=config_path))
+    finally:
+        if runner:
+            await runner.cleanup()
+
+
+async def run_pipeline(cfg: agent_config.AgentConfig, metrics: AgentMetrics) -> str:
+    """One life of the pipeline; returns "stop" or "reload"."""
     state = cfg.agent.state_dir
     key_id, key = load_hmac_key(cfg.output.hmac_key_file)
     ssl_ctx = tls.client_context(str(cfg.output.tls.cert), str(cfg.output.tls.key), str(cfg.output.tls.ca))
@@ -98,32 +128,33 @@ async def run(cfg: agent_config.AgentConfig) -> None:
                       Backoff(cfg.output.backoff.initial, cfg.output.backoff.max), cfg.output.timeout,
                       state / "dead-letter", metrics, spooled)
     inputs = build_inputs(cfg, recovered.positions, metrics)
-    runner = await serve_metrics(cfg.metrics_listen, metrics) if cfg.metrics_listen else None
 
-    stop = asyncio.Event()
+    outcome = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    for sig, what in ((signal.SIGTERM, "stop"), (signal.SIGINT, "stop"), (signal.SIGHUP, "reload")):
+        loop.add_signal_handler(sig, lambda what=what: outcome.done() or outcome.set_result(what))
     writer_task = asyncio.create_task(writer.run())
     shipper_task = asyncio.create_task(shipper.run())
     input_tasks = [asyncio.create_task(i.run(writer.submit)) for i in inputs]
-    watched = [writer_task, shipper_task, *input_tasks]
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([stopper, *watched], return_when=asyncio.FIRST_COMPLETED)
-    for task in done:
-        if task is not stopper and task.exception():
-            log.error("agent task failed", exc_info=task.exception())
+    done, _ = await asyncio.wait([outcome, writer_task, shipper_task, *input_tasks],
+                                 return_when=asyncio.FIRST_COMPLETED)
+    failed = [t for t in done if t is not outcome and t.exception()]
+    for task in failed:
+        log.error("agent task failed", exc_info=task.exception())
     log.info("agent stopping: inputs first, then the spool, then the shipper")
     for i in inputs:
         i.stop()
     await asyncio.gather(*input_tasks, return_exceptions=True)
     await writer.close()
-    await writer_task
+    await asyncio.gather(writer_task, return_exceptions=True)
     shipper.stop()
     await asyncio.gather(shipper_task, return_exceptions=True)
-    if runner:
-        await runner.cleanup()
     spool.close()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.remove_signal_handler(sig)
+    if failed:
+        raise AgentFailed(f"{len(failed)} pipeline task(s) failed; see the log")
+    return outcome.result() if outcome.done() else "stop"
 
 
 async def dry_run(cfg: agent_config.AgentConfig) -> None:
@@ -170,11 +201,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         logs.setup(cfg.log_level)
         runtime.tune_gc()
-        asyncio.run(dry_run(cfg) if args.dry_run else run(cfg))
+        asyncio.run(dry_run(cfg) if args.dry_run else run(args.config, cfg))
         return 0
     except Halt as exc:
         print(f"auditseal-agent: {exc}", file=sys.stderr)
         return 2
+    except AgentFailed as exc:
+        print(f"auditseal-agent: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
