@@ -28,17 +28,8 @@ REQUIRED_STORED = (
     "event.created",
     "event.ingested",
 )
-# Fields the agent must put on an event before it is spooled.
-REQUIRED_FROM_AGENT = (
-    "@timestamp",
-    "event.action",
-    "event.category",
-    "event.outcome",
-    "organization.id",
-    "agent.id",
-    "event.sequence",
-    "event.created",
-)
+# Fields the agent must put on an event before it is spooled (the collector adds the rest).
+REQUIRED_FROM_AGENT = tuple(f for f in REQUIRED_STORED if f not in ("event.id", "event.ingested"))
 
 _MISSING = object()
 
