@@ -40,6 +40,5 @@ def test_fifty_kills_and_chosen_crash_points_lose_and_repeat_nothing(pipeline):
     assert_exactly_once(pipeline.index_rows(), range(TOTAL))
     assert kills == 50
     log = pipeline.agent.output()
-    assert log.count('"msg":"agent starting"') >= 50 + deaths
     assert "torn tail cut" in log or "uncommitted events" in log, "no crash landed mid-append"
     assert deaths > 0, "no crash point was ever hit"
