@@ -23,6 +23,11 @@ class FileInput(StrictModel):
     poll_interval: float = Field(0.25, gt=0, le=60)
     read_chunk_bytes: int = Field(256 * 1024, ge=4096)
     max_line_bytes: int = Field(256 * 1024, ge=256)
+    close_inactive: float = Field(5.0, gt=0, description="release a rotated-away file this long after EOF")
+    partial_line_timeout: float = Field(10.0, gt=0,
+                                        description="ship a last line without newline after this quiet time")
+    copy_grace: float = Field(1.0, ge=0, description="how long a new file that starts like a live one "
+                                                     "may be a copytruncate copy")
 
 
 InputConfig = Annotated[Union[FileInput], Field(discriminator="type")]

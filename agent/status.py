@@ -43,7 +43,7 @@ def collect(state_dir: Path) -> dict:
                   "acked_seq": acked, "unacked_events": max(next_seq - 1 - acked, 0),
                   "oldest_unacked_age_seconds": _age(oldest), "declared_gaps": ledger.get("gaps", [])},
         "last_ack": _mtime(spool_dir / "acked.json"),
-        "inputs": {name: {path: st.get("offset") for path, st in files.items()}
+        "inputs": {name: {st.get("path", key): st.get("offset") for key, st in files.items()}
                    for name, files in positions.items()},
         "dead_letters": {
             "malformed_lines": sum(1 for _ in malformed.open("rb")) if malformed.exists() else 0,

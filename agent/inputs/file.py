@@ -1,8 +1,10 @@
-"""File input: tails JSON-lines files matched by globs, from their beginning.
+"""File input: tails files matched by globs, from their beginning, through every rotation.
 
-Position state per file path: ``{"dev", "ino", "offset", "skipping"}``. A file whose
-device/inode changed is a new file and is read from offset 0; a file shorter than its
-offset was truncated and is read again from 0.
+Identity and rotation rules are in ``tracking``. Position state, committed to the spool
+with the events it covers: ``{tracked id: {"path", "dev", "ino", "fp", "fp_len", "offset",
+"skipping"}}``. Discovery: watchdog notifications wake the loop early; polling every
+``poll_interval`` is the fallback (and the only source for globs with wildcard folders).
+Rotated compressed files (``.gz``) are never read as text.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import glob
 import logging
 import os
+import time
 
 from auditseal import crashpoints
 from auditseal.errors import Rejected
@@ -18,11 +21,14 @@ from auditseal.event import utc_now_iso
 from auditseal.logs import kv
 
 from ..config import FileInput
-from ..lines import split_lines
+from ..lines import Line, split_lines
 from ..normalise import Source, from_json_line
 from . import Chunk, DeadLetter, Submit, register
+from .tracking import FP_BYTES, Detached, Tracked, adoptable, fingerprint, looks_like_copy_of, same_content
 
 log = logging.getLogger("auditseal.agent.file")
+DETACHED_TTL = 120.0
+SKIP_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip")
 
 
 @register("file")
@@ -32,77 +38,226 @@ class FileTailer:
         self.name = config.name
         self.source = source
         self.metrics = metrics
-        self.state: dict[str, dict] = {path: dict(st) for path, st in (position or {}).items()}
+        self.files: dict[str, Tracked] = {k: Tracked.restore(k, v) for k, v in (position or {}).items()}
+        self.detached: list[Detached] = []
+        self.deferred: dict[tuple[int, int], float] = {}
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._observer = None
 
+    # -- lifecycle ---------------------------------------------------------------------
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
 
+    async def run(self, submit: Submit) -> None:
+        self._watch(asyncio.get_running_loop())
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                progressed = False
+                for tracked in self.scan():
+                    while (chunk := self.read(tracked)) is not None:
+                        progressed = True
+                        crashpoints.hit("after_read")  # read and parsed, not yet spooled
+                        await submit(chunk)
+                        await asyncio.sleep(0)  # let the shipper and metrics run between chunks
+                        if self._stopping.is_set():
+                            return
+                self._release_drained()
+                if not progressed:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
+                    except asyncio.TimeoutError:
+                        pass
+        finally:
+            if self._observer is not None:
+                self._observer.stop()
+            for tracked in self.files.values():
+                tracked.close()
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """inotify (watchdog) wake-ups for folders named without wildcards."""
+        folders = {os.path.dirname(p) or "." for p in self.config.paths}
+        folders = [f for f in folders if not glob.has_magic(f) and os.path.isdir(f)]
+        if not folders:
+            return
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        wake = self._wake
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event):
+                loop.call_soon_threadsafe(wake.set)
+
+        observer = Observer()
+        for folder in folders:
+            observer.schedule(Handler(), folder, recursive=False)
+        try:
+            observer.start()
+            self._observer = observer
+        except OSError as exc:  # out of inotify watches: polling still works
+            log.warning("file notifications unavailable; polling only", extra=kv(error=str(exc)))
+
+    # -- discovery and identity --------------------------------------------------------------
     def discover(self) -> list[str]:
         found: set[str] = set()
         for pattern in self.config.paths:
-            found.update(p for p in glob.glob(pattern) if not p.endswith(".gz"))
+            found.update(p for p in glob.glob(pattern) if not p.endswith(SKIP_SUFFIXES))
         return sorted(found)
 
-    async def run(self, submit: Submit) -> None:
-        while not self._stopping.is_set():
-            progressed = False
-            paths = self.discover()
-            for path in paths:
-                chunk = self.read_once(path)
-                if chunk is not None:
-                    progressed = True
-                    crashpoints.hit("after_read")  # read and parsed, not yet spooled
-                    await submit(chunk)
-                    await asyncio.sleep(0)  # let the shipper and metrics run between chunks
-            # Forget files that are gone, so the position state stays small.
-            for gone in set(self.state) - set(paths):
-                del self.state[gone]
-            if not progressed:
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), self.config.poll_interval)
-                except asyncio.TimeoutError:
-                    pass
+    def scan(self) -> list[Tracked]:
+        """Match what the globs show to tracked content; returns everything to read."""
+        now = time.monotonic()
+        observed: dict[tuple[int, int], str] = {}
+        for path in self.discover():
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            observed.setdefault((st.st_dev, st.st_ino), path)
+        claimed: set[tuple[int, int]] = set()
+        for tracked in list(self.files.values()):
+            self._refresh(tracked, observed, claimed)
+        for key, path in observed.items():
+            if key not in claimed:
+                self._discover(key, path, now)
+        self.detached = [d for d in self.detached if now - d.since < DETACHED_TTL]
+        return list(self.files.values())
 
-    def read_once(self, path: str) -> Chunk | None:
-        """Read and parse the next chunk of ``path``; None when there is nothing new."""
+    def _refresh(self, t: Tracked, observed: dict, claimed: set) -> None:
+        key = (t.dev, t.ino)
+        if t.fd is None and not self._reopen(t, observed):
+            return
+        st = os.fstat(t.fd)
+        if st.st_nlink == 0:
+            t.orphan = True  # deleted while open: the path may now be a new file, reusing the inode
+            return
+        if key not in observed:
+            t.orphan = True  # renamed out of the globs: drain it through the descriptor
+            return
+        claimed.add(key)
+        t.path, t.orphan = observed[key], False
+        if not same_content(t.fd, t, st.st_size):
+            self.detached.append(Detached(t.fp, t.fp_len, t.offset, t.skipping, time.monotonic()))
+            log.warning("file truncated or rewritten; reading it from the start",
+                        extra=kv(path=t.path, offset=t.offset, size=st.st_size))
+            self.metrics.truncations.labels(self.name).inc()
+            head = os.pread(t.fd, min(st.st_size, FP_BYTES), 0)
+            t.fp, t.fp_len, t.offset, t.skipping = fingerprint(head), len(head), 0, False
+        elif t.fp_len < FP_BYTES and st.st_size > t.fp_len:
+            head = os.pread(t.fd, min(st.st_size, FP_BYTES), 0)
+            t.fp, t.fp_len = fingerprint(head), len(head)
+
+    def _reopen(self, t: Tracked, observed: dict) -> bool:
+        """After a restart: find the tracked content again, or let it go."""
+        path = observed.get((t.dev, t.ino)) or _find_inode(os.path.dirname(t.path), t.dev, t.ino)
+        if path is not None:
+            try:
+                t.fd = os.open(path, os.O_RDONLY)
+                st = os.fstat(t.fd)
+                if (st.st_dev, st.st_ino) == (t.dev, t.ino) and same_content(t.fd, t, st.st_size):
+                    return True
+                t.close()
+            except OSError:
+                t.close()
+        # Gone (or its inode now holds other content): a copy of it may still turn up.
+        if t.fp_len:
+            self.detached.append(Detached(t.fp, t.fp_len, t.offset, t.skipping, time.monotonic()))
+        del self.files[t.id]
+        return False
+
+    def _discover(self, key: tuple[int, int], path: str, now: float) -> None:
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError:
-            return None
-        try:
-            st = os.fstat(fd)
-            state = self.state.get(path)
-            if state is None or (state["dev"], state["ino"]) != (st.st_dev, st.st_ino):
-                state = {"dev": st.st_dev, "ino": st.st_ino, "offset": 0, "skipping": False}
-                self.state[path] = state
-            elif st.st_size < state["offset"]:
-                log.warning("file truncated; reading it again from the start",
-                            extra=kv(path=path, offset=state["offset"], size=st.st_size))
-                self.metrics.truncations.labels(self.name).inc()
-                state.update(offset=0, skipping=False)
-            if st.st_size == state["offset"]:
-                return None
-            data = os.pread(fd, min(self.config.read_chunk_bytes, st.st_size - state["offset"]),
-                            state["offset"])
-        finally:
+            return
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != key:
             os.close(fd)
-        start = state["offset"]
-        split = split_lines(data, start, self.config.max_line_bytes, state["skipping"])
-        if split.consumed == 0:
+            return  # replaced between stat and open: next scan
+        adopt = next((d for d in self.detached if adoptable(d, fd, st.st_size)), None)
+        if adopt is None and any(not t.orphan and looks_like_copy_of(t, fd, st.st_size)
+                                 for t in self.files.values()):
+            # Maybe the copy of a copytruncate whose truncate is a moment away: wait a little;
+            # after that it is a distinct file that happens to start the same way.
+            if now - self.deferred.setdefault(key, now) < self.config.copy_grace:
+                os.close(fd)
+                return
+        self.deferred.pop(key, None)
+        head = os.pread(fd, min(st.st_size, FP_BYTES), 0)
+        t = Tracked(f"{st.st_dev}:{st.st_ino}:{fingerprint(head)[:12]}:{int(now * 1000) % 10**9}", path,
+                    st.st_dev, st.st_ino, fingerprint(head), len(head), fd=fd)
+        if adopt is not None:
+            self.detached.remove(adopt)
+            t.offset, t.skipping = adopt.offset, adopt.skipping
+            log.info("rotated copy continues where the original was", extra=kv(path=path, offset=t.offset))
+        self.files[t.id] = t
+
+    def _release_drained(self) -> None:
+        now = time.monotonic()
+        for t in list(self.files.values()):
+            if t.orphan and t.fd is not None and t.offset >= os.fstat(t.fd).st_size \
+                    and now - t.last_growth >= self.config.close_inactive:
+                t.close()
+                del self.files[t.id]
+
+    # -- reading -----------------------------------------------------------------------------
+    def read(self, t: Tracked) -> Chunk | None:
+        """The next chunk of ``t`` (complete lines, parsed); None when there is nothing new."""
+        if t.fd is None:
             return None
-        chunk = Chunk(self.name, size=split.consumed)
+        size = os.fstat(t.fd).st_size
+        now = time.monotonic()
+        if size != t.last_size:
+            t.last_size, t.last_growth = size, now
+        if size <= t.offset:
+            return None
+        data = os.pread(t.fd, min(self.config.read_chunk_bytes, size - t.offset), t.offset)
+        split = split_lines(data, t.offset, self.config.max_line_bytes, t.skipping)
+        lines, consumed = split.lines, split.consumed
+        if consumed == 0 and now - t.last_growth >= self.config.partial_line_timeout \
+                and t.offset + len(data) == size and not split.skipping:
+            # A last line without its newline, and the writer has gone quiet: ship it.
+            lines, consumed = [Line(data.rstrip(b"\r"), t.offset + len(data))], len(data)
+        if consumed == 0:
+            return None
+        chunk = Chunk(self.name, size=consumed)
         created = utc_now_iso()
-        for line in split.lines:
+        for line in lines:
             try:
                 if line.cut:
                     raise Rejected("line_too_long",
                                    f"line longer than max_line_bytes={self.config.max_line_bytes}")
                 chunk.events.append(from_json_line(line.data, self.source, created))
             except Rejected as exc:
-                chunk.dead.append(DeadLetter(self.name, path, line.end, exc.reason, str(exc), line.data))
-        state["offset"] = start + split.consumed
-        state["skipping"] = split.skipping
-        chunk.position = {p: dict(s) for p, s in self.state.items()}
-        self.metrics.lines_read.labels(self.name).inc(len(split.lines))
+                chunk.dead.append(DeadLetter(self.name, t.path, line.end, exc.reason, str(exc), line.data))
+        t.offset += consumed
+        t.skipping = split.skipping if consumed == split.consumed else False
+        chunk.position = {k: f.persisted() for k, f in self.files.items()}
+        self.metrics.lines_read.labels(self.name).inc(len(lines))
         return chunk
+
+    def read_once(self, path: str) -> Chunk | None:
+        """Dry run helper: the next chunk of whatever is at ``path``."""
+        for t in self.scan():
+            if t.path == path:
+                return self.read(t)
+        return None
+
+
+def _find_inode(folder: str, dev: int, ino: int) -> str | None:
+    """A renamed file, found again after a restart by its inode."""
+    try:
+        with os.scandir(folder or ".") as entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if st.st_ino == ino and st.st_dev == dev and entry.is_file(follow_symlinks=False):
+                    return entry.path
+    except OSError:
+        return None
+    return None
