@@ -40,7 +40,6 @@ class FileTailer:
         self.metrics = metrics
         self.files: dict[str, Tracked] = {k: Tracked.restore(k, v) for k, v in (position or {}).items()}
         self.detached: list[Detached] = []
-        self.deferred: dict[tuple[int, int], float] = {}
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._observer = None
@@ -108,7 +107,12 @@ class FileTailer:
         return sorted(found)
 
     def scan(self) -> list[Tracked]:
-        """Match what the globs show to tracked content; returns everything to read."""
+        """Match what the globs show to tracked content; returns everything to read.
+
+        Three phases, so the order files are looked at never matters: find every file whose
+        content changed in place; detach all their old read states; then give each changed
+        or new file its starting point (adopt a detached state, wait as a possible copy, or
+        start from 0)."""
         now = time.monotonic()
         observed: dict[tuple[int, int], str] = {}
         for path in self.discover():
@@ -118,37 +122,46 @@ class FileTailer:
                 continue
             observed.setdefault((st.st_dev, st.st_ino), path)
         claimed: set[tuple[int, int]] = set()
+        starting: list[Tracked] = []
         for tracked in list(self.files.values()):
-            self._refresh(tracked, observed, claimed)
+            outcome = self._refresh(tracked, observed, claimed)
+            if outcome == "replaced":
+                self.detached.append(Detached(tracked.fp, tracked.fp_len, tracked.offset, tracked.skipping,
+                                              now, tracked.id))
+                log.warning("file truncated or rewritten; its old content may continue in a copy",
+                            extra=kv(path=tracked.path, offset=tracked.offset))
+                self.metrics.truncations.labels(self.name).inc()
+            if outcome in ("replaced", "pending"):
+                starting.append(tracked)
         for key, path in observed.items():
-            if key not in claimed:
-                self._discover(key, path, now)
+            if key not in claimed and (t := self._open_new(key, path)) is not None:
+                starting.append(t)
+        for tracked in starting:
+            self._start(tracked, now)
         self.detached = [d for d in self.detached if now - d.since < DETACHED_TTL]
-        return list(self.files.values())
+        return [t for t in self.files.values() if t.pending_since is None]
 
-    def _refresh(self, t: Tracked, observed: dict, claimed: set) -> None:
+    def _refresh(self, t: Tracked, observed: dict, claimed: set) -> str:
         key = (t.dev, t.ino)
         if t.fd is None and not self._reopen(t, observed):
-            return
+            return "gone"
         st = os.fstat(t.fd)
         if st.st_nlink == 0:
             t.orphan = True  # deleted while open: the path may now be a new file, reusing the inode
-            return
+            return "orphan"
         if key not in observed:
             t.orphan = True  # renamed out of the globs: drain it through the descriptor
-            return
+            return "orphan"
         claimed.add(key)
         t.path, t.orphan = observed[key], False
+        if t.pending_since is not None:
+            return "pending"
         if not same_content(t.fd, t, st.st_size):
-            self.detached.append(Detached(t.fp, t.fp_len, t.offset, t.skipping, time.monotonic()))
-            log.warning("file truncated or rewritten; reading it from the start",
-                        extra=kv(path=t.path, offset=t.offset, size=st.st_size))
-            self.metrics.truncations.labels(self.name).inc()
-            head = os.pread(t.fd, min(st.st_size, FP_BYTES), 0)
-            t.fp, t.fp_len, t.offset, t.skipping = fingerprint(head), len(head), 0, False
-        elif t.fp_len < FP_BYTES and st.st_size > t.fp_len:
+            return "replaced"
+        if t.fp_len < FP_BYTES and st.st_size > t.fp_len:
             head = os.pread(t.fd, min(st.st_size, FP_BYTES), 0)
             t.fp, t.fp_len = fingerprint(head), len(head)
+        return "same"
 
     def _reopen(self, t: Tracked, observed: dict) -> bool:
         """After a restart: find the tracked content again, or let it go."""
@@ -164,36 +177,43 @@ class FileTailer:
                 t.close()
         # Gone (or its inode now holds other content): a copy of it may still turn up.
         if t.fp_len:
-            self.detached.append(Detached(t.fp, t.fp_len, t.offset, t.skipping, time.monotonic()))
+            self.detached.append(Detached(t.fp, t.fp_len, t.offset, t.skipping, time.monotonic(), t.id))
         del self.files[t.id]
         return False
 
-    def _discover(self, key: tuple[int, int], path: str, now: float) -> None:
+    def _open_new(self, key: tuple[int, int], path: str) -> Tracked | None:
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError:
-            return
+            return None
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != key:
             os.close(fd)
-            return  # replaced between stat and open: next scan
-        adopt = next((d for d in self.detached if adoptable(d, fd, st.st_size)), None)
-        if adopt is None and any(not t.orphan and looks_like_copy_of(t, fd, st.st_size)
-                                 for t in self.files.values()):
+            return None  # replaced between stat and open: next scan
+        t = Tracked(f"{st.st_dev}:{st.st_ino}:{time.monotonic_ns() % 10**12}", path, st.st_dev, st.st_ino,
+                    "", 0, fd=fd)
+        self.files[t.id] = t
+        return t
+
+    def _start(self, t: Tracked, now: float) -> None:
+        """Where new or rewritten content starts being read."""
+        size = os.fstat(t.fd).st_size
+        adopt = next((d for d in self.detached if d.owner != t.id and adoptable(d, t.fd, size)), None)
+        if adopt is None and any(u is not t and not u.orphan and u.pending_since is None
+                                 and looks_like_copy_of(u, t.fd, size) for u in self.files.values()):
             # Maybe the copy of a copytruncate whose truncate is a moment away: wait a little;
             # after that it is a distinct file that happens to start the same way.
-            if now - self.deferred.setdefault(key, now) < self.config.copy_grace:
-                os.close(fd)
+            if t.pending_since is None:
+                t.pending_since = now
+            if now - t.pending_since < self.config.copy_grace:
                 return
-        self.deferred.pop(key, None)
-        head = os.pread(fd, min(st.st_size, FP_BYTES), 0)
-        t = Tracked(f"{st.st_dev}:{st.st_ino}:{fingerprint(head)[:12]}:{int(now * 1000) % 10**9}", path,
-                    st.st_dev, st.st_ino, fingerprint(head), len(head), fd=fd)
+        head = os.pread(t.fd, min(size, FP_BYTES), 0)
+        t.fp, t.fp_len, t.pending_since = fingerprint(head), len(head), None
+        t.offset, t.skipping = 0, False
         if adopt is not None:
             self.detached.remove(adopt)
             t.offset, t.skipping = adopt.offset, adopt.skipping
-            log.info("rotated copy continues where the original was", extra=kv(path=path, offset=t.offset))
-        self.files[t.id] = t
+            log.info("rotated copy continues where the original was", extra=kv(path=t.path, offset=t.offset))
 
     def _release_drained(self) -> None:
         now = time.monotonic()
@@ -235,7 +255,7 @@ class FileTailer:
                 chunk.dead.append(DeadLetter(self.name, t.path, line.end, exc.reason, str(exc), line.data))
         t.offset += consumed
         t.skipping = split.skipping if consumed == split.consumed else False
-        chunk.position = {k: f.persisted() for k, f in self.files.items()}
+        chunk.position = {k: f.persisted() for k, f in self.files.items() if f.pending_since is None}
         self.metrics.lines_read.labels(self.name).inc(len(lines))
         return chunk
 

@@ -46,6 +46,7 @@ class Tracked:
     # Runtime only:
     fd: int | None = field(default=None, repr=False)
     orphan: bool = False  # renamed out of the globs or deleted: drain, then release
+    pending_since: float | None = None  # new content waiting to learn whether it is a copy
     last_size: int = -1
     last_growth: float = field(default_factory=time.monotonic)
 
@@ -72,6 +73,7 @@ class Detached:
     offset: int
     skipping: bool
     since: float
+    owner: str = ""  # the tracked id whose content this was (it never adopts itself)
 
 
 def head_fp(fd: int, length: int) -> str:
