@@ -18,7 +18,9 @@ class AgentIdentity(StrictModel):
 class FileInput(StrictModel):
     type: Literal["file"]
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    paths: list[str] = Field(min_length=1, description="glob patterns of JSON-lines files")
+    paths: list[str] = Field(min_length=1, description="glob patterns of the files to tail")
+    format: Literal["json", "auth", "auditd"] = Field(
+        "json", description="json: ECS JSON lines; auth: sshd/PAM/sudo syslog lines; auditd: audit.log")
     tenant: str | None = Field(None, description="organization.id for events that name none")
     poll_interval: float = Field(0.25, gt=0, le=60)
     read_chunk_bytes: int = Field(256 * 1024, ge=4096)

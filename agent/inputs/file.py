@@ -16,13 +16,14 @@ import os
 import time
 
 from auditseal import crashpoints
-from auditseal.errors import Rejected
 from auditseal.event import utc_now_iso
 from auditseal.logs import kv
 
 from ..config import FileInput
 from ..lines import Line, split_lines
-from ..normalise import Source, from_json_line
+from ..normalise import Source
+from ..parsers import REGISTRY as PARSERS
+from ..parsers import auditd as _auditd, auth as _auth, jsonlines as _json  # noqa: F401 (register)
 from . import Chunk, DeadLetter, Submit, register
 from .tracking import FP_BYTES, Detached, Tracked, adoptable, fingerprint, looks_like_copy_of, same_content
 
@@ -43,6 +44,7 @@ class FileTailer:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._observer = None
+        self.parser = PARSERS[config.format]()
 
     # -- lifecycle ---------------------------------------------------------------------
     def stop(self) -> None:
@@ -243,20 +245,20 @@ class FileTailer:
             lines, consumed = [Line(data.rstrip(b"\r"), t.offset + len(data))], len(data)
         if consumed == 0:
             return None
-        chunk = Chunk(self.name, size=consumed)
-        created = utc_now_iso()
-        for line in lines:
-            try:
-                if line.cut:
-                    raise Rejected("line_too_long",
-                                   f"line longer than max_line_bytes={self.config.max_line_bytes}")
-                chunk.events.append(from_json_line(line.data, self.source, created))
-            except Rejected as exc:
-                chunk.dead.append(DeadLetter(self.name, t.path, line.end, exc.reason, str(exc), line.data))
+        quiet = now - t.last_growth >= self.config.partial_line_timeout
+        parsed = self.parser.parse(lines, self.source, utc_now_iso(), final=quiet)
+        if parsed.consumed < len(lines):
+            # A multi-line record still open at the end: read it again whole next time.
+            consumed = (lines[parsed.consumed - 1].end - t.offset) if parsed.consumed else 0
+            if consumed == 0:
+                return None
+        chunk = Chunk(self.name, size=consumed, events=parsed.events)
+        for line, exc in parsed.rejected:
+            chunk.dead.append(DeadLetter(self.name, t.path, line.end, exc.reason, str(exc), line.data))
         t.offset += consumed
         t.skipping = split.skipping if consumed == split.consumed else False
         chunk.position = {k: f.persisted() for k, f in self.files.items() if f.pending_since is None}
-        self.metrics.lines_read.labels(self.name).inc(len(lines))
+        self.metrics.lines_read.labels(self.name).inc(parsed.consumed)
         return chunk
 
     def read_once(self, path: str) -> Chunk | None:

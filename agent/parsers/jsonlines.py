@@ -1,0 +1,22 @@
+"""``format: json`` — one ECS event per line (see ``normalise.from_json_line``)."""
+
+from __future__ import annotations
+
+from auditseal.errors import Rejected
+
+from ..normalise import from_json_line
+from . import Parsed, register
+
+
+@register("json")
+class JsonLines:
+    def parse(self, lines, source, created, final) -> Parsed:
+        out = Parsed(consumed=len(lines))
+        for line in lines:
+            try:
+                if line.cut:
+                    raise Rejected("line_too_long", "line longer than max_line_bytes")
+                out.events.append(from_json_line(line.data, source, created))
+            except Rejected as exc:
+                out.rejected.append((line, exc))
+        return out
