@@ -23,7 +23,7 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-@pytest.mark.parametrize("outage", [30, pytest.param(600, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("outage", [30, pytest.param(600, marks=[pytest.mark.slow, pytest.mark.timeout(1800)])])
 def test_collector_outage_under_load(pipeline, outage):
     total = RATE * (outage + 10)
     pipeline.start_collector()

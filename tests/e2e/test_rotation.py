@@ -14,6 +14,8 @@ import yaml
 
 from tests.harness import Pipeline, assert_exactly_once, wait_for
 
+pytestmark = pytest.mark.timeout(900)
+
 RATE = 10_000
 SECONDS = int(os.environ.get("AUDITSEAL_ROTATION_SECONDS", "60"))
 EVERY = 5.0
