@@ -32,7 +32,36 @@ class FileInput(StrictModel):
                                                      "may be a copytruncate copy")
 
 
-InputConfig = Annotated[Union[FileInput], Field(discriminator="type")]
+class SyslogTls(StrictModel):
+    listen: str
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+    require_client_cert: bool = False
+
+
+class SyslogInput(StrictModel):
+    type: Literal["syslog"]
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    tenant: str = Field(min_length=1, description="organization.id of every message received")
+    udp: str | None = Field(None, description="host:port")
+    tcp: str | None = Field(None, description="host:port; octet counting and LF framing both accepted")
+    tls: SyslogTls | None = None
+    unix: str | None = Field(None, description="path of a unix datagram socket")
+    max_message_bytes: int = Field(128 * 1024, ge=480, le=1024 * 1024,
+                                   description="longer messages are cut and flagged (labels.truncated)")
+    queue_messages: int = Field(10_000, ge=100, description="messages held before UDP drops (counted)")
+    batch_messages: int = Field(2000, ge=1)
+    batch_wait: float = Field(0.05, gt=0, le=5)
+
+    @model_validator(mode="after")
+    def _some_listener(self):
+        if not (self.udp or self.tcp or self.tls or self.unix):
+            raise ValueError("a syslog input needs at least one of udp, tcp, tls, unix")
+        return self
+
+
+InputConfig = Annotated[Union[FileInput, SyslogInput], Field(discriminator="type")]
 
 
 class SpoolConfig(StrictModel):

@@ -27,6 +27,7 @@ from . import status
 from .batching import BatchPolicy
 from .inputs import REGISTRY, Chunk
 from .inputs import file as _file_input  # noqa: F401  (registers "file")
+from .inputs import syslog as _syslog_input  # noqa: F401  (registers "syslog")
 from .metrics import AgentMetrics
 from .normalise import Source
 from .pipeline import DeadLetterFile, SpoolWriter
@@ -169,6 +170,9 @@ async def dry_run(cfg: agent_config.AgentConfig) -> None:
             print(f"# dead-letter {d.origin}@{d.offset}: {d.reason}: {d.message}", file=sys.stderr)
 
     for tailer in build_inputs(cfg, {}, metrics):
+        if not isinstance(tailer, _file_input.FileTailer):
+            print(f"# dry run reads files only; input {tailer.name!r} skipped", file=sys.stderr)
+            continue
         for path in tailer.discover():
             while (chunk := tailer.read_once(path)) is not None:
                 await show(chunk)

@@ -14,6 +14,16 @@ class AgentMetrics:
                                  ["input", "reason"], registry=r)
         self.truncations = Counter("auditseal_agent_file_truncations", "Files seen truncated",
                                    ["input"], registry=r)
+        self.syslog_messages = Counter("auditseal_agent_syslog_messages", "Syslog messages received",
+                                       ["input", "transport"], registry=r)
+        self.syslog_dropped = Counter("auditseal_agent_syslog_udp_dropped",
+                                      "UDP/unix datagrams dropped because the agent was saturated",
+                                      ["input"], registry=r)
+        self.syslog_udp_kernel_drops = Gauge("auditseal_agent_syslog_udp_kernel_drops",
+                                             "Datagrams the kernel dropped for the UDP socket", ["input"],
+                                             registry=r)
+        self.syslog_rejected = Counter("auditseal_agent_syslog_rejected", "Syslog streams refused, by reason",
+                                       ["input", "reason"], registry=r)
         self.spooled = Counter("auditseal_agent_events_spooled", "Events written to the spool", registry=r)
         self.shipped = Counter("auditseal_agent_events_acked", "Events acknowledged by a collector",
                                registry=r)

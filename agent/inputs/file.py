@@ -200,6 +200,11 @@ class FileTailer:
     def _start(self, t: Tracked, now: float) -> None:
         """Where new or rewritten content starts being read."""
         size = os.fstat(t.fd).st_size
+        if size == 0:
+            # Nothing to judge yet (a copy may have just been opened for writing): wait; the
+            # grace for copies counts from when it was last seen empty.
+            t.pending_since = now
+            return
         adopt = next((d for d in self.detached if d.owner != t.id and adoptable(d, t.fd, size)), None)
         if adopt is None and any(u is not t and not u.orphan and u.pending_since is None
                                  and looks_like_copy_of(u, t.fd, size) for u in self.files.values()):

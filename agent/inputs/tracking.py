@@ -92,5 +92,10 @@ def adoptable(detached: Detached, fd: int, size: int) -> bool:
 
 
 def looks_like_copy_of(live: Tracked, fd: int, size: int) -> bool:
-    """A new file starting with a live file's fingerprinted bytes: maybe a copytruncate copy."""
-    return live.fp_len > 0 and size >= live.fp_len and head_fp(fd, live.fp_len) == live.fp
+    """A new file that starts with a live file's first bytes — all of them, or, while a
+    copy is still being written, as many as it has so far: maybe a copytruncate copy."""
+    if live.fp_len == 0 or live.fd is None or size == 0:
+        return False
+    if size >= live.fp_len:
+        return head_fp(fd, live.fp_len) == live.fp
+    return os.pread(fd, size, 0) == os.pread(live.fd, size, 0)
