@@ -21,6 +21,8 @@ class FileInput(StrictModel):
     paths: list[str] = Field(min_length=1, description="glob patterns of the files to tail")
     format: Literal["json", "auth", "auditd"] = Field(
         "json", description="json: ECS JSON lines; auth: sshd/PAM/sudo syslog lines; auditd: audit.log")
+    field_map: dict[str, str] = Field(default_factory=dict,
+                                      description="json only: source field (dotted) → ECS field (dotted)")
     tenant: str | None = Field(None, description="organization.id for events that name none")
     poll_interval: float = Field(0.25, gt=0, le=60)
     read_chunk_bytes: int = Field(256 * 1024, ge=4096)

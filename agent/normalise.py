@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import orjson
 
 from auditseal.errors import Rejected
-from auditseal.event import expand_dotted, normalise_ts
+from auditseal.event import expand_dotted, get_path, normalise_ts, set_path
 
 # The application line itself must carry event.action and event.category; the agent
 # fills in the rest and owns agent.*, event.sequence, event.id, event.created.
@@ -19,7 +19,23 @@ class Source:
     host_name: str
 
 
-def from_json_line(line: bytes, source: Source, created: str) -> dict:
+def apply_field_map(doc: dict, field_map: dict[str, str]) -> dict:
+    """Move application fields to their ECS names: ``{"usr.login": "user.name"}``."""
+    for src, dst in field_map.items():
+        value = get_path(doc, src, _ABSENT)
+        if value is _ABSENT:
+            continue
+        parent, _, leaf = src.rpartition(".")
+        node = get_path(doc, parent) if parent else doc
+        node.pop(leaf, None)
+        set_path(doc, dst, value)
+    return doc
+
+
+_ABSENT = object()
+
+
+def from_json_line(line: bytes, source: Source, created: str, field_map: dict[str, str] | None = None) -> dict:
     """Build the event for one JSON line, or raise ``Rejected`` with the reason."""
     try:
         doc = orjson.loads(line)
@@ -28,6 +44,8 @@ def from_json_line(line: bytes, source: Source, created: str) -> dict:
     if not isinstance(doc, dict):
         raise Rejected("bad_json", f"not a JSON object but {type(doc).__name__}")
     doc = expand_dotted(doc)
+    if field_map:
+        doc = apply_field_map(doc, field_map)
     event = doc.get("event")
     if type(event) is not dict:
         raise Rejected("missing_field", "missing required field event.action")

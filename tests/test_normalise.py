@@ -48,3 +48,12 @@ def test_bad_lines_are_rejected_with_a_reason(line, reason):
 def test_no_tenant_anywhere_is_rejected():
     with pytest.raises(Rejected, match="organization.id"):
         from_json_line(b'{"event":{"action":"a","category":"iam"}}', Source(None, "h"), NOW)
+
+
+def test_a_field_map_moves_application_fields_to_ecs_names():
+    line = b'{"act":"login","cat":"authentication","usr":{"login":"alice"},"ip":"10.0.0.1"}'
+    doc = from_json_line(line, SRC, NOW, {"act": "event.action", "cat": "event.category",
+                                          "usr.login": "user.name", "ip": "source.ip"})
+    assert doc["event"]["action"] == "login" and doc["event"]["category"] == ["authentication"]
+    assert doc["user"] == {"name": "alice"} and doc["source"] == {"ip": "10.0.0.1"}
+    assert "act" not in doc and "ip" not in doc

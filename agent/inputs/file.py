@@ -44,7 +44,8 @@ class FileTailer:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._observer = None
-        self.parser = PARSERS[config.format]()
+        self.parser = PARSERS[config.format](config.field_map) if config.format == "json" \
+            else PARSERS[config.format]()
 
     # -- lifecycle ---------------------------------------------------------------------
     def stop(self) -> None:

@@ -10,13 +10,16 @@ from . import Parsed, register
 
 @register("json")
 class JsonLines:
+    def __init__(self, field_map: dict[str, str] | None = None):
+        self.field_map = field_map or {}
+
     def parse(self, lines, source, created, final) -> Parsed:
         out = Parsed(consumed=len(lines))
         for line in lines:
             try:
                 if line.cut:
                     raise Rejected("line_too_long", "line longer than max_line_bytes")
-                out.events.append(from_json_line(line.data, source, created))
+                out.events.append(from_json_line(line.data, source, created, self.field_map))
             except Rejected as exc:
                 out.rejected.append((line, exc))
         return out

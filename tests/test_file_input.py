@@ -1,0 +1,68 @@
+"""The file input on real files, without the rest of the agent."""
+
+import gzip
+import subprocess
+import sys
+import time
+
+from agent.config import FileInput
+from agent.inputs.file import FileTailer
+from agent.metrics import AgentMetrics
+from agent.normalise import Source
+
+
+def line(n: int) -> bytes:
+    return b'{"event":{"action":"a","category":"file"},"labels":{"n":%d}}\n' % n
+
+
+def tailer(tmp_path, **options):
+    cfg = FileInput(type="file", name="t", paths=[str(tmp_path / "*")], tenant="acme", **options)
+    return FileTailer(cfg, {}, Source("acme", "h"), AgentMetrics())
+
+
+def drain(t):
+    got = []
+    for tracked in t.scan():
+        while (chunk := t.read(tracked)) is not None:
+            got.extend(e["labels"]["n"] for e in chunk.events)
+    return got
+
+
+def test_compressed_rotations_are_never_read_as_text(tmp_path):
+    (tmp_path / "app.log").write_bytes(line(1))
+    with gzip.open(tmp_path / "app.log.2.gz", "wb") as f:
+        f.write(line(99))
+    assert drain(tailer(tmp_path)) == [1]
+
+
+def test_a_partial_last_line_waits_for_its_newline_or_a_quiet_timeout(tmp_path):
+    path = tmp_path / "app.log"
+    path.write_bytes(line(1) + line(2)[:-1])  # the second line has no newline yet
+    t = tailer(tmp_path, partial_line_timeout=0.3)
+    assert drain(t) == [1]
+    assert drain(t) == []
+    time.sleep(0.4)
+    assert drain(t) == [2]  # the writer went quiet: shipped as it is
+    with open(path, "ab") as f:
+        f.write(b"\n" + line(3))
+    assert drain(t) == [3]  # the late newline adds no empty event
+
+
+def test_files_shorter_than_the_fingerprint_ship_and_identical_heads_stay_apart(tmp_path):
+    (tmp_path / "a.log").write_bytes(line(1))
+    (tmp_path / "b.log").write_bytes(line(1))  # byte-identical, a different file
+    t = tailer(tmp_path, copy_grace=0.2)
+    first = drain(t)
+    time.sleep(0.3)
+    assert sorted(first + drain(t)) == [1, 1]
+
+
+def test_dry_run_prints_events_and_commits_nothing(tmp_path):
+    from auditseal import devsetup
+    setup = devsetup.setup(tmp_path / "dev")
+    (setup.watch_dir / "app.jsonl").write_bytes(line(7) + b"not json\n")
+    done = subprocess.run([sys.executable, "-m", "agent.main", "run", "--dry-run", "--config",
+                           str(setup.agent_config)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert '"labels":{"n":7}' in done.stdout and "dead-letter" in done.stderr
+    assert not (tmp_path / "dev" / "agent" / "spool").exists()
