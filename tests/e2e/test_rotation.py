@@ -80,6 +80,21 @@ def finish(pipe, writer, total):
     assert_exactly_once(pipe.index_rows(), range(total))
 
 
+def run_rotating(tmp_path, paths, app, rotate, close_inactive=None) -> Writer:
+    """A pipeline tailing ``paths`` while a writer fills ``app`` and rotates it every 5 s."""
+    pipe = pipeline_for(tmp_path, paths, close_inactive)
+    try:
+        pipe.start_collector()
+        pipe.start_agent()
+        writer = Writer(app, rotate)
+        writer.start()
+        finish(pipe, writer, writer.seconds * RATE)
+        assert writer.rotations >= SECONDS // EVERY - 1
+        return writer
+    finally:
+        pipe.stop()
+
+
 @pytest.fixture
 def logs(tmp_path):
     d = tmp_path / "logs"
@@ -93,16 +108,7 @@ def test_rename_rotation_every_5s(tmp_path, logs):
     def rotate(w):
         os.rename(app, logs / f"app.log.{w.rotations + 1}")  # outside the glob: drained, released
         return "reopen"
-    pipe = pipeline_for(tmp_path, [app])
-    try:
-        pipe.start_collector()
-        pipe.start_agent()
-        writer = Writer(app, rotate)
-        writer.start()
-        finish(pipe, writer, writer.seconds * RATE)
-        assert writer.rotations >= SECONDS // EVERY - 1
-    finally:
-        pipe.stop()
+    run_rotating(tmp_path, [app], app, rotate)
 
 
 def test_copytruncate_every_5s_with_the_copy_in_the_glob(tmp_path, logs):
@@ -111,15 +117,7 @@ def test_copytruncate_every_5s_with_the_copy_in_the_glob(tmp_path, logs):
     def rotate(w):
         shutil.copyfile(app, copy)
         os.truncate(app, 0)
-    pipe = pipeline_for(tmp_path, [app, copy])
-    try:
-        pipe.start_collector()
-        pipe.start_agent()
-        writer = Writer(app, rotate)
-        writer.start()
-        finish(pipe, writer, writer.seconds * RATE)
-    finally:
-        pipe.stop()
+    run_rotating(tmp_path, [app, copy], app, rotate)
 
 
 def test_truncation_while_the_agent_is_stopped_then_two_restarts(tmp_path, logs):
@@ -163,16 +161,10 @@ def test_delete_and_recreate_reusing_the_inode(tmp_path, logs):
         inodes.append(os.stat(app).st_ino)
         os.unlink(app)
         return "reopen"
-    pipe = pipeline_for(tmp_path, [app], close_inactive=0.5)
     try:
-        pipe.start_collector()
-        pipe.start_agent()
-        writer = Writer(app, rotate)
-        writer.start()
-        finish(pipe, writer, writer.seconds * RATE)
+        run_rotating(tmp_path, [app], app, rotate, close_inactive=0.5)
         assert len(set(inodes)) < len(inodes), f"no inode was reused: {inodes}"
     finally:
-        pipe.stop()
         subprocess.run(["umount", "-l", str(logs)], check=False)
 
 
