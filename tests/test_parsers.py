@@ -188,3 +188,11 @@ def test_an_event_still_open_at_the_end_of_a_read_waits_for_its_eoe():
     assert parsed.consumed == 1 and len(parsed.events) == 1  # the SYSCALL group is left for later
     assert audit(*AUDIT_EXEC[:4], final=True).events[0]["event"]["action"] == "executed"  # quiet file: shipped
     assert audit("not an audit line").rejected[0][1].reason == "unrecognised_line"
+
+
+def test_cut_lines_are_flagged_not_dropped():
+    cut = Line(AUDIT_LOGIN.encode()[:200], 201, cut=True)
+    doc = AuditLog().parse([cut], SRC, NOW, final=False).events[0]
+    assert doc["labels"]["truncated"] is True
+    cut = Line(b"Nov 28 10:15:01 web-1 sshd[1]: Accepted password for a from 1.2.3.4 port", 80, cut=True)
+    assert AuthLog().parse([cut], SRC, NOW, final=False).events[0]["labels"]["truncated"] is True

@@ -160,7 +160,9 @@ class AuditLog:
                 head = group[0][3]
                 ts = format_ts(dt.datetime.fromtimestamp(int(head["sec"]) + int(head["ms"]) / 1000,
                                                          dt.timezone.utc))
-                doc = build([(t, f, text) for t, f, text, _ in group], ts, int(head["serial"]))
+                doc = build([(t, f, text) for t, f, text, _, _ in group], ts, int(head["serial"]))
+                if any(cut for *_, cut in group):
+                    doc.setdefault("labels", {})["truncated"] = True
                 doc["event"]["created"] = created
                 doc["organization"] = {"id": source.tenant}
                 doc.setdefault("host", {})["name"] = head["node"] or source.host_name
@@ -182,7 +184,7 @@ class AuditLog:
             if m["type"] == "EOE":
                 flush(index + 1)
                 continue
-            group.append((m["type"], fields(m["body"]), text, m))
+            group.append((m["type"], fields(m["body"]), text, m, line.cut))
             if group[0][0] not in KERNEL_GROUP:
                 flush(index + 1)  # user-space messages stand alone
         if group and final:
