@@ -44,8 +44,7 @@ class FileTailer:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._observer = None
-        self.parser = PARSERS[config.format](config.field_map) if config.format == "json" \
-            else PARSERS[config.format]()
+        self.parser = PARSERS[config.format](config)
 
     # -- lifecycle ---------------------------------------------------------------------
     def stop(self) -> None:

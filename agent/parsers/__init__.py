@@ -28,7 +28,7 @@ class Parser(Protocol):
     def parse(self, lines: list[Line], source: Source, created: str, final: bool) -> Parsed: ...
 
 
-REGISTRY: dict[str, Callable[[], Parser]] = {}
+REGISTRY: dict[str, Callable[..., Parser]] = {}  # name → factory(input config)
 
 
 def register(name: str):

@@ -149,6 +149,9 @@ KERNEL_GROUP = {"SYSCALL", "EXECVE", "CWD", "PATH", "PROCTITLE", "SOCKADDR", "BP
 
 @register("auditd")
 class AuditLog:
+    def __init__(self, config=None):
+        self.config = config
+
     def parse(self, lines, source, created, final) -> Parsed:
         out = Parsed()
         group: list = []  # (type, fields, text, header match) of the current serial

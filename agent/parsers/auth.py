@@ -105,6 +105,9 @@ def parse_time(m: re.Match, now: dt.datetime) -> str:
 
 @register("auth")
 class AuthLog:
+    def __init__(self, config=None):
+        self.config = config
+
     def parse(self, lines, source, created, final) -> Parsed:
         out = Parsed(consumed=len(lines))
         now = dt.datetime.now(dt.timezone.utc)

@@ -10,8 +10,8 @@ from . import Parsed, register
 
 @register("json")
 class JsonLines:
-    def __init__(self, field_map: dict[str, str] | None = None):
-        self.field_map = field_map or {}
+    def __init__(self, config=None):
+        self.field_map = getattr(config, "field_map", None) or {}
 
     def parse(self, lines, source, created, final) -> Parsed:
         out = Parsed(consumed=len(lines))
