@@ -7,6 +7,8 @@ One log per (tenant, partition)::
 
 A segment is one lz4 frame (with content checksum) of the stored events, one canonical
 JSON document per line, in log order; leaf i of the log is line (i − first) of its segment.
+With an archive key the frame is stored AES-256-GCM encrypted (``crypto``), bound to its
+object key.
 ``LocalStore`` keeps objects as read-only files; an S3 Object Lock store implements the
 same few calls.
 """
@@ -20,6 +22,8 @@ from typing import Protocol
 
 import lz4.frame
 
+from .crypto import SegmentCipher, is_encrypted
+from .errors import Rejected
 from .segments import fsync_dir
 
 SEGMENT_RE = re.compile(r"^segments/(\d{12})-(\d{12})\.ndjson\.lz4$")
@@ -34,11 +38,17 @@ def checkpoint_key(counter: int) -> str:
     return f"checkpoints/{counter:08d}.note"
 
 
-def encode_segment(lines: list[bytes]) -> bytes:
-    return lz4.frame.compress(b"".join(line + b"\n" for line in lines), content_checksum=True)
+def encode_segment(lines: list[bytes], cipher: SegmentCipher | None = None, key: str = "") -> bytes:
+    frame = lz4.frame.compress(b"".join(line + b"\n" for line in lines), content_checksum=True)
+    return cipher.seal(frame, key.encode()) if cipher else frame
 
 
-def decode_segment(blob: bytes) -> list[bytes]:
+def decode_segment(blob: bytes, cipher: SegmentCipher | None = None, key: str = "") -> list[bytes]:
+    """The stored events of a segment; ``key`` is its object key (bound into encryption)."""
+    if is_encrypted(blob):
+        if cipher is None:
+            raise Rejected("encrypted", "segment is encrypted: the archive key is needed to read it", 403)
+        blob = cipher.open(blob, key.encode())
     return lz4.frame.decompress(blob).splitlines()
 
 

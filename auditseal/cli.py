@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from . import archive, devsetup, keys, pki, prove, samples, verify
+from . import archive, crypto, devsetup, keys, pki, prove, samples, verify
 from .errors import Halt, Rejected
 from .note import NoteError, Verifier
 from .segments import write_atomic
@@ -63,6 +63,13 @@ def _cmd_dev(args) -> int:
 
 
 def _cmd_keys(args) -> int:
+    if args.keys_command == "archive-key":
+        try:
+            print(f"archive key: {crypto.new_key_file(Path(args.out))}   (collector archive.encryption_key; "
+                  f"keep a copy: without it the archive cannot be read)")
+        except FileExistsError:
+            raise Halt(f"{args.out} exists; refusing to overwrite an archive key") from None
+        return 0
     key_path, vkey_path = keys.init(Path(args.dir), args.name)
     print(f"signing key:  {key_path}   (collector archive.signing_key; keep it secret)")
     print(f"verifier key: {vkey_path}   (pin it: auditseal verify --pubkey)")
@@ -81,6 +88,10 @@ def _load_verifiers(paths: list[str]) -> list[Verifier]:
     return verifiers
 
 
+def _cipher(args):
+    return crypto.SegmentCipher.load(Path(args.archive_key)) if args.archive_key else None
+
+
 def _cmd_prove(args) -> int:
     verifiers = _load_verifiers(args.pubkey)
     try:
@@ -91,7 +102,7 @@ def _cmd_prove(args) -> int:
         if not args.event_id or not args.archive:
             raise Halt("give EVENT_ID and --archive to build a proof, or --check FILE")
         bundle = prove.build_proof(archive.LocalStore(Path(args.archive)), args.event_id, verifiers,
-                                   args.tenant)
+                                   args.tenant, _cipher(args))
     except Rejected as exc:
         print(f"auditseal: {exc}", file=sys.stderr)
         return 1
@@ -115,7 +126,7 @@ def _cmd_verify(args) -> int:
         if not args.index.startswith("sqlite:"):
             raise Halt("--index takes sqlite:PATH")
         index = verify.sqlite_index(args.index[len("sqlite:"):])
-    report = verify.verify_store(archive.LocalStore(Path(args.archive)), verifiers, state, index)
+    report = verify.verify_store(archive.LocalStore(Path(args.archive)), verifiers, state, index, _cipher(args))
     if args.state:
         write_atomic(Path(args.state), orjson.dumps(report.state, option=orjson.OPT_INDENT_2))
     if args.json:
@@ -123,7 +134,10 @@ def _cmd_verify(args) -> int:
     else:
         for f in report.findings:
             print(f.line())
-        print(report.summary + f" ({report.events_verified} events verified, {len(report.findings)} findings)")
+        unopened = (f", {report.segments_encrypted_unopened} encrypted segments checked by hash only "
+                    f"(give --archive-key to recompute their leaves)") if report.segments_encrypted_unopened else ""
+        print(report.summary + f" ({report.events_verified} events verified, {len(report.findings)} findings"
+              f"{unopened})")
     return 1 if report.findings else 0
 
 
@@ -204,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     p_kinit = keys_sub.add_parser("init", help="make an Ed25519 signing key and its verifier key")
     p_kinit.add_argument("--dir", required=True)
     p_kinit.add_argument("--name", required=True, help="key name, e.g. auditseal.example.com")
+    p_karch = keys_sub.add_parser("archive-key", help="make an AES-256-GCM key for the local archive")
+    p_karch.add_argument("--out", required=True, help="key file to create (0600)")
 
     p_query = sub.add_parser("query", help="search events through a collector's admin API")
     p_query.add_argument("--collector", required=True, help="admin URL, e.g. http://127.0.0.1:9444")
@@ -218,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p_verify = sub.add_parser("verify", help="verify an archive offline against pinned keys")
     p_verify.add_argument("--archive", required=True, help="archive directory")
+    p_verify.add_argument("--archive-key", help="archive key file, to read encrypted segments")
     p_verify.add_argument("--pubkey", required=True, action="append",
                           help="verifier key file (.vkey); repeat to pin several (rotation)")
     p_verify.add_argument("--state", help="file remembering the newest verified checkpoints")
@@ -228,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     p_prove.add_argument("event_id", nargs="?", help="event.id to prove")
     p_prove.add_argument("--archive", help="archive directory (to build a proof)")
     p_prove.add_argument("--tenant", help="look only in this tenant's log")
+    p_prove.add_argument("--archive-key", help="archive key file, to read encrypted segments")
     p_prove.add_argument("--pubkey", required=True, action="append", help="verifier key file (.vkey)")
     p_prove.add_argument("--check", metavar="FILE", help="verify a proof bundle offline instead")
 

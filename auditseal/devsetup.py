@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from . import keys, pki
+from . import crypto, keys, pki
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ def setup(root: Path, *, agent_id: str = "demo-agent", tenants: tuple[str, ...] 
     key_dir = root / "keys"
     if not (key_dir / "auditseal.local.key").exists():
         keys.init(key_dir, "auditseal.local")
+    if not (key_dir / "archive.key").exists():
+        crypto.new_key_file(key_dir / "archive.key")
     token_path = root / "admin-token"
     if token_path.exists():
         token = token_path.read_text().strip()
@@ -61,7 +63,8 @@ def setup(root: Path, *, agent_id: str = "demo-agent", tenants: tuple[str, ...] 
                     "client_ca": str(pki_dir / "ca.crt")},
             "hmac_keys_file": str(pki_dir / "hmac-keys.yaml"),
         },
-        "archive": {"signing_key": str(key_dir / "auditseal.local.key")},
+        "archive": {"signing_key": str(key_dir / "auditseal.local.key"),
+                    "encryption_key": str(key_dir / "archive.key")},
         "admin": {"listen": f"127.0.0.1:{admin_port}",
                   "token_sha256": [hashlib.sha256(token.encode()).hexdigest()]},
     }

@@ -36,7 +36,8 @@ def newest_checkpoint(store, log: str, verifiers: list[Verifier]) -> tuple[Check
     raise Rejected("no_checkpoint", f"log {log} has no checkpoint signed by a pinned key", 404)
 
 
-def build_proof(store, event_id: str, verifiers: list[Verifier], tenant: str | None = None) -> dict:
+def build_proof(store, event_id: str, verifiers: list[Verifier], tenant: str | None = None,
+                cipher=None) -> dict:
     needle = f'"id":"{event_id}"'.encode()
     logs = [(t, p) for t, p in archive.list_logs(store) if tenant is None or t == tenant]
     for t, p in logs:
@@ -48,7 +49,7 @@ def build_proof(store, event_id: str, verifiers: list[Verifier], tenant: str | N
             m = archive.SEGMENT_RE.match(key[len(log) + 1:])
             if not m or int(m.group(1)) >= checkpoint.size:
                 continue
-            for line in archive.decode_segment(store.get(key)):
+            for line in archive.decode_segment(store.get(key), cipher, key):
                 if found is None and needle in line and orjson.loads(line)["event"]["id"] == event_id:
                     found = (len(hashes), line)
                 hashes.append(leaf_hash(line))

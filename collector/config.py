@@ -54,6 +54,8 @@ class LocalArchiveConfig(StrictModel):
     type: Literal["local"] = "local"
     path: Path | None = Field(None, description="default: <data_dir>/archive")
     signing_key: Path = Field(description="Ed25519 checkpoint signing key (auditseal keys init)")
+    encryption_key: Path | None = Field(None, description="AES-256-GCM archive key file "
+                                                          "(auditseal keys archive-key); segments stored encrypted")
     segment_max_events: int = Field(50_000, ge=1)
     segment_max_age: float = Field(5.0, gt=0)
     checkpoint_interval: float = Field(3600.0, gt=0, le=3600,

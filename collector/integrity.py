@@ -57,19 +57,20 @@ def finding_alert(finding: Finding, now: str) -> Alert:
 
 class IntegrityMonitor:
     def __init__(self, store: archive.LocalStore, verifiers: list[Verifier], state_path: Path,
-                 journal: Journal, alerts: AlertStore, own: OwnStream, metrics):
+                 journal: Journal, alerts: AlertStore, own: OwnStream, metrics, cipher=None):
         self.store = store
         self.verifiers = verifiers
         self.state_path = Path(state_path)
         self.journal = journal
         self.alerts = alerts
         self.own = own
+        self.cipher = cipher
         self.metrics = metrics
         self.last_report: Report | None = None
 
     def verify(self) -> Report:
         state = orjson.loads(self.state_path.read_bytes()) if self.state_path.exists() else None
-        report = verify_store(self.store, self.verifiers, state)
+        report = verify_store(self.store, self.verifiers, state, cipher=self.cipher)
         write_atomic(self.state_path, orjson.dumps(report.state))
         return report
 

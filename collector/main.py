@@ -14,6 +14,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from auditseal import archive, logs, runtime, tls
+from auditseal.crypto import SegmentCipher
 from auditseal.errors import Halt
 from auditseal.note import NoteError, Signer
 from auditseal.logs import kv
@@ -87,7 +88,8 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     index = SqliteIndex(index_path)
     signer = load_signer(cfg.archive.signing_key)
     store = archive.LocalStore(cfg.archive.path or data / "archive")
-    sealer = Sealer(store, data / "sealer", signer, signer.name, cfg.archive.checkpoint_interval)
+    cipher = SegmentCipher.load(cfg.archive.encryption_key) if cfg.archive.encryption_key else None
+    sealer = Sealer(store, data / "sealer", signer, signer.name, cfg.archive.checkpoint_interval, cipher)
     runners = [
         ConsumerRunner(journal, index, metrics),
         ConsumerRunner(journal, sealer, metrics, min_events=cfg.archive.segment_max_events,
@@ -113,14 +115,15 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     own = OwnStream(journal, cfg.collector.id)
     ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own)
     alerts = AlertStore(data / "alerts.sqlite")
-    admin = Admin(cfg.admin.token_sha256, index_path, metrics, readiness, store, [signer.verifier()], alerts)
+    admin = Admin(cfg.admin.token_sha256, index_path, metrics, readiness, store, [signer.verifier()], alerts,
+                  cipher)
     sites = [await start_site(ingest.app(), cfg.ingest.listen, ssl_ctx),
              await start_site(admin.app(), cfg.admin.listen)]
     log.info("collector ready", extra=kv(ingest=cfg.ingest.listen, admin=cfg.admin.listen,
                                          agents_known=len(journal.dedupe.high)))
 
     monitor = IntegrityMonitor(store, [signer.verifier()], data / "verify-state.json", journal,
-                               alerts, own, metrics)
+                               alerts, own, metrics, cipher)
     scheduler = AsyncIOScheduler()
     scheduler.add_job(sealer_tick, "interval", args=[sealer],
                       seconds=min(60.0, cfg.archive.checkpoint_interval / 4), max_instances=1)
@@ -159,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check-config":
             load_hmac_keys(cfg.ingest.hmac_keys_file)
             load_signer(cfg.archive.signing_key)
+            if cfg.archive.encryption_key:
+                SegmentCipher.load(cfg.archive.encryption_key)
             print(f"{args.config}: ok")
             return 0
         logs.setup(cfg.log_level)

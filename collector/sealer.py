@@ -26,6 +26,7 @@ import orjson
 
 from auditseal import archive
 from auditseal.checkpoint import Checkpoint, SegmentRef
+from auditseal.crypto import SegmentCipher
 from auditseal.errors import Halt
 from auditseal.event import utc_now_iso
 from auditseal.logs import kv
@@ -69,7 +70,8 @@ class Sealer:
     name = "archive"
 
     def __init__(self, store: archive.LocalStore, state_dir: Path, signer: Signer, log_prefix: str,
-                 checkpoint_interval: float = 3600.0):
+                 checkpoint_interval: float = 3600.0, cipher: SegmentCipher | None = None):
+        self.cipher = cipher  # AES-256-GCM at rest when set
         self.store = store
         self.state_dir = Path(state_dir)
         self.signer = signer
@@ -122,7 +124,7 @@ class Sealer:
         for line in lines:
             after.append(leaf_hash(line))
         key = archive.segment_key(state.size, len(lines))
-        blob = archive.encode_segment(lines)
+        blob = archive.encode_segment(lines, self.cipher, f"{self._log(tenant)}/{key}")
         segment = SegmentRef(key, hashlib.sha256(blob).hexdigest(), state.size, len(lines))
         checkpoint = Checkpoint(self.origin(tenant), after.size, after.root(), state.counter + 1,
                                 utc_now_iso(), segment, before)

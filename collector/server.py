@@ -126,12 +126,13 @@ class Ingest:
 
 class Admin:
     def __init__(self, token_hashes: list[str], index_path: Path, metrics: CollectorMetrics,
-                 readiness, store=None, verifiers=None, alerts=None):
+                 readiness, store=None, verifiers=None, alerts=None, cipher=None):
         self._token_hashes = [bytes.fromhex(h) for h in token_hashes]
         self.index_path = index_path
         self.store = store
         self.verifiers = verifiers or []
         self.alerts = alerts
+        self.cipher = cipher
         self.metrics = metrics
         self.readiness = readiness  # () -> (ready: bool, details: dict)
 
@@ -183,7 +184,8 @@ class Admin:
         if not re.fullmatch(r"[0-9a-f]{32}", event_id) or not tenant:
             return error(400, "bad_query", "event_id (32 hex digits) and tenant are required")
         try:
-            bundle = await asyncio.to_thread(build_proof, self.store, event_id, self.verifiers, tenant)
+            bundle = await asyncio.to_thread(build_proof, self.store, event_id, self.verifiers, tenant,
+                                             self.cipher)
         except Rejected as exc:
             return error(exc.status, exc.reason, str(exc))
         return web.json_response(bundle)

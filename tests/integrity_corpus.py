@@ -41,9 +41,9 @@ def journal_batches(batches: list[tuple[str, int]], seq: int = 0, offset: int = 
 
 
 def build(root: Path, batches: list[tuple[str, int]], signer: Signer | None = None,
-          with_index: bool = True) -> Signer:
+          with_index: bool = True, cipher=None) -> Signer:
     signer = signer or Signer.generate("auditseal.test")
-    sealer = Sealer(archive.LocalStore(root / "archive"), root / "sealer", signer, signer.name)
+    sealer = Sealer(archive.LocalStore(root / "archive"), root / "sealer", signer, signer.name, cipher=cipher)
     sealer.open()
     index = SqliteIndex(root / "index.sqlite") if with_index else None
     if index:

@@ -180,3 +180,25 @@ def test_index_deleted_edited_and_injected_events(copy):
     assert by_code["INDEX_MISSING"].first == 5 and by_code["INDEX_MISMATCH"].first == 6
     assert by_code["INDEX_EXTRA"].object == "acme/0/index:ffffffffffffffffffffffffffffffff"
     assert report.summary == "5/5 segments valid"  # the archive itself is intact
+
+
+def test_an_encrypted_archive_reveals_nothing_and_still_verifies(tmp_path):
+    from auditseal.crypto import SegmentCipher
+    cipher = SegmentCipher(bytes(range(32)))
+    integrity_corpus.build(tmp_path, [("acme", 300), ("globex", 40)], cipher=cipher, with_index=False)
+    segments = list((tmp_path / "archive").rglob("*.lz4"))
+    assert segments and all(b"user_login" not in p.read_bytes() and b"acme" not in p.read_bytes() for p in segments)
+    keys = [Verifier.parse((tmp_path / "verifier.vkey").read_text())]
+    store = archive.LocalStore(tmp_path / "archive")
+    by_hash = verify_store(store, keys)
+    assert by_hash.findings == [] and by_hash.summary == "2/2 segments valid" and by_hash.events_verified == 0
+    full = verify_store(store, keys, cipher=cipher)
+    assert full.findings == [] and full.events_verified == 340
+    wrong = verify_store(store, keys, cipher=SegmentCipher(bytes(32)))
+    assert [f.code for f in wrong.findings] == ["SEGMENT_CORRUPT", "SEGMENT_CORRUPT"]
+    victim = integrity_corpus.copy(tmp_path / "archive", tmp_path / "tampered") / "acme" / "0" / archive.segment_key(0, 300)
+    data = bytearray(victim.read_bytes())
+    data[200] ^= 1
+    victim.write_bytes(bytes(data))
+    tampered = verify_store(archive.LocalStore(tmp_path / "tampered"), keys)  # caught without the key
+    assert [f.code for f in tampered.findings] == ["SEGMENT_HASH_MISMATCH"]

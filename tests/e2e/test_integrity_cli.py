@@ -19,7 +19,8 @@ def cli(*args, cwd=None):
 
 def sealed_leaves(pipeline) -> int:
     done = cli("verify", "--archive", str(pipeline.root / "collector" / "archive"),
-               "--pubkey", str(pipeline.root / "keys" / "auditseal.local.vkey"), "--json")
+               "--pubkey", str(pipeline.root / "keys" / "auditseal.local.vkey"), "--json",
+               "--archive-key", str(pipeline.root / "keys" / "archive.key"))
     return orjson.loads(done.stdout)["events_verified"] if done.stdout else 0
 
 
@@ -34,10 +35,11 @@ def test_verify_prove_and_tamper_through_the_cli(pipeline):
     wait_for(lambda: sealed_leaves(pipeline) == 3000, 30, "all events sealed")
     archive_dir = str(pipeline.root / "collector" / "archive")
     vkey = str(pipeline.root / "keys" / "auditseal.local.vkey")
+    key = ["--archive-key", str(pipeline.root / "keys" / "archive.key")]
     state = str(pipeline.root / "verify-state.json")
     index = "sqlite:" + str(pipeline.index_path)
 
-    done = cli("verify", "--archive", archive_dir, "--pubkey", vkey, "--state", state, "--index", index)
+    done = cli("verify", "--archive", archive_dir, "--pubkey", vkey, "--state", state, "--index", index, *key)
     assert done.returncode == 0, done.stdout + done.stderr
     segments = int(done.stdout.split("/")[0])
     assert segments >= 2 and f"{segments}/{segments} segments valid (3000 events verified, 0 findings)" in done.stdout
@@ -52,7 +54,7 @@ def test_verify_prove_and_tamper_through_the_cli(pipeline):
     bundle_path.write_bytes(bundle)
     done = cli("prove", "--check", str(bundle_path), "--pubkey", vkey)
     assert done.returncode == 0 and f"event {event_id} is leaf" in done.stdout, done.stderr
-    done = cli("prove", event_id, "--archive", archive_dir, "--pubkey", vkey)
+    done = cli("prove", event_id, "--archive", archive_dir, "--pubkey", vkey, *key)
     assert done.returncode == 0 and orjson.loads(done.stdout)["leaf_index"] == orjson.loads(bundle)["leaf_index"]
 
     # A replayed, correctly signed batch adds no leaf.
@@ -69,7 +71,7 @@ def test_verify_prove_and_tamper_through_the_cli(pipeline):
     data = bytearray(segment.read_bytes())
     data[-10] ^= 0xFF
     segment.write_bytes(bytes(data))
-    done = cli("verify", "--archive", archive_dir, "--pubkey", vkey, "--state", state)
+    done = cli("verify", "--archive", archive_dir, "--pubkey", vkey, "--state", state)  # no key: by hash
     assert done.returncode == 1
     first, last = segment.name.split(".")[0].split("-")
     assert f"SEGMENT_HASH_MISMATCH acme/0 leaves {int(first)}-{int(last)} acme/0/segments/{segment.name}" in done.stdout

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from auditseal.archive import decode_segment
+from auditseal.crypto import SegmentCipher
 from tests.harness import assert_exactly_once, wait_for
 
 TOTAL = 10_000
@@ -13,9 +14,10 @@ HALF = TOTAL // 2
 
 
 def archived_numbers(pipeline) -> list[int]:
-    return [orjson.loads(line)["labels"]["n"]
-            for path in (pipeline.root / "collector" / "archive").rglob("*.lz4")
-            for line in decode_segment(path.read_bytes())]
+    root = pipeline.root / "collector" / "archive"
+    cipher = SegmentCipher.load(pipeline.root / "keys" / "archive.key")  # the default encrypts at rest
+    return [orjson.loads(line)["labels"]["n"] for path in root.rglob("*.lz4")
+            for line in decode_segment(path.read_bytes(), cipher, str(path.relative_to(root)))]
 
 
 def test_events_in_a_watched_file_are_indexed_and_archived_exactly_once(pipeline):

@@ -1,0 +1,81 @@
+"""AES-256-GCM envelope encryption for archive segments at rest (the embedded default's
+local archive), so a stolen disk reveals nothing.
+
+Encrypted segment layout, version 1::
+
+    magic       4 bytes   b"ASEG"
+    version     1 byte    0x01
+    key id      8 bytes   SHA-256(archive key)[:8], which key wrapped the data key
+    wrap nonce  12 bytes
+    wrapped DEK 48 bytes  AES-256-GCM(archive key, wrap nonce, 32-byte data key, aad=b"auditseal-dek-v1")
+    nonce       12 bytes
+    ciphertext  rest      AES-256-GCM(data key, nonce, plaintext, aad=segment key)
+
+Each segment has its own random data key (envelope): rotating the archive key re-wraps 48
+bytes per segment, never the data. The checkpoint's SHA-256 covers these stored bytes, so
+anyone can check a segment against its signed checkpoint without the key; recomputing its
+leaves needs the key. The archive key file holds 32 random bytes, hex.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .errors import Halt, Rejected
+
+MAGIC = b"ASEG"
+VERSION = 1
+DEK_AAD = b"auditseal-dek-v1"
+HEADER = 4 + 1 + 8 + 12 + 48 + 12
+
+
+def is_encrypted(blob: bytes) -> bool:
+    return blob[:4] == MAGIC
+
+
+class SegmentCipher:
+    def __init__(self, key: bytes):
+        if len(key) != 32:
+            raise ValueError("an archive key is 32 bytes")
+        self._kek = AESGCM(key)
+        self.key_id = hashlib.sha256(key).digest()[:8]
+
+    @classmethod
+    def load(cls, path: Path) -> "SegmentCipher":
+        try:
+            return cls(bytes.fromhex(Path(path).read_text().strip()))
+        except (OSError, ValueError) as exc:
+            raise Halt(f"{path}: cannot read the archive key (32 bytes, hex): {type(exc).__name__}") from None
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        dek, wrap_nonce, nonce = AESGCM.generate_key(256), os.urandom(12), os.urandom(12)
+        wrapped = self._kek.encrypt(wrap_nonce, dek, DEK_AAD)
+        return (MAGIC + bytes([VERSION]) + self.key_id + wrap_nonce + wrapped + nonce
+                + AESGCM(dek).encrypt(nonce, plaintext, aad))
+
+    def open(self, blob: bytes, aad: bytes) -> bytes:
+        if not is_encrypted(blob) or len(blob) < HEADER + 16 or blob[4] != VERSION:
+            raise Rejected("not_encrypted", "not an encrypted segment of a known version")
+        if blob[5:13] != self.key_id:
+            raise Rejected("wrong_key", "segment was encrypted under another archive key")
+        wrap_nonce, wrapped, nonce = blob[13:25], blob[25:73], blob[73:85]
+        try:
+            dek = self._kek.decrypt(wrap_nonce, wrapped, DEK_AAD)
+            return AESGCM(dek).decrypt(nonce, blob[85:], aad)
+        except InvalidTag:
+            raise Rejected("decrypt_failed", "segment does not decrypt: altered or another key") from None
+
+
+def new_key_file(path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    return path
