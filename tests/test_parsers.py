@@ -196,3 +196,26 @@ def test_cut_lines_are_flagged_not_dropped():
     assert doc["labels"]["truncated"] is True
     cut = Line(b"Nov 28 10:15:01 web-1 sshd[1]: Accepted password for a from 1.2.3.4 port", 80, cut=True)
     assert AuthLog().parse([cut], SRC, NOW, final=False).events[0]["labels"]["truncated"] is True
+
+
+def test_syslog_messages_rfc5424_with_structured_data_and_bom_and_rfc3164():
+    import datetime as dt
+
+    from agent.parsers.syslog import parse_message
+    now = dt.datetime(2026, 11, 28, 12, tzinfo=dt.timezone.utc)
+    doc = parse_message(b'<34>1 2026-11-28T10:00:00.003Z web-1 sshd 123 ID47 [ex@32473 iut="3" src="A\\"B"] '
+                        b'\xef\xbb\xbfAccepted password for alice from 1.2.3.4 port 22 ssh2\n', now)
+    assert fields(doc, "@timestamp", "event.action", "user.name", "source.ip", "host.hostname", "process.name",
+                  "process.pid", "log.syslog.priority", "log.syslog.facility.code", "log.syslog.severity.code",
+                  "log.syslog.msgid", "log.syslog.structured_data", "message") == {
+        "@timestamp": "2026-11-28T10:00:00.003000Z", "event.action": "ssh_login", "user.name": "alice",
+        "source.ip": "1.2.3.4", "host.hostname": "web-1", "process.name": "sshd", "process.pid": 123,
+        "log.syslog.priority": 34, "log.syslog.facility.code": 4, "log.syslog.severity.code": 2,
+        "log.syslog.msgid": "ID47", "log.syslog.structured_data": {"ex@32473": {"iut": "3", "src": 'A"B'}},
+        "message": "Accepted password for alice from 1.2.3.4 port 22 ssh2"}
+    old = parse_message(b"<13>Nov 28 10:00:00 web-1 app[12]: hello there", now)
+    assert fields(old, "@timestamp", "host.hostname", "process.name", "process.pid", "message") == {
+        "@timestamp": "2026-11-28T10:00:00.000000Z", "host.hostname": "web-1", "process.name": "app",
+        "process.pid": 12, "message": "hello there"}
+    with pytest.raises(Exception, match="PRI"):
+        parse_message(b"no priority here", now)

@@ -38,7 +38,8 @@ SUDO = re.compile(
     r"(?:TTY=(?P<tty>\S+) ; )?PWD=(?P<pwd>.+?) ; USER=(?P<target>\S+) ;(?: COMMAND=(?P<cmd>.*))?$")
 
 
-def _event(action, category, types, outcome, **fields) -> dict:
+def ecs_event(action, category, types, outcome, **fields) -> dict:
+    """An ECS event skeleton; ``fields`` name nested paths with ``__`` (``user__name``)."""
     doc = {"event": {"action": action, "category": category, "type": types, "outcome": outcome}}
     for path, value in fields.items():
         if value in (None, ""):
@@ -59,33 +60,33 @@ def classify(prog: str, msg: str) -> dict | None:
     """The ECS fields for one sshd/PAM/sudo message (pure); None when not recognised."""
     if prog == "sshd":
         if m := SSH_ACCEPTED.match(msg):
-            return _event("ssh_login", ["authentication"], ["start"], "success", user__name=m["user"],
+            return ecs_event("ssh_login", ["authentication"], ["start"], "success", user__name=m["user"],
                           source__ip=m["ip"], source__port=_port(m["port"]), labels__ssh_method=m["method"])
         if m := SSH_FAILED.match(msg):
-            return _event("ssh_login", ["authentication"], ["start"], "failure", user__name=m["user"],
+            return ecs_event("ssh_login", ["authentication"], ["start"], "failure", user__name=m["user"],
                           source__ip=m["ip"], source__port=_port(m["port"]), labels__ssh_method=m["method"],
                           event__reason="invalid user" if m["invalid"] else f"bad {m['method']}")
         if m := SSH_INVALID.match(msg):
-            return _event("ssh_invalid_user", ["authentication"], ["start"], "failure", user__name=m["user"],
+            return ecs_event("ssh_invalid_user", ["authentication"], ["start"], "failure", user__name=m["user"],
                           source__ip=m["ip"], source__port=_port(m["port"]), event__reason="invalid user")
         if m := SSH_DISCONNECT.match(msg):
-            return _event("ssh_logout", ["session"], ["end"], "success", user__name=m["user"],
+            return ecs_event("ssh_logout", ["session"], ["end"], "success", user__name=m["user"],
                           source__ip=m["ip"], source__port=_port(m["port"]))
     if m := PAM_SESSION.match(msg):
         opened = m["what"] == "opened"
-        return _event("session_opened" if opened else "session_closed", ["session"],
+        return ecs_event("session_opened" if opened else "session_closed", ["session"],
                       ["start" if opened else "end"], "success", user__name=m["user"], user__id=m["uid"],
                       labels__pam_service=m["service"], user__effective__name=m["by"] or None)
     if m := PAM_AUTH_FAIL.match(msg):
-        return _event("pam_authentication_failure", ["authentication"], ["start"], "failure",
+        return ecs_event("pam_authentication_failure", ["authentication"], ["start"], "failure",
                       user__name=m["user"], source__address=m["rhost"] or None,
                       labels__pam_service=m["service"], event__reason="authentication failure")
     if prog == "sudo" and (m := SUDO.match(msg)):
         if m["attempts"]:
-            return _event("sudo_auth_failure", ["authentication"], ["start"], "failure", user__name=m["user"],
+            return ecs_event("sudo_auth_failure", ["authentication"], ["start"], "failure", user__name=m["user"],
                           user__effective__name=m["target"], process__command_line=m["cmd"],
                           event__reason=f"{m['attempts']} incorrect password attempts")
-        return _event("sudo_command", ["process"], ["start"], "success", user__name=m["user"],
+        return ecs_event("sudo_command", ["process"], ["start"], "success", user__name=m["user"],
                       user__effective__name=m["target"], process__command_line=m["cmd"],
                       process__working_directory=m["pwd"], labels__tty=m["tty"])
     return None
@@ -117,7 +118,7 @@ class AuthLog:
             if not m:
                 out.rejected.append((line, Rejected("unrecognised_line", "not a syslog line")))
                 continue
-            doc = classify(m["prog"], m["msg"]) or _event(
+            doc = classify(m["prog"], m["msg"]) or ecs_event(
                 "auth_log_line", ["host"], ["info"], "unknown")
             doc["@timestamp"] = parse_time(m, now)
             doc["message"] = m["msg"]

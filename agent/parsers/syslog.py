@@ -14,7 +14,7 @@ from auditseal.errors import Rejected
 from auditseal.event import format_ts, parse_ts
 
 from . import original
-from .auth import _event, classify
+from .auth import classify, ecs_event
 
 PRI = re.compile(r"^<(?P<pri>\d{1,3})>")
 RFC5424 = re.compile(
@@ -67,7 +67,7 @@ def parse_message(data: bytes, now: dt.datetime) -> dict:
         # A <PRI> and free text (some devices): keep it whole.
         msg, stamp, host, app, procid = rest, format_ts(now), None, None, None
     msg = msg.rstrip("\r\n")  # relays (rsyslog's templates) end frames with a newline
-    doc = classify(app or "", msg) or _event("syslog_message", ["host"], ["info"], "unknown")
+    doc = classify(app or "", msg) or ecs_event("syslog_message", ["host"], ["info"], "unknown")
     doc["@timestamp"] = stamp
     doc["message"] = msg
     doc["event"]["original"] = text
