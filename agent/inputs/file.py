@@ -25,7 +25,8 @@ from ..normalise import Source
 from ..parsers import REGISTRY as PARSERS
 from ..parsers import auditd as _auditd, auth as _auth, jsonlines as _json  # noqa: F401 (register)
 from . import Chunk, DeadLetter, Submit, register
-from .tracking import FP_BYTES, Detached, Tracked, adoptable, fingerprint, looks_like_copy_of, same_content
+from .tracking import (FP_BYTES, Detached, Tracked, adoptable, fingerprint, head_fp, looks_like_copy_of,
+                       same_content)
 
 log = logging.getLogger("auditseal.agent.file")
 DETACHED_TTL = 120.0
@@ -242,6 +243,10 @@ class FileTailer:
         if size <= t.offset:
             return None
         data = os.pread(t.fd, min(self.config.read_chunk_bytes, size - t.offset), t.offset)
+        if t.fp_len and head_fp(t.fd, t.fp_len) != t.fp:
+            # Rewritten in place while we read (copytruncate into an existing copy): what we
+            # read may be the new content. Drop it; the next scan sees the rewrite.
+            return None
         split = split_lines(data, t.offset, self.config.max_line_bytes, t.skipping)
         lines, consumed = split.lines, split.consumed
         if consumed == 0 and now - t.last_growth >= self.config.partial_line_timeout \

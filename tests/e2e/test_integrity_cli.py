@@ -41,8 +41,8 @@ def test_verify_prove_and_tamper_through_the_cli(pipeline):
 
     done = cli("verify", "--archive", archive_dir, "--pubkey", vkey, "--state", state, "--index", index, *key)
     assert done.returncode == 0, done.stdout + done.stderr
-    segments = int(done.stdout.split("/")[0])
-    assert segments >= 2 and f"{segments}/{segments} segments valid (3000 events verified, 0 findings)" in done.stdout
+    segments = int(done.stdout.split("/")[0])  # how many depends on how fast the sealer ran
+    assert segments >= 1 and f"{segments}/{segments} segments valid (3000 events verified, 0 findings)" in done.stdout
 
     # An inclusion proof from the admin API and from the CLI, both checked offline.
     event_id = pipeline.index_docs()[1234]["event"]["id"]
