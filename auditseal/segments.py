@@ -156,9 +156,6 @@ class SegmentLog:
             f.truncate(self._size)
         self._file = open(path, "ab")
 
-    def sync(self) -> None:
-        os.fdatasync(self._file.fileno())
-
     # -- read -----------------------------------------------------------------------------
     def read(self, start: Position, max_bytes: int = 4 * 1024 * 1024) -> tuple[list[records.Record], Position]:
         """Records from ``start`` on (within one segment, about ``max_bytes``), and where to go next.
@@ -242,14 +239,6 @@ class SegmentLog:
         os.ftruncate(self._file.fileno(), offset)
         os.fsync(self._file.fileno())
         self._size = offset
-
-    def roll(self) -> None:
-        """Start a new segment (so the current one can be deleted once consumed)."""
-        self._start_segment(self._active + 1)
-
-    @property
-    def active_size(self) -> int:
-        return self._size
 
     def close(self) -> None:
         if self._file is not None:
