@@ -85,7 +85,6 @@ class Spool:
         found = Recovered(torn_tail=self.log.recovered_tail)
         if found.torn_tail:
             found.degraded.append(f"torn tail cut: {found.torn_tail}")
-        ledger = self._read_ledger(found)
         ids = self.log.segment_ids()
         missing_ids = [i for i in range(ids[0], ids[-1] + 1) if i not in ids] if ids else []
         if missing_ids:
@@ -103,6 +102,10 @@ class Spool:
                     event_seqs.append(record.seq)
                 elif record.kind == POSITIONS:
                     last_positions = record
+        # Segments are deleted only once acknowledged: what precedes the oldest segment was
+        # acked. Segment 1 still present means nothing was ever deleted.
+        first_event = event_seqs[0] if event_seqs and ids and ids[0] > 1 else None
+        ledger = self._read_ledger(found, first_event)
         # Positions: the newer of the spool's last commit and the ledger's acked resume point.
         resume = ledger.get("resume") or {"next_seq": 1, "inputs": {}}
         if last_positions is not None and last_positions.seq >= resume["next_seq"]:
@@ -133,11 +136,7 @@ class Spool:
             scan.records = [r for r in scan.records if r.end <= committed]
         return scan
 
-    def _read_ledger(self, found: Recovered) -> dict:
-        # Segments are deleted only once acknowledged: what precedes the oldest segment was
-        # acked. Segment 1 still present means nothing was ever deleted.
-        ids = self.log.segment_ids()
-        first_event = self._first_event_seq() if ids and ids[0] > 1 else None
+    def _read_ledger(self, found: Recovered, first_event: int | None) -> dict:
         rebuilt = {"acked_seq": max(first_event - 1, 0) if first_event else 0,
                    "resume": None, "gaps": []}
         if not self.ledger_path.exists():
@@ -152,13 +151,6 @@ class Spool:
             found.degraded.append("ack ledger unreadable: rebuilt from the spool (unacked events resent, "
                                   "the collector drops the duplicates)")
             return rebuilt
-
-    def _first_event_seq(self) -> int | None:
-        for segment in self.log.segment_ids():
-            for record in self.log.segment_records(segment):
-                if record.kind == EVENT:
-                    return record.seq
-        return None
 
     # -- writing -----------------------------------------------------------------------
     def append(self, events: list[bytes], first_seq: int, positions: dict) -> Position:
@@ -198,12 +190,10 @@ class Spool:
         self.gaps = [g for g in self.gaps if g[1] > acked_seq]
         self._write_ledger()
         crashpoints.hit("after_ack_before_delete")
-        removed = 0
-        for sid in self.log.segment_ids():
-            if sid < resume_at.segment and sid != self.log.active_segment:
-                self._sizes.pop(sid, None)
-                removed += 1
-        self.log.delete_before(resume_at.segment)
+        removed = self.log.delete_before(resume_at.segment)
+        if removed:
+            kept = set(self.log.segment_ids())
+            self._sizes = {sid: size for sid, size in self._sizes.items() if sid in kept}
         return removed
 
     def _write_ledger(self) -> None:
