@@ -57,7 +57,9 @@ class Store(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
-    def put_once(self, key: str, data: bytes) -> None: ...
+    def exists(self, key: str) -> bool: ...
+
+    def put_once(self, key: str, data: bytes, retain_until=None, metadata=None) -> object: ...
 
     def remove_unsealed(self, key: str) -> None: ...
 
@@ -82,7 +84,8 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return (self.root / key).exists()
 
-    def put_once(self, key: str, data: bytes) -> None:
+    def put_once(self, key: str, data: bytes, retain_until=None, metadata=None) -> None:
+        """``retain_until`` and ``metadata`` matter to locking stores (S3); files ignore them."""
         path = self.root / key
         if path.exists():
             raise FileExistsError(f"{key} exists: archive objects are written once")
@@ -101,7 +104,7 @@ class LocalStore:
         (self.root / key).unlink(missing_ok=True)
 
 
-def list_logs(store: LocalStore) -> list[tuple[str, str]]:
+def list_logs(store: Store) -> list[tuple[str, str]]:
     """(tenant, partition) of every log in the store."""
     logs = set()
     for key in store.list(""):

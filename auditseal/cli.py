@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 
 from . import archive, crypto, devsetup, keys, pki, prove, samples, verify
-from .errors import Halt, Rejected
+from .errors import Halt, Rejected, Retryable
 from .note import NoteError, Verifier
 from .segments import write_atomic
 
@@ -101,7 +101,7 @@ def _cmd_prove(args) -> int:
             return 0
         if not args.event_id or not args.archive:
             raise Halt("give EVENT_ID and --archive to build a proof, or --check FILE")
-        bundle = prove.build_proof(archive.LocalStore(Path(args.archive)), args.event_id, verifiers,
+        bundle = prove.build_proof(_open_archive(args), args.event_id, verifiers,
                                    args.tenant, _cipher(args))
     except Rejected as exc:
         print(f"auditseal: {exc}", file=sys.stderr)
@@ -112,11 +112,30 @@ def _cmd_prove(args) -> int:
     return 0
 
 
-def _cmd_verify(args) -> int:
+def _open_archive(args):
+    """A directory, or s3://bucket[/prefix] (credentials from the standard AWS chain)."""
     if args.archive.startswith("s3://"):
-        raise Halt("s3:// archives are verified once the S3 archive sink lands; give a directory")
+        from .archive_s3 import S3Location, S3Store, make_client
+        return S3Store(make_client(args.endpoint), S3Location.parse(args.archive))
     if not Path(args.archive).is_dir():
         raise Halt(f"{args.archive}: no such archive directory")
+    return archive.LocalStore(Path(args.archive))
+
+
+def _cmd_archive(args) -> int:
+    from .holds import apply_hold
+    if not args.archive.startswith("s3://"):
+        raise Halt("legal holds are an S3 Object Lock feature: give --archive s3://bucket[/prefix]")
+    result = apply_hold(_open_archive(args), args.since, args.until, not args.release, args.tenant)
+    verb = "lifted from" if args.release else "placed on"
+    print(f"legal hold {verb} {len(result.segments)} segments and {len(result.checkpoints)} checkpoints")
+    for key in result.segments:
+        print(f"  {key}")
+    return 0 if result.segments else 1
+
+
+def _cmd_verify(args) -> int:
+    store = _open_archive(args)
     verifiers = _load_verifiers(args.pubkey)
     state = None
     if args.state and Path(args.state).exists():
@@ -126,7 +145,7 @@ def _cmd_verify(args) -> int:
         if not args.index.startswith("sqlite:"):
             raise Halt("--index takes sqlite:PATH")
         index = verify.sqlite_index(args.index[len("sqlite:"):])
-    report = verify.verify_store(archive.LocalStore(Path(args.archive)), verifiers, state, index, _cipher(args))
+    report = verify.verify_store(store, verifiers, state, index, _cipher(args))
     if args.state:
         write_atomic(Path(args.state), orjson.dumps(report.state, option=orjson.OPT_INDENT_2))
     if args.json:
@@ -138,6 +157,9 @@ def _cmd_verify(args) -> int:
                     f"(give --archive-key to recompute their leaves)") if report.segments_encrypted_unopened else ""
         print(report.summary + f" ({report.events_verified} events verified, {len(report.findings)} findings"
               f"{unopened})")
+    if report.segments_total == 0 and not report.findings:
+        print(f"auditseal: no archive logs under {args.archive}; nothing was verified", file=sys.stderr)
+        return 1
     return 1 if report.findings else 0
 
 
@@ -233,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     p_query.add_argument("--format", choices=["table", "ndjson"], default="table")
 
     p_verify = sub.add_parser("verify", help="verify an archive offline against pinned keys")
-    p_verify.add_argument("--archive", required=True, help="archive directory")
+    p_verify.add_argument("--archive", required=True, help="archive directory or s3://bucket[/prefix]")
+    p_verify.add_argument("--endpoint", help="S3 endpoint URL (Ceph RGW, MinIO); default AWS_ENDPOINT_URL or AWS")
     p_verify.add_argument("--archive-key", help="archive key file, to read encrypted segments")
     p_verify.add_argument("--pubkey", required=True, action="append",
                           help="verifier key file (.vkey); repeat to pin several (rotation)")
@@ -243,11 +266,22 @@ def main(argv: list[str] | None = None) -> int:
 
     p_prove = sub.add_parser("prove", help="inclusion proof for one event, or check one offline")
     p_prove.add_argument("event_id", nargs="?", help="event.id to prove")
-    p_prove.add_argument("--archive", help="archive directory (to build a proof)")
+    p_prove.add_argument("--archive", help="archive directory or s3://bucket[/prefix] (to build a proof)")
+    p_prove.add_argument("--endpoint", help="S3 endpoint URL")
     p_prove.add_argument("--tenant", help="look only in this tenant's log")
     p_prove.add_argument("--archive-key", help="archive key file, to read encrypted segments")
     p_prove.add_argument("--pubkey", required=True, action="append", help="verifier key file (.vkey)")
     p_prove.add_argument("--check", metavar="FILE", help="verify a proof bundle offline instead")
+
+    p_archive = sub.add_parser("archive", help="operate on an S3 Object Lock archive")
+    archive_sub = p_archive.add_subparsers(dest="archive_command", required=True)
+    p_hold = archive_sub.add_parser("hold", help="place (or --release) a legal hold on a time range")
+    p_hold.add_argument("--archive", required=True, help="s3://bucket[/prefix]")
+    p_hold.add_argument("--endpoint", help="S3 endpoint URL")
+    p_hold.add_argument("--since", required=True, help="ISO 8601, inclusive (event time)")
+    p_hold.add_argument("--until", required=True, help="ISO 8601, exclusive (event time)")
+    p_hold.add_argument("--tenant", help="only this tenant's logs")
+    p_hold.add_argument("--release", action="store_true", help="lift the hold instead")
 
     p_dev = sub.add_parser("dev", help="local development helpers")
     dev_sub = p_dev.add_subparsers(dest="dev_command", required=True)
@@ -261,10 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     p_events.add_argument("--start", type=int, default=0)
 
     args = parser.parse_args(argv)
-    handlers = {"pki": _cmd_pki, "token": _cmd_token, "keys": _cmd_keys, "verify": _cmd_verify, "prove": _cmd_prove, "query": _cmd_query, "dev": _cmd_dev}
+    handlers = {"pki": _cmd_pki, "token": _cmd_token, "keys": _cmd_keys, "verify": _cmd_verify,
+                "prove": _cmd_prove, "query": _cmd_query, "dev": _cmd_dev, "archive": _cmd_archive}
     try:
         return handlers[args.command](args)
-    except Halt as exc:
+    except (Halt, Retryable) as exc:
         print(f"auditseal: {exc}", file=sys.stderr)
         return 2
 

@@ -45,6 +45,8 @@ FORK = "FORK"
 INDEX_MISSING = "INDEX_MISSING"
 INDEX_MISMATCH = "INDEX_MISMATCH"
 INDEX_EXTRA = "INDEX_EXTRA"
+OBJECT_DELETE_MARKER = "OBJECT_DELETE_MARKER"
+OBJECT_OVERWRITTEN = "OBJECT_OVERWRITTEN"
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def sqlite_index(path: str) -> Callable[[str], Iterable[IndexRow]]:
     return rows
 
 
-def verify_store(store: archive.LocalStore, verifiers: list[Verifier], state: dict | None = None,
+def verify_store(store: archive.Store, verifiers: list[Verifier], state: dict | None = None,
                  index: Callable[[str], Iterable[IndexRow]] | None = None,
                  cipher: SegmentCipher | None = None) -> Report:
     """Without ``cipher``, encrypted segments are checked against their signed SHA-256 only
@@ -121,7 +123,31 @@ def verify_store(store: archive.LocalStore, verifiers: list[Verifier], state: di
     report = Report(state=dict(state or {}))
     for tenant, partition in archive.list_logs(store):
         _verify_log(store, tenant, partition, verifiers, report, index, cipher)
+    _report_anomalies(store, report)
     return report
+
+
+def _report_anomalies(store, report: Report) -> None:
+    """A versioned store (S3) is read by first version; attempts to hide or replace an
+    object (delete markers, later versions) are reported, though the record is intact."""
+    anomalies = getattr(store, "anomalies", None)
+    if anomalies is None:
+        return
+    from .archive_s3 import DELETE_MARKER
+    for anomaly in anomalies():
+        parts = anomaly.key.split("/")
+        name = "/".join(parts[:2])
+        rel = "/".join(parts[2:])
+        m = archive.SEGMENT_RE.match(rel)
+        first, last = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        if anomaly.kind == DELETE_MARKER:
+            report.findings.append(Finding(OBJECT_DELETE_MARKER, name, first, last, anomaly.key,
+                                           f"delete marker {anomaly.version_id} hides this object; the locked "
+                                           f"version is intact and was verified"))
+        else:
+            report.findings.append(Finding(OBJECT_OVERWRITTEN, name, first, last, anomaly.key,
+                                           f"a later version {anomaly.version_id} was written over this "
+                                           f"object; the first (locked) version was verified"))
 
 
 def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, index, cipher) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from auditseal.config import StrictModel, load_config
 from auditseal.wire import Limits
+
+from .retention import RetentionPolicy
 
 
 class Identity(StrictModel):
@@ -43,6 +45,8 @@ class IngestConfig(StrictModel):
 
 class JournalConfig(StrictModel):
     max_segment_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
+    max_bytes: int = Field(16 * 1024 ** 3, ge=1024 * 1024,
+                           description="when sinks lag this far behind, ingest answers 503")
 
 
 class SqliteIndexConfig(StrictModel):
@@ -50,9 +54,7 @@ class SqliteIndexConfig(StrictModel):
     path: Path | None = Field(None, description="default: <data_dir>/index.sqlite")
 
 
-class LocalArchiveConfig(StrictModel):
-    type: Literal["local"] = "local"
-    path: Path | None = Field(None, description="default: <data_dir>/archive")
+class ArchiveCommon(StrictModel):
     signing_key: Path = Field(description="Ed25519 checkpoint signing key (auditseal keys init)")
     encryption_key: Path | None = Field(None, description="AES-256-GCM archive key file "
                                                           "(auditseal keys archive-key); segments stored encrypted")
@@ -60,6 +62,32 @@ class LocalArchiveConfig(StrictModel):
     segment_max_age: float = Field(5.0, gt=0)
     checkpoint_interval: float = Field(3600.0, gt=0, le=3600,
                                        description="idle logs are re-checkpointed this often")
+
+
+class LocalArchiveConfig(ArchiveCommon):
+    type: Literal["local"] = "local"
+    path: Path | None = Field(None, description="default: <data_dir>/archive")
+
+
+class S3ArchiveConfig(ArchiveCommon):
+    """S3 with Object Lock (COMPLIANCE). Credentials come from the standard AWS chain
+    (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an instance role), never from here."""
+    type: Literal["s3"]
+    bucket: str = Field(min_length=3, max_length=63)
+    prefix: str = Field("", description="key prefix inside the bucket")
+    endpoint_url: str | None = Field(None, description="non-AWS S3 (Ceph RGW, MinIO); default AWS")
+    region: str | None = None
+    path_style: bool = True
+    sse_kms_key_id: str | None = Field(None, description="SSE-KMS key id; default the bucket's encryption")
+    # Bigger, rarer objects than the local default: fewer PUTs and ≥ 128 KiB objects for the
+    # cold storage classes; the journal holds events durably meanwhile.
+    segment_max_events: int = Field(100_000, ge=1)
+    segment_max_age: float = Field(30.0, gt=0)
+
+
+def _archive_type(value) -> str:
+    """``type`` picks the archive model; a local archive may leave it out."""
+    return value.get("type", "local") if isinstance(value, dict) else getattr(value, "type", "local")
 
 
 class VerifyConfig(StrictModel):
@@ -77,7 +105,9 @@ class CollectorConfig(StrictModel):
     ingest: IngestConfig
     journal: JournalConfig = JournalConfig()
     index: SqliteIndexConfig = SqliteIndexConfig()
-    archive: LocalArchiveConfig
+    archive: Annotated[Annotated[LocalArchiveConfig, Tag("local")] | Annotated[S3ArchiveConfig, Tag("s3")],
+                       Discriminator(_archive_type)]
+    retention: RetentionPolicy = RetentionPolicy()
     verify: VerifyConfig = VerifyConfig()
     admin: AdminConfig = AdminConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Protocol
 
+from auditseal.errors import Halt
 from auditseal.logs import kv
 from auditseal.records import Record
 from auditseal.segments import Position
@@ -47,8 +48,23 @@ class ConsumerRunner:
         self._stopping.set()
         self.appended.set()
 
+    async def _open(self) -> Position | None:
+        """Open the sink, retrying while its store is unreachable; ``Halt`` stops the program."""
+        while True:
+            try:
+                return await asyncio.to_thread(self.sink.open)
+            except Halt:
+                raise
+            except Exception as exc:
+                self.failing = f"{type(exc).__name__}: {exc}"
+                self.metrics.sink_errors.labels(self.sink.name).inc()
+                log.error("sink cannot open; will retry", extra=kv(sink=self.sink.name, error=self.failing))
+                await self._pause(min(self.poll * 4, 5.0))
+                if self._stopping.is_set():
+                    raise
+
     async def run(self) -> None:
-        cursor = await asyncio.to_thread(self.sink.open)
+        cursor = await self._open()
         self.position = cursor or self.journal.start()
         self.journal.register(self.sink.name, self.position)
         pending: list[tuple[Position, Record]] = []
@@ -84,6 +100,8 @@ class ConsumerRunner:
     async def _process(self, pending: list[tuple[Position, Record]], end: Position) -> bool:
         try:
             await asyncio.to_thread(self.sink.process, pending, end)
+        except Halt:
+            raise
         except Exception as exc:  # the sink's store is down or broken: retry, never skip
             self.failing = f"{type(exc).__name__}: {exc}"
             self.metrics.sink_errors.labels(self.sink.name).inc()

@@ -62,6 +62,16 @@ def load_signer(path: Path) -> Signer:
         raise Halt(f"{path}: not a signing key ({exc}); make one with `auditseal keys init`") from None
 
 
+def open_store(cfg, data: Path):
+    """The archive store the config names (an S3 bucket's posture is checked by the sealer)."""
+    if cfg.type == "local":
+        return archive.LocalStore(cfg.path or data / "archive")
+    from auditseal.archive_s3 import S3Location, S3Store, make_client
+    client = make_client(cfg.endpoint_url, cfg.region, cfg.path_style)
+    return S3Store(client, S3Location(cfg.bucket, cfg.prefix),
+                   cfg.sse_kms_key_id)
+
+
 async def start_site(app: web.Application, listen: str, ssl_context=None) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -87,9 +97,10 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     index_path = cfg.index.path or data / "index.sqlite"
     index = SqliteIndex(index_path)
     signer = load_signer(cfg.archive.signing_key)
-    store = archive.LocalStore(cfg.archive.path or data / "archive")
+    store = open_store(cfg.archive, data)
     cipher = SegmentCipher.load(cfg.archive.encryption_key) if cfg.archive.encryption_key else None
-    sealer = Sealer(store, data / "sealer", signer, signer.name, cfg.archive.checkpoint_interval, cipher)
+    sealer = Sealer(store, data / "sealer", signer, signer.name, cfg.archive.checkpoint_interval, cipher,
+                    cfg.retention)
     runners = [
         ConsumerRunner(journal, index, metrics),
         ConsumerRunner(journal, sealer, metrics, min_events=cfg.archive.segment_max_events,
@@ -137,8 +148,11 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    halted = None
     for task in done:
         if task is not stopper and task.exception():
+            if isinstance(task.exception(), Halt):
+                halted = task.exception()
             log.error("collector task failed", exc_info=task.exception())
     log.info("collector stopping")
     for site in sites:
@@ -149,6 +163,8 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     index.close()
     journal.close()
+    if halted is not None:
+        raise halted
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,15 +1,20 @@
 """Sealer sink: per-(tenant, partition) Merkle logs, archive segments, signed checkpoints.
 
-For each batch of journal records it appends every tenant's new events to that tenant's
-log, writes one archive segment per tenant, then a checkpoint signed with the collector's
-Ed25519 key (``auditseal.checkpoint``). Idle logs get a fresh checkpoint at least every
-``checkpoint_interval`` seconds.
+One log per (tenant, retention partition): the retention policy puts each event in a
+partition, so every object carries one retain-until date. For each batch of journal
+records it appends every log's new events, writes one archive segment per log, then a
+checkpoint signed with the collector's Ed25519 key (``auditseal.checkpoint``). Idle logs
+get a fresh checkpoint at least every ``checkpoint_interval`` seconds.
 
-Crash safety, in write order: (1) segment object, (2) checkpoint object, (3) the log's
-private state (size, compact range, checkpoint counter, journal position), atomically.
-On start, objects beyond the recorded state are leftovers of a seal that never completed:
-they are removed and those events are sealed again from the journal. A log's recorded
-journal position makes replays skip what it already holds: no event is sealed twice.
+Crash safety, in write order: (0) an *intent* file holding the log's next state and the
+signed checkpoint, fsynced; (1) segment object; (2) checkpoint object; (3) the log's state
+(size, compact range, counter, journal position), atomically; (4) intent removed. A seal
+that stopped part-way is rolled *forward* from its intent when its segment reached the
+store (an S3 PUT whose answer was lost, a crash, a locked bucket where nothing can be
+removed) and dropped when it did not. Objects beyond the recorded state with no intent
+(a state directory restored from an old backup) are removed where the store allows it.
+A log's recorded journal position makes replays skip what it already holds: no event is
+sealed twice.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -36,10 +41,10 @@ from auditseal.records import Record
 from auditseal.segments import Position, write_atomic
 
 from .journal import decode_batch
+from .retention import DEFAULT_PARTITION, RetentionPolicy
 from .stored import materialise
 
 log = logging.getLogger("auditseal.collector.sealer")
-PARTITION = "0"
 
 
 @dataclass
@@ -50,10 +55,19 @@ class LogState:
     counter: int = 0
     journal_end: Position = Position(0, 0)
     last_checkpoint: float = 0.0
+    partition: str = DEFAULT_PARTITION
+
+    @property
+    def name(self) -> str:
+        return f"{self.tenant}/{self.partition}"
+
+    @property
+    def file_stem(self) -> str:
+        return self.tenant if self.partition == DEFAULT_PARTITION else f"{self.tenant}@{self.partition}"
 
     def to_json(self) -> bytes:
         return orjson.dumps({
-            "tenant": self.tenant, "size": self.size, "counter": self.counter,
+            "tenant": self.tenant, "partition": self.partition, "size": self.size, "counter": self.counter,
             "frontier": [base64.b64encode(h).decode() for h in self.frontier.hashes],
             "journal_end": [self.journal_end.segment, self.journal_end.offset],
             "last_checkpoint": self.last_checkpoint})
@@ -63,77 +77,103 @@ class LogState:
         d = orjson.loads(data)
         frontier = CompactRange(d["size"], [base64.b64decode(h) for h in d["frontier"]])
         return cls(d["tenant"], d["size"], frontier, d["counter"], Position(*d["journal_end"]),
-                   d["last_checkpoint"])
+                   d["last_checkpoint"], d.get("partition", DEFAULT_PARTITION))
+
+
+@dataclass
+class _Pending:
+    """New events of one log within one journal batch."""
+    lines: list[bytes] = field(default_factory=list)
+    first_ts: str = ""
+    last_ts: str = ""
+
+    def add(self, doc: dict, line: bytes) -> None:
+        ts = doc.get("@timestamp", "")
+        self.first_ts = min(self.first_ts, ts) if self.first_ts else ts
+        self.last_ts = max(self.last_ts, ts)
+        self.lines.append(line)
 
 
 class Sealer:
     name = "archive"
 
-    def __init__(self, store: archive.LocalStore, state_dir: Path, signer: Signer, log_prefix: str,
-                 checkpoint_interval: float = 3600.0, cipher: SegmentCipher | None = None):
+    def __init__(self, store, state_dir: Path, signer: Signer, log_prefix: str,
+                 checkpoint_interval: float = 3600.0, cipher: SegmentCipher | None = None,
+                 retention: RetentionPolicy | None = None):
         self.cipher = cipher  # AES-256-GCM at rest when set
         self.store = store
         self.state_dir = Path(state_dir)
         self.signer = signer
         self.log_prefix = log_prefix  # origin = <prefix>/<tenant>/<partition>
         self.checkpoint_interval = checkpoint_interval
-        self.states: dict[str, LogState] = {}
+        self.retention = retention or RetentionPolicy()
+        self.states: dict[str, LogState] = {}  # by log name <tenant>/<partition>
         self._lock = threading.Lock()  # process() runs on a worker thread, tick() too
 
     # -- sink protocol -------------------------------------------------------------------
     def open(self) -> Position | None:
+        check_posture = getattr(self.store, "check_posture", None)
+        if check_posture is not None:
+            check_posture()  # a bucket that cannot lock records: Halt
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for path in self.state_dir.glob("*.log.json"):
             state = LogState.from_json(path.read_bytes())
-            self.states[state.tenant] = state
+            self.states[state.name] = state
+        self._resolve_intents()
         for tenant, partition in archive.list_logs(self.store):
-            if tenant not in self.states:
+            state = self.states.get(f"{tenant}/{partition}")
+            if state is None:
                 raise Halt(f"archive log {tenant}/{partition} exists but the sealer state for it is "
                            f"missing from {self.state_dir}; restore the state directory")
-            self._remove_unsealed(self.states[tenant])
+            self._remove_unsealed(state)
         cursor = self.state_dir / "cursor.json"
         return Position(*orjson.loads(cursor.read_bytes())) if cursor.exists() else None
 
     def process(self, records: list[tuple[Position, Record]], end: Position) -> None:
-        per_tenant: dict[str, list[bytes]] = {}
+        with self._lock:
+            self._resolve_intents()  # a seal a failed call left part-way
+        per_log: dict[tuple[str, str], _Pending] = {}
         for position, record in records:
             meta, lines = decode_batch(record.payload)
-            state = self.states.get(meta.tenant)
-            if state is not None and position < state.journal_end:
-                continue  # sealed before a crash
-            per_tenant.setdefault(meta.tenant, []).extend(materialise(meta, line)[1] for line in lines)
+            for line in lines:
+                doc, stored = materialise(meta, line)
+                partition = self.retention.partition(doc)
+                state = self.states.get(f"{meta.tenant}/{partition}")
+                if state is not None and position < state.journal_end:
+                    continue  # sealed before a crash
+                per_log.setdefault((meta.tenant, partition), _Pending()).add(doc, stored)
         with self._lock:
-            for tenant, lines in sorted(per_tenant.items()):
-                self._seal(tenant, lines, end)
+            for (tenant, partition), pending in sorted(per_log.items()):
+                self._seal(tenant, partition, pending, end)
         write_atomic(self.state_dir / "cursor.json", orjson.dumps([end.segment, end.offset]))
 
     def close(self) -> None:
         pass
 
     # -- sealing ---------------------------------------------------------------------------
-    def _log(self, tenant: str) -> str:
-        return f"{tenant}/{PARTITION}"
+    def origin(self, tenant: str, partition: str = DEFAULT_PARTITION) -> str:
+        return f"{self.log_prefix}/{tenant}/{partition}"
 
-    def origin(self, tenant: str) -> str:
-        return f"{self.log_prefix}/{tenant}/{PARTITION}"
-
-    def _seal(self, tenant: str, lines: list[bytes], journal_end: Position) -> None:
-        state = self.states.setdefault(tenant, LogState(tenant, frontier=CompactRange()))
-        before = state.frontier.copy()
+    def _seal(self, tenant: str, partition: str, pending: _Pending, journal_end: Position) -> None:
+        name = f"{tenant}/{partition}"
+        state = self.states.get(name) or LogState(tenant, frontier=CompactRange(), partition=partition)
         after = state.frontier.copy()
-        for line in lines:
+        for line in pending.lines:
             after.append(leaf_hash(line))
-        key = archive.segment_key(state.size, len(lines))
-        blob = archive.encode_segment(lines, self.cipher, f"{self._log(tenant)}/{key}")
-        segment = SegmentRef(key, hashlib.sha256(blob).hexdigest(), state.size, len(lines))
-        checkpoint = Checkpoint(self.origin(tenant), after.size, after.root(), state.counter + 1,
-                                utc_now_iso(), segment, before)
-        self.store.put_once(f"{self._log(tenant)}/{key}", blob)
-        self.store.put_once(f"{self._log(tenant)}/{archive.checkpoint_key(checkpoint.counter)}",
-                            self.signer.sign(checkpoint.text()).encode())
-        state.size, state.frontier, state.counter = after.size, after, checkpoint.counter
-        state.journal_end, state.last_checkpoint = journal_end, time.time()
-        self._save(state)
+        key = archive.segment_key(state.size, len(pending.lines))
+        blob = archive.encode_segment(pending.lines, self.cipher, f"{name}/{key}")
+        segment = SegmentRef(key, hashlib.sha256(blob).hexdigest(), state.size, len(pending.lines))
+        checkpoint = Checkpoint(self.origin(tenant, partition), after.size, after.root(), state.counter + 1,
+                                utc_now_iso(), segment, state.frontier.copy())
+        new = LogState(tenant, after.size, after, checkpoint.counter, journal_end, time.time(), partition)
+        note = self.signer.sign(checkpoint.text()).encode()
+        self._write_intent(new, segment, note)
+        retain_until = self.retention.retain_until(partition)
+        self.store.put_once(f"{name}/{key}", blob, retain_until=retain_until,
+                            metadata={"events-from": pending.first_ts, "events-to": pending.last_ts})
+        self.store.put_once(f"{name}/{archive.checkpoint_key(checkpoint.counter)}", note,
+                            retain_until=retain_until)
+        self._commit(new)
 
     def tick(self) -> int:
         """Checkpoint every log idle for ``checkpoint_interval``; returns how many."""
@@ -142,20 +182,61 @@ class Sealer:
             for state in list(self.states.values()):
                 if time.time() - state.last_checkpoint < self.checkpoint_interval:
                     continue
-                checkpoint = Checkpoint(self.origin(state.tenant), state.size, state.frontier.root(),
-                                        state.counter + 1, utc_now_iso(), None, state.frontier.copy())
-                self.store.put_once(f"{self._log(state.tenant)}/{archive.checkpoint_key(checkpoint.counter)}",
-                                    self.signer.sign(checkpoint.text()).encode())
+                checkpoint = Checkpoint(self.origin(state.tenant, state.partition), state.size,
+                                        state.frontier.root(), state.counter + 1, utc_now_iso(), None,
+                                        state.frontier.copy())
+                self.store.put_once(f"{state.name}/{archive.checkpoint_key(checkpoint.counter)}",
+                                    self.signer.sign(checkpoint.text()).encode(),
+                                    retain_until=self.retention.retain_until(state.partition))
                 state.counter, state.last_checkpoint = checkpoint.counter, time.time()
                 self._save(state)
                 written += 1
         return written
 
+    # -- state, intents and recovery -------------------------------------------------------
     def _save(self, state: LogState) -> None:
-        write_atomic(self.state_dir / f"{state.tenant}.log.json", state.to_json())
+        write_atomic(self.state_dir / f"{state.file_stem}.log.json", state.to_json())
+
+    def _intent_path(self, state: LogState) -> Path:
+        return self.state_dir / f"{state.file_stem}.intent.json"
+
+    def _write_intent(self, new: LogState, segment: SegmentRef, note: bytes) -> None:
+        write_atomic(self._intent_path(new), orjson.dumps({
+            "state": orjson.loads(new.to_json()), "segment": segment.key, "sha256": segment.sha256,
+            "note": note.decode()}))
+
+    def _commit(self, new: LogState) -> None:
+        self._save(new)
+        self.states[new.name] = new
+        self._intent_path(new).unlink(missing_ok=True)
+
+    def _resolve_intents(self) -> None:
+        """Finish or drop every seal that stopped between its intent and its state."""
+        for path in sorted(self.state_dir.glob("*.intent.json")):
+            intent = orjson.loads(path.read_bytes())
+            new = LogState.from_json(orjson.dumps(intent["state"]))
+            old = self.states.get(new.name)
+            if old is not None and old.counter >= new.counter:
+                path.unlink()  # the state was saved; only the removal was missed
+                continue
+            segment_key = f"{new.name}/{intent['segment']}"
+            if not self.store.exists(segment_key):
+                log.warning("dropping a seal whose segment never reached the archive; its events "
+                            "are sealed again from the journal", extra=kv(log=new.name, segment=segment_key))
+                path.unlink()
+                continue
+            if hashlib.sha256(self.store.get(segment_key)).hexdigest() != intent["sha256"]:
+                raise Halt(f"{segment_key} differs from the one this collector was sealing; "
+                           f"someone wrote to the archive: run `auditseal verify`")
+            checkpoint_key = f"{new.name}/{archive.checkpoint_key(new.counter)}"
+            if not self.store.exists(checkpoint_key):
+                self.store.put_once(checkpoint_key, intent["note"].encode(),
+                                    retain_until=self.retention.retain_until(new.partition))
+            log.info("completed a seal interrupted part-way", extra=kv(log=new.name, segment=segment_key))
+            self._commit(new)
 
     def _remove_unsealed(self, state: LogState) -> None:
-        prefix = self._log(state.tenant)
+        prefix = state.name
         for key in self.store.list(prefix):
             rel = key[len(prefix) + 1:]
             seg = archive.SEGMENT_RE.match(rel)

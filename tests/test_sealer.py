@@ -94,3 +94,73 @@ def test_key_rotation_keeps_old_checkpoints_verifiable(tmp_path):
     only_new = verify_store(store, [new.verifier()])
     assert [f.code for f in only_new.findings] == ["CHECKPOINT_KEY_UNKNOWN"]
     assert only_new.summary == "1/2 segments valid"
+
+
+class FailingStore(archive.LocalStore):
+    """A store whose puts fail from the ``fail_at``-th on (the process 'crashes' there)."""
+
+    def __init__(self, root, fail_at):
+        super().__init__(root)
+        self.puts, self.fail_at = 0, fail_at
+
+    def put_once(self, key, data, retain_until=None, metadata=None):
+        self.puts += 1
+        if self.puts >= self.fail_at:
+            raise OSError("injected: the store went away")
+        super().put_once(key, data, retain_until, metadata)
+
+
+def test_a_seal_stopped_after_its_segment_is_rolled_forward_not_redone(tmp_path):
+    signer = Signer.generate("auditseal.test")
+    batches = journal_batches([("acme", 10), ("acme", 6)])
+    sealer, _ = make(tmp_path, signer)
+    sealer.process(batches[0], Position(1, batches[0][0][1].end))
+    # The second seal writes its segment, then the store fails before the checkpoint.
+    failing = Sealer(FailingStore(tmp_path / "archive", fail_at=2), tmp_path / "sealer", signer, signer.name)
+    failing.open()
+    import pytest
+    with pytest.raises(OSError):
+        failing.process(batches[1], Position(1, batches[1][0][1].end))
+    assert (tmp_path / "archive" / "acme" / "0" / archive.segment_key(10, 6)).exists()
+    assert list((tmp_path / "sealer").glob("*.intent.json"))
+    # Restart: the seal completes from its intent (a locked store could not remove the segment),
+    # and the replayed batch is not sealed again.
+    again, cursor = make(tmp_path, signer)
+    assert not list((tmp_path / "sealer").glob("*.intent.json"))
+    again.process(batches[1], Position(1, batches[1][0][1].end))
+    report = check(tmp_path, signer)
+    assert report.findings == [] and report.events_verified == 16 and report.segments_total == 2
+
+
+def test_a_seal_whose_segment_never_landed_is_dropped_and_sealed_again(tmp_path):
+    signer = Signer.generate("auditseal.test")
+    batches = journal_batches([("acme", 4)])
+    failing = Sealer(FailingStore(tmp_path / "archive", fail_at=1), tmp_path / "sealer", signer, signer.name)
+    failing.open()
+    import pytest
+    with pytest.raises(OSError):
+        failing.process(batches[0], Position(1, batches[0][0][1].end))
+    # Same process, store back: the next call drops the intent and seals the batch once.
+    failing.store.fail_at = 10**9
+    failing.process(batches[0], Position(1, batches[0][0][1].end))
+    report = check(tmp_path, signer)
+    assert report.findings == [] and report.events_verified == 4 and report.segments_total == 1
+
+
+def test_retention_rules_seal_each_class_into_its_own_partition(tmp_path):
+    from collector.retention import RetentionPolicy, RetentionRule
+    signer = Signer.generate("auditseal.test")
+    policy = RetentionPolicy(rules=[RetentionRule(name="auth", categories=["authentication"], archive_days=3650)])
+    sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, signer.name,
+                    retention=policy)
+    sealer.open()
+    batches = journal_batches([("acme", 40)])
+    sealer.process(batches[0], Position(1, batches[0][0][1].end))
+    logs = archive.list_logs(archive.LocalStore(tmp_path / "archive"))
+    assert logs == [("acme", "0"), ("acme", "auth")]
+    report = check(tmp_path, signer)
+    assert report.findings == [] and report.events_verified == 40
+    auth_lines = archive.decode_segment(archive.LocalStore(tmp_path / "archive").get(
+        "acme/auth/" + archive.LocalStore(tmp_path / "archive").list("acme/auth/segments")[0].split("/", 2)[2]))
+    import orjson
+    assert auth_lines and all("authentication" in orjson.loads(line)["event"]["category"] for line in auth_lines)

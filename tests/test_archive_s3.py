@@ -1,0 +1,156 @@
+"""The S3 Object Lock archive against a real Ceph RADOS Gateway (tests/ceph.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import pytest
+from botocore.exceptions import ClientError
+
+from auditseal import archive
+from auditseal.errors import Halt
+from auditseal.holds import apply_hold
+from auditseal.note import Signer
+from auditseal.segments import Position
+from auditseal.verify import OBJECT_DELETE_MARKER, verify_store
+from collector.retention import RetentionPolicy, RetentionRule
+from collector.sealer import Sealer
+from tests.integrity_corpus import journal_batches
+
+
+class ShortRetention(RetentionPolicy):
+    """Locks that expire in seconds, so a test can show what outlives them (legal holds)."""
+
+    def retain_until(self, partition, now=None):
+        return datetime.now(timezone.utc) + timedelta(seconds=3)
+
+
+def seal(store, tmp_path, batches, retention=None, signer=None):
+    signer = signer or Signer.generate("auditseal.test")
+    sealer = Sealer(store, tmp_path / "sealer", signer, signer.name, retention=retention)
+    sealer.open()
+    for records in journal_batches(batches):
+        sealer.process(records, Position(1, records[-1][1].end))
+    (tmp_path / "verifier.vkey").write_text(signer.verifier().encode() + "\n")
+    return signer
+
+
+def run_cli(ceph, *args):
+    import os
+    env = {**os.environ, **ceph.env}
+    return subprocess.run([sys.executable, "-m", "auditseal.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_posture_check_refuses_buckets_that_cannot_lock_records(ceph):
+    plain = ceph.store(ceph.bucket(object_lock=False, versioning=False))
+    with pytest.raises(Halt, match="versioning is off"):
+        plain.check_posture()
+    versioned = ceph.store(ceph.bucket(object_lock=False, versioning=True))
+    with pytest.raises(Halt, match="Object Lock is not enabled"):
+        versioned.check_posture()
+    ceph.store(ceph.bucket()).check_posture()  # a locked bucket passes
+
+
+def test_segments_and_checkpoints_land_compliance_locked_for_the_policy(ceph, tmp_path):
+    bucket = ceph.bucket()
+    store = ceph.store(bucket, "audit/")
+    policy = RetentionPolicy(archive_days=30,
+                             rules=[RetentionRule(name="auth", categories=["authentication"], archive_days=400)])
+    signer = seal(store, tmp_path, [("acme", 30), ("globex", 12)], policy)
+    keys = store.list("")
+    assert any("/segments/" in k for k in keys) and any("/checkpoints/" in k for k in keys)
+    now = datetime.now(timezone.utc)
+    for key in keys:
+        mode, until = store.retention(key)
+        days = 400 if key.split("/")[1] == "auth" else 30
+        assert mode == "COMPLIANCE", key
+        assert abs((until - now) - timedelta(days=days)) < timedelta(minutes=5), (key, until)
+    # Every key really sits under the prefix; nothing outside it.
+    raw = ceph.client().list_objects_v2(Bucket=bucket)["Contents"]
+    assert raw and all(o["Key"].startswith("audit/") for o in raw)
+    report = verify_store(store, [signer.verifier()])
+    assert report.findings == [] and report.events_verified == 42
+
+
+def test_locked_versions_cannot_be_deleted_nor_their_retention_shortened(ceph, tmp_path):
+    bucket = ceph.bucket()
+    store = ceph.store(bucket)
+    seal(store, tmp_path, [("acme", 5)], RetentionPolicy(archive_days=10))
+    client = ceph.client()
+    key = next(k for k in store.list("") if "/segments/" in k)
+    version = client.list_object_versions(Bucket=bucket, Prefix=key)["Versions"][0]["VersionId"]
+    with pytest.raises(ClientError) as refused:
+        client.delete_object(Bucket=bucket, Key=key, VersionId=version, BypassGovernanceRetention=True)
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(ClientError):
+        client.put_object_retention(Bucket=bucket, Key=key, VersionId=version, Retention={
+            "Mode": "COMPLIANCE", "RetainUntilDate": datetime.now(timezone.utc) + timedelta(days=1)})
+    with pytest.raises(ClientError):
+        client.put_object_retention(Bucket=bucket, Key=key, VersionId=version, BypassGovernanceRetention=True,
+                                    Retention={"Mode": "GOVERNANCE",
+                                               "RetainUntilDate": datetime.now(timezone.utc) + timedelta(days=20)})
+    assert store.retention(key)[0] == "COMPLIANCE"
+    assert store.get(key)  # still there, still readable by its version
+    # Writing the same key again is refused by the store itself.
+    with pytest.raises(FileExistsError):
+        store.put_once(key, b"x", retain_until=datetime.now(timezone.utc) + timedelta(days=1))
+
+
+def test_a_legal_hold_keeps_what_retention_would_release(ceph, tmp_path):
+    bucket = ceph.bucket()
+    store = ceph.store(bucket)
+    seal(store, tmp_path, [("acme", 6)], ShortRetention())
+    since = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    until = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    held = run_cli(ceph, "archive", "hold", "--archive", f"s3://{bucket}", "--since", since, "--until", until)
+    assert held.returncode == 0, held.stderr
+    assert "legal hold placed on 1 segments and 1 checkpoints" in held.stdout
+    # A range with no events holds nothing (and says so with exit 1).
+    empty = run_cli(ceph, "archive", "hold", "--archive", f"s3://{bucket}", "--since", "2001-01-01T00:00:00Z",
+                    "--until", "2001-01-02T00:00:00Z")
+    assert empty.returncode == 1 and "0 segments" in empty.stdout
+    time.sleep(4)  # the 3-second retention has expired: only the hold protects the records now
+    client = ceph.client()
+    key = next(k for k in store.list("") if "/segments/" in k)
+    assert store.legal_hold(key)
+    version = client.list_object_versions(Bucket=bucket, Prefix=key)["Versions"][0]["VersionId"]
+    with pytest.raises(ClientError) as refused:
+        client.delete_object(Bucket=bucket, Key=key, VersionId=version, BypassGovernanceRetention=True)
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    released = run_cli(ceph, "archive", "hold", "--release", "--archive", f"s3://{bucket}", "--since", since,
+                       "--until", until)
+    assert released.returncode == 0 and "lifted from 1 segments" in released.stdout
+    assert not store.legal_hold(key)
+    client.delete_object(Bucket=bucket, Key=key, VersionId=version)  # retention over, hold lifted: allowed
+
+
+def test_verify_s3_passes_untouched_and_reports_a_delete_marker(ceph, tmp_path):
+    bucket = ceph.bucket()
+    store = ceph.store(bucket, "prod")
+    seal(store, tmp_path, [("acme", 20), ("acme", 15)], RetentionPolicy(archive_days=10))
+    pubkey = str(tmp_path / "verifier.vkey")
+    clean = run_cli(ceph, "verify", "--archive", f"s3://{bucket}/prod", "--pubkey", pubkey)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "2/2 segments valid (35 events verified, 0 findings)" in clean.stdout
+    key = next(k for k in store.list("") if "/segments/" in k)
+    ceph.client().delete_object(Bucket=bucket, Key=f"prod/{key}")  # no version: a delete marker
+    marked = run_cli(ceph, "verify", "--archive", f"s3://{bucket}/prod", "--pubkey", pubkey, "--json")
+    assert marked.returncode == 1
+    report = orjson.loads(marked.stdout)
+    assert [f["code"] for f in report["findings"]] == [OBJECT_DELETE_MARKER]
+    assert report["findings"][0]["object"] == key and report["segments_valid"] == 2
+    assert report["events_verified"] == 35  # the locked version was read by its id, intact
+
+
+def test_unreachable_s3_is_a_retryable_error_not_a_crash(ceph):
+    from auditseal.archive_s3 import S3Location, S3Store, make_client
+    from auditseal.errors import Retryable
+    from tests.ceph import free_port
+    dead = S3Store(make_client(f"http://127.0.0.1:{free_port()}", connect_timeout=0.5), S3Location("nothing-here", ""))
+    with pytest.raises(Retryable):
+        dead.list("")
