@@ -64,6 +64,20 @@ class ArchiveCommon(StrictModel):
                                        description="idle logs are re-checkpointed this often")
 
 
+class ElasticsearchIndexConfig(StrictModel):
+    """Elasticsearch 8.x (or 7.17+ with compatibility). Secrets are read from files."""
+    type: Literal["elasticsearch"]
+    hosts: list[str] = Field(min_length=1)
+    api_key_file: Path | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    ca_certs: Path | None = None
+    verify_certs: bool = True
+    request_timeout: float = Field(30.0, gt=0)
+    bulk_max_events: int = Field(5000, ge=1, le=100_000)
+    item_retries: int = Field(8, ge=0, description="retries of 429/5xx items before the batch is replayed")
+
+
 class LocalArchiveConfig(ArchiveCommon):
     type: Literal["local"] = "local"
     path: Path | None = Field(None, description="default: <data_dir>/archive")
@@ -85,6 +99,10 @@ class S3ArchiveConfig(ArchiveCommon):
     segment_max_age: float = Field(30.0, gt=0)
 
 
+def _index_type(value) -> str:
+    return value.get("type", "sqlite") if isinstance(value, dict) else getattr(value, "type", "sqlite")
+
+
 def _archive_type(value) -> str:
     """``type`` picks the archive model; a local archive may leave it out."""
     return value.get("type", "local") if isinstance(value, dict) else getattr(value, "type", "local")
@@ -104,7 +122,9 @@ class CollectorConfig(StrictModel):
     collector: Identity = Identity()
     ingest: IngestConfig
     journal: JournalConfig = JournalConfig()
-    index: SqliteIndexConfig = SqliteIndexConfig()
+    index: Annotated[Annotated[SqliteIndexConfig, Tag("sqlite")]
+                     | Annotated[ElasticsearchIndexConfig, Tag("elasticsearch")],
+                     Discriminator(_index_type)] = SqliteIndexConfig()
     archive: Annotated[Annotated[LocalArchiveConfig, Tag("local")] | Annotated[S3ArchiveConfig, Tag("s3")],
                        Discriminator(_archive_type)]
     retention: RetentionPolicy = RetentionPolicy()

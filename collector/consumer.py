@@ -4,6 +4,7 @@ from its cursor after a crash, so replays never duplicate."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from typing import Protocol
@@ -29,6 +30,8 @@ class Sink(Protocol):
 
     def close(self) -> None: ...
 
+    # open/process/close may also be coroutine functions (the Elasticsearch sink is).
+
 
 class ConsumerRunner:
     def __init__(self, journal: Journal, sink: Sink, metrics, min_events: int = 1,
@@ -48,11 +51,18 @@ class ConsumerRunner:
         self._stopping.set()
         self.appended.set()
 
+    @staticmethod
+    async def _call(fn, *args):
+        """Async sinks run on the loop; blocking ones on a worker thread."""
+        if inspect.iscoroutinefunction(fn):
+            return await fn(*args)
+        return await asyncio.to_thread(fn, *args)
+
     async def _open(self) -> Position | None:
         """Open the sink, retrying while its store is unreachable; ``Halt`` stops the program."""
         while True:
             try:
-                return await asyncio.to_thread(self.sink.open)
+                return await self._call(self.sink.open)
             except Halt:
                 raise
             except Exception as exc:
@@ -99,7 +109,7 @@ class ConsumerRunner:
 
     async def _process(self, pending: list[tuple[Position, Record]], end: Position) -> bool:
         try:
-            await asyncio.to_thread(self.sink.process, pending, end)
+            await self._call(self.sink.process, pending, end)
         except Halt:
             raise
         except Exception as exc:  # the sink's store is down or broken: retry, never skip

@@ -20,6 +20,7 @@ after the dedupe high-water marks are snapshotted (``dedupe.json``) so they outl
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,8 +58,10 @@ def decode_batch(payload: bytes) -> tuple[BatchMeta, list[bytes]]:
 
 
 class Journal:
-    def __init__(self, directory: Path, max_segment_bytes: int):
+    def __init__(self, directory: Path, max_segment_bytes: int, max_bytes: int | None = None):
         self.directory = Path(directory)
+        self.max_bytes = max_bytes  # when sinks lag this far, ingest refuses new batches (503)
+        self._usage = (0.0, 0)  # (measured at, bytes): cheap enough to ask per request
         self.log = SegmentLog(self.directory / "segments", MAGIC, max_segment_bytes, frozenset({BATCH}))
         self.dedupe_path = self.directory / "dedupe.json"
         self.dedupe = Dedupe()
@@ -110,6 +113,18 @@ class Journal:
                     event.set()
         finally:
             self._flushing = False
+
+    def bytes_held(self, max_age: float = 1.0) -> int:
+        measured_at, held = self._usage
+        now = time.monotonic()
+        if now - measured_at > max_age:
+            held = sum(self.log.segment_size(s) for s in self.log.segment_ids())
+            self._usage = (now, held)
+        return held
+
+    def full(self) -> bool:
+        """The bound is reached: sinks are this far behind (an index or archive outage)."""
+        return self.max_bytes is not None and self.bytes_held() >= self.max_bytes
 
     def subscribe(self) -> asyncio.Event:
         """An event set after every durable append (each consumer clears its own)."""

@@ -22,6 +22,7 @@ from auditseal.logs import kv
 from . import config as collector_config
 from . import tls_refusals
 from .consumer import ConsumerRunner
+from . import index_sqlite
 from .index_sqlite import SqliteIndex
 from .journal import Journal
 from .alerts import AlertStore
@@ -62,6 +63,20 @@ def load_signer(path: Path) -> Signer:
         raise Halt(f"{path}: not a signing key ({exc}); make one with `auditseal keys init`") from None
 
 
+def open_index(cfg, data: Path, metrics):
+    """The index sink the config names and the search the admin API runs on it."""
+    if cfg.index.type == "sqlite":
+        path = cfg.index.path or data / "index.sqlite"
+        return SqliteIndex(path), lambda query: asyncio.to_thread(index_sqlite.search, path, query)
+    from .es.client import make_client
+    from .es.search import search
+    from .es.sink import ElasticsearchIndex
+    client = make_client(cfg.index)
+    sink = ElasticsearchIndex(client, data / "elasticsearch", cfg.retention, metrics,
+                              cfg.index.bulk_max_events, cfg.index.item_retries)
+    return sink, lambda query: search(client, query)
+
+
 def open_store(cfg, data: Path):
     """The archive store the config names (an S3 bucket's posture is checked by the sealer)."""
     if cfg.type == "local":
@@ -90,12 +105,11 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     keys = load_hmac_keys(cfg.ingest.hmac_keys_file)
     ssl_ctx = tls.server_context(str(cfg.ingest.tls.cert), str(cfg.ingest.tls.key),
                                  str(cfg.ingest.tls.client_ca))
-    journal = Journal(data / "journal", cfg.journal.max_segment_bytes)
+    journal = Journal(data / "journal", cfg.journal.max_segment_bytes, cfg.journal.max_bytes)
     await asyncio.to_thread(journal.open)
     if journal.log.recovered_tail:
         log.warning("journal tail was torn by a crash; cut it", extra=kv(where=journal.log.recovered_tail))
-    index_path = cfg.index.path or data / "index.sqlite"
-    index = SqliteIndex(index_path)
+    index, search = open_index(cfg, data, metrics)
     signer = load_signer(cfg.archive.signing_key)
     store = open_store(cfg.archive, data)
     cipher = SegmentCipher.load(cfg.archive.encryption_key) if cfg.archive.encryption_key else None
@@ -106,9 +120,11 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
         ConsumerRunner(journal, sealer, metrics, min_events=cfg.archive.segment_max_events,
                        max_wait=cfg.archive.segment_max_age),
     ]
-    # Sinks open (and create the index schema) before the admin API can query them.
+    # Sinks open (and create the index schema) before the admin API can query them; a sink
+    # whose store is down keeps retrying while ingest runs.
     tasks = [asyncio.create_task(r.run()) for r in runners]
-    while any(r.position is None for r in runners) and not any(t.done() for t in tasks):
+    while (any(r.position is None and r.failing is None for r in runners)
+           and not any(t.done() for t in tasks)):
         await asyncio.sleep(0.01)
 
     def readiness():
@@ -119,14 +135,20 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
             if r.position is not None:
                 metrics.sink_lag.labels(r.sink.name).set(
                     end.offset - r.position.offset if r.position.segment == end.segment else end.offset)
-        ready = not failing and journal.failing is None
-        return ready, {"sinks_failing": failing, "journal_failing": journal.failing,
-                       "journal_segment": end.segment}
+        held = journal.bytes_held()
+        metrics.journal_bytes.set(held)
+        full = journal.full()
+        # A sink outage degrades the collector but it still accepts (the journal holds the
+        # events); it is unready only when it cannot journal.
+        ready = journal.failing is None and not full
+        status = "unavailable" if not ready else "degraded" if failing else "ok"
+        return ready, {"status": status, "sinks_failing": failing, "journal_failing": journal.failing,
+                       "journal_full": full, "journal_bytes": held, "journal_segment": end.segment}
 
     own = OwnStream(journal, cfg.collector.id)
     ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own)
     alerts = AlertStore(data / "alerts.sqlite")
-    admin = Admin(cfg.admin.token_sha256, index_path, metrics, readiness, store, [signer.verifier()], alerts,
+    admin = Admin(cfg.admin.token_sha256, search, metrics, readiness, store, [signer.verifier()], alerts,
                   cipher)
     sites = [await start_site(ingest.app(), cfg.ingest.listen, ssl_ctx),
              await start_site(admin.app(), cfg.admin.listen)]
@@ -161,10 +183,24 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     for r in runners:
         r.stop()
     await asyncio.gather(*tasks, return_exceptions=True)
-    index.close()
+    await ConsumerRunner._call(index.close)
     journal.close()
     if halted is not None:
         raise halted
+
+
+def export(what: str, cfg) -> int:
+    import orjson
+
+    from .es import kibana, templates
+    from .retention import RetentionPolicy
+    if what == "kibana":
+        sys.stdout.buffer.write(kibana.ndjson())
+        return 0
+    plan = templates.install_plan(cfg.retention if cfg else RetentionPolicy())
+    body = plan["templates"] if what == "template" else plan["ilm"]
+    sys.stdout.buffer.write(orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,8 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("run", "check-config"):
         sub.add_parser(name).add_argument("--config", "-c", required=True)
+    p_export = sub.add_parser("export", help="print what the Elasticsearch sink installs, or Kibana objects")
+    p_export.add_argument("what", choices=["template", "ilm", "kibana"])
+    p_export.add_argument("--config", "-c", help="collector config (its retention policy); default policy without")
     args = parser.parse_args(argv)
     try:
+        if args.command == "export":
+            return export(args.what, collector_config.load(args.config) if args.config else None)
         cfg = collector_config.load(args.config)
         if args.command == "check-config":
             load_hmac_keys(cfg.ingest.hmac_keys_file)

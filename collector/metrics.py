@@ -31,6 +31,14 @@ class CollectorMetrics:
         self.integrity_findings = Counter("auditseal_collector_integrity_findings",
                                           "Findings of scheduled verifications, by code", ["code"],
                                           registry=r)
+        self.index_items = Counter("auditseal_collector_index_items",
+                                   "Elasticsearch bulk items by outcome (stored, duplicate, or the "
+                                   "retried status)", ["outcome"], registry=r)
+        self.index_dead_letters = Counter("auditseal_collector_index_dead_letters",
+                                          "Events Elasticsearch refused for good, by error type",
+                                          ["type"], registry=r)
+        self.journal_bytes = Gauge("auditseal_collector_journal_bytes", "Bytes held in the journal",
+                                   registry=r)
         self.journal_segments = Gauge("auditseal_collector_journal_segments", "Journal segment files",
                                       registry=r)
         self.sink_lag = Gauge("auditseal_collector_sink_lag_bytes",

@@ -10,7 +10,6 @@ import re
 import time
 from collections import defaultdict
 from functools import partial
-from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -22,7 +21,6 @@ from auditseal.logs import kv
 from auditseal.prove import build_proof
 from auditseal.tls import identity_from_der
 
-from . import index_sqlite
 from .admit import admit, by_tenant
 from .gaps import declared, find_holes, gap_event
 from .own_stream import OwnStream
@@ -55,12 +53,17 @@ class Ingest:
     async def handle_batch(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         try:
+            if self.journal.full():
+                # Sinks are far behind (index or archive down): agents keep events in their
+                # spools until the journal drains, rather than the collector's disk filling.
+                raise Rejected("journal_full", "journal bound reached; sinks are catching up", 503)
             response = await self._handle(request)
         except Rejected as exc:
             self.metrics.rejects.labels(exc.reason).inc()
             log.warning("batch refused", extra=kv(status=exc.status, reason=exc.reason, error=str(exc),
                                                   peer=request.remote))
-            response = error(exc.status, exc.reason, str(exc))
+            response = error(exc.status, exc.reason, str(exc),
+                             {"Retry-After": "10"} if exc.status == 503 else None)
         except OSError as exc:  # journal cannot be written: the agent keeps the batch and retries
             self.metrics.rejects.labels("journal_unavailable").inc()
             log.error("journal write failed", extra=kv(error=str(exc)))
@@ -125,10 +128,10 @@ class Ingest:
 
 
 class Admin:
-    def __init__(self, token_hashes: list[str], index_path: Path, metrics: CollectorMetrics,
+    def __init__(self, token_hashes: list[str], search, metrics: CollectorMetrics,
                  readiness, store=None, verifiers=None, alerts=None, cipher=None):
         self._token_hashes = [bytes.fromhex(h) for h in token_hashes]
-        self.index_path = index_path
+        self.search = search  # async (EventQuery) -> list[dict], from the configured index
         self.store = store
         self.verifiers = verifiers or []
         self.alerts = alerts
@@ -197,5 +200,10 @@ class Admin:
             query = EventQuery.from_params(request.query)
         except Rejected as exc:
             return error(exc.status, exc.reason, str(exc))
-        found = await asyncio.to_thread(index_sqlite.search, self.index_path, query)
+        try:
+            found = await self.search(query)
+        except Exception as exc:  # the index is down: say so, without its internals
+            log.error("index query failed", extra=kv(error=f"{type(exc).__name__}: {exc}"))
+            return error(503, "index_unavailable", "the index cannot be queried now; retry later",
+                         {"Retry-After": "5"})
         return web.json_response({"count": len(found), "events": found})

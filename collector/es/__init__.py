@@ -1,0 +1,1 @@
+"""Elasticsearch: the production index (data streams per tenant, ECS mappings, ILM)."""

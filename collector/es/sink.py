@@ -1,0 +1,138 @@
+"""Elasticsearch index sink: bulk ``create`` into per-tenant data streams.
+
+Cursor: a file beside the collector's data, written after a batch is fully settled (every
+item stored, duplicate or dead-lettered). A batch sent again after a crash or a failed
+call is a *replay*: its ids are looked up first (after a refresh) and the ones present are
+skipped, because ``create`` dedupes only within one backing index and a rollover may have
+happened meanwhile. Everything else (429 and 5xx items) is retried with backoff; when
+retries run out the call fails and the consumer runner replays from the cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import orjson
+
+from auditseal.backoff import Backoff
+from auditseal.errors import Retryable
+from auditseal.logs import kv
+from auditseal.records import Record
+from auditseal.segments import Position, write_atomic
+
+from ..journal import decode_batch
+from ..retention import RetentionPolicy
+from ..stored import materialise
+from . import bulk, templates
+
+log = logging.getLogger("auditseal.collector.elasticsearch")
+LOOKUP_CHUNK = 1000
+
+
+class ElasticsearchIndex:
+    name = "index"
+
+    def __init__(self, client, state_dir: Path, retention: RetentionPolicy, metrics,
+                 bulk_max_events: int = 5000, item_retries: int = 8):
+        self.client = client
+        self.state_dir = Path(state_dir)
+        self.retention = retention
+        self.metrics = metrics
+        self.bulk_max_events = bulk_max_events
+        self.item_retries = item_retries
+        self.dead_letter_path = self.state_dir / "dead-letter.ndjson"
+        self._replay = True  # the first batch after a start may have been sent before a crash
+        self._tenants: set[str] = set()
+
+    # -- sink protocol -------------------------------------------------------------------
+    async def open(self) -> Position | None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        await self.install()
+        cursor = self.state_dir / "cursor.json"
+        return Position(*orjson.loads(cursor.read_bytes())) if cursor.exists() else None
+
+    async def install(self) -> None:
+        """ILM policies and index templates (idempotent PUTs)."""
+        plan = templates.install_plan(self.retention)
+        for name, body in plan["ilm"].items():
+            await self.client.ilm.put_lifecycle(name=name, policy=body["policy"])
+        for name, body in plan["templates"].items():
+            await self.client.indices.put_index_template(name=name, **body)
+
+    async def process(self, records: list[tuple[Position, Record]], end: Position) -> None:
+        docs = []
+        for _, record in records:
+            meta, lines = decode_batch(record.payload)
+            stream = templates.data_stream(meta.tenant)
+            for line in lines:
+                doc, stored = materialise(meta, line)
+                docs.append(bulk.Doc(meta.tenant, stream, doc["event"]["id"], stored))
+        try:
+            if self._replay:
+                docs = await self._not_yet_indexed(docs)
+            for start in range(0, len(docs), self.bulk_max_events):
+                await self._send(docs[start:start + self.bulk_max_events])
+        except BaseException:
+            self._replay = True
+            raise
+        self._replay = False
+        write_atomic(self.state_dir / "cursor.json", orjson.dumps([end.segment, end.offset]))
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # -- sending ---------------------------------------------------------------------------
+    async def _send(self, docs: list[bulk.Doc]) -> None:
+        backoff = Backoff(initial=0.2, maximum=10.0)
+        for attempt in range(self.item_retries + 1):
+            reply = await self.client.bulk(operations=bulk.body(docs))
+            outcome = bulk.classify(docs, reply.body)
+            self.metrics.index_items.labels("stored").inc(outcome.stored)
+            self.metrics.index_items.labels("duplicate").inc(outcome.duplicates)
+            for status, n in outcome.retry_statuses.items():
+                self.metrics.index_items.labels(str(status)).inc(n)
+            if outcome.dead:
+                self._dead_letter(outcome.dead)
+            if not outcome.retry:
+                return
+            docs = outcome.retry
+            delay = backoff.delay(attempt + 1)
+            log.warning("elasticsearch deferred items; retrying", extra=kv(
+                items=len(docs), statuses=outcome.retry_statuses, attempt=attempt + 1, delay=round(delay, 2)))
+            await asyncio.sleep(delay)
+        raise Retryable(f"elasticsearch kept {len(docs)} items deferred after {self.item_retries} retries")
+
+    def _dead_letter(self, dead: list[bulk.DeadLetter]) -> None:
+        with open(self.dead_letter_path, "ab") as f:
+            for d in dead:
+                self.metrics.index_dead_letters.labels(d.error_type).inc()
+                f.write(orjson.dumps({"time": time.time(), "tenant": d.doc.tenant, "stream": d.doc.stream,
+                                      "event_id": d.doc.event_id, "status": d.status, "type": d.error_type,
+                                      "reason": d.reason, "event": orjson.Fragment(d.doc.source)}) + b"\n")
+        log.error("elasticsearch refused events; dead-lettered (they stay in the archive)",
+                  extra=kv(count=len(dead), first_type=dead[0].error_type, file=str(self.dead_letter_path)))
+
+    async def _not_yet_indexed(self, docs: list[bulk.Doc]) -> list[bulk.Doc]:
+        """Drop the docs a previous attempt already stored (in any backing index)."""
+        if not docs:
+            return docs
+        streams = sorted({d.stream for d in docs})
+        await self.client.indices.refresh(index=",".join(streams), ignore_unavailable=True,
+                                          allow_no_indices=True)
+        present: set[str] = set()
+        ids = [d.event_id for d in docs]
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = ids[start:start + LOOKUP_CHUNK]
+            reply = await self.client.search(index=",".join(streams), ignore_unavailable=True,
+                                             allow_no_indices=True, size=len(chunk), source=False,
+                                             query={"terms": {"event.id": chunk}},
+                                             docvalue_fields=["event.id"])
+            for hit in reply.body["hits"]["hits"]:
+                present.add(hit["fields"]["event.id"][0])
+        if present:
+            log.info("replay: skipping events already indexed", extra=kv(count=len(present)))
+            self.metrics.index_items.labels("replayed_present").inc(len(present))
+        return [d for d in docs if d.event_id not in present]

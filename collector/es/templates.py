@@ -1,0 +1,111 @@
+"""What the Elasticsearch sink installs (pure): ILM policies, index templates, names.
+
+One data stream per tenant, ``logs-auditseal.audit-<namespace>``, following Elastic's
+``type-dataset-namespace`` scheme so Kibana's ``logs-*`` views find it too. Every stream
+uses the ``auditseal-audit`` composable template (ECS mappings); a tenant whose hot
+retention differs from the default gets its own higher-priority template pointing at an
+ILM policy for its number of days (ILM works per index, so per tenant).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ..retention import RetentionPolicy
+
+DATASET = "auditseal.audit"
+STREAM_PREFIX = f"logs-{DATASET}-"
+STREAM_PATTERN = f"{STREAM_PREFIX}*"
+TEMPLATE = "auditseal-audit"
+SAFE_NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_.]{0,79}$")
+
+KEYWORD = {"type": "keyword", "ignore_above": 1024}
+DATE = {"type": "date"}
+LONG = {"type": "long"}
+
+
+def _obj(**fields) -> dict:
+    return {"properties": fields}
+
+
+# ECS fields the agent and collector produce; anything else is mapped dynamically
+# (strings as keyword), so a new field never costs an event.
+MAPPINGS = {
+    "dynamic": True,
+    "date_detection": False,
+    "dynamic_templates": [{"strings_as_keyword": {"match_mapping_type": "string", "mapping": KEYWORD}}],
+    "properties": {
+        # Nanosecond dates keep the events' microseconds: sorting and ranges agree with
+        # the archive and the SQLite index, not just to the millisecond.
+        "@timestamp": {"type": "date_nanos"},
+        "message": {"type": "match_only_text"},
+        "event": _obj(id=KEYWORD, action=KEYWORD, category=KEYWORD, type=KEYWORD, outcome=KEYWORD,
+                      kind=KEYWORD, dataset=KEYWORD, module=KEYWORD, reason=KEYWORD, sequence=LONG,
+                      created=DATE, ingested=DATE,
+                      original={"type": "keyword", "index": False, "doc_values": False}),
+        "organization": _obj(id=KEYWORD),
+        "agent": _obj(id=KEYWORD),
+        "host": _obj(name=KEYWORD, hostname=KEYWORD),
+        "user": _obj(name=KEYWORD, id=KEYWORD, target=_obj(name=KEYWORD), effective=_obj(name=KEYWORD)),
+        "source": _obj(ip={"type": "ip"}, port=LONG, address=KEYWORD),
+        "process": _obj(pid=LONG, name=KEYWORD, executable=KEYWORD, command_line=KEYWORD),
+        "log": _obj(syslog=_obj(priority=LONG, facility=_obj(code=LONG), severity=_obj(code=LONG))),
+    },
+}
+
+
+def namespace(tenant: str) -> str:
+    """A tenant as a data stream namespace: lowercase; names that are not already safe get a
+    hash suffix, so two tenants can never share a stream."""
+    if SAFE_NAMESPACE.fullmatch(tenant):
+        return tenant
+    cleaned = re.sub(r"[^a-z0-9_.]", "_", tenant.lower())[:60]
+    return f"{cleaned}_{hashlib.sha256(tenant.encode()).hexdigest()[:12]}"
+
+
+def data_stream(tenant: str) -> str:
+    return STREAM_PREFIX + namespace(tenant)
+
+
+def ilm_name(days: int) -> str:
+    return f"auditseal-audit-{days}d"
+
+
+def ilm_policy(days: int, rollover_age: str = "1d", rollover_size: str = "50gb") -> dict:
+    return {"policy": {
+        "_meta": {"managed_by": "auditseal", "description": f"hot {days} days, then deleted; "
+                                                              f"the archive keeps every event"},
+        "phases": {
+            "hot": {"min_age": "0ms", "actions": {"rollover": {"max_age": rollover_age,
+                                                               "max_primary_shard_size": rollover_size}}},
+            "delete": {"min_age": f"{days}d", "actions": {"delete": {}}},
+        }}}
+
+
+def index_template(pattern: str, days: int, priority: int) -> dict:
+    return {
+        "index_patterns": [pattern],
+        "data_stream": {},
+        "priority": priority,
+        "_meta": {"managed_by": "auditseal"},
+        "template": {
+            "settings": {"index.lifecycle.name": ilm_name(days), "index.codec": "best_compression",
+                         "index.refresh_interval": "1s"},
+            "mappings": MAPPINGS,
+        },
+    }
+
+
+def install_plan(policy: RetentionPolicy, tenants: list[str] = ()) -> dict:
+    """{"ilm": {name: body}, "templates": {name: body}} for the policy (and tenants with rules)."""
+    ilm = {ilm_name(policy.index_days): ilm_policy(policy.index_days)}
+    templates = {TEMPLATE: index_template(STREAM_PATTERN, policy.index_days, 200)}
+    named = sorted({t for r in policy.rules for t in r.tenants} | set(tenants))
+    for tenant in named:
+        days = policy.index_days_of(tenant)
+        if days == policy.index_days:
+            continue
+        ilm[ilm_name(days)] = ilm_policy(days)
+        templates[f"{TEMPLATE}-{namespace(tenant)}"] = index_template(data_stream(tenant), days, 300)
+    return {"ilm": ilm, "templates": templates}

@@ -1,0 +1,297 @@
+"""The Elasticsearch sink with the official async client, against the Elasticsearch API
+(tests/es_server.py, or a real cluster with ES_URL: ``make test-es-real``)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import orjson
+import pytest
+from elasticsearch import AsyncElasticsearch
+
+from auditseal.segments import Position
+from collector.es import templates
+from collector.es.search import search
+from collector.es.sink import ElasticsearchIndex
+from collector.metrics import CollectorMetrics
+from collector.query import EventQuery
+from collector.retention import RetentionPolicy, RetentionRule
+from tests.integrity_corpus import journal_batches
+
+
+def tenant() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def client(es, timeout: float = 10.0) -> AsyncElasticsearch:
+    return AsyncElasticsearch(es.url, request_timeout=timeout, max_retries=0)
+
+
+def make_sink(es, tmp_path, retention=None, timeout=10.0, item_retries=8, bulk_max_events=5000):
+    metrics = CollectorMetrics()
+    sink = ElasticsearchIndex(client(es, timeout), tmp_path / "es", retention or RetentionPolicy(), metrics,
+                              bulk_max_events, item_retries)
+    return sink, metrics
+
+
+def metric(metrics, name, **labels) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def count(es, stream: str, query: dict | None = None) -> int:
+    async with client(es) as c:
+        await c.indices.refresh(index=stream, ignore_unavailable=True)
+        reply = await c.count(index=stream, query=query or {"match_all": {}}, ignore_unavailable=True)
+        return reply["count"]
+
+
+async def ids(es, stream: str) -> list[str]:
+    async with client(es) as c:
+        await c.indices.refresh(index=stream)
+        found, after = [], None
+        while True:
+            extra = {"search_after": after} if after else {}
+            reply = await c.search(index=stream, size=1000, sort=[{"event.id": "asc"}], source=False,
+                                   docvalue_fields=["event.id"], **extra)
+            hits = reply["hits"]["hits"]
+            found.extend(h["fields"]["event.id"][0] for h in hits)
+            if len(hits) < 1000:
+                return found
+            after = hits[-1]["sort"]
+
+
+def end_of(records) -> Position:
+    return Position(1, records[-1][1].end)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_open_installs_ilm_and_the_ecs_template_it_exports(es, tmp_path):
+    policy = RetentionPolicy(index_days=90, rules=[RetentionRule(name="short", tenants=["acme"], index_days=30)])
+
+    async def go():
+        sink, _ = make_sink(es, tmp_path, policy)
+        assert await sink.open() is None
+        async with client(es) as c:
+            ilm = await c.ilm.get_lifecycle(name="auditseal-audit-90d")
+            assert ilm["auditseal-audit-90d"]["policy"]["phases"]["delete"]["min_age"] == "90d"
+            assert "auditseal-audit-30d" in await c.ilm.get_lifecycle(name="auditseal-audit-30d")
+            got = await c.indices.get_index_template(name="auditseal-audit")
+            installed = got["index_templates"][0]["index_template"]
+            assert installed["index_patterns"] == [templates.STREAM_PATTERN]
+            assert installed["template"]["settings"]["index.lifecycle.name"] == "auditseal-audit-90d"
+            props = installed["template"]["mappings"]["properties"]
+            assert props["event"]["properties"]["id"]["type"] == "keyword"
+            assert props["source"]["properties"]["ip"]["type"] == "ip"
+            acme = (await c.indices.get_index_template(name="auditseal-audit-acme"))["index_templates"][0]
+            assert acme["index_template"]["template"]["settings"]["index.lifecycle.name"] == "auditseal-audit-30d"
+            assert acme["index_template"]["priority"] > installed["priority"]
+        await sink.close()
+    run(go())
+
+
+def test_every_event_lands_once_in_its_tenants_data_stream(es, tmp_path):
+    a, b = tenant(), tenant()
+    batches = journal_batches([(a, 300), (b, 200), (a, 100)])
+
+    async def go():
+        sink, metrics = make_sink(es, tmp_path, bulk_max_events=128)
+        await sink.open()
+        for records in batches:
+            await sink.process(records, end_of(records))
+        assert await count(es, templates.data_stream(a)) == 400
+        assert await count(es, templates.data_stream(b)) == 200
+        assert len(set(await ids(es, templates.data_stream(a)))) == 400
+        assert metric(metrics, "auditseal_collector_index_items_total", outcome="stored") == 600
+        # Sent again (a replay from an older cursor): nothing new, nothing doubled.
+        again, metrics2 = make_sink(es, tmp_path)
+        await again.open()
+        for records in batches:
+            await again.process(records, end_of(records))
+        assert await count(es, templates.data_stream(a)) == 400
+        assert await count(es, templates.data_stream(b)) == 200
+        assert metric(metrics2, "auditseal_collector_index_items_total", outcome="stored") == 0
+        await sink.close()
+        await again.close()
+    run(go())
+
+
+def test_a_cursor_survives_a_restart(es, tmp_path):
+    t = tenant()
+    batches = journal_batches([(t, 10), (t, 10)])
+
+    async def go():
+        sink, _ = make_sink(es, tmp_path)
+        await sink.open()
+        await sink.process(batches[0], end_of(batches[0]))
+        await sink.close()
+        again, _ = make_sink(es, tmp_path)
+        assert await again.open() == end_of(batches[0])
+        await again.close()
+    run(go())
+
+
+@pytest.mark.es_faults
+def test_409_on_create_counts_as_stored(es, tmp_path):
+    t = tenant()
+    batches = journal_batches([(t, 50)])
+
+    async def go():
+        sink, metrics = make_sink(es, tmp_path)
+        await sink.open()
+        sink._replay = False  # send blindly, as after a lost answer, to see the 409s
+        await sink.process(batches[0], end_of(batches[0]))
+        sink._replay = False
+        await sink.process(batches[0], end_of(batches[0]))
+        assert metric(metrics, "auditseal_collector_index_items_total", outcome="duplicate") == 50
+        assert len(es.documents(templates.data_stream(t))) == 50
+        await sink.close()
+    run(go())
+
+
+@pytest.mark.es_faults
+def test_429_and_503_items_are_retried_with_backoff_until_stored(es, tmp_path):
+    t = tenant()
+    batches = journal_batches([(t, 100)])
+
+    async def go():
+        sink, metrics = make_sink(es, tmp_path)
+        await sink.open()
+        es.inject_items(429, 30)
+        es.inject_items(503, 20)
+        es.inject_items(429, 60)  # spans two attempts
+        await sink.process(batches[0], end_of(batches[0]))
+        assert sorted(d[1] for d in es.documents(templates.data_stream(t))) == sorted(await ids(es, templates.data_stream(t)))
+        assert await count(es, templates.data_stream(t)) == 100
+        assert metric(metrics, "auditseal_collector_index_items_total", outcome="429") == 90
+        assert metric(metrics, "auditseal_collector_index_items_total", outcome="503") == 20
+        assert metric(metrics, "auditseal_collector_index_items_total", outcome="stored") == 100
+        await sink.close()
+    run(go())
+
+
+@pytest.mark.es_faults
+def test_items_deferred_past_the_retry_budget_fail_the_batch_then_replay_once(es, tmp_path):
+    t = tenant()
+    batches = journal_batches([(t, 40)])
+
+    async def go():
+        sink, _ = make_sink(es, tmp_path, item_retries=1)
+        await sink.open()
+        es.inject_items(429, 40 + 20)  # first try: all 40 deferred; retry: 20 of them
+        from auditseal.errors import Retryable
+        with pytest.raises(Retryable, match="deferred"):
+            await sink.process(batches[0], end_of(batches[0]))
+        assert not (tmp_path / "es" / "cursor.json").exists()
+        await sink.process(batches[0], end_of(batches[0]))  # the runner's replay
+        assert len(es.documents(templates.data_stream(t))) == 40
+        await sink.close()
+    run(go())
+
+
+def test_a_mapping_error_dead_letters_that_event_and_keeps_its_neighbours(es, tmp_path):
+    t = tenant()
+    batches = journal_batches([(t, 20)])
+    _, record = batches[0][0]
+    # Event 7 carries a source.ip that is not an IP: Elasticsearch refuses that document (400).
+    from collector.journal import decode_batch, encode_batch
+    from auditseal.records import Record
+    meta, lines = decode_batch(record.payload)
+    doc = orjson.loads(lines[6])
+    doc["source"] = {"ip": "not-an-address"}
+    lines[6] = orjson.dumps(doc)
+    payload = encode_batch(meta, lines)
+    bad = [(batches[0][0][0], Record(record.offset, record.offset + 17 + len(payload), 1, record.seq, payload))]
+
+    async def go():
+        sink, metrics = make_sink(es, tmp_path)
+        await sink.open()
+        await sink.process(bad, end_of(bad))
+        assert await count(es, templates.data_stream(t)) == 19
+        dead = [orjson.loads(line) for line in (tmp_path / "es" / "dead-letter.ndjson").read_bytes().splitlines()]
+        assert len(dead) == 1 and dead[0]["status"] == 400
+        assert dead[0]["type"] in ("document_parsing_exception", "mapper_parsing_exception")
+        assert "source.ip" in dead[0]["reason"] and dead[0]["event"]["source"]["ip"] == "not-an-address"
+        assert metric(metrics, "auditseal_collector_index_dead_letters_total", type=dead[0]["type"]) == 1
+        assert (tmp_path / "es" / "cursor.json").exists()  # settled: the batch is not replayed forever
+        await sink.close()
+    run(go())
+
+
+@pytest.mark.es_faults
+def test_whole_request_429_and_5xx_fail_the_call_and_the_replay_stores_once(es, tmp_path):
+    t = tenant()
+    batches = journal_batches([(t, 30)])
+
+    async def go():
+        sink, _ = make_sink(es, tmp_path)
+        await sink.open()
+        for status in (429, 502, 503):
+            es.inject_http(status)
+            with pytest.raises(Exception) as failed:
+                await sink.process(batches[0], end_of(batches[0]))
+            assert getattr(failed.value, "status_code", None) == status or str(status) in str(failed.value)
+        await sink.process(batches[0], end_of(batches[0]))
+        assert len(es.documents(templates.data_stream(t))) == 30
+        await sink.close()
+    run(go())
+
+
+@pytest.mark.es_faults
+def test_a_slow_answer_then_a_rollover_still_stores_each_event_once(es, tmp_path):
+    """The bulk is applied but answered too late; before the replay the data stream rolls
+    over, so ``create`` alone would store the events again in the new backing index."""
+    t = tenant()
+    batches = journal_batches([(t, 25)])
+    stream = templates.data_stream(t)
+
+    async def go():
+        sink, metrics = make_sink(es, tmp_path, timeout=0.5)
+        await sink.open()
+        es.inject_slow(2.0)
+        with pytest.raises(Exception):
+            await sink.process(batches[0], end_of(batches[0]))
+        await asyncio.sleep(2.0)  # the slow answer lands server-side
+        assert len(es.documents(stream)) == 25
+        es.rollover(stream)
+        await sink.process(batches[0], end_of(batches[0]))
+        docs = es.documents(stream)
+        assert len(docs) == 25 and len({d[1] for d in docs}) == 25
+        assert metric(metrics, "auditseal_collector_index_items_total", outcome="replayed_present") == 25
+        await sink.close()
+    run(go())
+
+
+def test_admin_queries_on_elasticsearch_match_the_sqlite_index(es, tmp_path):
+    from collector import index_sqlite
+    a, b = tenant(), tenant()
+    batches = journal_batches([(a, 1500), (b, 300)])
+    sqlite = index_sqlite.SqliteIndex(tmp_path / "index.sqlite")
+    sqlite.open()
+
+    async def go():
+        sink, _ = make_sink(es, tmp_path)
+        await sink.open()
+        for records in batches:
+            await sink.process(records, end_of(records))
+            sqlite.process(records, end_of(records))
+        async with client(es) as c:
+            await c.indices.refresh(index=templates.STREAM_PATTERN)
+            every = index_sqlite.search(tmp_path / "index.sqlite", EventQuery(a, limit=10_000))
+            since, until = every[900]["@timestamp"], every[100]["@timestamp"]
+            queries = [EventQuery(a, limit=1200), EventQuery(a, user="alice", limit=10_000),
+                       EventQuery(a, action="user_login", limit=50),
+                       EventQuery(a, since=since, until=until, limit=10_000), EventQuery(b, limit=10_000)]
+            for q in queries:
+                want = index_sqlite.search(tmp_path / "index.sqlite", q)
+                got = await search(c, q)
+                assert len(got) == len(want) > 0, q
+                assert {d["event"]["id"] for d in got} == {d["event"]["id"] for d in want}, q
+                assert all(d["organization"]["id"] == q.tenant for d in got)
+                assert [d["@timestamp"][:23] for d in got] == sorted((d["@timestamp"][:23] for d in got), reverse=True)
+        await sink.close()
+    run(go())
+    sqlite.close()
