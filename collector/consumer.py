@@ -46,6 +46,9 @@ class ConsumerRunner:
         self.position: Position | None = None
         self.failing: str | None = None
         self.appended = journal.subscribe()
+        # Hold the journal from its start until the sink says where it is: a sink that cannot
+        # open (its store is down) must not let the others release what it still needs.
+        journal.register(sink.name, journal.start())
 
     def stop(self) -> None:
         self._stopping.set()

@@ -49,3 +49,57 @@ def test_index_replay_stores_nothing_twice_and_keeps_the_cursor(tmp_path):
     assert "events_tenant_user_ts" in plan
 
 
+
+
+def test_a_sink_that_cannot_open_keeps_the_journal_from_being_released(tmp_path):
+    """One sink's store is down at start-up; the other sink racing ahead must not delete
+    journal segments the first one has not processed."""
+    import asyncio
+
+    from collector.consumer import ConsumerRunner
+    from collector.journal import Journal
+    from collector.metrics import CollectorMetrics
+
+    class Down:
+        name = "index"
+        opened = False
+
+        def open(self):
+            if not self.opened:
+                raise ConnectionError("store down")
+            return None
+
+        def process(self, records, end):
+            self.seen = getattr(self, "seen", 0) + sum(len(r.payload.split(b"\n")) - 1 for _, r in records)
+
+        def close(self):
+            pass
+
+    class Fast(Down):
+        name = "archive"
+        opened = True
+
+    async def go():
+        journal = Journal(tmp_path / "journal", 64 * 1024)
+        journal.open()
+        down, fast = Down(), Fast()
+        metrics = CollectorMetrics()
+        runners = [ConsumerRunner(journal, down, metrics, poll=0.05), ConsumerRunner(journal, fast, metrics, poll=0.05)]
+        tasks = [asyncio.create_task(r.run()) for r in runners]
+        for n in range(40):  # ~40 × 3 KiB: several 64 KiB segments
+            await journal.append([(n + 1, encode_batch(BatchMeta("web-1", "acme", "t"), [event(n + 1)] * 20))])
+        await asyncio.sleep(0.5)
+        assert getattr(fast, "seen", 0) == 800
+        segments = journal.log.segment_ids()
+        assert len(segments) > 1 and segments[0] == 1, "segments the index never saw were deleted"
+        down.opened = True  # the store is back
+        for _ in range(200):
+            if getattr(down, "seen", 0) == 800:
+                break
+            await asyncio.sleep(0.1)
+        assert down.seen == 800
+        for r in runners:
+            r.stop()
+        await asyncio.gather(*tasks)
+        journal.close()
+    asyncio.run(go())
