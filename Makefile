@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= run
 
-.PHONY: install run stop test soak bench clean
+.PHONY: install run stop test soak bench test-es-real s3-up s3-down clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,18 @@ test: install
 # Long soak tests, kept out of `make test`.
 soak: install
 	$(BIN)/pytest -q -m slow -o addopts=''
+
+# The Elasticsearch sink tests against a real cluster: make test-es-real ES_URL=http://host:9200
+# (the fault-injection tests need the suite's test server and are left out).
+test-es-real: install
+	@test -n "$(ES_URL)" || { echo "give ES_URL=http://host:9200"; exit 2; }
+	ES_URL=$(ES_URL) $(BIN)/pytest -q -o addopts='' -m 'not es_faults and not slow' tests/test_es_sink.py
+
+# A local Ceph RADOS Gateway (S3 with Object Lock) on 127.0.0.1:7480, for trying the S3 archive.
+s3-up:
+	scripts/ceph-rgw.sh start $(RUN_DIR)/ceph 7480
+s3-down:
+	scripts/ceph-rgw.sh stop $(RUN_DIR)/ceph
 
 bench: install
 	$(BIN)/python bench/e2e.py

@@ -221,7 +221,7 @@ class ElasticsearchTestServer:
             self._loop = asyncio.new_event_loop()
             self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
             self._thread.start()
-            self._refresh_task = asyncio.run_coroutine_threadsafe(self._refresher(), self._loop)
+            asyncio.run_coroutine_threadsafe(self._start_refresher(), self._loop).result(5)
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
 
     async def _start(self) -> None:
@@ -242,7 +242,7 @@ class ElasticsearchTestServer:
     def close(self) -> None:
         self.stop()
         if self._loop is not None:
-            self._refresh_task.cancel()
+            asyncio.run_coroutine_threadsafe(self._cancel_refresher(), self._loop).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
 
@@ -270,6 +270,16 @@ class ElasticsearchTestServer:
             return self.streams[stream].rollover().name
 
     # -- HTTP ----------------------------------------------------------------------------
+    async def _start_refresher(self) -> None:
+        self._refresh_task = asyncio.get_running_loop().create_task(self._refresher())
+
+    async def _cancel_refresher(self) -> None:
+        self._refresh_task.cancel()
+        try:
+            await self._refresh_task
+        except asyncio.CancelledError:
+            pass
+
     async def _refresher(self) -> None:
         while True:
             await asyncio.sleep(1.0)  # index.refresh_interval: 1s
