@@ -20,6 +20,7 @@ import base64
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlparse
@@ -28,6 +29,7 @@ from .errors import Halt, Retryable
 
 DELETE_MARKER = "delete_marker"
 EXTRA_VERSION = "extra_version"
+VERSION_CACHE = 100_000
 RETRYABLE_CODES = {"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError", "503", "500",
                    "Throttling", "RequestTimeTooSkewed"}
 
@@ -88,7 +90,8 @@ class S3Store:
         self.bucket = location.bucket
         self.prefix = location.prefix.strip("/") + "/" if location.prefix.strip("/") else ""
         self.sse_kms_key_id = sse_kms_key_id
-        self._first_version: dict[str, str] = {}  # key → version id of its first write
+        # key → version id of its first write; bounded: a years-long archive has millions of keys
+        self._first_version: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
 
     def _call(self, what: str, fn, **kwargs):
@@ -145,9 +148,16 @@ class S3Store:
             else:
                 first[key] = v["VersionId"]
         anomalies.extend(Anomaly(m["Key"][len(self.prefix):], DELETE_MARKER, m["VersionId"]) for m in markers)
-        with self._lock:
-            self._first_version.update(first)
+        self._remember(first)
         return first, anomalies
+
+    def _remember(self, versions: dict[str, str]) -> None:
+        with self._lock:
+            for key, version in versions.items():
+                self._first_version[key] = version
+                self._first_version.move_to_end(key)
+            while len(self._first_version) > VERSION_CACHE:
+                self._first_version.popitem(last=False)
 
     def list(self, prefix: str) -> list[str]:
         return sorted(self._scan(prefix)[0])
@@ -191,8 +201,7 @@ class S3Store:
         version = reply.get("VersionId")
         if not version:
             raise Halt(f"s3://{self.bucket}: the PUT of {key} returned no version id; versioning is off")
-        with self._lock:
-            self._first_version[key] = version
+        self._remember({key: version})
         return version
 
     def remove_unsealed(self, key: str) -> None:

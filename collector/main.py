@@ -174,8 +174,10 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     for task in done:
         if task is not stopper and task.exception():
             if isinstance(task.exception(), Halt):
-                halted = task.exception()
-            log.error("collector task failed", exc_info=task.exception())
+                halted = task.exception()  # an operator's problem: the message says it all
+                log.error("collector cannot go on", extra=kv(error=str(halted)))
+            else:
+                log.error("collector task failed", exc_info=task.exception())
     log.info("collector stopping")
     for site in sites:
         await site.cleanup()

@@ -88,6 +88,10 @@ rgw frontends = beast endpoint=127.0.0.1:$port
 rgw data = $dir/rgw
 rgw enable usage log = false
 rgw dns name = localhost
+# SSE-KMS for tests: Ceph's "testing" KMS backend with one fixed key id (never for production).
+rgw crypt require ssl = false
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = auditseal-test-key=$(head -c 32 /dev/urandom | base64)
 EOF
   monmaptool --create --clobber --fsid "$fsid" --addv a "[v2:127.0.0.1:3300,v1:127.0.0.1:6789]" "$dir/monmap" >/dev/null
   ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" >/dev/null

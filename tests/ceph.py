@@ -75,3 +75,12 @@ class Ceph:
 
     def store(self, bucket: str, prefix: str = "") -> S3Store:
         return S3Store(self.client(), S3Location(bucket, prefix))
+
+
+def rados_objects(ceph: Ceph, pool: str = "default.rgw.buckets.data") -> list[bytes]:
+    """The raw bytes RADOS holds for every object in the gateway's data pool."""
+    conf = str(ceph.dir / "ceph.conf")
+    names = subprocess.run(["rados", "-c", conf, "-p", pool, "ls"], capture_output=True, text=True,
+                           check=True, timeout=60).stdout.split()
+    return [subprocess.run(["rados", "-c", conf, "-p", pool, "get", name, "-"], capture_output=True,
+                           check=True, timeout=60).stdout for name in names]
