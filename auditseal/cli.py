@@ -142,9 +142,13 @@ def _cmd_verify(args) -> int:
         state = orjson.loads(Path(args.state).read_bytes())
     index = None
     if args.index:
-        if not args.index.startswith("sqlite:"):
-            raise Halt("--index takes sqlite:PATH")
-        index = verify.sqlite_index(args.index[len("sqlite:"):])
+        if args.index.startswith("sqlite:"):
+            index = verify.sqlite_index(args.index[len("sqlite:"):])
+        elif args.index.startswith("es:"):
+            from .verify_es import elasticsearch_index
+            index = elasticsearch_index(args.index[len("es:"):])
+        else:
+            raise Halt("--index takes sqlite:PATH or es:URL")
     report = verify.verify_store(store, verifiers, state, index, _cipher(args))
     if args.state:
         write_atomic(Path(args.state), orjson.dumps(report.state, option=orjson.OPT_INDENT_2))
@@ -261,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     p_verify.add_argument("--pubkey", required=True, action="append",
                           help="verifier key file (.vkey); repeat to pin several (rotation)")
     p_verify.add_argument("--state", help="file remembering the newest verified checkpoints")
-    p_verify.add_argument("--index", help="compare with an index: sqlite:PATH")
+    p_verify.add_argument("--index", help="compare with an index: sqlite:PATH or es:URL "
+                                          "(API key from AUDITSEAL_ES_API_KEY)")
     p_verify.add_argument("--json", action="store_true", help="machine-readable output")
 
     p_prove = sub.add_parser("prove", help="inclusion proof for one event, or check one offline")

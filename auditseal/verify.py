@@ -45,6 +45,7 @@ FORK = "FORK"
 INDEX_MISSING = "INDEX_MISSING"
 INDEX_MISMATCH = "INDEX_MISMATCH"
 INDEX_EXTRA = "INDEX_EXTRA"
+INDEX_DUPLICATE = "INDEX_DUPLICATE"
 OBJECT_DELETE_MARKER = "OBJECT_DELETE_MARKER"
 OBJECT_OVERWRITTEN = "OBJECT_OVERWRITTEN"
 
@@ -325,6 +326,10 @@ def _compare_index(name, tenant, leaves, rows: Iterable[IndexRow], trusted, find
             if row.seq <= sealed_high.get(row.agent_id, 0) or (row.agent_id not in sealed_high and trusted):
                 finding(INDEX_EXTRA, None, None, f"index:{row.event_id}",
                         f"indexed event (agent {row.agent_id}, seq {row.seq}) has no leaf in the archive")
+            continue
+        if row.event_id in seen:
+            finding(INDEX_DUPLICATE, leaf[0], leaf[0], f"index:{row.event_id}",
+                    "the index holds this event more than once")
             continue
         seen.add(row.event_id)
         if bytes(row.doc) != leaf[1]:
