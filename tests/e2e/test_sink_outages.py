@@ -81,7 +81,9 @@ def test_elasticsearch_down_for_minutes_then_back(es, tmp_path, stopping):
     assert sorted(s.name for s in es.streams.values()) == [templates.data_stream("acme")]
     # The archive never stopped: every event sealed once there too.
     wait_for(lambda: readyz(pipe)[1].get("status") == "ok", 30, "readiness back to ok")
-    sealed = sealed_rows(archive.LocalStore(pipe.root / "collector" / "archive"), pipe)
+    store = archive.LocalStore(pipe.root / "collector" / "archive")
+    sealed = wait_for(lambda: (rows := sealed_rows(store, pipe)) and len(rows) >= total and rows, 60,
+                      f"{total} events sealed", interval=1)
     assert_exactly_once(sealed, range(total))
 
 
