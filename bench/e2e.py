@@ -89,16 +89,25 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2000, help="events/s in the latency phase")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency phase")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--s3-endpoint", metavar="URL",
+                        help="archive into S3 with Object Lock there (a new bucket; AWS_* credentials)")
     parser.add_argument("--profile", metavar="DIR",
                         help="record py-spy profiles (collapsed stacks) of both processes into DIR")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="auditseal-bench-"))
     agent_metrics = free_port()
+    collector_overrides = {"log_level": "warning"}
+    if args.s3_endpoint:
+        from auditseal.archive_s3 import make_client
+        bucket = f"auditseal-bench-{os.getpid()}-{int(time.time())}"
+        make_client(args.s3_endpoint).create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+        collector_overrides["archive"] = {"type": "s3", "bucket": bucket, "endpoint_url": args.s3_endpoint}
+        collector_overrides["retention"] = {"archive_days": 1}
     setup = devsetup.setup(root, ingest_port=free_port(), admin_port=free_port(),
                            agent_overrides={"metrics_listen": f"127.0.0.1:{agent_metrics}",
                                             "log_level": "warning"},
-                           collector_overrides={"log_level": "warning"})
+                           collector_overrides=collector_overrides)
     agent_url = f"http://127.0.0.1:{agent_metrics}"
     def spawn(program: str, config: Path) -> subprocess.Popen:
         command = [sys.executable, "-m", f"{program}.main", "run", "--config", str(config)]
@@ -126,6 +135,8 @@ def main() -> None:
                        600, "acks")
         cpu_ack = (cpu_seconds(pids[0]) - cpu0[0], cpu_seconds(pids[1]) - cpu0[1])
         t_indexed = wait(lambda: indexed(index) >= args.events, 600, "index")
+        archived = 'auditseal_collector_sink_events_total{sink="archive"}'
+        t_archived = wait(lambda: metric(setup.admin_url, archived) >= args.events, 600, "archive")
         cpu1 = (cpu_seconds(pids[0]) - cpu0[0], cpu_seconds(pids[1]) - cpu0[1])
 
         # Latency phase: a steady trickle, each event stamped when written.
@@ -159,6 +170,7 @@ def main() -> None:
     n = args.events
     print(f"e2e events={n} "
           f"acked_eps={n / (t_acked - t0):,.0f} indexed_eps={n / (t_indexed - t0):,.0f} "
+          f"archived_eps={n / (t_archived - t0):,.0f}{' (s3)' if args.s3_endpoint else ''} "
           f"agent_cpu_s={cpu1[0]:.1f} agent_lines_per_cpu_s={n / max(cpu_ack[0], 1e-9):,.0f} "
           f"collector_cpu_s={cpu1[1]:.1f} collector_ack_path_ev_per_cpu_s~{n / max(cpu_ack[1], 1e-9):,.0f} "
           f"latency_rate={args.rate}/s p50_ms={percentile(latencies, 50):.0f} "
