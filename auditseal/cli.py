@@ -149,7 +149,12 @@ def _cmd_verify(args) -> int:
             index = elasticsearch_index(args.index[len("es:"):])
         else:
             raise Halt("--index takes sqlite:PATH or es:URL")
-    report = verify.verify_store(store, verifiers, state, index, _cipher(args))
+    since = None
+    if args.index_days is not None:
+        import datetime as dt
+        from .event import format_ts
+        since = format_ts(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=args.index_days))
+    report = verify.verify_store(store, verifiers, state, index, _cipher(args), since)
     if args.state:
         write_atomic(Path(args.state), orjson.dumps(report.state, option=orjson.OPT_INDENT_2))
     if args.json:
@@ -267,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     p_verify.add_argument("--state", help="file remembering the newest verified checkpoints")
     p_verify.add_argument("--index", help="compare with an index: sqlite:PATH or es:URL "
                                           "(API key from AUDITSEAL_ES_API_KEY)")
+    p_verify.add_argument("--index-days", type=int, metavar="N",
+                          help="the index keeps N days (retention.index_days): older events may be gone")
     p_verify.add_argument("--json", action="store_true", help="machine-readable output")
 
     p_prove = sub.add_parser("prove", help="inclusion proof for one event, or check one offline")

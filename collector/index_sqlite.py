@@ -106,6 +106,31 @@ class SqliteIndex:
             self._conn = None
 
 
+def prune(path: Path, policy, now=None, chunk: int = 10_000) -> int:
+    """Delete events past their tenant's hot retention (``retention.index_days``; the archive
+    keeps them). In chunks, so ingest's writes are never blocked for long. Returns how many."""
+    import datetime as dt
+
+    from auditseal.event import format_ts
+    now = now or dt.datetime.now(dt.timezone.utc)
+    conn = connect(path)
+    removed = 0
+    try:
+        tenants = [t for (t,) in conn.execute("SELECT DISTINCT tenant FROM events")]
+        for tenant in tenants:
+            cutoff = format_ts(now - dt.timedelta(days=policy.index_days_of(tenant)))
+            while True:
+                done = conn.execute(
+                    "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE tenant = ? AND ts < ? "
+                    "LIMIT ?)", (tenant, cutoff, chunk)).rowcount
+                removed += done
+                if done < chunk:
+                    break
+    finally:
+        conn.close()
+    return removed
+
+
 def search(path: Path, query: EventQuery) -> list[dict]:
     """Run a query on a fresh read connection (safe from any thread)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -52,6 +53,17 @@ async def sealer_tick(sealer: Sealer) -> None:
         await asyncio.to_thread(sealer.tick)
     except OSError as exc:
         log.error("idle checkpoint failed; will retry", extra=kv(error=str(exc)))
+
+
+async def prune_index(path: Path, policy) -> None:
+    """Hot retention of the SQLite index (a failure is logged and retried next hour)."""
+    try:
+        removed = await asyncio.to_thread(index_sqlite.prune, path, policy)
+    except Exception as exc:
+        log.error("index retention pass failed; will retry", extra=kv(error=f"{type(exc).__name__}: {exc}"))
+        return
+    if removed:
+        log.info("index retention removed events past their hot days", extra=kv(events=removed))
 
 
 def load_signer(path: Path) -> Signer:
@@ -162,6 +174,9 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
                       seconds=min(60.0, cfg.archive.checkpoint_interval / 4), max_instances=1)
     scheduler.add_job(monitor.check, "interval", seconds=cfg.verify.interval, max_instances=1,
                       coalesce=True)
+    if cfg.index.type == "sqlite":  # Elasticsearch ages events out itself (ILM)
+        scheduler.add_job(prune_index, "interval", args=[cfg.index.path or data / "index.sqlite", cfg.retention],
+                          seconds=3600, max_instances=1, coalesce=True, next_run_time=datetime.now())
     scheduler.start()
 
     stop = asyncio.Event()

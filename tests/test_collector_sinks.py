@@ -103,3 +103,24 @@ def test_a_sink_that_cannot_open_keeps_the_journal_from_being_released(tmp_path)
         await asyncio.gather(*tasks)
         journal.close()
     asyncio.run(go())
+
+
+def test_index_retention_removes_events_past_their_tenants_hot_days(tmp_path):
+    import datetime as dt
+
+    from collector.index_sqlite import prune
+    from collector.retention import RetentionPolicy, RetentionRule
+    index = SqliteIndex(tmp_path / "i.sqlite")
+    index.open()
+    old, recent = "2026-01-01T00:00:00.000000Z", "2026-11-20T00:00:00.000000Z"
+    first = batch(8, [event(1, ts=old), event(2, ts=recent)])
+    second = batch(first[1].end, [event(3, tenant="sandbox", ts=recent)], tenant="sandbox")
+    index.process([first, second], Position(1, second[1].end))
+    index.close()
+    policy = RetentionPolicy(index_days=90, rules=[RetentionRule(name="s", tenants=["sandbox"], index_days=5)])
+    now = dt.datetime(2026, 11, 28, tzinfo=dt.timezone.utc)
+    assert prune(tmp_path / "i.sqlite", policy, now, chunk=1) == 2  # acme's January event, sandbox's 8-day-old one
+    path = tmp_path / "i.sqlite"
+    assert [d["event"]["sequence"] for d in search(path, EventQuery("acme"))] == [2]
+    assert search(path, EventQuery("sandbox")) == []
+    assert prune(path, policy, now) == 0

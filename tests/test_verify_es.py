@@ -56,3 +56,31 @@ def test_an_unreachable_index_is_a_clear_error(tmp_path):
     rows = elasticsearch_index(f"http://127.0.0.1:{free_port()}")("acme")
     with pytest.raises(Retryable, match="unreachable"):
         list(rows)
+
+
+@pytest.mark.es_faults
+def test_events_past_the_hot_retention_may_be_gone_from_the_index(es, tmp_path):
+    t = tenant()
+    batches = journal_batches([(t, 20)])
+    signer = Signer.generate("auditseal.test")
+    sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, signer.name)
+    sealer.open()
+
+    async def index():
+        sink, _ = make_sink(es, tmp_path)
+        await sink.open()
+        await sink.process(batches[0], Position(1, batches[0][-1][1].end))
+        await sink.close()
+    asyncio.run(index())
+    sealer.process(batches[0], Position(1, batches[0][-1][1].end))
+    docs = es.streams[templates.data_stream(t)].indices[0].docs
+    for doc_id in sorted(docs)[:5]:
+        del docs[doc_id]  # as ILM's delete phase would
+    es._refresh("*")
+    store = archive.LocalStore(tmp_path / "archive")
+    strict = verify_store(store, [signer.verifier()], index=elasticsearch_index(es.url))
+    assert [f.code for f in strict.findings] == [INDEX_MISSING] * 5
+    # Everything was written "now": with a cutoff after it, those events have aged out.
+    aged = verify_store(store, [signer.verifier()], index=elasticsearch_index(es.url),
+                        index_since="9999-01-01T00:00:00.000000Z")
+    assert aged.findings == []
