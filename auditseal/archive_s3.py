@@ -124,12 +124,13 @@ class S3Store:
             raise Halt(f"{where}: Object Lock is not enabled; refusing to archive there")
 
     # -- the Store calls -----------------------------------------------------------------
-    def _versions(self, prefix: str):
+    def _versions(self, prefix: str, start_after: str | None = None):
         """(versions, delete markers) under prefix, oldest first per key."""
         versions, markers = [], []
         paginator = self.client.get_paginator("list_object_versions")
+        extra = {"KeyMarker": self.prefix + start_after} if start_after else {}
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix, **extra):
                 versions.extend(page.get("Versions", []))
                 markers.extend(page.get("DeleteMarkers", []))
         except Exception as exc:
@@ -137,8 +138,8 @@ class S3Store:
         versions.sort(key=lambda v: (v["Key"], v["LastModified"]))
         return versions, markers
 
-    def _scan(self, prefix: str) -> tuple[dict[str, str], list[Anomaly]]:
-        versions, markers = self._versions(prefix)
+    def _scan(self, prefix: str, start_after: str | None = None) -> tuple[dict[str, str], list[Anomaly]]:
+        versions, markers = self._versions(prefix, start_after)
         first: dict[str, str] = {}
         anomalies = []
         for v in versions:
@@ -159,8 +160,27 @@ class S3Store:
             while len(self._first_version) > VERSION_CACHE:
                 self._first_version.popitem(last=False)
 
-    def list(self, prefix: str) -> list[str]:
-        return sorted(self._scan(prefix)[0])
+    def list(self, prefix: str, start_after: str | None = None) -> list[str]:
+        return sorted(self._scan(prefix, start_after)[0])
+
+    def _children(self, prefix: str) -> list[str]:
+        names = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix, Delimiter="/"):
+                names.extend(p["Prefix"][len(self.prefix + prefix):].rstrip("/")
+                             for p in page.get("CommonPrefixes", []))
+        except Exception as exc:
+            raise translate(exc, f"listing s3://{self.bucket}/{self.prefix}{prefix}") from None
+        return names
+
+    def logs(self) -> list[tuple[str, str]]:
+        """(tenant, partition) of every log, by prefix listing (not every object).
+
+        A log whose every object is hidden by a delete marker is still a log: the versions
+        listing of ``anomalies`` reports those; here a tenant with only markers is missed."""
+        return sorted((tenant, partition) for tenant in self._children("")
+                      for partition in self._children(f"{tenant}/"))
 
     def anomalies(self, prefix: str = "") -> list[Anomaly]:
         """Delete markers and versions written over an object (both mean someone tried)."""

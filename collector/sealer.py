@@ -237,7 +237,11 @@ class Sealer:
 
     def _remove_unsealed(self, state: LogState) -> None:
         prefix = state.name
-        for key in self.store.list(prefix):
+        # Only what lies beyond the recorded state (keys sort by their zero-padded numbers).
+        beyond = (self.store.list(f"{prefix}/segments/", f"{prefix}/segments/{state.size:012d}")
+                  + self.store.list(f"{prefix}/checkpoints/",
+                                    f"{prefix}/{archive.checkpoint_key(state.counter)}"))
+        for key in beyond:
             rel = key[len(prefix) + 1:]
             seg = archive.SEGMENT_RE.match(rel)
             ckpt = archive.CHECKPOINT_RE.match(rel)
