@@ -34,6 +34,16 @@ def readyz(pipe: Pipeline) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read())
 
 
+def query(pipe: Pipeline, params: str) -> tuple[int, dict]:
+    request = urllib.request.Request(f"{pipe.setup.admin_url}/v1/events?{params}",
+                                     headers={"Authorization": f"Bearer {pipe.setup.token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
 def es_rows(es) -> list[tuple]:
     return [(doc["agent"]["id"], doc["event"]["sequence"], doc["labels"]["n"])
             for _, _, doc in es.documents() if "labels" in doc]
@@ -64,12 +74,18 @@ def test_elasticsearch_down_for_minutes_then_back(es, tmp_path, stopping):
     pipe.start_agent()
     writer = flow(pipe, total)
     wait_for(lambda: len(es.documents()) > 1000, 60, "events in Elasticsearch")
+    # The admin API queries Elasticsearch (after its 1 s refresh).
+    status, found = wait_for(lambda: (r := query(pipe, "tenant=acme&limit=500")) and r[1].get("count") == 500 and r,
+                             30, "admin query answered from Elasticsearch")
+    assert status == 200 and all(e["organization"]["id"] == "acme" for e in found["events"])
     es.stop()
     down_at = time.monotonic()
     # Degraded, still accepting: the journal holds what the index cannot take.
     status, body = wait_for(lambda: (r := readyz(pipe)) and r[1].get("status") == "degraded" and r, 30,
                             "readiness to say degraded")
     assert status == 200 and "index" in body["sinks_failing"] and body["ready"] is True
+    status, refused = query(pipe, "tenant=acme")
+    assert status == 503 and refused["reason"] == "index_unavailable" and "127.0.0.1" not in refused["error"]
     acked_before = pipe.agent_metric("auditseal_agent_events_acked_total")
     time.sleep(max(0.0, OUTAGE - (time.monotonic() - down_at)))
     assert pipe.agent_metric("auditseal_agent_events_acked_total") > acked_before + RATE * (OUTAGE / 2)
