@@ -11,9 +11,7 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 
-from auditseal import archive
 from auditseal.errors import Halt
-from auditseal.holds import apply_hold
 from auditseal.note import Signer
 from auditseal.segments import Position
 from auditseal.verify import OBJECT_DELETE_MARKER, verify_store

@@ -1,5 +1,5 @@
 """The Elasticsearch sink with the official async client, against the Elasticsearch API
-(tests/es_server.py, or a real cluster with ES_URL: ``make test-es-real``)."""
+(tests/es_server/, or a real cluster with ES_URL: ``make test-es-real``)."""
 
 from __future__ import annotations
 

@@ -1,76 +1,19 @@
-"""An Elasticsearch-API test server: the documented behaviour of the calls auditseal uses.
-
-No Elasticsearch can be installed on these machines (``../shared/notes/real-services.md``),
-so the sink is tested against this: a real HTTP server the official client talks to,
-answering as Elasticsearch 8 documents it:
-
-- ``PUT/GET _ilm/policy``, ``PUT/GET _index_template`` (composable, ``data_stream``, priority);
-- ``_bulk`` (NDJSON): per-item statuses inside an HTTP 200 with ``errors``; data streams
-  accept only ``create``; ``create`` of an existing ``_id`` in the write index → 409
-  ``version_conflict_engine_exception`` (and only there: after a rollover a resend is stored
-  again, as in Elasticsearch); mapping conflicts → 400 ``document_parsing_exception``;
-  data streams created on first write from the matching template;
-- ``_search`` with ``bool`` (filter/must/should/must_not), ``term``, ``terms``, ``range``,
-  ``match_all``, ``sort``, ``search_after``, ``_source``, ``docvalue_fields``; date sort
-  values are epoch milliseconds; only *refreshed* documents are searchable (every second
-  or on ``_refresh``); ``_count``, ``_refresh``, ``_rollover``, ``GET _data_stream``.
-
-Faults: ``inject_http`` (whole requests answered 429/5xx), ``inject_items`` (item
-statuses 429/503), ``inject_slow`` (store, then answer late), ``stop``/``start`` (down).
-What it does not implement it refuses loudly (400 ``test_server_unsupported``) and
-records in ``unsupported``; the fixtures fail a test that caused any.
-"""
+"""The HTTP side of the Elasticsearch test server (see the package docstring)."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
 import threading
-import time
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 import orjson
 from aiohttp import web
 
+from .model import DataStream, MappingError, Unsupported, field_values, validate
+from .query import cmp_from_values, matches, sort_key
+
 VERSION = "8.15.0"
 HEADERS = {"X-Elastic-Product": "Elasticsearch"}
-CONTENT_TYPE = "application/vnd.elasticsearch+json;compatible-with=8"
-
-
-class Unsupported(Exception):
-    pass
-
-
-class MappingError(Exception):
-    pass
-
-
-@dataclass
-class BackingIndex:
-    name: str
-    docs: dict[str, dict] = field(default_factory=dict)  # _id → source
-    visible: set[str] = field(default_factory=set)  # refreshed ids
-
-
-@dataclass
-class DataStream:
-    name: str
-    template: str
-    mapping: dict  # explicit properties (from the template)
-    dynamic: dict[str, str] = field(default_factory=dict)  # dotted path → type picked on first sight
-    indices: list[BackingIndex] = field(default_factory=list)
-
-    @property
-    def write_index(self) -> BackingIndex:
-        return self.indices[-1]
-
-    def rollover(self) -> BackingIndex:
-        day = dt.datetime.now(dt.timezone.utc).strftime("%Y.%m.%d")
-        index = BackingIndex(f".ds-{self.name}-{day}-{len(self.indices) + 1:06d}")
-        self.indices.append(index)
-        return index
 
 
 def _error(status: int, kind: str, reason: str) -> web.Response:
@@ -81,118 +24,6 @@ def _error(status: int, kind: str, reason: str) -> web.Response:
 
 def _ok(body: dict, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), headers=HEADERS, content_type="application/json")
-
-
-def to_nanos(value) -> int:
-    """A date as epoch nanoseconds (sort values: millis for ``date``, nanos for ``date_nanos``)."""
-    if isinstance(value, bool):
-        raise MappingError("a boolean is not a date")
-    if isinstance(value, (int, float)):
-        return int(value) * 1_000_000
-    if isinstance(value, str):
-        text = value.replace("Z", "+00:00")
-        try:
-            when = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise MappingError(f"failed to parse date field [{value}]") from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-    raise MappingError(f"failed to parse date field [{value!r}]")
-
-
-def _check_leaf(kind: str, path: str, value) -> None:
-    if isinstance(value, dict):
-        raise MappingError(f"failed to parse field [{path}] of type [{kind}]: found an object")
-    if kind == "keyword" or kind == "match_only_text" or kind == "text":
-        return
-    if kind == "long":
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.lstrip("-").isdigit())
-                                           or (isinstance(value, float) and value.is_integer())):
-            raise MappingError(f"failed to parse field [{path}] of type [long]: [{value}]")
-    elif kind == "float":
-        try:
-            float(value)
-        except (TypeError, ValueError):
-            raise MappingError(f"failed to parse field [{path}] of type [float]: [{value}]") from None
-    elif kind == "boolean":
-        if value not in (True, False, "true", "false"):
-            raise MappingError(f"failed to parse field [{path}] of type [boolean]: [{value}]")
-    elif kind in ("date", "date_nanos"):
-        to_nanos(value)
-    elif kind == "ip":
-        try:
-            ipaddress.ip_address(str(value))
-        except ValueError:
-            raise MappingError(f"failed to parse field [{path}] of type [ip]: '{value}' is not an IP "
-                               f"string literal.") from None
-    else:
-        raise Unsupported(f"mapping type {kind}")
-
-
-def _dynamic_type(value) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "long"
-    if isinstance(value, float):
-        return "float"
-    return "keyword"  # strings_as_keyword (date_detection is off in auditseal's template)
-
-
-def validate(stream: DataStream, doc: dict) -> dict[str, str]:
-    """Check a document against the stream's mapping; returns new dynamic fields."""
-    added: dict[str, str] = {}
-
-    def walk(node: dict, props: dict | None, prefix: str) -> None:
-        for key, value in node.items():
-            path = f"{prefix}{key}"
-            spec = (props or {}).get(key)
-            values = value if isinstance(value, list) else [value]
-            for item in values:
-                if item is None:
-                    continue
-                if spec is not None and "properties" in spec:
-                    if not isinstance(item, dict):
-                        raise MappingError(f"object mapping for [{path}] tried to parse field [{path}] as "
-                                           f"object, but found a concrete value")
-                    walk(item, spec["properties"], path + ".")
-                elif spec is not None:
-                    _check_leaf(spec.get("type", "object"), path, item)
-                elif isinstance(item, dict):
-                    known = stream.dynamic.get(path) or added.get(path)
-                    if known not in (None, "object"):
-                        raise MappingError(f"failed to parse field [{path}] of type [{known}]: found an object")
-                    added[path] = "object"
-                    walk(item, None, path + ".")
-                else:
-                    known = stream.dynamic.get(path) or added.get(path)
-                    if known == "object":
-                        raise MappingError(f"object mapping for [{path}] tried to parse field [{path}] as "
-                                           f"object, but found a concrete value")
-                    if known is None:
-                        added[path] = _dynamic_type(item)
-                    else:
-                        _check_leaf(known, path, item)
-    walk(doc, stream.mapping, "")
-    return added
-
-
-def field_values(doc: dict, path: str) -> list:
-    node = [doc]
-    for part in path.split("."):
-        nxt = []
-        for n in node:
-            if isinstance(n, dict) and part in n:
-                v = n[part]
-                nxt.extend(v if isinstance(v, list) else [v])
-        node = nxt
-    # Dotted keys as written (``{"event.id": ...}``) are the same field in Elasticsearch.
-    if not node and path in doc:
-        v = doc[path]
-        node = v if isinstance(v, list) else [v]
-    return node
 
 
 class ElasticsearchTestServer:
@@ -442,7 +273,7 @@ class ElasticsearchTestServer:
         if op != "create":
             return {**base, "status": 400, "error": {
                 "type": "illegal_argument_exception",
-                "reason": f"only write ops with an op_type of create are allowed in data streams"}}
+                "reason": "only write ops with an op_type of create are allowed in data streams"}}
         if doc_id is None:
             raise Unsupported("documents without _id")
         index = stream.write_index
@@ -479,12 +310,12 @@ class ElasticsearchTestServer:
         if req.get("from"):
             raise Unsupported("from (use search_after)")
         with self._lock:
-            docs = [d for d in self._visible(target, params) if self._matches(req.get("query", {"match_all": {}}), d[2], d[3])]
+            docs = [d for d in self._visible(target, params) if matches(req.get("query", {"match_all": {}}), d[2], d[3])]
             sort = req.get("sort", [])
-            keys = [self._sort_key(sort, d) for d in docs]
+            keys = [sort_key(sort, d) for d in docs]
         order = sorted(range(len(docs)), key=lambda n: keys[n]["cmp"])
         if "search_after" in req:
-            after = self._cmp_from_values(sort, req["search_after"])
+            after = cmp_from_values(sort, req["search_after"])
             order = [n for n in order if keys[n]["cmp"] > after]
         size = int(req.get("size", 10))
         if size > 10_000:
@@ -510,105 +341,5 @@ class ElasticsearchTestServer:
         req = orjson.loads(body) if body else {}
         with self._lock:
             n = sum(1 for d in self._visible(target, params)
-                    if self._matches(req.get("query", {"match_all": {}}), d[2], d[3]))
+                    if matches(req.get("query", {"match_all": {}}), d[2], d[3]))
         return _ok({"count": n})
-
-    def _field_type(self, stream: DataStream, path: str) -> str:
-        node = {"properties": stream.mapping}
-        for part in path.split("."):
-            node = (node.get("properties") or {}).get(part)
-            if node is None:
-                return stream.dynamic.get(path, "keyword")
-        return node.get("type", "object")
-
-    def _norm(self, stream, path, value):
-        kind = self._field_type(stream, path)
-        if kind == "date":
-            return to_nanos(value) // 1_000_000
-        if kind == "date_nanos":
-            return to_nanos(value)
-        return value
-
-    def _matches(self, query: dict, doc: dict, stream: DataStream) -> bool:
-        (kind, spec), = query.items()
-        if kind == "match_all":
-            return True
-        if kind == "bool":
-            unknown = set(spec) - {"filter", "must", "should", "must_not", "minimum_should_match"}
-            if unknown:
-                raise Unsupported(f"bool {sorted(unknown)}")
-            as_list = lambda v: v if isinstance(v, list) else [v]  # noqa: E731
-            if not all(self._matches(q, doc, stream) for q in as_list(spec.get("filter", [])) + as_list(spec.get("must", []))):
-                return False
-            if any(self._matches(q, doc, stream) for q in as_list(spec.get("must_not", []))):
-                return False
-            should = as_list(spec.get("should", []))
-            if should:
-                need = int(spec.get("minimum_should_match", 1))
-                return sum(self._matches(q, doc, stream) for q in should) >= need
-            return True
-        if kind in ("term", "terms"):
-            (path, wanted), = spec.items()
-            if kind == "term" and isinstance(wanted, dict):
-                wanted = wanted["value"]
-            wanted = wanted if kind == "terms" else [wanted]
-            have = {self._norm(stream, path, v) for v in field_values(doc, path)}
-            return any(self._norm(stream, path, w) in have for w in wanted)
-        if kind == "range":
-            (path, bounds), = spec.items()
-            if set(bounds) - {"gte", "gt", "lte", "lt"}:
-                raise Unsupported(f"range options {sorted(bounds)}")
-            for v in field_values(doc, path):
-                v = self._norm(stream, path, v)
-                ok = all([("gte" not in bounds or v >= self._norm(stream, path, bounds["gte"])),
-                          ("gt" not in bounds or v > self._norm(stream, path, bounds["gt"])),
-                          ("lte" not in bounds or v <= self._norm(stream, path, bounds["lte"])),
-                          ("lt" not in bounds or v < self._norm(stream, path, bounds["lt"]))])
-                if ok:
-                    return True
-            return False
-        if kind == "ids":
-            raise Unsupported("ids query on data streams (use a term query)")
-        raise Unsupported(f"query {kind}")
-
-    def _sort_key(self, sort: list, d) -> dict:
-        _, _, source, stream = d
-        values, cmp = [], []
-        for spec in sort:
-            (path, opts), = (spec.items() if isinstance(spec, dict) else [(spec, {"order": "asc"})])
-            order = opts.get("order", "asc") if isinstance(opts, dict) else opts
-            found = field_values(source, path)
-            value = self._norm(stream, path, found[0]) if found else None
-            values.append(value)
-            cmp.append(_Ordered(value, order == "desc"))
-        return {"values": values, "cmp": tuple(cmp)}
-
-    def _cmp_from_values(self, sort: list, values: list) -> tuple:
-        out = []
-        for spec, value in zip(sort, values):
-            (_, opts), = (spec.items() if isinstance(spec, dict) else [(spec, {"order": "asc"})])
-            order = opts.get("order", "asc") if isinstance(opts, dict) else opts
-            out.append(_Ordered(value, order == "desc"))
-        return tuple(out)
-
-
-class _Ordered:
-    """A sort value: missing values last, descending flips the comparison."""
-
-    def __init__(self, value, desc: bool):
-        self.value, self.desc = value, desc
-
-    def _key(self):
-        return (self.value is None, self.value)
-
-    def __lt__(self, other):
-        a, b = self._key(), other._key()
-        if a[0] != b[0]:
-            return not a[0]
-        return a[1] > b[1] if self.desc else a[1] < b[1]
-
-    def __gt__(self, other):
-        return other < self
-
-    def __eq__(self, other):
-        return self._key() == other._key()
