@@ -154,7 +154,11 @@ def _cmd_verify(args) -> int:
         import datetime as dt
         from .event import format_ts
         since = format_ts(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=args.index_days))
-    report = verify.verify_store(store, verifiers, state, index, _cipher(args), since)
+    if args.incremental and not args.state:
+        raise Halt("--incremental needs --state (where the last run stopped)")
+    if args.incremental and index is not None:
+        raise Halt("--incremental cannot be combined with --index (that needs every leaf)")
+    report = verify.verify_store(store, verifiers, state, index, _cipher(args), since, args.incremental)
     if args.state:
         write_atomic(Path(args.state), orjson.dumps(report.state, option=orjson.OPT_INDENT_2))
     if args.json:
@@ -272,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     p_verify.add_argument("--state", help="file remembering the newest verified checkpoints")
     p_verify.add_argument("--index", help="compare with an index: sqlite:PATH or es:URL "
                                           "(API key from AUDITSEAL_ES_API_KEY)")
+    p_verify.add_argument("--incremental", action="store_true",
+                          help="only what is new since --state (for locked S3 archives: older objects cannot change)")
     p_verify.add_argument("--index-days", type=int, metavar="N",
                           help="the index keeps N days (retention.index_days): older events may be gone")
     p_verify.add_argument("--json", action="store_true", help="machine-readable output")

@@ -118,14 +118,21 @@ def sqlite_index(path: str) -> Callable[[str], Iterable[IndexRow]]:
 
 def verify_store(store: archive.Store, verifiers: list[Verifier], state: dict | None = None,
                  index: Callable[[str], Iterable[IndexRow]] | None = None,
-                 cipher: SegmentCipher | None = None, index_since: str | None = None) -> Report:
+                 cipher: SegmentCipher | None = None, index_since: str | None = None,
+                 incremental: bool = False) -> Report:
     """Without ``cipher``, encrypted segments are checked against their signed SHA-256 only
     (that binds their content); their leaves are recomputed when the key is given.
     ``index_since`` (canonical UTC ISO): events older than this have aged out of the index
-    (its hot retention), so their absence there is not a finding."""
+    (its hot retention), so their absence there is not a finding.
+    ``incremental`` (for stores whose objects cannot change, S3 Object Lock): a log known in
+    ``state`` is verified from its remembered checkpoint on — that checkpoint's root is
+    checked, what it already covered is not downloaded again; delete markers and overwrites
+    are still found by listing."""
+    if incremental and index is not None:
+        raise ValueError("an index comparison needs every leaf: not with incremental verification")
     report = Report(state=dict(state or {}))
     for tenant, partition in archive.list_logs(store):
-        _verify_log(store, tenant, partition, verifiers, report, index, cipher, index_since)
+        _verify_log(store, tenant, partition, verifiers, report, index, cipher, index_since, incremental)
     _report_anomalies(store, report)
     return report
 
@@ -154,9 +161,16 @@ def _report_anomalies(store, report: Report) -> None:
 
 
 def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, index, cipher,
-                index_since=None) -> None:
+                index_since=None, incremental=False) -> None:
     name = f"{tenant}/{partition}"
-    keys = [k[len(name) + 1:] for k in store.list(name)]
+    remembered = report.state.get(name) if incremental else None
+    floor = remembered["counter"] if remembered else 0  # verified up to this checkpoint before
+    if floor:
+        keys = [k[len(name) + 1:] for k in
+                store.list(f"{name}/segments/", f"{name}/segments/{remembered['size']:012d}")
+                + store.list(f"{name}/checkpoints/", f"{name}/{archive.checkpoint_key(floor - 1)}")]
+    else:
+        keys = [k[len(name) + 1:] for k in store.list(name)]
     segment_files = {}
     for k in keys:
         m = archive.SEGMENT_RE.match(k)
@@ -174,11 +188,13 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
     present = {p.counter for p in parsed}
     # Numbering: 1..newest, no holes.
     newest_counter = max(present, default=0)
-    missing_counters = [c for c in range(1, newest_counter + 1) if c not in present]
+    missing_counters = [c for c in range(max(floor, 1), newest_counter + 1) if c not in present]
 
     declared: dict[tuple[int, int], Checkpoint] = {}
     for p in parsed:
         cp = p.checkpoint
+        if p.counter <= floor:
+            continue  # its segment was verified by the run that remembered it
         if cp is not None and cp.segment is not None:
             declared[(cp.segment.first, cp.segment.first + cp.segment.count - 1)] = cp
     all_ranges = set(segment_files) | set(declared)
@@ -191,6 +207,8 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
         if previous is not None and (cp.frontier.size != previous.size or cp.frontier.root() != previous.root):
             finding(CONSISTENCY_FAILURE, previous.size, cp.size - 1, archive.checkpoint_key(counter),
                     f"does not extend checkpoint {counter - 1} (tree {previous.size})")
+        if counter <= floor:
+            continue  # the remembered checkpoint: its root is compared with the state below
         if cp.segment is None:
             if cp.frontier.size != cp.size or cp.frontier.root() != cp.root:
                 finding(ROOT_MISMATCH, None, None, archive.checkpoint_key(counter), "idle checkpoint root")

@@ -70,7 +70,10 @@ class IntegrityMonitor:
 
     def verify(self) -> Report:
         state = orjson.loads(self.state_path.read_bytes()) if self.state_path.exists() else None
-        report = verify_store(self.store, self.verifiers, state, cipher=self.cipher)
+        # Locked objects (S3 Object Lock) cannot change: verify what is new since the last run
+        # instead of downloading the whole archive every time. Files can change: all of them.
+        locked = hasattr(self.store, "anomalies")
+        report = verify_store(self.store, self.verifiers, state, cipher=self.cipher, incremental=locked)
         write_atomic(self.state_path, orjson.dumps(report.state))
         return report
 

@@ -194,3 +194,15 @@ def test_sse_kms_segments_are_encrypted_at_rest_in_rados(ceph, tmp_path):
     # The bytes RADOS stores for the archive are ciphertext: the checkpoint's text is nowhere.
     assert not any(checkpoint_text[:40] in blob for blob in raw)
     assert verify_store(store, [signer.verifier()]).findings == []
+
+
+def test_incremental_verification_of_a_locked_archive_with_a_delete_marker(ceph, tmp_path):
+    bucket = ceph.bucket()
+    store = ceph.store(bucket)
+    signer = seal(store, tmp_path, [("acme", 10), ("acme", 10)], RetentionPolicy(archive_days=3))
+    first = verify_store(ceph.store(bucket), [signer.verifier()], {}, incremental=True)
+    assert first.findings == [] and first.events_verified == 20
+    key = next(k for k in store.list("") if "/segments/" in k)
+    ceph.client().delete_object(Bucket=bucket, Key=key)
+    again = verify_store(ceph.store(bucket), [signer.verifier()], first.state, incremental=True)
+    assert [f.code for f in again.findings] == [OBJECT_DELETE_MARKER] and again.events_verified == 0
