@@ -15,10 +15,9 @@ from tests.integrity_corpus import journal_batches
 from tests.test_es_sink import make_sink, tenant
 
 
-@pytest.mark.es_faults  # edits documents inside the test server
-def test_missing_edited_and_duplicated_index_documents_are_reported(es, tmp_path):
-    t = tenant()
-    batches = journal_batches([(t, 40), (t, 30)])
+def seal_and_index(es, tmp_path, sizes: list[tuple[str, int]]) -> tuple[Signer, archive.LocalStore]:
+    """The same journal batches sealed into a local archive and indexed into Elasticsearch."""
+    batches = journal_batches(sizes)
     signer = Signer.generate("auditseal.test")
     sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, signer.name)
     sealer.open()
@@ -32,7 +31,13 @@ def test_missing_edited_and_duplicated_index_documents_are_reported(es, tmp_path
         await sink.close()
     asyncio.run(index())
     es._refresh("*")
-    store = archive.LocalStore(tmp_path / "archive")
+    return signer, archive.LocalStore(tmp_path / "archive")
+
+
+@pytest.mark.es_faults  # edits documents inside the test server
+def test_missing_edited_and_duplicated_index_documents_are_reported(es, tmp_path):
+    t = tenant()
+    signer, store = seal_and_index(es, tmp_path, [(t, 40), (t, 30)])
     clean = verify_store(store, [signer.verifier()], index=elasticsearch_index(es.url))
     assert clean.findings == [] and clean.events_verified == 70
 
@@ -61,23 +66,11 @@ def test_an_unreachable_index_is_a_clear_error(tmp_path):
 @pytest.mark.es_faults
 def test_events_past_the_hot_retention_may_be_gone_from_the_index(es, tmp_path):
     t = tenant()
-    batches = journal_batches([(t, 20)])
-    signer = Signer.generate("auditseal.test")
-    sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, signer.name)
-    sealer.open()
-
-    async def index():
-        sink, _ = make_sink(es, tmp_path)
-        await sink.open()
-        await sink.process(batches[0], Position(1, batches[0][-1][1].end))
-        await sink.close()
-    asyncio.run(index())
-    sealer.process(batches[0], Position(1, batches[0][-1][1].end))
+    signer, store = seal_and_index(es, tmp_path, [(t, 20)])
     docs = es.streams[templates.data_stream(t)].indices[0].docs
     for doc_id in sorted(docs)[:5]:
         del docs[doc_id]  # as ILM's delete phase would
     es._refresh("*")
-    store = archive.LocalStore(tmp_path / "archive")
     strict = verify_store(store, [signer.verifier()], index=elasticsearch_index(es.url))
     assert [f.code for f in strict.findings] == [INDEX_MISSING] * 5
     # Everything was written "now": with a cutoff after it, those events have aged out.
