@@ -78,6 +78,7 @@ class ConsumerRunner:
 
     async def run(self) -> None:
         cursor = await self._open()
+        self.failing = None
         self.position = cursor or self.journal.start()
         self.journal.register(self.sink.name, self.position)
         pending: list[tuple[Position, Record]] = []
