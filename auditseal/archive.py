@@ -81,8 +81,10 @@ class LocalStore:
         return [k for k in keys if start_after is None or k > start_after]
 
     def logs(self) -> list[tuple[str, str]]:
-        return sorted((t.name, p.name) for t in self.root.iterdir() if t.is_dir() for p in t.iterdir()
-                      if (p / "segments").is_dir() or (p / "checkpoints").is_dir()) if self.root.is_dir() else []
+        if not self.root.is_dir():
+            return []
+        return sorted((tenant.name, log.name) for tenant in self.root.iterdir() if tenant.is_dir()
+                      for log in tenant.iterdir() if (log / "segments").is_dir() or (log / "checkpoints").is_dir())
 
     def get(self, key: str) -> bytes:
         return (self.root / key).read_bytes()

@@ -6,11 +6,13 @@ the rows, so a crash either keeps both or neither: replay never duplicates.
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
 import orjson
 
+from auditseal.event import format_ts
 from auditseal.records import Record
 from auditseal.segments import Position
 
@@ -109,9 +111,6 @@ class SqliteIndex:
 def prune(path: Path, policy, now=None, chunk: int = 10_000) -> int:
     """Delete events past their tenant's hot retention (``retention.index_days``; the archive
     keeps them). In chunks, so ingest's writes are never blocked for long. Returns how many."""
-    import datetime as dt
-
-    from auditseal.event import format_ts
     now = now or dt.datetime.now(dt.timezone.utc)
     conn = connect(path)
     removed = 0

@@ -109,6 +109,7 @@ class Sealer:
         self.retention = retention or RetentionPolicy()
         self.states: dict[str, LogState] = {}  # by log name <tenant>/<partition>
         self._lock = threading.Lock()  # process() runs on a worker thread, tick() too
+        self._unsettled = False  # a seal failed part-way: its intent is resolved before the next
 
     # -- sink protocol -------------------------------------------------------------------
     def open(self) -> Position | None:
@@ -130,8 +131,10 @@ class Sealer:
         return Position(*orjson.loads(cursor.read_bytes())) if cursor.exists() else None
 
     def process(self, records: list[tuple[Position, Record]], end: Position) -> None:
-        with self._lock:
-            self._resolve_intents()  # a seal a failed call left part-way
+        if self._unsettled:  # a seal a failed call left part-way (no directory scan per batch)
+            with self._lock:
+                self._resolve_intents()
+            self._unsettled = False
         per_log: dict[tuple[str, str], _Pending] = {}
         for position, record in records:
             meta, lines = decode_batch(record.payload)
@@ -144,7 +147,11 @@ class Sealer:
                 per_log.setdefault((meta.tenant, partition), _Pending()).add(doc, stored)
         with self._lock:
             for (tenant, partition), pending in sorted(per_log.items()):
-                self._seal(tenant, partition, pending, end)
+                try:
+                    self._seal(tenant, partition, pending, end)
+                except BaseException:
+                    self._unsettled = True
+                    raise
         write_atomic(self.state_dir / "cursor.json", orjson.dumps([end.segment, end.offset]))
 
     def close(self) -> None:

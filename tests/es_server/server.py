@@ -199,9 +199,6 @@ class ElasticsearchTestServer:
                     return _error(400, "x_content_parse_exception", f"bad template: {sorted(unknown)}")
                 if doc.get("composed_of"):
                     raise Unsupported("component templates")
-                policy = doc.get("template", {}).get("settings", {}).get("index.lifecycle.name")
-                if policy is not None and policy not in self.ilm:
-                    pass  # Elasticsearch accepts a template naming a policy that does not exist yet
                 self.templates[name] = doc
                 return _ok({"acknowledged": True})
             if method == "GET":
