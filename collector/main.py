@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import signal
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -53,6 +54,18 @@ async def sealer_tick(sealer: Sealer) -> None:
         await asyncio.to_thread(sealer.tick)
     except OSError as exc:
         log.error("idle checkpoint failed; will retry", extra=kv(error=str(exc)))
+
+
+def until_stopped(job):
+    """A scheduled coroutine that a shutdown may cancel mid-run: that is a normal stop, not a
+    failure to report (each job is idempotent and runs again after the restart)."""
+    @functools.wraps(job)
+    async def run(*args):
+        try:
+            return await job(*args)
+        except asyncio.CancelledError:
+            log.info("scheduled job stopped by shutdown", extra=kv(job=job.__name__))
+    return run
 
 
 async def prune_index(path: Path, policy) -> None:
@@ -170,13 +183,15 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     monitor = IntegrityMonitor(store, [signer.verifier()], data / "verify-state.json", journal,
                                alerts, own, metrics, cipher)
     scheduler = AsyncIOScheduler()
-    scheduler.add_job(sealer_tick, "interval", args=[sealer],
+    scheduler.add_job(until_stopped(sealer_tick), "interval", args=[sealer],
                       seconds=min(60.0, cfg.archive.checkpoint_interval / 4), max_instances=1)
-    scheduler.add_job(monitor.check, "interval", seconds=cfg.verify.interval, max_instances=1,
+    scheduler.add_job(until_stopped(monitor.check), "interval", seconds=cfg.verify.interval, max_instances=1,
                       coalesce=True)
     if cfg.index.type == "sqlite":  # Elasticsearch ages events out itself (ILM)
-        scheduler.add_job(prune_index, "interval", args=[cfg.index.path or data / "index.sqlite", cfg.retention],
-                          seconds=3600, max_instances=1, coalesce=True, next_run_time=datetime.now())
+        # First pass a minute after start, not during it.
+        scheduler.add_job(until_stopped(prune_index), "interval",
+                          args=[cfg.index.path or data / "index.sqlite", cfg.retention], seconds=3600,
+                          max_instances=1, coalesce=True, next_run_time=datetime.now() + timedelta(minutes=1))
     scheduler.start()
 
     stop = asyncio.Event()
