@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= run
 
-.PHONY: install run stop test soak bench test-es-real s3-up s3-down clean
+.PHONY: install test-deps run stop test soak bench test-es-real s3-up s3-down clean
 
 install: $(VENV)/.installed
 
@@ -21,11 +21,15 @@ run: install
 stop:
 	RUN_DIR=$(RUN_DIR) BIN=$(BIN) scripts/run-local.sh stop
 
-test: install
+# System packages the tests use (rsyslog, Ceph RGW, ...), installed when missing.
+test-deps:
+	scripts/test-deps.sh
+
+test: test-deps install
 	$(BIN)/pytest -q
 
 # Long soak tests, kept out of `make test`.
-soak: install
+soak: test-deps install
 	$(BIN)/pytest -q -m slow -o addopts=''
 
 # The Elasticsearch sink tests against a real cluster: make test-es-real ES_URL=http://host:9200

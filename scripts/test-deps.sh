@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suite uses, when missing (Debian/Ubuntu, as root).
+# `make test` runs this first, so a fresh machine needs nothing else; it does nothing when
+# everything is already there.
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have rsyslogd || need+=(rsyslog)      # syslog relay and auth-log tests
+have mkfs.ext4 || need+=(e2fsprogs)   # inode-reuse rotation test, tmpfs/ext4 disk-full tests
+have logger || need+=(bsdutils)       # syslog client tests
+have curl || need+=(curl)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)  # make install
+# S3 Object Lock tests run against a real Ceph RADOS Gateway (scripts/ceph-rgw.sh).
+for tool in ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common; do
+  have "${tool%%:*}" || need+=("${tool##*:}")
+done
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test-deps.sh: the tests need these Debian packages: ${need[*]}" >&2
+  echo "test-deps.sh: run as root, or: sudo apt-get install --no-install-recommends ${need[*]}" >&2
+  exit 1
+fi
+echo "test-deps.sh: installing ${need[*]}" >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
