@@ -28,6 +28,9 @@ class AgentMetrics:
         self.shipped = Counter("auditseal_agent_events_acked", "Events acknowledged by a collector",
                                registry=r)
         self.batches = Counter("auditseal_agent_batches", "Batches by result", ["result"], registry=r)
+        self.rejected_events = Counter("auditseal_agent_rejected_events",
+                                       "Events the collector refused alone, by its reason", ["reason"],
+                                       registry=r)
         self.dead_batches = Counter("auditseal_agent_dead_letter_batches",
                                     "Batches a collector refused for good, kept in dead-letter/",
                                     ["status"], registry=r)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from auditseal import storable
 from auditseal.errors import Rejected
 from auditseal.event import expand_dotted, get_path, normalise_ts, set_path
 
@@ -43,6 +44,7 @@ def from_json_line(line: bytes, source: Source, created: str, field_map: dict[st
         raise Rejected("bad_json", f"not JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise Rejected("bad_json", f"not a JSON object but {type(doc).__name__}")
+    storable.check_depth(doc)  # before anything recursive touches it
     doc = expand_dotted(doc)
     if field_map:
         doc = apply_field_map(doc, field_map)
@@ -54,8 +56,12 @@ def from_json_line(line: bytes, source: Source, created: str, field_map: dict[st
             raise Rejected("missing_field", f"missing required field event.{key}")
     if isinstance(event["category"], str):
         event["category"] = [event["category"]]
-    # Fields the agent owns: a line cannot set them.
+    # Fields the agent owns: a line cannot set them (its own "auditseal" is kept aside).
     doc.pop("agent", None)
+    own = doc.pop("auditseal", None)
+    if own is not None:
+        doc["auditseal"] = {"invalid": [{"field": "auditseal", "value": orjson.dumps(own).decode(),
+                                         "reason": "reserved for auditseal"}]}
     for key in ("sequence", "id", "created", "ingested"):
         event.pop(key, None)
     if event.get("outcome") in (None, ""):
@@ -76,7 +82,7 @@ def from_json_line(line: bytes, source: Source, created: str, field_map: dict[st
         host = doc["host"] = {}
     host.setdefault("name", source.host_name)
     event["created"] = created
-    return doc
+    return storable.check_parsed(doc)
 
 
 def stamp(doc: dict, agent_id: str, sequence: int, event_id: str) -> None:

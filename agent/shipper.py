@@ -34,6 +34,7 @@ PERMANENT = {400, 403, 413, 422}
 class SendOutcome:
     acked_seq: int | None  # None: the batch was dead-lettered
     status: int
+    rejected: tuple = ()  # events refused alone: ({"seq", "reason", "error"}, ...)
 
 
 class Shipper:
@@ -114,6 +115,10 @@ class Shipper:
         crashpoints.hit("after_send")  # acknowledged by the collector, not yet recorded here
         if outcome.acked_seq is None:
             self._dead_letter(batch, outcome.status)
+            # Declared in the next batch, so the collector records a declared gap.
+            self.spool.declare_lost(first, last)
+        if outcome.rejected:
+            self._record_rejected(batch, outcome.rejected)
         acked = last if outcome.acked_seq is None else outcome.acked_seq
         segment, record = batch[-1]
         resume = self._resume_point(acked)
@@ -176,9 +181,10 @@ class Shipper:
             else:
                 if status == 200:
                     self.metrics.batches.labels("ok").inc()
-                    acked = int(orjson.loads(text)["acked_seq"])
+                    answer = orjson.loads(text)
+                    acked = int(answer["acked_seq"])
                     if acked >= last:
-                        return SendOutcome(acked, status)
+                        return SendOutcome(acked, status, tuple(answer.get("rejected") or ()))
                     log.error("collector acknowledged less than the batch; resending",
                               extra=kv(url=url, acked_seq=acked, last_seq=last))
                 reason = _error_text(text)
@@ -197,6 +203,23 @@ class Shipper:
             except asyncio.TimeoutError:
                 pass
         return None
+
+    def _record_rejected(self, batch: list, rejected: tuple) -> None:
+        """Events the collector refused alone (an ``event_rejected`` record is stored in their
+        place): kept in ``dead-letter/rejected.ndjson`` with the collector's reason."""
+        by_seq = {record.seq: record.payload for _, record in batch}
+        lines = []
+        for item in rejected:
+            seq, reason = item.get("seq"), str(item.get("reason", "unknown"))[:64]
+            lines.append(orjson.dumps({"seq": seq, "reason": reason, "error": str(item.get("error", ""))[:1000],
+                                       "event": by_seq.get(seq, b"").decode("utf-8", "replace")}) + b"\n")
+            self.metrics.rejected_events.labels(reason).inc()
+            log.error("collector refused an event", extra=kv(seq=seq, reason=reason, error=item.get("error")))
+        self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dead_letter_dir / "rejected.ndjson", "ab") as f:
+            f.write(b"".join(lines))
+            f.flush()
+            os.fsync(f.fileno())
 
     def _dead_letter(self, batch: list, status: int) -> None:
         self.dead_letter_dir.mkdir(parents=True, exist_ok=True)

@@ -187,7 +187,8 @@ class Spool:
         self.acked_seq = acked_seq
         if resume is not None:
             self.resume = resume
-        self.gaps = [g for g in self.gaps if g[1] > acked_seq]
+        # A range ending at the ack itself (a dead-lettered batch) is still to be declared.
+        self.gaps = [g for g in self.gaps if g[1] >= acked_seq]
         self._write_ledger()
         crashpoints.hit("after_ack_before_delete")
         removed = self.log.delete_before(resume_at.segment)
@@ -203,7 +204,12 @@ class Spool:
 
     def gaps_before(self, last_seq: int) -> list[tuple[int, int]]:
         """Declared lost ranges that a batch ending at ``last_seq`` skips over."""
-        return [g for g in self.gaps if g[0] <= last_seq and g[1] > self.acked_seq]
+        return [g for g in self.gaps if g[0] <= last_seq and g[1] >= self.acked_seq]
+
+    def declare_lost(self, first: int, last: int) -> None:
+        """Sequences that will never reach a collector (a batch refused for good): declared
+        with the next batch. Recorded by the acknowledgement that follows."""
+        self.gaps = sorted(set(self.gaps) | {(first, last)})
 
     def segment_count(self) -> int:
         return len(self.log.segment_ids())

@@ -117,8 +117,15 @@ def utc_now_iso() -> str:
 
 
 def format_ts(moment: dt.datetime) -> str:
-    """ISO 8601 UTC with microseconds and a ``Z``: sorts lexically in time order."""
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ISO 8601 UTC with microseconds and a ``Z``: sorts lexically in time order (the year is
+    always four digits: strftime would write 999 for 0999). ``Rejected`` when the moment has
+    no UTC form between years 0001 and 9999."""
+    try:
+        m = moment.astimezone(dt.timezone.utc)
+    except (OverflowError, ValueError) as exc:
+        raise Rejected("bad_timestamp", f"outside years 0001-9999 in UTC: {moment.isoformat()}") from exc
+    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+            f".{m.microsecond:06d}Z")
 
 
 def parse_ts(text: str) -> dt.datetime:
@@ -146,7 +153,10 @@ def normalise_ts(value: Any) -> str:
     if isinstance(value, bool):
         raise Rejected("bad_timestamp", f"not a timestamp: {value!r}")
     if isinstance(value, (int, float)):
-        return format_ts(dt.datetime.fromtimestamp(value, dt.timezone.utc))
+        try:
+            return format_ts(dt.datetime.fromtimestamp(value, dt.timezone.utc))
+        except (OverflowError, OSError, ValueError) as exc:
+            raise Rejected("bad_timestamp", f"unix time {value!r} is outside years 0001-9999") from exc
     if isinstance(value, str):
         return format_ts(parse_ts(value))
     raise Rejected("bad_timestamp", f"not a timestamp: {value!r}")

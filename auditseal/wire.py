@@ -55,6 +55,9 @@ class Limits:
     max_body_bytes: int = 8 * 1024 * 1024
     max_decompressed_bytes: int = 64 * 1024 * 1024
     max_ratio: int = 100
+    # A body that decompresses to no more than this is never a bomb, whatever its ratio: an
+    # agent's largest batch (8 MiB) of very repetitive lines must not be refused as one.
+    ratio_floor_bytes: int = 9 * 1024 * 1024
     max_events: int = 50_000
     max_event_bytes: int = 256 * 1024
     max_skew_seconds: int = 300
@@ -164,8 +167,9 @@ def check_skew(header: BatchHeader, now: float, limits: Limits) -> None:
 
 
 def decompress(body: bytes, limits: Limits) -> bytes:
-    """Decompress with a cap of min(max_decompressed, ratio × compressed size): no lz4 bombs."""
-    cap = min(limits.max_decompressed_bytes, max(len(body), 1) * limits.max_ratio)
+    """Decompress with a cap of min(max_decompressed, max(ratio × compressed size, ratio floor)):
+    no lz4 bombs."""
+    cap = min(limits.max_decompressed_bytes, max(max(len(body), 1) * limits.max_ratio, limits.ratio_floor_bytes))
     decompressor = lz4.frame.LZ4FrameDecompressor()
     try:
         out = decompressor.decompress(body, max_length=cap + 1)
@@ -188,8 +192,7 @@ def split_events(ndjson: bytes, limits: Limits) -> tuple[list[bytes], list[dict]
         raise Rejected("too_many_events", f"{len(lines)} events > limit {limits.max_events}", 413)
     events = []
     for number, line in enumerate(lines, 1):
-        if len(line) > limits.max_event_bytes:
-            raise Rejected("event_too_large", f"event {number}: {len(line)} bytes > {limits.max_event_bytes}", 413)
+        # An event past max_event_bytes is parsed still: admission refuses it alone.
         try:
             doc = orjson.loads(line)
         except orjson.JSONDecodeError as exc:

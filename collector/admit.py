@@ -2,62 +2,90 @@
 
 from __future__ import annotations
 
-import re
+import hashlib
 from dataclasses import dataclass, field
 
 from auditseal.errors import Rejected
-from auditseal.event import REQUIRED_FROM_AGENT, missing_fields, normalise_ts
+from auditseal.event import REQUIRED_FROM_AGENT, canonical_bytes
+from auditseal.storable import MAX_EVENT_BYTES, TENANT_RE, check
 from auditseal.tls import PeerIdentity
 from auditseal.wire import BatchHeader
 
-TENANT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+# What the collector checks per event beyond the agent's own fields.
+REQUIRED = REQUIRED_FROM_AGENT
 
 
-def admit(identity: PeerIdentity, header: BatchHeader, lines: list[bytes], events: list[dict]
-          ) -> list[tuple[int, str, bytes]]:
-    """Check every event of a batch; return (sequence, tenant, line as sent), in order.
+@dataclass(frozen=True)
+class Refused:
+    seq: int
+    reason: str
+    message: str
 
-    The whole batch is refused when any event is wrong: a batch is the agent's unit of
-    retry and dead-lettering, and partial acceptance would punch holes in its stream.
+
+def admit(identity: PeerIdentity, header: BatchHeader, lines: list[bytes], events: list[dict],
+          now: str, max_event_bytes: int = MAX_EVENT_BYTES) -> tuple[list[tuple[int, str, bytes]], list[Refused]]:
+    """Check every event of a batch; return (sequence, tenant, line) in order, and the refusals.
+
+    What is wrong with the batch as a unit (no events, an event without a usable sequence
+    number, sequences out of order or outside the signed range, another agent's events)
+    refuses the whole batch: the batch is the agent's unit of retry. What is wrong with one
+    event's content (``auditseal.storable``, tenant outside the certificate) refuses that
+    event alone: its place in the agent's stream is taken by an ``event_rejected`` record
+    (``rejection_event``) in the tenant's log, so the refusal is sealed and no gap appears.
     Lines are not rewritten here (see ``stored.materialise``).
     """
     if not events:
         raise Rejected("empty_batch", "batch holds no events", 400)
+    allowed = sorted(t for t in identity.tenants if TENANT_RE.match(t))
     out: list[tuple[int, str, bytes]] = []
+    refused: list[Refused] = []
     previous = header.first_seq - 1
-    allowed = {t for t in identity.tenants if TENANT_RE.match(t)}
     for number, (line, doc) in enumerate(zip(lines, events), 1):
-        try:
-            event = doc["event"]
-            agent, tenant = doc["agent"]["id"], doc["organization"]["id"]
-            seq, stamp = event["sequence"], doc["@timestamp"]
-            present = bool(event["action"] and event["category"] and event["outcome"]
-                           and event["created"] and stamp)
-        except (KeyError, TypeError):
-            present = False
-        if not present:
-            missing = missing_fields(doc, REQUIRED_FROM_AGENT) or ["a well-formed agent, event or organization"]
-            raise Rejected("missing_field", f"event {number}: missing {', '.join(missing)}", 400)
-        if agent != identity.agent_id:
-            raise Rejected("agent_mismatch", f"event {number}: agent.id {agent!r} is not the "
-                                             f"certificate's agent", 403)
-        if tenant not in allowed:
-            if not isinstance(tenant, str) or not TENANT_RE.match(tenant):
-                raise Rejected("bad_tenant", f"event {number}: malformed organization.id", 400)
-            raise Rejected("tenant_not_allowed",
-                           f"event {number}: agent {identity.agent_id!r} may not write for "
-                           f"tenant {tenant!r}", 403)
+        event = doc.get("event")
+        seq = event.get("sequence") if type(event) is dict else None
         if type(seq) is not int or seq <= previous:
             raise Rejected("bad_sequence", f"event {number}: event.sequence must increase", 400)
         if seq > header.last_seq:
             raise Rejected("bad_sequence", f"event {number}: sequence {seq} outside batch "
                                            f"{header.batch}", 400)
-        if normalise_ts(stamp) != stamp:
-            raise Rejected("bad_timestamp", f"event {number}: @timestamp must be canonical UTC "
-                                            f"(YYYY-MM-DDTHH:MM:SS.ffffffZ)", 400)
+        agent = doc.get("agent")
+        if type(agent) is not dict or agent.get("id") != identity.agent_id:
+            raise Rejected("agent_mismatch", f"event {number}: agent.id is not the certificate's agent", 403)
         previous = seq
+        org = doc.get("organization")
+        tenant = org.get("id") if type(org) is dict else None
+        try:
+            check(doc, REQUIRED, len(line), max_event_bytes)
+            if tenant not in allowed:
+                raise Rejected("tenant_not_allowed", f"agent {identity.agent_id!r} may not write for "
+                                                     f"tenant {str(tenant)[:128]!r}", 403)
+        except Rejected as exc:
+            if not allowed:
+                raise Rejected("tenant_not_allowed", "the certificate names no tenant", 403) from exc
+            home = tenant if tenant in allowed else allowed[0]
+            refused.append(Refused(seq, exc.reason, str(exc)))
+            out.append((seq, home, canonical_bytes(rejection_event(
+                identity.agent_id, seq, home, exc.reason, str(exc), line, now))))
+            continue
         out.append((seq, tenant, line))
-    return out
+    return out, refused
+
+
+def rejection_event(agent: str, seq: int, tenant: str, reason: str, message: str, line: bytes,
+                    now: str) -> dict:
+    """The record that takes a refused event's place in its agent's stream: who sent it, why
+    it was refused and the hash of what was sent — never the refused content itself."""
+    return {
+        "@timestamp": now,
+        "event": {"action": "event_rejected", "kind": "pipeline_error", "category": ["host"],
+                  "type": ["denied"], "outcome": "failure", "reason": message[:1000],
+                  "sequence": seq, "created": now},
+        "organization": {"id": tenant},
+        "agent": {"id": agent},
+        "message": f"event {seq} of agent {agent} refused by the collector: {reason}",
+        "auditseal": {"rejected": {"reason": reason, "sha256": hashlib.sha256(line).hexdigest(),
+                                   "bytes": len(line)}},
+    }
 
 
 def by_tenant(events: list[tuple[int, str, bytes]]) -> dict[str, list[tuple[int, bytes]]]:

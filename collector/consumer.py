@@ -45,6 +45,7 @@ class ConsumerRunner:
         self._stopping = asyncio.Event()
         self.position: Position | None = None
         self.failing: str | None = None
+        self._quarantine_seen: tuple | None = None
         self.appended = journal.subscribe()
         # Hold the journal from its start until the sink says where it is: a sink that cannot
         # open (its store is down) must not let the others release what it still needs.
@@ -86,6 +87,7 @@ class ConsumerRunner:
         read_at = self.position
         while True:
             self.appended.clear()
+            await self._retry_quarantined()
             records, nxt = self.journal.read(read_at)
             for record in records:
                 pending.append((Position(nxt.segment, record.offset), record))
@@ -98,6 +100,8 @@ class ConsumerRunner:
                                  or self._stopping.is_set())
             if flush:
                 if not await self._process(pending, read_at):
+                    if self._stopping.is_set():
+                        return  # its store is down: what it has not stored stays in the journal
                     # The sink failed: read again from its durable cursor after a pause.
                     pending, events, first_at, read_at = [], 0, 0.0, self.position
                     await self._pause(min(self.poll * 4, 5.0))
@@ -127,6 +131,33 @@ class ConsumerRunner:
         self.metrics.sink_events.labels(self.sink.name).inc(sum(r.payload.count(b"\n") for _, r in pending))
         self.journal.release(self.sink.name, end)
         return True
+
+    async def _retry_quarantined(self) -> None:
+        """Offer the sink the quarantined events an operator asked to retry
+        (``auditseal-collector quarantine retry``); the file is read only when it changed."""
+        quarantine = getattr(self.sink, "quarantine", None)
+        if quarantine is None:
+            return
+        try:
+            stat = quarantine.path.stat()
+        except FileNotFoundError:
+            return
+        mark = (stat.st_size, stat.st_mtime_ns)
+        if mark == self._quarantine_seen:
+            return
+        wanted = await asyncio.to_thread(quarantine.pending_retry)
+        if not wanted and not await asyncio.to_thread(quarantine.retry_pending):
+            self._quarantine_seen = mark
+            return
+        items = [quarantine.entry_input(e) for e in wanted]
+        try:
+            stored = await self._call(self.sink.retry, items) if items else []
+        except Exception as exc:  # its store is down: the request stays, tried again later
+            log.error("quarantine retry failed; will try again", extra=kv(sink=self.sink.name, error=str(exc)))
+            return
+        await asyncio.to_thread(quarantine.finish_retry, stored)
+        self._quarantine_seen = None
+        log.info("quarantine retried", extra=kv(sink=self.sink.name, asked=len(items), stored=len(stored)))
 
     async def _pause(self, seconds: float) -> None:
         try:

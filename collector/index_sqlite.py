@@ -16,7 +16,8 @@ from auditseal.event import format_ts
 from auditseal.records import Record
 from auditseal.segments import Position
 
-from .journal import decode_batch
+from .journal import BatchMeta, decode_batch
+from .quarantine import POISON_TYPES, Quarantine, is_poison
 from .query import EventQuery
 from .stored import materialise
 
@@ -64,8 +65,9 @@ def connect(path: Path) -> sqlite3.Connection:
 class SqliteIndex:
     name = "index"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, quarantine: Quarantine | None = None):
         self.path = Path(path)
+        self.quarantine = quarantine
         self._conn: sqlite3.Connection | None = None
 
     def open(self) -> Position | None:
@@ -86,14 +88,39 @@ class SqliteIndex:
         return self._conn
 
     def process(self, records: list[tuple[Position, Record]], end: Position) -> None:
-        rows = []
-        for _, record in records:
+        rows = []  # (row, where it came from)
+        for position, record in records:
             meta, lines = decode_batch(record.payload)
-            rows.extend(row(*materialise(meta, line)) for line in lines)
+            for line in lines:
+                try:
+                    rows.append((row(*materialise(meta, line)), (position, meta, line)))
+                except Exception as exc:
+                    self._set_aside(exc, position, meta, line)
+        self._store(rows, end)
+
+    def _set_aside(self, exc: Exception, position, meta, line: bytes) -> None:
+        """One event this index cannot hold: quarantined; anything else is raised (retry)."""
+        if self.quarantine is None or not is_poison(exc):
+            raise exc
+        self.quarantine.add(position, meta, line, exc)
+
+    def _store(self, rows: list, end: Position) -> list:
+        """Insert ``rows`` and move the cursor to ``end`` in one transaction; a row SQLite
+        refuses for its content is quarantined alone. Returns the rows stored."""
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
+        stored = [r for r, _ in rows]
         try:
-            conn.executemany(INSERT, rows)
+            try:
+                conn.executemany(INSERT, stored)
+            except POISON_TYPES:
+                stored = []
+                for values, source in rows:  # find the row(s) at fault, store the rest
+                    try:
+                        conn.execute(INSERT, values)
+                        stored.append(values)
+                    except POISON_TYPES as exc:
+                        self._set_aside(exc, *source)
             conn.execute("INSERT INTO cursors (consumer, segment, offset) VALUES (?, ?, ?) "
                          "ON CONFLICT (consumer) DO UPDATE SET segment = excluded.segment, "
                          "offset = excluded.offset", (self.name, end.segment, end.offset))
@@ -101,6 +128,23 @@ class SqliteIndex:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        return stored
+
+    def retry(self, items: list[tuple[BatchMeta, bytes]]) -> list[str]:
+        """Store quarantined events again (``quarantine retry``); the ids now stored. One that
+        still fails stays quarantined as it was."""
+        conn = self._connection()
+        stored = []
+        for meta, line in items:
+            try:
+                values = row(*materialise(meta, line))
+                conn.execute(INSERT, values)
+            except Exception as exc:
+                if not is_poison(exc):
+                    raise
+                continue
+            stored.append(values[0])
+        return stored
 
     def close(self) -> None:
         if self._conn is not None:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import functools
 import logging
+import os
 import signal
 import sys
 from datetime import datetime, timedelta
@@ -27,13 +28,16 @@ from .consumer import ConsumerRunner
 from . import index_sqlite
 from .index_sqlite import SqliteIndex
 from .journal import Journal
-from .alerts import AlertStore
+from .alerts import Alert, AlertStore, alert_id
+from .datalock import DataDirLock
+from .quarantine import Quarantine
 from .integrity import IntegrityMonitor
 from .metrics import CollectorMetrics
 from .own_stream import OwnStream
 from .sealer import Sealer
 from .server import Admin, Ingest
 
+STOP_SECONDS = 8.0  # SIGTERM to exit, at most (the stop bound the README promises is 10 s)
 log = logging.getLogger("auditseal.collector")
 
 
@@ -88,17 +92,17 @@ def load_signer(path: Path) -> Signer:
         raise Halt(f"{path}: not a signing key ({exc}); make one with `auditseal keys init`") from None
 
 
-def open_index(cfg, data: Path, metrics):
+def open_index(cfg, data: Path, metrics, quarantine=None):
     """The index sink the config names and the search the admin API runs on it."""
     if cfg.index.type == "sqlite":
         path = cfg.index.path or data / "index.sqlite"
-        return SqliteIndex(path), lambda query: asyncio.to_thread(index_sqlite.search, path, query)
+        return SqliteIndex(path, quarantine), lambda query: asyncio.to_thread(index_sqlite.search, path, query)
     from .es.client import make_client
     from .es.search import search
     from .es.sink import ElasticsearchIndex
     client = make_client(cfg.index)
     sink = ElasticsearchIndex(client, data / "elasticsearch", cfg.retention, metrics,
-                              cfg.index.bulk_max_events, cfg.index.item_retries)
+                              cfg.index.bulk_max_events, cfg.index.item_retries, quarantine)
     return sink, lambda query: search(client, query)
 
 
@@ -134,12 +138,14 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     await asyncio.to_thread(journal.open)
     if journal.log.recovered_tail:
         log.warning("journal tail was torn by a crash; cut it", extra=kv(where=journal.log.recovered_tail))
-    index, search = open_index(cfg, data, metrics)
+    alerts = AlertStore(data / "alerts.sqlite")
+    on_entry = functools.partial(quarantined, metrics, alerts)
+    index, search = open_index(cfg, data, metrics, Quarantine(data / "quarantine", "index", on_entry))
     signer = load_signer(cfg.archive.signing_key)
     store = open_store(cfg.archive, data)
     cipher = SegmentCipher.load(cfg.archive.encryption_key) if cfg.archive.encryption_key else None
     sealer = Sealer(store, data / "sealer", signer, signer.name, cfg.archive.checkpoint_interval, cipher,
-                    cfg.retention)
+                    cfg.retention, Quarantine(data / "quarantine", "archive", on_entry))
     runners = [
         ConsumerRunner(journal, index, metrics),
         ConsumerRunner(journal, sealer, metrics, min_events=cfg.archive.segment_max_events,
@@ -172,7 +178,6 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
 
     own = OwnStream(journal, cfg.collector.id)
     ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own)
-    alerts = AlertStore(data / "alerts.sqlite")
     admin = Admin(cfg.admin.token_sha256, search, metrics, readiness, store, [signer.verifier()], alerts,
                   cipher)
     sites = [await start_site(ingest.app(), cfg.ingest.listen, ssl_ctx),
@@ -214,11 +219,34 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     scheduler.shutdown(wait=False)
     for r in runners:
         r.stop()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    _, late = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+    if late:
+        # A sink still inside a slow call to its store: everything acknowledged is in the
+        # fsynced journal and every sink is idempotent from its cursor, so ending now is safe.
+        log.error("sinks did not stop in time; exiting without them",
+                  extra=kv(sinks=[r.sink.name for r, t in zip(runners, tasks) if t in late], seconds=STOP_SECONDS))
+        journal.close()
+        logging.shutdown()
+        os._exit(2 if halted else 0)
     await ConsumerRunner._call(index.close)
     journal.close()
     if halted is not None:
         raise halted
+
+
+def quarantined(metrics: CollectorMetrics, alerts: AlertStore, entry) -> None:
+    """A sink set an event aside: a counter, an error line and one alert per event."""
+    metrics.quarantined.labels(entry.sink, entry.error_type).inc()
+    log.error("sink quarantined an event and goes on", extra=kv(
+        sink=entry.sink, event_id=entry.event_id, tenant=entry.tenant, agent=entry.agent,
+        position=list(entry.position), error=f"{entry.error_type}: {entry.error}"))
+    alerts.record(Alert(alert_id("sink_quarantine", entry.tenant, f"{entry.sink}/{entry.event_id}", ""),
+                        "sink_quarantine", entry.tenant, entry.at,
+                        f"the {entry.sink} sink could not store event {entry.event_id or '?'} "
+                        f"({entry.error_type}); it is quarantined",
+                        {"sink": entry.sink, "event_id": entry.event_id, "agent": entry.agent,
+                         "seq": entry.seq, "position": list(entry.position),
+                         "error": f"{entry.error_type}: {entry.error}"}))
 
 
 def export(what: str, cfg) -> int:
@@ -235,6 +263,37 @@ def export(what: str, cfg) -> int:
     return 0
 
 
+def quarantine_command(args, cfg) -> int:
+    import orjson
+    sinks = [args.sink] if args.sink else ["index", "archive"]
+    boxes = [Quarantine(cfg.collector.data_dir / "quarantine", name) for name in sinks]
+    if args.action == "retry":
+        for box in boxes:
+            wanted = [e for e in box.open_entries() if not args.id or e.get("event_id") in args.id]
+            if wanted:
+                box.request_retry(args.id)
+                print(f"{box.sink}: retry asked for {len(wanted)} events; the running collector "
+                      f"(or its next start) stores them and marks them resolved")
+            else:
+                print(f"{box.sink}: nothing quarantined{' with those ids' if args.id else ''}")
+        return 0
+    total = 0
+    for box in boxes:
+        for e in box.open_entries():
+            if args.id and e.get("event_id") not in args.id:
+                continue
+            total += 1
+            if args.json:
+                sys.stdout.buffer.write(orjson.dumps({k: v for k, v in e.items() if k != "kind"}) + b"\n")
+            else:
+                print(f"{e['at']}  {e['sink']:<7}  {e.get('event_id') or '-':<32}  {e['tenant']}  "
+                      f"{e['agent']}#{e.get('seq')}  journal {e['position'][0]}:{e['position'][1]}  "
+                      f"{e['error_type']}: {e['error'][:200]}")
+    if not args.json:
+        print(f"{total} quarantined events")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auditseal-collector")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -243,8 +302,16 @@ def main(argv: list[str] | None = None) -> int:
     p_export = sub.add_parser("export", help="print what the Elasticsearch sink installs, or Kibana objects")
     p_export.add_argument("what", choices=["template", "ilm", "kibana"])
     p_export.add_argument("--config", "-c", help="collector config (its retention policy); default policy without")
+    p_quarantine = sub.add_parser("quarantine", help="events sinks set aside: list them, or ask to retry them")
+    p_quarantine.add_argument("action", choices=["list", "retry"])
+    p_quarantine.add_argument("--config", "-c", required=True)
+    p_quarantine.add_argument("--sink", choices=["index", "archive"], help="one sink (default: both)")
+    p_quarantine.add_argument("--id", action="append", default=[], help="event id (repeatable; default: all)")
+    p_quarantine.add_argument("--json", action="store_true", help="one JSON object per entry")
     args = parser.parse_args(argv)
     try:
+        if args.command == "quarantine":
+            return quarantine_command(args, collector_config.load(args.config))
         if args.command == "export":
             return export(args.what, collector_config.load(args.config) if args.config else None)
         cfg = collector_config.load(args.config)
@@ -257,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         logs.setup(cfg.log_level)
         runtime.tune_gc()
+        lock = DataDirLock(cfg.collector.data_dir)
+        lock.acquire()  # a second collector on the same data would corrupt both
         asyncio.run(run(cfg))
         return 0
     except Halt as exc:

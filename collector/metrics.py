@@ -12,6 +12,15 @@ class CollectorMetrics:
                                registry=r)
         self.rejects = Counter("auditseal_collector_rejects", "Refused batches by reason", ["reason"],
                                registry=r)
+        self.event_rejects = Counter("auditseal_collector_events_rejected",
+                                     "Events refused alone (an event_rejected record stored in their "
+                                     "place), by reason", ["reason"], registry=r)
+        self.quarantined = Counter("auditseal_collector_quarantined_events",
+                                   "Events a sink could not store and set aside, by sink and error",
+                                   ["sink", "error"], registry=r)
+        self.slow_clients = Counter("auditseal_collector_ingest_connections_cut",
+                                    "Ingest connections cut or lost before a full request, by reason",
+                                    ["reason"], registry=r)
         self.tls_refusals = Counter("auditseal_collector_tls_handshake_failures",
                                     "Refused TLS handshakes by OpenSSL reason", ["reason"], registry=r)
         self.events = Counter("auditseal_collector_events_accepted", "Events journaled", registry=r)

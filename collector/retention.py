@@ -70,7 +70,9 @@ class RetentionPolicy(StrictModel):
 
 
 def categories_of(doc: dict) -> list[str]:
-    category = (doc.get("event") or {}).get("category")
-    if category is None:
-        return []
-    return [category] if isinstance(category, str) else list(category)
+    event = doc.get("event")
+    category = event.get("category") if isinstance(event, dict) else None
+    if isinstance(category, str):
+        return [category]
+    # Anything else that is not a list of strings matches no category rule.
+    return [c for c in category if isinstance(c, str)] if isinstance(category, list) else []

@@ -41,6 +41,7 @@ from auditseal.records import Record
 from auditseal.segments import Position, write_atomic
 
 from .journal import decode_batch
+from .quarantine import is_poison
 from .retention import DEFAULT_PARTITION, RetentionPolicy
 from .stored import materialise
 
@@ -99,7 +100,7 @@ class Sealer:
 
     def __init__(self, store, state_dir: Path, signer: Signer, log_prefix: str,
                  checkpoint_interval: float = 3600.0, cipher: SegmentCipher | None = None,
-                 retention: RetentionPolicy | None = None):
+                 retention: RetentionPolicy | None = None, quarantine=None):
         self.cipher = cipher  # AES-256-GCM at rest when set
         self.store = store
         self.state_dir = Path(state_dir)
@@ -107,6 +108,7 @@ class Sealer:
         self.log_prefix = log_prefix  # origin = <prefix>/<tenant>/<partition>
         self.checkpoint_interval = checkpoint_interval
         self.retention = retention or RetentionPolicy()
+        self.quarantine = quarantine  # collector.quarantine.Quarantine: events it cannot seal
         self.states: dict[str, LogState] = {}  # by log name <tenant>/<partition>
         self._lock = threading.Lock()  # process() runs on a worker thread, tick() too
         self._unsettled = False  # a seal failed part-way: its intent is resolved before the next
@@ -139,8 +141,14 @@ class Sealer:
         for position, record in records:
             meta, lines = decode_batch(record.payload)
             for line in lines:
-                doc, stored = materialise(meta, line)
-                partition = self.retention.partition(doc)
+                try:
+                    doc, stored = materialise(meta, line)
+                    partition = self.retention.partition(doc)
+                except Exception as exc:  # this event's content, not the store: set it aside
+                    if self.quarantine is None or not is_poison(exc):
+                        raise
+                    self.quarantine.add(position, meta, line, exc)  # a replay adds the same entry
+                    continue
                 state = self.states.get(f"{meta.tenant}/{partition}")
                 if state is not None and position < state.journal_end:
                     continue  # sealed before a crash
@@ -156,6 +164,27 @@ class Sealer:
 
     def close(self) -> None:
         pass
+
+    def retry(self, items) -> list[str]:
+        """Seal quarantined events now (``quarantine retry``), each in its log's next segment;
+        returns the ids sealed. The logs' journal positions stay as they are."""
+        per_log: dict[tuple[str, str], _Pending] = {}
+        ids = []
+        for meta, line in items:
+            try:
+                doc, stored = materialise(meta, line)
+                partition = self.retention.partition(doc)
+            except Exception as exc:
+                if not is_poison(exc):
+                    raise
+                continue
+            per_log.setdefault((meta.tenant, partition), _Pending()).add(doc, stored)
+            ids.append(doc["event"]["id"])
+        with self._lock:
+            for (tenant, partition), pending in sorted(per_log.items()):
+                state = self.states.get(f"{tenant}/{partition}")
+                self._seal(tenant, partition, pending, state.journal_end if state else Position(0, 0))
+        return ids
 
     # -- sealing ---------------------------------------------------------------------------
     def origin(self, tenant: str, partition: str = DEFAULT_PARTITION) -> str:

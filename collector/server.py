@@ -94,13 +94,13 @@ class Ingest:
         self.metrics.bytes.inc(len(body))
         wire.verify_signature(key, header, body)
         lines, events = wire.split_events(wire.decompress(body, self.limits), self.limits)
-        admitted = admit(identity, header, lines, events)
+        ingested = utc_now_iso()
+        admitted, refused = admit(identity, header, lines, events, ingested, self.limits.max_event_bytes)
         # One request per agent at a time from here: a retry racing its original must see
         # the original's sequences as stored.
         async with self._agent_locks[header.agent]:
             fresh = self.journal.dedupe.fresh(header.agent, admitted)
             if fresh:
-                ingested = utc_now_iso()
                 records = [(group[-1][0], encode_batch(BatchMeta(header.agent, tenant, ingested),
                                                        [line for _, line in group]))
                            for tenant, group in by_tenant(fresh).items()]
@@ -121,10 +121,19 @@ class Ingest:
                     log.error("sequence gap in an agent's stream", extra=kv(
                         agent=header.agent, first=a, last=b, declared=declared(a, b, header.gaps)))
             acked = self.journal.dedupe.acked(header.agent)
-        self.metrics.events.inc(len(fresh))
+        # Refusals of events already stored (a resend) were told with the first answer.
+        fresh_seqs = {f[0] for f in fresh} if refused else set()
+        told = [r for r in refused if r.seq in fresh_seqs]
+        for r in told:
+            self.metrics.event_rejects.labels(r.reason).inc()
+            log.warning("event refused; an event_rejected record takes its place", extra=kv(
+                agent=header.agent, seq=r.seq, reason=r.reason, error=r.message))
+        self.metrics.events.inc(len(fresh) - len(told))
         self.metrics.duplicates.inc(len(admitted) - len(fresh))
-        return web.json_response({"accepted": len(fresh), "duplicates": len(admitted) - len(fresh),
-                                  "acked_seq": acked})
+        return web.json_response({"accepted": len(fresh) - len(told), "duplicates": len(admitted) - len(fresh),
+                                  "acked_seq": acked,
+                                  "rejected": [{"seq": r.seq, "reason": r.reason, "error": r.message}
+                                               for r in told]})
 
 
 class Admin:

@@ -66,3 +66,39 @@ def test_dry_run_prints_events_and_commits_nothing(tmp_path):
     assert done.returncode == 0, done.stderr
     assert '"labels":{"n":7}' in done.stdout and "dead-letter" in done.stderr
     assert not (tmp_path / "dev" / "agent" / "spool").exists()
+
+
+def drain_all(t):
+    got, dead = [], []
+    for tracked in t.scan():
+        while (chunk := t.read(tracked)) is not None:
+            got.extend(e["labels"]["n"] for e in chunk.events)
+            dead.extend(chunk.dead)
+    return got, dead
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("size", [256 * 1024, 256 * 1024 + 1, 300_000, 10_000_000])
+@pytest.mark.parametrize("options", [{}, {"read_chunk_bytes": 4096}])
+def test_an_over_long_line_is_dead_lettered_once_and_the_file_goes_on(tmp_path, size, options):
+    """Default settings (max_line_bytes = read_chunk_bytes) and a read chunk smaller than the
+    longest line: neither may freeze the file."""
+    long = b'{"event":{"action":"a","category":"file"},"m":"' + b"x" * size + b'"}\n'
+    (tmp_path / "app.log").write_bytes(line(1) + long + line(2) + line(3))
+    t = tailer(tmp_path, **options)
+    got, dead = drain_all(t)
+    assert got == [1, 2, 3]
+    assert [d.reason for d in dead] == ["line_too_long"]
+    assert len(line(1)) < dead[0].offset <= len(line(1)) + len(long)
+    assert len(dead[0].line) == 256 * 1024 and dead[0].origin.endswith("app.log")
+
+
+def test_a_line_that_grows_too_large_on_re_encoding_is_dead_lettered_alone(tmp_path):
+    # Within max_line_bytes as read, past the per-event limit with the fields the agent adds.
+    big = b'{"event":{"action":"a","category":"file"},"m":"' + b"x" * (256 * 1024 - 200) + b'"}\n'
+    (tmp_path / "app.log").write_bytes(line(1) + big + line(2))
+    got, dead = drain_all(tailer(tmp_path))
+    assert got == [1, 2]
+    assert [d.reason for d in dead] == ["event_too_large"]

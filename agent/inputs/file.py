@@ -22,7 +22,7 @@ from auditseal.logs import kv
 from ..config import FileInput
 from ..lines import Line, split_lines
 from ..normalise import Source
-from ..parsers import REGISTRY as PARSERS
+from ..parsers import REGISTRY as PARSERS, parse_safely
 from ..parsers import auditd as _auditd, auth as _auth, jsonlines as _json  # noqa: F401 (register)
 from . import Chunk, DeadLetter, Submit, register
 from .tracking import (FP_BYTES, Detached, Tracked, adoptable, fingerprint, head_fp, looks_like_copy_of,
@@ -242,7 +242,10 @@ class FileTailer:
             t.last_size, t.last_growth = size, now
         if size <= t.offset:
             return None
-        data = os.pread(t.fd, min(self.config.read_chunk_bytes, size - t.offset), t.offset)
+        # A read always holds one more byte than the longest line, or a line longer than the
+        # read could never complete (nor be cut): the file would wait for it forever.
+        want = max(self.config.read_chunk_bytes, self.config.max_line_bytes + 1)
+        data = os.pread(t.fd, min(want, size - t.offset), t.offset)
         if t.fp_len and head_fp(t.fd, t.fp_len) != t.fp:
             # Rewritten in place while we read (copytruncate into an existing copy): what we
             # read may be the new content. Drop it; the next scan sees the rewrite.
@@ -256,7 +259,7 @@ class FileTailer:
         if consumed == 0:
             return None
         quiet = now - t.last_growth >= self.config.partial_line_timeout
-        parsed = self.parser.parse(lines, self.source, utc_now_iso(), final=quiet)
+        parsed = parse_safely(self.parser, lines, self.source, utc_now_iso(), final=quiet)
         if parsed.consumed < len(lines):
             # A multi-line record still open at the end: read it again whole next time.
             consumed = (lines[parsed.consumed - 1].end - t.offset) if parsed.consumed else 0

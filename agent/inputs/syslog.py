@@ -23,6 +23,7 @@ from auditseal.logs import kv
 from ..config import SyslogInput
 from ..framing import Framer, FramingError
 from ..normalise import Source
+from ..parsers import storable
 from ..parsers.syslog import parse_message
 from . import Chunk, DeadLetter, Submit, register
 
@@ -94,16 +95,17 @@ class SyslogListener:
         for data, cut, peer in batch:
             try:
                 doc = parse_message(data, now)
+                doc["event"]["created"] = created
+                doc["organization"] = {"id": self.source.tenant}
+                doc.setdefault("host", {}).setdefault("name", self.source.host_name)
+                doc["observer"] = {"address": peer} if peer else {}
+                if cut:
+                    doc.setdefault("labels", {})["truncated"] = True
+                chunk.events.append(storable(doc))
             except Rejected as exc:
                 chunk.dead.append(DeadLetter(self.name, peer, 0, exc.reason, str(exc), data))
-                continue
-            doc["event"]["created"] = created
-            doc["organization"] = {"id": self.source.tenant}
-            doc.setdefault("host", {}).setdefault("name", self.source.host_name)
-            doc["observer"] = {"address": peer} if peer else {}
-            if cut:
-                doc.setdefault("labels", {})["truncated"] = True
-            chunk.events.append(doc)
+            except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a parser bug: one message
+                chunk.dead.append(DeadLetter(self.name, peer, 0, "parser_error", f"{type(exc).__name__}: {exc}", data))
         self.metrics.lines_read.labels(self.name).inc(len(batch))
         return chunk
 

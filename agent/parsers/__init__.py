@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from auditseal.errors import Rejected
+from auditseal.storable import check_parsed
 
 from ..lines import Line
 from ..normalise import Source
@@ -41,3 +42,43 @@ def register(name: str):
 def original(line: bytes) -> str:
     """The line as text; invalid UTF-8 is kept, escaped, never a crash."""
     return line.decode("utf-8", "backslashreplace")
+
+
+storable = check_parsed  # the agent's side of auditseal.storable
+
+
+def parse_safely(parser: Parser, lines: list[Line], source: Source, created: str, final: bool) -> Parsed:
+    """Parse, and make sure no line can crash the agent or reach the spool unstorable.
+
+    A parser that raises on a read is run again line by line, and each line that still
+    raises is dead-lettered alone (``parser_error``). Events of parsers that do not check
+    themselves (``checks_storable``) are checked here; a refused one is dead-lettered with
+    its original text.
+    """
+    try:
+        parsed = parser.parse(lines, source, created, final)
+    except Exception:
+        parsed = Parsed(consumed=len(lines))
+        for line in lines:
+            try:
+                one = parser.parse([line], source, created, True)
+            except Exception as exc:  # a parser bug must cost one line, not the file
+                parsed.rejected.append((line, Rejected("parser_error", f"{type(exc).__name__}: {exc}")))
+                continue
+            parsed.events.extend(one.events)
+            parsed.rejected.extend(one.rejected)
+    if getattr(parser, "checks_storable", False):
+        return parsed
+    kept = []
+    for doc in parsed.events:
+        try:
+            kept.append(storable(doc))
+        except Rejected as exc:
+            text = doc.get("event", {}).get("original") if isinstance(doc.get("event"), dict) else None
+            at = lines[max(parsed.consumed, 1) - 1].end if lines else 0
+            parsed.rejected.append((Line(str(text or "").encode(), at), exc))
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            parsed.rejected.append((Line(b"", lines[-1].end if lines else 0),
+                                    Rejected("parser_error", f"{type(exc).__name__}: {exc}")))
+    parsed.events = kept
+    return parsed

@@ -155,14 +155,22 @@ class AuditLog:
     def parse(self, lines, source, created, final) -> Parsed:
         out = Parsed()
         group: list = []  # (type, fields, text, header match) of the current serial
+        group_lines: list = []  # the lines of the current serial
         consumed = 0
 
         def flush(upto: int) -> None:
             nonlocal group, consumed
             if group:
                 head = group[0][3]
-                ts = format_ts(dt.datetime.fromtimestamp(int(head["sec"]) + int(head["ms"]) / 1000,
-                                                         dt.timezone.utc))
+                try:
+                    ts = format_ts(dt.datetime.fromtimestamp(int(head["sec"]) + int(head["ms"]) / 1000,
+                                                             dt.timezone.utc))
+                except (OverflowError, OSError, ValueError, Rejected) as exc:
+                    for line in group_lines:
+                        out.rejected.append((line, Rejected("bad_timestamp", f"audit time: {exc}")))
+                    group, group_lines[:] = [], []
+                    consumed = upto
+                    return
                 doc = build([(t, f, text) for t, f, text, _, _ in group], ts, int(head["serial"]))
                 if any(cut for *_, cut in group):
                     doc.setdefault("labels", {})["truncated"] = True
@@ -170,7 +178,7 @@ class AuditLog:
                 doc["organization"] = {"id": source.tenant}
                 doc.setdefault("host", {})["name"] = head["node"] or source.host_name
                 out.events.append(doc)
-            group = []
+            group, group_lines[:] = [], []
             consumed = upto
 
         for index, line in enumerate(lines):
@@ -188,6 +196,7 @@ class AuditLog:
                 flush(index + 1)
                 continue
             group.append((m["type"], fields(m["body"]), text, m, line.cut))
+            group_lines.append(line)
             if group[0][0] not in KERNEL_GROUP:
                 flush(index + 1)  # user-space messages stand alone
         if group and final:

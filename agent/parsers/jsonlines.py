@@ -10,6 +10,8 @@ from . import Parsed, register
 
 @register("json")
 class JsonLines:
+    checks_storable = True  # from_json_line applies auditseal.storable to each line
+
     def __init__(self, config=None):
         self.field_map = getattr(config, "field_map", None) or {}
 
@@ -22,4 +24,6 @@ class JsonLines:
                 out.events.append(from_json_line(line.data, source, created, self.field_map))
             except Rejected as exc:
                 out.rejected.append((line, exc))
+            except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # never the whole file
+                out.rejected.append((line, Rejected("bad_event", f"{type(exc).__name__}: {exc}")))
         return out

@@ -24,6 +24,7 @@ from auditseal.records import Record
 from auditseal.segments import Position, write_atomic
 
 from ..journal import decode_batch
+from ..quarantine import Poison, is_poison
 from ..retention import RetentionPolicy
 from ..stored import materialise
 from . import bulk, templates
@@ -36,14 +37,16 @@ class ElasticsearchIndex:
     name = "index"
 
     def __init__(self, client, state_dir: Path, retention: RetentionPolicy, metrics,
-                 bulk_max_events: int = 5000, item_retries: int = 8):
+                 bulk_max_events: int = 5000, item_retries: int = 8, quarantine=None):
         self.client = client
         self.state_dir = Path(state_dir)
         self.retention = retention
         self.metrics = metrics
         self.bulk_max_events = bulk_max_events
         self.item_retries = item_retries
-        self.dead_letter_path = self.state_dir / "dead-letter.ndjson"
+        self.dead_letter_path = self.state_dir / "dead-letter.ndjson"  # without a quarantine
+        self.quarantine = quarantine
+        self._sources: dict = {}
         self._replay = True  # the first batch after a start may have been sent before a crash
         self._tenants: set[str] = set()
 
@@ -64,12 +67,20 @@ class ElasticsearchIndex:
 
     async def process(self, records: list[tuple[Position, Record]], end: Position) -> None:
         docs = []
-        for _, record in records:
+        self._sources = {}  # event id → (position, meta, journal line): what a quarantine keeps
+        for position, record in records:
             meta, lines = decode_batch(record.payload)
             stream = templates.data_stream(meta.tenant)
             for line in lines:
-                doc, stored = materialise(meta, line)
+                try:
+                    doc, stored = materialise(meta, line)
+                except Exception as exc:
+                    if self.quarantine is None or not is_poison(exc):
+                        raise
+                    self.quarantine.add(position, meta, line, exc)
+                    continue
                 docs.append(bulk.Doc(meta.tenant, stream, doc["event"]["id"], stored))
+                self._sources[doc["event"]["id"]] = (position, meta, line)
         try:
             if self._replay:
                 docs = await self._not_yet_indexed(docs)
@@ -85,8 +96,10 @@ class ElasticsearchIndex:
         await self.client.close()
 
     # -- sending ---------------------------------------------------------------------------
-    async def _send(self, docs: list[bulk.Doc]) -> None:
+    async def _send(self, docs: list[bulk.Doc]) -> set[str]:
+        """Bulk-create ``docs``; returns the ids refused for good (quarantined)."""
         backoff = Backoff(initial=0.2, maximum=10.0)
+        refused: set[str] = set()
         for attempt in range(self.item_retries + 1):
             reply = await self.client.bulk(operations=bulk.body(docs))
             outcome = bulk.classify(docs, reply.body)
@@ -96,8 +109,9 @@ class ElasticsearchIndex:
                 self.metrics.index_items.labels(str(status)).inc(n)
             if outcome.dead:
                 self._dead_letter(outcome.dead)
+                refused.update(d.doc.event_id for d in outcome.dead)
             if not outcome.retry:
-                return
+                return refused
             docs = outcome.retry
             delay = backoff.delay(attempt + 1)
             log.warning("elasticsearch deferred items; retrying", extra=kv(
@@ -105,7 +119,31 @@ class ElasticsearchIndex:
             await asyncio.sleep(delay)
         raise Retryable(f"elasticsearch kept {len(docs)} items deferred after {self.item_retries} retries")
 
+    async def retry(self, items) -> list[str]:
+        """Index quarantined events again (``quarantine retry``); the ids now stored."""
+        docs = []
+        self._sources = {}
+        for meta, line in items:
+            doc, stored = materialise(meta, line)
+            docs.append(bulk.Doc(meta.tenant, templates.data_stream(meta.tenant), doc["event"]["id"], stored))
+        docs = await self._not_yet_indexed(docs)
+        quarantine, self.quarantine = self.quarantine, None  # a refusal again leaves it as it was
+        try:
+            refused = await self._send(docs)
+        finally:
+            self.quarantine = quarantine
+        return [d.event_id for d in docs if d.event_id not in refused]
+
     def _dead_letter(self, dead: list[bulk.DeadLetter]) -> None:
+        if self.quarantine is not None:
+            for d in dead:
+                self.metrics.index_dead_letters.labels(d.error_type).inc()
+                source = self._sources.get(d.doc.event_id)
+                if source is not None:
+                    self.quarantine.add(*source, Poison(f"{d.status} {d.error_type}: {d.reason}"))
+            log.error("elasticsearch refused events; quarantined (they stay in the archive)",
+                      extra=kv(count=len(dead), first_type=dead[0].error_type))
+            return
         with open(self.dead_letter_path, "ab") as f:
             for d in dead:
                 self.metrics.index_dead_letters.labels(d.error_type).inc()
