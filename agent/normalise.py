@@ -48,6 +48,13 @@ def from_json_line(line: bytes, source: Source, created: str, field_map: dict[st
     doc = expand_dotted(doc)
     if field_map:
         doc = apply_field_map(doc, field_map)
+    # "auditseal" is the agent's and collector's own: a line's value is kept aside.
+    own = doc.pop("auditseal", None)
+    if own is not None:
+        doc["auditseal"] = {"invalid": [{"field": "auditseal", "value": orjson.dumps(own).decode(),
+                                         "reason": "reserved for auditseal"}]}
+    # Wrong-shaped open fields aside first, so the defaults below never overwrite a value.
+    storable.repair(doc)
     event = doc.get("event")
     if type(event) is not dict:
         raise Rejected("missing_field", "missing required field event.action")
@@ -56,12 +63,8 @@ def from_json_line(line: bytes, source: Source, created: str, field_map: dict[st
             raise Rejected("missing_field", f"missing required field event.{key}")
     if isinstance(event["category"], str):
         event["category"] = [event["category"]]
-    # Fields the agent owns: a line cannot set them (its own "auditseal" is kept aside).
+    # Fields the agent owns: a line cannot set them.
     doc.pop("agent", None)
-    own = doc.pop("auditseal", None)
-    if own is not None:
-        doc["auditseal"] = {"invalid": [{"field": "auditseal", "value": orjson.dumps(own).decode(),
-                                         "reason": "reserved for auditseal"}]}
     for key in ("sequence", "id", "created", "ingested"):
         event.pop(key, None)
     if event.get("outcome") in (None, ""):
@@ -82,7 +85,9 @@ def from_json_line(line: bytes, source: Source, created: str, field_map: dict[st
         host = doc["host"] = {}
     host.setdefault("name", source.host_name)
     event["created"] = created
-    return storable.check_parsed(doc)
+    storable.check_required(doc, storable.REQUIRED_PARSED)
+    storable.fits(doc)
+    return doc
 
 
 def stamp(doc: dict, agent_id: str, sequence: int, event_id: str) -> None:

@@ -22,6 +22,7 @@ what ``repair`` would change, so the collector stores only what a correct agent 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -51,13 +52,16 @@ OBJECTS = frozenset({
 KEYWORDS = frozenset({
     "user.name", "user.id", "user.email", "user.domain", "user.full_name",
     "user.target.name", "user.target.id", "user.effective.name", "user.effective.id",
-    "host.name", "host.hostname", "host.id", "source.ip", "source.address", "source.domain",
-    "destination.ip", "destination.address", "client.ip", "event.kind", "event.reason",
+    "host.name", "host.hostname", "host.id", "source.address", "source.domain",
+    "destination.address", "event.kind", "event.reason",
     "event.provider", "event.dataset", "event.module", "event.code", "event.original",
     "process.name", "process.executable", "message", "service.name", "url.original",
 })
+# ECS ip fields (a string that is not an address breaks the index mapping), and lists of them.
+IPS = frozenset({"source.ip", "destination.ip", "client.ip", "server.ip"})
+IP_LISTS = frozenset({"host.ip", "related.ip"})
 # Keyword lists: a string there is a one-element list; other shapes are moved.
-KEYWORD_LISTS = frozenset({"event.type", "related.user", "related.ip", "related.hosts", "tags"})
+KEYWORD_LISTS = frozenset({"event.type", "related.user", "related.hosts", "tags"})
 
 
 def _walk_shape(doc: dict) -> list[tuple[tuple, str]]:
@@ -125,7 +129,23 @@ def _typed_moves(doc: dict) -> list[tuple[tuple, str]]:
             continue
         if type(value) is not list or not all(type(v) is str for v in value):
             moves.append((path, "ECS has a list of keywords here"))
+    for name in IPS | IP_LISTS:
+        path = tuple(name.split("."))
+        value = _get(doc, path)
+        if value is None:
+            continue
+        values = value if name in IP_LISTS and type(value) is list else [value]
+        if not all(type(v) is str and _is_ip(v) for v in values):
+            moves.append((path, "ECS has an IP address here"))
     return moves
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _pending_moves(doc: dict) -> list[tuple[tuple, str]]:

@@ -65,8 +65,8 @@ def collector(pipeline):
 
 def test_a_good_batch_is_accepted_and_a_resent_one_adds_nothing(collector):
     body = wire.encode_body([agent_event(1), agent_event(2)])
-    assert post(collector, body, 1, 2) == (200, {"accepted": 2, "duplicates": 0, "acked_seq": 2})
-    assert post(collector, body, 1, 2) == (200, {"accepted": 0, "duplicates": 2, "acked_seq": 2})
+    assert post(collector, body, 1, 2) == (200, {"accepted": 2, "duplicates": 0, "acked_seq": 2, "rejected": []})
+    assert post(collector, body, 1, 2) == (200, {"accepted": 0, "duplicates": 2, "acked_seq": 2, "rejected": []})
     collector.wait_indexed(2)
     time.sleep(0.5)
     assert collector.index_count() == 2
@@ -103,19 +103,23 @@ def test_certificate_from_another_ca_is_refused_in_the_tls_handshake(collector, 
     assert collector.collector.alive()
 
 
-def test_tenant_not_in_the_certificate_is_403_and_stores_nothing(collector):
-    body = wire.encode_body([agent_event(1, "acme"), agent_event(2, "initech")])
-    status, answer = post(collector, body, 1, 2)
-    assert status == 403 and answer["reason"] == "tenant_not_allowed"
-    assert "initech" in answer["error"]
-    assert rejects(collector, "tenant_not_allowed") == 1
-    time.sleep(0.5)
-    assert collector.index_count() == 0
+def test_an_event_for_a_tenant_outside_the_certificate_is_refused_alone(collector):
+    body = wire.encode_body([agent_event(1, "acme"), agent_event(2, "initech"), agent_event(3, "acme")])
+    status, answer = post(collector, body, 1, 3)
+    assert status == 200 and answer["acked_seq"] == 3 and answer["accepted"] == 2
+    assert [(r["seq"], r["reason"]) for r in answer["rejected"]] == [(2, "tenant_not_allowed")]
+    assert "initech" in answer["rejected"][0]["error"]
+    docs = wait_for(lambda: len(d := collector.index_docs()) >= 3 and d, 20, "3 rows")
+    by_seq = {d["event"]["sequence"]: d for d in docs}
+    assert by_seq[2]["event"]["action"] == "event_rejected" and by_seq[2]["organization"]["id"] == "acme"
+    assert {d["organization"]["id"] for d in docs} == {"acme"}, "nothing stored for initech"
+    assert collector.collector_metrics()['auditseal_collector_events_rejected_total{reason="tenant_not_allowed"}'] == 1
 
 
 def test_body_decompressing_past_the_ratio_cap_is_413(collector):
-    # Valid NDJSON padded with whitespace: compresses ~250:1, past the cap of 100.
-    bomb = lz4.frame.compress(agent_event(1) + b" " * (8 * 1024 * 1024) + b"\n")
+    # Valid NDJSON padded with whitespace: compresses ~250:1, past the cap of 100, and larger
+    # than the floor under which no body counts as a bomb (9 MiB).
+    bomb = lz4.frame.compress(agent_event(1) + b" " * (16 * 1024 * 1024) + b"\n")
     status, answer = post(collector, bomb, 1, 1)
     assert status == 413 and answer["reason"] == "decompressed_too_large"
     assert rejects(collector, "decompressed_too_large") == 1
