@@ -75,10 +75,12 @@ class ConsumerRunner:
                 log.error("sink cannot open; will retry", extra=kv(sink=self.sink.name, error=self.failing))
                 await self._pause(min(self.poll * 4, 5.0))
                 if self._stopping.is_set():
-                    raise
+                    return None  # stopped before its store came back: nothing to close
 
     async def run(self) -> None:
         cursor = await self._open()
+        if self._stopping.is_set() and self.failing:
+            return
         self.failing = None
         self.position = cursor or self.journal.start()
         self.journal.register(self.sink.name, self.position)

@@ -7,11 +7,24 @@ INGEST_PORT=${INGEST_PORT:-9443}
 ADMIN_PORT=${ADMIN_PORT:-9444}
 
 stop() {
+  # SIGTERM, up to 15 s for a clean stop, then SIGKILL (every acknowledged event is in the
+  # fsynced spool or journal); the pid file goes only once the process is gone.
   for name in agent collector; do
     pidfile="$RUN_DIR/$name.pid"
-    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      kill -TERM "$(cat "$pidfile")"
-      for _ in $(seq 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
+    [ -f "$pidfile" ] || continue
+    pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      if kill -0 "$pid" 2>/dev/null; then
+        echo "$name (pid $pid) did not stop in 15 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      fi
+      if kill -0 "$pid" 2>/dev/null; then
+        echo "$name (pid $pid) is still running; pid file kept" >&2
+        return 1
+      fi
       echo "stopped $name"
     fi
     rm -f "$pidfile"
@@ -19,7 +32,7 @@ stop() {
 }
 
 start() {
-  stop >/dev/null
+  stop >/dev/null || { echo "cannot start: a previous pipeline is still running" >&2; exit 1; }
   mkdir -p "$RUN_DIR"
   "$BIN/auditseal" dev setup --dir "$RUN_DIR" --ingest-port "$INGEST_PORT" --admin-port "$ADMIN_PORT" >/dev/null
   "$BIN/auditseal-collector" run --config "$RUN_DIR/collector.yaml" >>"$RUN_DIR/collector.log" 2>&1 &
