@@ -41,6 +41,11 @@ class IngestConfig(StrictModel):
     tls: IngestTls
     hmac_keys_file: Path
     limits: LimitsConfig = LimitsConfig()
+    tls_handshake_timeout: float = Field(10.0, gt=0, le=300, description="TLS handshake bound, seconds")
+    header_timeout: float = Field(10.0, gt=0, le=300,
+                                  description="a connection's first request headers must arrive within this")
+    body_timeout: float = Field(30.0, gt=0, le=3600, description="a request body must arrive within this")
+    keepalive_timeout: float = Field(15.0, gt=0, le=3600, description="idle kept-alive connections close")
 
 
 class JournalConfig(StrictModel):

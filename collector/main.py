@@ -30,6 +30,7 @@ from .index_sqlite import SqliteIndex
 from .journal import Journal
 from .alerts import Alert, AlertStore, alert_id
 from .datalock import DataDirLock
+from .ingest_guard import HeaderDeadline
 from .quarantine import Quarantine
 from .integrity import IntegrityMonitor
 from .metrics import CollectorMetrics
@@ -127,6 +128,33 @@ async def start_site(app: web.Application, listen: str, ssl_context=None) -> web
     return runner
 
 
+class IngestSite:
+    """The mTLS ingest port, with bounds on slow clients (``collector/ingest_guard.py``)."""
+
+    def __init__(self, ingest: Ingest, cfg, ssl_context):
+        self.ingest, self.cfg, self.ssl_context = ingest, cfg, ssl_context
+        self.runner = web.AppRunner(ingest.app(), access_log=None, keepalive_timeout=cfg.keepalive_timeout)
+        self.server = None
+
+    async def start(self) -> "IngestSite":
+        await self.runner.setup()
+        self.ingest.deadline = HeaderDeadline(self.runner.server, self.cfg.header_timeout,
+                                              lambda reason: self.ingest.metrics.slow_clients.labels(reason).inc())
+        host, port = collector_config.split_listen(self.cfg.listen)
+        try:
+            self.server = await asyncio.get_running_loop().create_server(
+                self.ingest.deadline, host, port, ssl=self.ssl_context, backlog=512,
+                ssl_handshake_timeout=self.cfg.tls_handshake_timeout)
+        except OSError as exc:
+            raise Halt(f"cannot listen on {self.cfg.listen}: {exc.strerror}") from None
+        return self
+
+    async def cleanup(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        await self.runner.cleanup()
+
+
 async def run(cfg: collector_config.CollectorConfig) -> None:
     metrics = CollectorMetrics()
     tls_refusals.install(metrics.tls_refusals)
@@ -177,10 +205,10 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
                        "journal_full": full, "journal_bytes": held, "journal_segment": end.segment}
 
     own = OwnStream(journal, cfg.collector.id)
-    ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own)
+    ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own, cfg.ingest.body_timeout)
     admin = Admin(cfg.admin.token_sha256, search, metrics, readiness, store, [signer.verifier()], alerts,
                   cipher)
-    sites = [await start_site(ingest.app(), cfg.ingest.listen, ssl_ctx),
+    sites = [await IngestSite(ingest, cfg.ingest, ssl_ctx).start(),
              await start_site(admin.app(), cfg.admin.listen)]
     log.info("collector ready", extra=kv(ingest=cfg.ingest.listen, admin=cfg.admin.listen,
                                          agents_known=len(journal.dedupe.high)))

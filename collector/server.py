@@ -11,7 +11,8 @@ import time
 from collections import defaultdict
 from functools import partial
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from auditseal import wire
@@ -37,7 +38,9 @@ def error(status: int, reason: str, message: str, headers: dict | None = None) -
 
 class Ingest:
     def __init__(self, journal: Journal, hmac_keys: dict[str, dict[str, bytes]], limits: wire.Limits,
-                 metrics: CollectorMetrics, own: OwnStream):
+                 metrics: CollectorMetrics, own: OwnStream, body_timeout: float = 30.0):
+        self.body_timeout = body_timeout
+        self.deadline = None  # ingest_guard.HeaderDeadline, set by the site that serves this
         self.journal = journal
         self.own = own
         self._keys = hmac_keys
@@ -52,6 +55,8 @@ class Ingest:
 
     async def handle_batch(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
+        if self.deadline is not None:
+            self.deadline.started(request)
         try:
             if self.journal.full():
                 # Sinks are far behind (index or archive down): agents keep events in their
@@ -64,10 +69,19 @@ class Ingest:
                                                   peer=request.remote))
             response = error(exc.status, exc.reason, str(exc),
                              {"Retry-After": "10"} if exc.status == 503 else None)
+        except ClientGone as gone:  # nothing to answer: the client is not there to read it
+            self.metrics.slow_clients.labels(gone.reason).inc()
+            log.warning("ingest client cut or gone before its body arrived",
+                        extra=kv(reason=gone.reason, peer=request.remote))
+            if request.transport is not None:
+                request.transport.abort()
+            response = error(408, gone.reason, "request body not received")
         except OSError as exc:  # journal cannot be written: the agent keeps the batch and retries
             self.metrics.rejects.labels("journal_unavailable").inc()
             log.error("journal write failed", extra=kv(error=str(exc)))
             response = error(503, "journal_unavailable", "journal unavailable", {"Retry-After": "5"})
+        if response.status >= 400 and not request.get("body_read"):
+            response.force_close()  # refused before its body was read: no lingering for it
         self.metrics.batches.labels(str(response.status)).inc()
         self.metrics.ack_seconds.observe(time.perf_counter() - started)
         return response
@@ -90,7 +104,7 @@ class Ingest:
         key = self._keys.get(header.agent, {}).get(header.key_id)
         if key is None:
             raise Rejected("unknown_key", f"unknown key id {header.key_id!r} for this agent", 401)
-        body = await request.read()
+        body = await self._read_body(request)
         self.metrics.bytes.inc(len(body))
         wire.verify_signature(key, header, body)
         lines, events = wire.split_events(wire.decompress(body, self.limits), self.limits)
@@ -134,6 +148,25 @@ class Ingest:
                                   "acked_seq": acked,
                                   "rejected": [{"seq": r.seq, "reason": r.reason, "error": r.message}
                                                for r in told]})
+
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        try:
+            body = await asyncio.wait_for(request.read(), self.body_timeout)
+            request["body_read"] = True
+            return body
+        except asyncio.TimeoutError:
+            raise ClientGone("body_timeout") from None
+        except (ConnectionError, asyncio.IncompleteReadError, HttpProcessingError, ClientPayloadError):
+            raise ClientGone("client_disconnected") from None
+
+
+class ClientGone(Exception):
+    """The client stopped sending (too slow, or hung up) before its request was whole."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Admin:
