@@ -7,7 +7,10 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from auditseal.config import StrictModel, load_config
+from auditseal.config import Listen, StrictModel, load_config
+from auditseal.storable import TENANT_RE
+
+TENANT_PATTERN = TENANT_RE.pattern
 
 
 class AgentIdentity(StrictModel):
@@ -23,7 +26,7 @@ class FileInput(StrictModel):
         "json", description="json: ECS JSON lines; auth: sshd/PAM/sudo syslog lines; auditd: audit.log")
     field_map: dict[str, str] = Field(default_factory=dict,
                                       description="json only: source field (dotted) → ECS field (dotted)")
-    tenant: str | None = Field(None, description="organization.id for events that name none")
+    tenant: str | None = Field(None, pattern=TENANT_PATTERN, description="organization.id for events that name none")
     poll_interval: float = Field(0.25, gt=0, le=60)
     read_chunk_bytes: int = Field(256 * 1024, ge=4096)
     max_line_bytes: int = Field(256 * 1024, ge=256)
@@ -35,7 +38,7 @@ class FileInput(StrictModel):
 
 
 class SyslogTls(StrictModel):
-    listen: str
+    listen: Listen
     cert: Path
     key: Path
     client_ca: Path | None = None
@@ -45,9 +48,9 @@ class SyslogTls(StrictModel):
 class SyslogInput(StrictModel):
     type: Literal["syslog"]
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    tenant: str = Field(min_length=1, description="organization.id of every message received")
-    udp: str | None = Field(None, description="host:port")
-    tcp: str | None = Field(None, description="host:port; octet counting and LF framing both accepted")
+    tenant: str = Field(pattern=TENANT_PATTERN, description="organization.id of every message received")
+    udp: Listen | None = Field(None, description="host:port")
+    tcp: Listen | None = Field(None, description="host:port; octet counting and LF framing both accepted")
     tls: SyslogTls | None = None
     unix: str | None = Field(None, description="path of a unix datagram socket")
     max_message_bytes: int = Field(128 * 1024, ge=480, le=1024 * 1024,
@@ -103,7 +106,7 @@ class AgentConfig(StrictModel):
     spool: SpoolConfig = SpoolConfig()
     batch: BatchConfig = BatchConfig()
     output: OutputConfig
-    metrics_listen: str | None = Field(None, description="host:port for /metrics, off when unset")
+    metrics_listen: Listen | None = Field(None, description="host:port for /metrics, off when unset")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

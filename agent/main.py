@@ -23,7 +23,7 @@ from auditseal.logs import kv
 from auditseal.segments import write_atomic
 
 from . import config as agent_config
-from . import status
+from . import preflight, status
 from .batching import BatchPolicy
 from .inputs import REGISTRY, Chunk
 from .inputs import file as _file_input  # noqa: F401  (registers "file")
@@ -192,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = agent_config.load(args.config)
+        if args.command != "status":
+            for warning in preflight.check(cfg, args.config, load_hmac_key):
+                print(f"auditseal-agent: warning: {warning}", file=sys.stderr)
         if args.command == "check-config":
-            load_hmac_key(cfg.output.hmac_key_file)
             print(f"{args.config}: ok")
             return 0
         if args.command == "status":

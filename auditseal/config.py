@@ -7,10 +7,10 @@ node tree first so every key path keeps its line number for error messages.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from .errors import ConfigError
 
@@ -21,23 +21,52 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int], file: str) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in out:
-                raise ConfigError(file, key_node.start_mark.line + 1, ".".join(map(str, path + (key,))),
-                                  "duplicate key")
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _construct(value_node, path + (key,), lines, file)
-            lines[path + (key,)] = key_node.start_mark.line + 1
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, path + (i,), lines, file) for i, item in enumerate(node.value)]
-    # Scalars: let the safe loader resolve ints, bools, nulls with YAML 1.1 rules.
-    return yaml.SafeLoader(yaml.dump(None)).construct_object(node, deep=True)
+MAX_NODES = 100_000  # after alias expansion: a config is small; a "billion laughs" is not
+MAX_DEPTH = 64
+# The only tags a config may carry: YAML's own (what the safe loader resolves).
+SAFE_TAGS = frozenset({"tag:yaml.org,2002:" + t for t in (
+    "str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "merge")})
+
+
+class _Builder:
+    """Node tree → plain data, keeping each key path's line; bounded in size and depth."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.lines: dict[tuple, int] = {}
+        self.nodes = 0
+        self._scalars = yaml.SafeLoader("")
+
+    def fail(self, node: yaml.Node, path: tuple, reason: str):
+        return ConfigError(self.file, node.start_mark.line + 1, ".".join(map(str, path)) or "(top level)", reason)
+
+    def build(self, node: yaml.Node, path: tuple = ()) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.fail(node, path, f"more than {MAX_NODES} values (alias expansion?)")
+        if len(path) > MAX_DEPTH:
+            raise self.fail(node, path, f"nested deeper than {MAX_DEPTH} levels (a recursive alias?)")
+        if node.tag not in SAFE_TAGS:
+            raise self.fail(node, path, f"tag {node.tag!r} is not allowed in a config")
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                    raise self.fail(key_node, path, "keys must be plain strings")
+                key = key_node.value
+                if key in out:
+                    raise self.fail(key_node, path + (key,), "duplicate key")
+                self.lines[path + (key,)] = key_node.start_mark.line + 1
+                out[key] = self.build(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        # Scalars: the safe loader resolves ints, bools, nulls with YAML 1.1 rules.
+        try:
+            return self._scalars.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            raise self.fail(node, path, f"bad value: {exc}") from None
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, dict[tuple, int]]:
@@ -47,10 +76,25 @@ def parse_yaml(text: str, file: str) -> tuple[Any, dict[tuple, int]]:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(file, line, "(syntax)", str(getattr(exc, "problem", exc))) from exc
-    lines: dict[tuple, int] = {}
     if root is None:
-        return {}, lines
-    return _construct(root, (), lines, file), lines
+        return {}, {}
+    builder = _Builder(file)
+    try:
+        data = builder.build(root)
+    except RecursionError:
+        raise ConfigError(file, None, "(syntax)", "nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ConfigError(file, root.start_mark.line + 1, "(top level)", "must be a mapping of keys")
+    return data, builder.lines
+
+
+def line_of(path: str | Path, key: tuple) -> int | None:
+    """The line of a dotted key in a config file (for errors found after validation)."""
+    try:
+        _, lines = parse_yaml(Path(path).read_text(encoding="utf-8"), str(path))
+    except (ConfigError, OSError, UnicodeDecodeError):
+        return None
+    return _line_for(key, lines)
 
 
 def _line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:
@@ -101,6 +145,20 @@ def load_config(model: type[M], path: str | Path) -> M:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(file, None, "(file)", f"cannot read: {exc.strerror}") from exc
+        raise ConfigError(file, None, "(file)", f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = Path(path).read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(file, line, "(file)", f"not UTF-8 (byte {exc.start})") from None
     data, lines = parse_yaml(text, file)
     return validate(model, data, lines, file)
+
+
+def check_listen(value: str) -> str:
+    """``host:port`` with a port from 1 to 65535 (``[::1]:9443`` for IPv6)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not host:port with a port from 1 to 65535")
+    return value
+
+
+Listen = Annotated[str, AfterValidator(check_listen)]

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Discriminator, Field, Tag
 
-from auditseal.config import StrictModel, load_config
+from auditseal.config import Listen, StrictModel, load_config
 from auditseal.wire import Limits
 
 from .retention import RetentionPolicy
@@ -37,7 +37,7 @@ class LimitsConfig(StrictModel):
 
 
 class IngestConfig(StrictModel):
-    listen: str = "0.0.0.0:9443"
+    listen: Listen = "0.0.0.0:9443"
     tls: IngestTls
     hmac_keys_file: Path
     limits: LimitsConfig = LimitsConfig()
@@ -118,7 +118,7 @@ class VerifyConfig(StrictModel):
 
 
 class AdminConfig(StrictModel):
-    listen: str = "127.0.0.1:9444"
+    listen: Listen = "127.0.0.1:9444"
     token_sha256: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
         default_factory=list, description="SHA-256 (lowercase hex, quoted) of each accepted bearer token")
 

@@ -23,7 +23,7 @@ from auditseal.note import NoteError, Signer
 from auditseal.logs import kv
 
 from . import config as collector_config
-from . import tls_refusals
+from . import preflight, tls_refusals
 from .consumer import ConsumerRunner
 from . import index_sqlite
 from .index_sqlite import SqliteIndex
@@ -343,11 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             return export(args.what, collector_config.load(args.config) if args.config else None)
         cfg = collector_config.load(args.config)
+        for warning in preflight.check(cfg, args.config, load_hmac_keys, load_signer):
+            print(f"auditseal-collector: warning: {warning}", file=sys.stderr)
         if args.command == "check-config":
-            load_hmac_keys(cfg.ingest.hmac_keys_file)
-            load_signer(cfg.archive.signing_key)
-            if cfg.archive.encryption_key:
-                SegmentCipher.load(cfg.archive.encryption_key)
             print(f"{args.config}: ok")
             return 0
         logs.setup(cfg.log_level)
