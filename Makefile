@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= run
 
-.PHONY: install test-deps run stop test soak bench test-es-real s3-up s3-down clean
+.PHONY: install test-deps run stop test soak fuzz bench test-es-real s3-up s3-down clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,15 @@ test-deps:
 
 test: test-deps install
 	$(BIN)/pytest -q
+
+# Coverage-guided fuzzing (atheris) of every decoder, FUZZ_SECONDS each (make test runs 5 s each).
+FUZZ_SECONDS ?= 300
+fuzz: install
+	@for target in $$($(BIN)/python -c 'from tests.fuzz.targets import TARGETS; print(*TARGETS)'); do \
+	  echo "== $$target ($(FUZZ_SECONDS) s)"; \
+	  $(BIN)/python -m tests.fuzz.run $$target -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=fuzz-$$target- \
+	    2>&1 | grep -E '^#[0-9]+ +DONE|Uncaught|Error|crash-' || exit 1; \
+	done
 
 # Long soak tests, kept out of `make test`.
 soak: test-deps install

@@ -3,7 +3,7 @@
 An event is storable when every sink can hold it as it is: the SQLite index, the
 Elasticsearch bulk body (ECS template, mapping depth 20), the sealer and its retention rules.
 
-- Shape: at most ``MAX_DEPTH`` levels of objects and arrays, at most ``MAX_FIELDS`` leaves,
+- Shape: at most ``MAX_DEPTH`` levels of objects and arrays, at most ``MAX_FIELDS`` fields,
   keys non-empty, without dots (stored events are nested) and, at the top, not starting with
   ``_`` (Elasticsearch metadata fields); canonical bytes at most ``MAX_EVENT_BYTES``.
 - Required fields (``REQUIRED_FROM_AGENT``): ``event.action`` and ``event.outcome`` non-empty
@@ -85,10 +85,11 @@ def _walk_shape(doc: dict) -> list[tuple[tuple, str]]:
                 if not path and key.startswith("_"):
                     raise Rejected("bad_field_name", f"top-level field {key!r} is reserved (starts with _)")
             kind = type(value)
+            if key is not None:
+                leaves += 1  # fields, as an index maps them; list elements are not fields
             if kind is dict or kind is list:
                 stack.append((value, path + ((key,) if key is not None else ()), depth + 1))
                 continue
-            leaves += 1
             if kind is int and not INT_MIN <= value <= INT_MAX:
                 where = path + (key,) if key is not None else path
                 moves.append((where, "integer outside the signed 64-bit range"))

@@ -27,3 +27,27 @@ def test_bad_params_are_400(params, message):
     with pytest.raises(Rejected) as bad:
         EventQuery.from_params(params)
     assert bad.value.status == 400 and message in str(bad.value)
+
+
+import pytest as _pytest  # noqa: E402
+
+from auditseal.errors import Rejected as _Rejected  # noqa: E402
+from collector.query import EventQuery as _Query  # noqa: E402
+
+
+@_pytest.mark.parametrize("value, expected", [
+    ("0999-01-01", "0999-01-01T00:00:00.000000Z"),  # zero-padded: sorts before 2026
+    ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000000Z"),
+    ("9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999999Z"),
+    ("2026-12-01T10:00:00+14:00", "2026-11-30T20:00:00.000000Z"),
+])
+def test_times_at_the_edges_of_the_calendar_are_canonical(value, expected):
+    assert _Query.from_params({"tenant": "acme", "since": value}).since == expected
+
+
+@_pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-01:00", "10000-01-01",
+                                    "0000-01-01", "2026-02-30", "yesterday"])
+def test_times_off_the_calendar_are_400_not_500(value):
+    with _pytest.raises(_Rejected) as bad:
+        _Query.from_params({"tenant": "acme", "until": value})
+    assert bad.value.status == 400 and bad.value.reason == "bad_query"

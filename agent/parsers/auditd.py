@@ -124,7 +124,9 @@ def build(records: list[tuple[str, dict, str]], ts: str, serial: int) -> dict:
         process["executable"] = merged["exe"]
     execve = next((rf for t, rf, _ in records if t == "EXECVE"), None)
     if execve is not None:
-        argc = int(execve.get("argc", "0") or 0)
+        argc = execve.get("argc", "")
+        # A damaged record may claim any count: take what it holds, at most 4096 arguments.
+        argc = min(int(argc), 4096) if argc.isdigit() else sum(1 for k in execve if re.fullmatch(r"a\d+", k))
         args = [execve.get(f"a{i}", "") for i in range(argc)]
         process["args"] = args
         process["command_line"] = " ".join(args)

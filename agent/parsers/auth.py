@@ -94,14 +94,25 @@ def classify(prog: str, msg: str) -> dict | None:
 
 def parse_time(m: re.Match, now: dt.datetime) -> str:
     if m["iso"]:
-        stamp = dt.datetime.fromisoformat(m["iso"].replace("Z", "+00:00"))
-        return format_ts(stamp)
-    # The classic prefix has no year or zone: the agent's year (last year if that would be
-    # in the future) and UTC, as syslog daemons on servers run in UTC.
-    stamp = dt.datetime.strptime(f"{now.year} {m['bsd']}", "%Y %b %d %H:%M:%S").replace(tzinfo=dt.timezone.utc)
-    if stamp - now > dt.timedelta(days=1):
-        stamp = stamp.replace(year=now.year - 1)
-    return format_ts(stamp)
+        try:
+            return format_ts(dt.datetime.fromisoformat(m["iso"].replace("Z", "+00:00")))
+        except ValueError:
+            return format_ts(now)  # the prefix has the shape of a time but is none
+    return format_ts(bsd_time(m["bsd"], now) or now)
+
+
+def bsd_time(text: str, now: dt.datetime) -> dt.datetime | None:
+    """The classic ``Mmm dd hh:mm:ss`` prefix, which has no year or zone: the agent's year
+    (last year if that would be in the future) and UTC, as syslog daemons on servers run in
+    UTC. None when it names no real moment (``Feb 30``, ``Feb 29`` of last year): the
+    caller uses the time it received the line, as syslog daemons do."""
+    try:
+        stamp = dt.datetime.strptime(f"{now.year} {text}", "%Y %b %d %H:%M:%S").replace(tzinfo=dt.timezone.utc)
+        if stamp - now > dt.timedelta(days=1):
+            stamp = stamp.replace(year=now.year - 1)
+    except ValueError:
+        return None
+    return stamp
 
 
 @register("auth")

@@ -14,7 +14,7 @@ from auditseal.errors import Rejected
 from auditseal.event import format_ts, parse_ts
 
 from . import original
-from .auth import classify, ecs_event
+from .auth import bsd_time, classify, ecs_event
 
 PRI = re.compile(r"^<(?P<pri>\d{1,3})>")
 RFC5424 = re.compile(
@@ -58,9 +58,7 @@ def parse_message(data: bytes, now: dt.datetime) -> dict:
         syslog["version"] = "1"
     elif (r := RFC3164.match(rest) or RFC3164_NO_TAG.match(rest)) is not None:
         msg = r["msg"]
-        stamp_dt = dt.datetime.strptime(f"{now.year} {r['ts']}", "%Y %b %d %H:%M:%S").replace(tzinfo=dt.timezone.utc)
-        if stamp_dt - now > dt.timedelta(days=1):
-            stamp_dt = stamp_dt.replace(year=now.year - 1)
+        stamp_dt = bsd_time(r["ts"], now) or now
         groups = r.groupdict()
         stamp, host, app, procid = format_ts(stamp_dt), groups["host"], groups.get("tag"), groups.get("pid")
     else:
