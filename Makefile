@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= run
 
-.PHONY: install test-deps run stop test soak fuzz bench test-es-real s3-up s3-down clean
+.PHONY: install test-deps lint run stop test soak fuzz bench test-es-real s3-up s3-down clean
 
 install: $(VENV)/.installed
 
@@ -25,8 +25,14 @@ stop:
 test-deps:
 	scripts/test-deps.sh
 
-test: test-deps install
+test: test-deps install lint
 	$(BIN)/pytest -q
+
+# Lint (ruff) and the layer rules (import-linter: the core imports neither program; the
+# agent and the collector never import each other).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Coverage-guided fuzzing (atheris) of every decoder, FUZZ_SECONDS each (make test runs 5 s each).
 FUZZ_SECONDS ?= 300

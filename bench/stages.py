@@ -77,7 +77,7 @@ def main() -> None:
         for i, b in enumerate(bodies):
             lines, evs = wire.split_events(wire.decompress(b, limits), limits)
             out.append(admit(ids, wire.BatchHeader("web-1", "k1", 1, i * step + 1, (i + 1) * step, ""),
-                             lines, evs))
+                             lines, evs, now)[0])
         return out
     admitted = timed("collector.decompress+parse+admit", n, admit_all, r)
     r["collector.admit(check)"] = r.pop("collector.decompress+parse+admit") - r["collector.decompress+parse"]

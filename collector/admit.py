@@ -40,7 +40,7 @@ def admit(identity: PeerIdentity, header: BatchHeader, lines: list[bytes], event
     out: list[tuple[int, str, bytes]] = []
     refused: list[Refused] = []
     previous = header.first_seq - 1
-    for number, (line, doc) in enumerate(zip(lines, events), 1):
+    for number, (line, doc) in enumerate(zip(lines, events, strict=True), 1):
         event = doc.get("event")
         seq = event.get("sequence") if type(event) is dict else None
         if type(seq) is not int or seq <= previous:

@@ -252,7 +252,8 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
         # A sink still inside a slow call to its store: everything acknowledged is in the
         # fsynced journal and every sink is idempotent from its cursor, so ending now is safe.
         log.error("sinks did not stop in time; exiting without them",
-                  extra=kv(sinks=[r.sink.name for r, t in zip(runners, tasks) if t in late], seconds=STOP_SECONDS))
+                  extra=kv(sinks=[r.sink.name for r, t in zip(runners, tasks, strict=True) if t in late],
+                           seconds=STOP_SECONDS))
         journal.close()
         logging.shutdown()
         os._exit(2 if halted else 0)

@@ -71,7 +71,7 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
-                raise AssertionError(f"{self.args[2]} did not stop on SIGTERM within {timeout}s")
+                raise AssertionError(f"{self.args[2]} did not stop on SIGTERM within {timeout}s") from None
         return self.popen.returncode if self.popen else 0
 
     def output(self) -> str:

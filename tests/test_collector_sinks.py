@@ -2,7 +2,6 @@
 
 import sqlite3
 
-import orjson
 
 from auditseal.event import canonical_bytes, event_id
 from auditseal.records import Record

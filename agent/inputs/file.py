@@ -242,15 +242,19 @@ class FileTailer:
             t.last_size, t.last_growth = size, now
         if size <= t.offset:
             return None
-        # A read always holds one more byte than the longest line, or a line longer than the
-        # read could never complete (nor be cut): the file would wait for it forever.
-        want = max(self.config.read_chunk_bytes, self.config.max_line_bytes + 1)
-        data = os.pread(t.fd, min(want, size - t.offset), t.offset)
+        chunk = self.config.read_chunk_bytes
+        data = os.pread(t.fd, min(chunk, size - t.offset), t.offset)
+        split = split_lines(data, t.offset, self.config.max_line_bytes, t.skipping)
+        if split.consumed == 0 and len(data) == chunk and chunk <= self.config.max_line_bytes:
+            # One line fills the whole read: read one byte more than the longest line, or a
+            # line longer than the read could never complete (nor be cut) and the file would
+            # wait for it forever.
+            data = os.pread(t.fd, min(self.config.max_line_bytes + 1, size - t.offset), t.offset)
+            split = split_lines(data, t.offset, self.config.max_line_bytes, t.skipping)
         if t.fp_len and head_fp(t.fd, t.fp_len) != t.fp:
             # Rewritten in place while we read (copytruncate into an existing copy): what we
             # read may be the new content. Drop it; the next scan sees the rewrite.
             return None
-        split = split_lines(data, t.offset, self.config.max_line_bytes, t.skipping)
         lines, consumed = split.lines, split.consumed
         if consumed == 0 and now - t.last_growth >= self.config.partial_line_timeout \
                 and t.offset + len(data) == size and not split.skipping:

@@ -161,7 +161,8 @@ class SyslogListener:
                         self.metrics.syslog_messages.labels(self.name, transport).inc()
                 rest = framer.pending().strip()
                 if rest:  # the last message of a closed connection needs no newline
-                    await self.queue.put((rest[: self.config.max_message_bytes], len(rest) > self.config.max_message_bytes, peer_text))
+                    limit = self.config.max_message_bytes
+                    await self.queue.put((rest[:limit], len(rest) > limit, peer_text))
             except FramingError as exc:
                 self.metrics.syslog_rejected.labels(self.name, "framing").inc()
                 log.warning("syslog connection closed: unframeable stream", extra=kv(peer=peer_text, error=str(exc)))

@@ -20,7 +20,8 @@ from auditseal.event import format_ts
 
 from . import Parsed, original, register
 
-HEADER = re.compile(r"^(?:node=(?P<node>\S+) )?type=(?P<type>\S+) msg=audit\((?P<sec>\d+)\.(?P<ms>\d+):(?P<serial>\d+)\):\s?(?P<body>.*)$")
+HEADER = re.compile(r"^(?:node=(?P<node>\S+) )?type=(?P<type>\S+) "
+                    r"msg=audit\((?P<sec>\d+)\.(?P<ms>\d+):(?P<serial>\d+)\):\s?(?P<body>.*)$")
 PAIR = re.compile(r"""(\w[\w-]*)=("[^"]*"|'[^']*'|\S*)""")
 HEX = re.compile(r"^(?:[0-9A-F]{2})+$")
 HEX_FIELDS = {"proctitle", "acct", "cmd", "data", "name", "cwd", "comm", "exe"}

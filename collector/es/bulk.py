@@ -58,7 +58,7 @@ def classify(docs: list[Doc], reply: dict) -> BulkOutcome:
         raise ValueError(f"bulk reply has {len(items) if isinstance(items, list) else 'no'} items "
                          f"for {len(docs)} documents")
     outcome = BulkOutcome()
-    for doc, item in zip(docs, items):
+    for doc, item in zip(docs, items, strict=True):
         (result,) = item.values()
         status = int(result.get("status", 0))
         if status in (200, 201):

@@ -20,6 +20,7 @@ class ScriptedCollector:
     def __init__(self, pipe: Pipeline, script: list[tuple[int, dict]]):
         self.script = list(script)
         self.requests: list[tuple[float, str, int]] = []
+        self.gaps: list[str] = []  # the Auditseal-Gaps header of each request
         self.port = free_port()
         pki = pipe.root / "pki"
         self.ssl = tls.server_context(str(pki / "collector-local.crt"), str(pki / "collector-local.key"),
@@ -31,6 +32,7 @@ class ScriptedCollector:
     async def handle(self, request: web.Request) -> web.Response:
         await request.read()
         batch = request.headers[wire.H_BATCH]
+        self.gaps.append(request.headers.get("Auditseal-Gaps", ""))
         status, headers = self.script.pop(0) if self.script else (200, {})
         self.requests.append((time.monotonic(), batch, status))
         if status == 200:
@@ -97,6 +99,8 @@ def test_a_permanent_refusal_is_dead_lettered_and_later_batches_flow(pipe):
         wait_for(lambda: pipe.agent_metric("auditseal_agent_events_acked_total") == 10, 20, "all acked")
     dead = read_jsonl(pipe.root / "agent" / "dead-letter" / "batch-1-5.ndjson")
     assert [d["labels"]["n"] for d in dead] == [0, 1, 2, 3, 4]
+    # The next batch declares the dead-lettered range: the collector records a declared gap.
+    assert collector.gaps[0] == "" and collector.gaps[1] == "1-5", collector.gaps
     assert pipe.agent_metric('auditseal_agent_dead_letter_batches_total{status="400"}') == 1
     assert "collector refused batch for good; dead-lettered" in pipe.agent.output()
 

@@ -79,7 +79,7 @@ def sort_key(sort: list, d) -> dict:
 
 def cmp_from_values(sort: list, values: list) -> tuple:
     out = []
-    for spec, value in zip(sort, values):
+    for spec, value in zip(sort, values, strict=False):
         (_, opts), = (spec.items() if isinstance(spec, dict) else [(spec, {"order": "asc"})])
         order = opts.get("order", "asc") if isinstance(opts, dict) else opts
         out.append(_Ordered(value, order == "desc"))
