@@ -22,8 +22,10 @@ what ``repair`` would change, so the collector stores only what a correct agent 
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -64,38 +66,100 @@ IP_LISTS = frozenset({"host.ip", "related.ip"})
 KEYWORD_LISTS = frozenset({"event.type", "related.user", "related.hosts", "tags"})
 
 
-def _walk_shape(doc: dict) -> list[tuple[tuple, str]]:
-    """Depth, key and leaf checks without recursion; returns (path, reason) of values to move."""
+_OBJECT, _KEYWORD, _IP, _KEYWORD_LIST, _IP_LIST = "object", "keyword", "ip", "keyword list", "ip list"
+_REASONS = {_OBJECT: "ECS has an object here", _KEYWORD: "ECS has a keyword (string) here",
+            _IP: "ECS has an IP address here", _KEYWORD_LIST: "ECS has a list of keywords here",
+            _IP_LIST: "ECS has a list of IP addresses here"}
+
+
+def _schema() -> dict:
+    """The field lists above as one tree: key → child tree (an object) or a leaf kind."""
+    tree: dict = {}
+    for names, kind in ((OBJECTS, _OBJECT), (KEYWORDS, _KEYWORD), (IPS, _IP), (IP_LISTS, _IP_LIST),
+                        (KEYWORD_LISTS, _KEYWORD_LIST)):
+        for name in sorted(names, key=len):
+            node = tree
+            *parents, leaf = name.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            if kind == _OBJECT:
+                node.setdefault(leaf, {})
+            else:
+                node[leaf] = kind
+    return tree
+
+
+SCHEMA = _schema()
+_KEYWORD_LIST_PATHS = tuple(tuple(name.split(".")) for name in sorted(KEYWORD_LISTS))
+
+
+def _wrong(kind: str, value: Any) -> bool:
+    """Whether ``value`` does not fit the leaf ``kind`` (a string in a list field is fixed up)."""
+    if kind is _KEYWORD:
+        return type(value) is not str
+    if kind is _IP:
+        return type(value) is not str or not _is_ip(value)
+    if kind is _KEYWORD_LIST:
+        return type(value) is not str and (type(value) is not list or any(type(v) is not str for v in value))
+    values = value if type(value) is list else [value]
+    return any(type(v) is not str or not _is_ip(v) for v in values)
+
+
+def _pending_moves(doc: dict) -> list[tuple[tuple, str]]:
+    """One pass without recursion: depth, field names and count (refusals), and the values of
+    the wrong shape for their ECS field or out of the 64-bit range (to move), as (path, reason)."""
+    if type(doc) is not dict:
+        raise Rejected("bad_json", "not a JSON object")
     moves: list[tuple[tuple, str]] = []
-    leaves = 0
-    stack: list[tuple[Any, tuple, int]] = [(doc, (), 1)]
+    fields = 0
+    stack: list[tuple[Any, tuple, int, Any]] = [(doc, (), 1, SCHEMA)]
     while stack:
-        node, path, depth = stack.pop()
+        node, path, depth, spec = stack.pop()
         if depth > MAX_DEPTH:
             raise Rejected("too_deep", f"nested deeper than {MAX_DEPTH} levels at {_dotted(path)}")
-        if type(node) is dict:
-            items = node.items()
-        else:
-            items = ((None, v) for v in node)
-        for key, value in items:
-            if key is not None:
-                if not key or "." in key or key.strip() != key:
-                    raise Rejected("bad_field_name", f"field name {key!r} under {_dotted(path) or 'the top'} "
-                                                     f"is empty, has dots or edge spaces")
-                if not path and key.startswith("_"):
-                    raise Rejected("bad_field_name", f"top-level field {key!r} is reserved (starts with _)")
-            kind = type(value)
-            if key is not None:
-                leaves += 1  # fields, as an index maps them; list elements are not fields
-            if kind is dict or kind is list:
-                stack.append((value, path + ((key,) if key is not None else ()), depth + 1))
-                continue
-            if kind is int and not INT_MIN <= value <= INT_MAX:
-                where = path + (key,) if key is not None else path
-                moves.append((where, "integer outside the signed 64-bit range"))
-        if leaves > MAX_FIELDS:
+        if type(node) is list:
+            for value in node:
+                kind = type(value)
+                if kind is dict or kind is list:
+                    stack.append((value, path, depth + 1, None))
+                elif kind is int and not INT_MIN <= value <= INT_MAX:
+                    moves.append((path, "integer outside the signed 64-bit range"))
+            continue
+        fields += len(node)
+        if fields > MAX_FIELDS:
             raise Rejected("too_many_fields", f"more than {MAX_FIELDS} fields")
+        for key, value in node.items():
+            if key not in _GOOD_KEYS:
+                _check_key(key, path)
+            if not path and key[0] == "_":
+                raise Rejected("bad_field_name", f"top-level field {key!r} is reserved (starts with _)")
+            child = spec.get(key) if spec else None
+            kind = type(value)
+            if type(child) is str:  # a typed leaf
+                if _wrong(child, value):
+                    moves.append((path + (key,), _REASONS[child]))
+                elif kind is list:
+                    stack.append((value, path + (key,), depth + 1, None))
+                continue
+            if child is not None and kind is not dict:
+                moves.append((path + (key,), _REASONS[_OBJECT]))
+                continue
+            if kind is dict or kind is list:
+                stack.append((value, path + (key,), depth + 1, child))
+            elif kind is int and not INT_MIN <= value <= INT_MAX:
+                moves.append((path + (key,), "integer outside the signed 64-bit range"))
     return moves
+
+
+_GOOD_KEYS: set[str] = set()  # field names seen valid: events repeat theirs endlessly
+
+
+def _check_key(key: str, path: tuple) -> None:
+    if not key or "." in key or key[0].isspace() or key[-1].isspace():
+        raise Rejected("bad_field_name", f"field name {key!r} under {_dotted(path) or 'the top'} "
+                                         f"is empty, has dots or edge spaces")
+    if len(_GOOD_KEYS) < 100_000:
+        _GOOD_KEYS.add(key)
 
 
 def _dotted(path: tuple) -> str:
@@ -111,52 +175,13 @@ def _get(doc: dict, path: tuple) -> Any:
     return node
 
 
-def _typed_moves(doc: dict) -> list[tuple[tuple, str]]:
-    moves: list[tuple[tuple, str]] = []
-    for name in sorted(OBJECTS, key=len):
-        path = tuple(name.split("."))
-        value = _get(doc, path)
-        if value is not None and type(value) is not dict and type(_get(doc, path[:-1]) or doc) is dict:
-            moves.append((path, "ECS has an object here"))
-    for name in KEYWORDS:
-        path = tuple(name.split("."))
-        value = _get(doc, path)
-        if value is not None and type(value) is not str:
-            moves.append((path, "ECS has a keyword (string) here"))
-    for name in KEYWORD_LISTS:
-        path = tuple(name.split("."))
-        value = _get(doc, path)
-        if value is None or type(value) is str:
-            continue
-        if type(value) is not list or not all(type(v) is str for v in value):
-            moves.append((path, "ECS has a list of keywords here"))
-    for name in IPS | IP_LISTS:
-        path = tuple(name.split("."))
-        value = _get(doc, path)
-        if value is None:
-            continue
-        values = value if name in IP_LISTS and type(value) is list else [value]
-        if not all(type(v) is str and _is_ip(v) for v in values):
-            moves.append((path, "ECS has an IP address here"))
-    return moves
-
-
+@lru_cache(maxsize=65536)  # addresses repeat; ipaddress is slow
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
     except ValueError:
         return False
     return True
-
-
-def _pending_moves(doc: dict) -> list[tuple[tuple, str]]:
-    if type(doc) is not dict:
-        raise Rejected("bad_json", "not a JSON object")
-    moves = _walk_shape(doc)
-    moves.extend(_typed_moves(doc))
-    # A value moved as part of a larger moved object needs no move of its own.
-    paths = {p for p, _ in moves}
-    return [(p, r) for p, r in moves if not any(p[:n] in paths for n in range(1, len(p)))]
 
 
 def repair(doc: dict) -> dict:
@@ -170,8 +195,7 @@ def repair(doc: dict) -> dict:
             continue
         value = parent.pop(path[-1])
         kept.append({"field": _dotted(path), "value": orjson.dumps(value).decode(), "reason": reason})
-    for name in KEYWORD_LISTS:  # "event.type": "start" → ["start"]
-        path = tuple(name.split("."))
+    for path in _KEYWORD_LIST_PATHS:  # "event.type": "start" → ["start"]
         if type(_get(doc, path)) is str:
             _get(doc, path[:-1])[path[-1]] = [_get(doc, path)]
     if kept:
@@ -196,7 +220,7 @@ def check(doc: dict, required: tuple[str, ...], size: int | None = None, limit: 
 
 def check_required(doc: dict, required: tuple[str, ...]) -> None:
     for name in required:
-        value = _get(doc, tuple(name.split(".")))
+        value = _get(doc, _PATHS.get(name) or tuple(name.split(".")))
         if value is None or value == "" or value == []:
             raise Rejected("missing_field", f"missing required field {name}")
         problem = _REQUIRED_CHECKS.get(name, _string)(value)
@@ -220,8 +244,13 @@ def _category(value: Any) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def _tenant_ok(value: str) -> bool:
+    return bool(TENANT_RE.match(value))
+
+
 def _tenant(value: Any) -> str | None:
-    if type(value) is not str or not TENANT_RE.match(value):
+    if type(value) is not str or not _tenant_ok(value):
         return "must be 1-128 characters of A-Z a-z 0-9 _ . -"
     return None
 
@@ -233,14 +262,20 @@ def _sequence(value: Any) -> str | None:
 
 
 def _timestamp(value: Any) -> str | None:
-    if type(value) is not str or not CANONICAL_TS.fullmatch(value) or value[:4] == "0000":
+    if type(value) is not str or not _canonical_time(value):
         return "must be canonical UTC (YYYY-MM-DDTHH:MM:SS.ffffffZ, years 0001-9999)"
-    from .event import normalise_ts
-    try:
-        normalise_ts(value)
-    except Rejected:
-        return "not a valid time"
     return None
+
+
+@lru_cache(maxsize=4096)  # event.created is one value per read; @timestamp repeats too
+def _canonical_time(value: str) -> bool:
+    if not CANONICAL_TS.fullmatch(value) or value[:4] == "0000":
+        return False
+    try:
+        dt.datetime.fromisoformat(value[:-1])  # a real date, not just the right shape
+    except ValueError:
+        return False
+    return True
 
 
 def _kind(value: Any) -> str:
@@ -248,6 +283,7 @@ def _kind(value: Any) -> str:
             type(None): "null"}.get(type(value), type(value).__name__)
 
 
+_PATHS = {name: tuple(name.split(".")) for name in REQUIRED_FROM_AGENT}
 _REQUIRED_CHECKS = {
     "event.action": _action, "event.category": _category, "event.outcome": _string,
     "organization.id": _tenant, "agent.id": _string, "event.sequence": _sequence,
