@@ -65,6 +65,7 @@ DEAD = [
     (base(b'"a..b":1'), "bad_field_name"),
     (base(b'"labels":{' + b",".join(b'"k%d":1' % i for i in range(1500)) + b"}"), "too_many_fields"),
     (base(b'"m":"' + b"y" * 300_000 + b'"'), "line_too_long"),
+    (base(b'"m":"' + b"w" * 10_000_000 + b'"'), "line_too_long"),  # 10 MB, default settings
     (base(b'"m":"' + b"z" * (256 * 1024 - 200) + b'"'), "event_too_large"),
 ]
 # (line, the field moved to auditseal.invalid): stored, the odd value kept as JSON text.
