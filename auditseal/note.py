@@ -138,6 +138,9 @@ def open_note(note: str, verifiers: list[Verifier]) -> tuple[str, Verifier]:
     if not lines or len(lines) > MAX_SIGNATURES:
         raise NoteError("malformed", "no signatures or too many")
     known = {(v.name, v.key_id): v for v in verifiers}
+    # Every line after the blank one must be a well-formed signature line (C2SP signed-note,
+    # Go's sumdb/note): anything else there is a malformed note, even after a good signature.
+    parsed = []
     for line in lines:
         if not line.startswith(DASH):
             raise NoteError("malformed", "malformed signature line")
@@ -146,8 +149,10 @@ def open_note(note: str, verifiers: list[Verifier]) -> tuple[str, Verifier]:
             raw = base64.b64decode(blob, validate=True)
         except (ValueError, binascii.Error):
             raise NoteError("malformed", "malformed signature line") from None
-        if len(raw) < 5:
-            raise NoteError("malformed", "signature too short")
+        if len(raw) < 5 or not name or " " in name or "+" in name:
+            raise NoteError("malformed", "malformed signature line")
+        parsed.append((name, raw))
+    for name, raw in parsed:
         verifier = known.get((name, raw[:4]))
         if verifier is None:
             continue

@@ -266,7 +266,7 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
 def _parse_checkpoint(store, name, key, counter, verifiers, tenant, partition, finding) -> _Parsed:
     note = store.get(f"{name}/{key}").decode("utf-8", "replace")
     try:
-        text, _ = open_note(note, verifiers)
+        text, signed_by = open_note(note, verifiers)
     except NoteError as exc:
         code = CHECKPOINT_KEY_UNKNOWN if exc.code == "unknown_key" else CHECKPOINT_SIGNATURE_INVALID
         untrusted = _best_effort(note)
@@ -282,8 +282,11 @@ def _parse_checkpoint(store, name, key, counter, verifiers, tenant, partition, f
         finding(CHECKPOINT_MISPLACED, *_range_of(cp), key,
                 f"holds checkpoint {cp.counter} (tree {cp.size}) under the name of checkpoint {counter}")
         return _Parsed(counter, key, None, False)
-    if not cp.origin.endswith(f"/{tenant}/{partition}"):
-        finding(CHECKPOINT_ORIGIN_MISMATCH, *_range_of(cp), key, f"origin {cp.origin!r} is another log's")
+    # The origin's key-name part is bound to the key that signed it: a pinned key's signature
+    # over another name's log (other.example/acme/0) is not acme's log.
+    if cp.origin != f"{signed_by.name}/{tenant}/{partition}":
+        finding(CHECKPOINT_ORIGIN_MISMATCH, *_range_of(cp), key,
+                f"origin {cp.origin!r} is not {signed_by.name}/{tenant}/{partition}")
         return _Parsed(counter, key, cp, False)
     return _Parsed(counter, key, cp, True)
 

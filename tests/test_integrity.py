@@ -202,3 +202,19 @@ def test_an_encrypted_archive_reveals_nothing_and_still_verifies(tmp_path):
     victim.write_bytes(bytes(data))
     tampered = verify_store(archive.LocalStore(tmp_path / "tampered"), keys)  # caught without the key
     assert [f.code for f in tampered.findings] == ["SEGMENT_HASH_MISMATCH"]
+
+
+def test_an_origin_under_another_name_signed_by_the_pinned_key_is_not_this_log(tmp_path):
+    """The key-name part of the origin is bound to the signing key: a pinned key's checkpoint
+    for other.example/acme/0 is not auditseal.test's acme log."""
+    from auditseal.segments import Position
+    from collector.sealer import Sealer
+    signer = Signer.generate("auditseal.test")
+    sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, "other.example")
+    sealer.open()
+    for records in integrity_corpus.journal_batches([("acme", 20)]):
+        sealer.process(records, Position(1, records[-1][1].end))
+    report = verify_store(archive.LocalStore(tmp_path / "archive"), [signer.verifier()])
+    assert [(f.code, f.log, f.first, f.last) for f in report.findings] == [
+        ("CHECKPOINT_ORIGIN_MISMATCH", ACME, 0, 19)]
+    assert "other.example/acme/0" in report.findings[0].detail

@@ -42,3 +42,22 @@ def test_a_note_by_another_key_is_unknown():
 def test_malformed_verifier_keys_are_refused(key):
     with pytest.raises(NoteError):
         Verifier.parse(key)
+
+
+@pytest.mark.parametrize("extra", [
+    "trailing text\n",                                   # text after the signatures
+    "\u2014 PeterNeumann\n",                             # a signature line without a signature
+    "\u2014 Other c2lnbmF0dXJlIG9mIHNvbWVvbmU= extra\n",  # a signature line with more after it
+    "\n",                                                 # a blank line inside the signatures
+])
+def test_anything_but_signature_lines_after_a_good_signature_is_malformed(extra):
+    with pytest.raises(NoteError) as bad:
+        open_note(GO_NOTE + extra, [Verifier.parse(GO_VKEY)])
+    assert bad.value.code == "malformed"
+
+
+def test_an_unknown_key_signature_beside_the_pinned_one_is_ignored():
+    other = Signer.generate("Other")
+    cosigned = GO_NOTE + other.sign(GO_TEXT)[len(GO_TEXT) + 1:]
+    text, verifier = open_note(cosigned, [Verifier.parse(GO_VKEY)])
+    assert text == GO_TEXT and verifier.name == "PeterNeumann"
