@@ -201,10 +201,12 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
     report.segments_total += len(all_ranges)
 
     leaves: list[tuple[int, bytes]] = []
+    inconsistent: list[int] = []  # checkpoints that do not extend the one before them
     for counter in sorted(trusted):
         cp = trusted[counter]
         previous = trusted.get(counter - 1)
         if previous is not None and (cp.frontier.size != previous.size or cp.frontier.root() != previous.root):
+            inconsistent.append(counter)
             finding(CONSISTENCY_FAILURE, previous.size, cp.size - 1, archive.checkpoint_key(counter),
                     f"does not extend checkpoint {counter - 1} (tree {previous.size})")
         if counter <= floor:
@@ -216,6 +218,7 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
         seg = cp.segment
         first, last = seg.first, seg.first + seg.count - 1
         if cp.frontier.size != seg.first:
+            inconsistent.append(counter)
             finding(CONSISTENCY_FAILURE, first, last, archive.checkpoint_key(counter),
                     "frontier does not end where the segment starts")
             continue
@@ -256,7 +259,7 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
         finding(CHECKPOINT_MISSING, None, None, "checkpoints/",
                 f"checkpoints {_ranges(missing_counters)} are missing")
 
-    _compare_state(name, trusted, parsed, segment_files, report, finding)
+    _compare_state(name, trusted, parsed, segment_files, report, finding, min(inconsistent, default=None))
     if index is not None:
         _compare_index(name, tenant, leaves, index(tenant), trusted, finding, index_since)
     found.sort(key=lambda f: (f.first if f.first is not None else -1, f.code))
@@ -310,7 +313,10 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(str(n) for n in numbers[:10]) + ("..." if len(numbers) > 10 else "")
 
 
-def _compare_state(name, trusted, parsed, segment_files, report: Report, finding) -> None:
+def _compare_state(name, trusted, parsed, segment_files, report: Report, finding,
+                   inconsistent_from: int | None = None) -> None:
+    """Compare with the remembered checkpoint; remember the newest one that verified — never
+    one at or past the first checkpoint that does not extend its predecessor."""
     remembered = report.state.get(name)
     newest = trusted[max(trusted)] if trusted else None
     if remembered is not None:
@@ -328,7 +334,9 @@ def _compare_state(name, trusted, parsed, segment_files, report: Report, finding
             finding(FORK, None, remembered["size"] - 1, archive.checkpoint_key(remembered["counter"]),
                     "same checkpoint number, different tree than verified before")
             return
-    if newest is not None:
+    good = [c for c in trusted if inconsistent_from is None or c < inconsistent_from]
+    if good:
+        newest = trusted[max(good)]
         report.state[name] = {"counter": newest.counter, "size": newest.size,
                               "root": base64.b64encode(newest.root).decode()}
 

@@ -218,3 +218,28 @@ def test_an_origin_under_another_name_signed_by_the_pinned_key_is_not_this_log(t
     assert [(f.code, f.log, f.first, f.last) for f in report.findings] == [
         ("CHECKPOINT_ORIGIN_MISMATCH", ACME, 0, 19)]
     assert "other.example/acme/0" in report.findings[0].detail
+
+
+def test_the_state_never_advances_past_a_checkpoint_that_does_not_extend_the_one_before(corpus, tmp_path):
+    """A fork signed by the collector's own key (a second archive of the same batches: other
+    ingest times, other leaves) spliced in from checkpoint 3: CONSISTENCY_FAILURE, and the
+    state remembers checkpoint 2, so the next run does not accept the fork as verified."""
+    import os
+    import shutil
+    root, signer = corpus
+    work = integrity_corpus.copy(root, tmp_path / "copy")
+    other = tmp_path / "other"
+    integrity_corpus.build(other, BATCHES, signer=signer, with_index=False)
+    for rng in SEG[2:]:
+        target = seg_path(work, rng)
+        os.chmod(target, 0o644)
+        shutil.copyfile(seg_path(other, rng), target)
+    for counter in (3, 4):
+        target = ckpt_path(work, counter)
+        os.chmod(target, 0o644)
+        shutil.copyfile(ckpt_path(other, counter), target)
+    report = verify(work, state={})
+    assert ("CONSISTENCY_FAILURE", ACME) in [c[:2] for c in codes(report)]
+    assert report.state[ACME]["counter"] == 2
+    again = verify(work, state=report.state)
+    assert ("CONSISTENCY_FAILURE", ACME) in [c[:2] for c in codes(again)], "still a finding next run"
