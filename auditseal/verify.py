@@ -256,14 +256,33 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
         else:
             finding(SEGMENT_UNSIGNED, rng[0], rng[1], segment_files[rng], "no checkpoint signs this segment")
     if missing_counters and not (set(segment_files) - set(declared)):
-        finding(CHECKPOINT_MISSING, None, None, "checkpoints/",
-                f"checkpoints {_ranges(missing_counters)} are missing")
+        # Segment and checkpoint both gone: the checkpoints around the hole bound its leaves.
+        for a, b in _runs(missing_counters):
+            before, after = trusted.get(a - 1), trusted.get(b + 1)
+            first = before.size if before is not None else (0 if a == 1 else None)
+            last = after.frontier.size - 1 if after is not None else None
+            if first is not None and last is not None and last < first:
+                first = last = None  # only idle checkpoints were lost: no events
+            finding(CHECKPOINT_MISSING, first, last, "checkpoints/",
+                    f"checkpoints {_ranges(list(range(a, b + 1)))} are missing"
+                    + (f" with leaves {first}-{last}" if first is not None and last is not None else ""))
 
     _compare_state(name, trusted, parsed, segment_files, report, finding, min(inconsistent, default=None))
     if index is not None:
         _compare_index(name, tenant, leaves, index(tenant), trusted, finding, index_since)
     found.sort(key=lambda f: (f.first if f.first is not None else -1, f.code))
     report.findings.extend(found)
+
+
+def _runs(numbers: list[int]) -> list[tuple[int, int]]:
+    """Sorted numbers as (first, last) runs of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
 
 
 def _parse_checkpoint(store, name, key, counter, verifiers, tenant, partition, finding) -> _Parsed:

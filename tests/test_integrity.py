@@ -243,3 +243,10 @@ def test_the_state_never_advances_past_a_checkpoint_that_does_not_extend_the_one
     assert report.state[ACME]["counter"] == 2
     again = verify(work, state=report.state)
     assert ("CONSISTENCY_FAILURE", ACME) in [c[:2] for c in codes(again)], "still a finding next run"
+
+
+def test_a_middle_segment_deleted_with_its_checkpoint_is_bounded_by_its_neighbours(copy):
+    seg_path(copy, SEG[1]).unlink()
+    ckpt_path(copy, 2).unlink()
+    report = verify(copy)
+    assert codes(report) == [("CHECKPOINT_MISSING", ACME, 2500, 5099)]
