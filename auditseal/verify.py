@@ -40,6 +40,7 @@ CHECKPOINT_MISPLACED = "CHECKPOINT_MISPLACED"
 CHECKPOINT_ORIGIN_MISMATCH = "CHECKPOINT_ORIGIN_MISMATCH"
 CONSISTENCY_FAILURE = "CONSISTENCY_FAILURE"
 TRUNCATION = "TRUNCATION"
+LOG_MISSING = "LOG_MISSING"
 ROLLBACK = "ROLLBACK"
 FORK = "FORK"
 INDEX_MISSING = "INDEX_MISSING"
@@ -131,10 +132,25 @@ def verify_store(store: archive.Store, verifiers: list[Verifier], state: dict | 
     if incremental and index is not None:
         raise ValueError("an index comparison needs every leaf: not with incremental verification")
     report = Report(state=dict(state or {}))
+    present = set()
     for tenant, partition in archive.list_logs(store):
+        present.add(f"{tenant}/{partition}")
         _verify_log(store, tenant, partition, verifiers, report, index, cipher, index_since, incremental)
+    _report_missing_logs(report, present)
     _report_anomalies(store, report)
     return report
+
+
+def _report_missing_logs(report: Report, present: set[str]) -> None:
+    """A log the state remembers but the archive no longer holds: all its leaves are gone.
+    It stays remembered, so every later run reports it too."""
+    for name, remembered in sorted(report.state.items()):
+        if name in present or not isinstance(remembered, dict) or "size" not in remembered:
+            continue
+        size = remembered["size"]
+        report.findings.append(Finding(LOG_MISSING, name, 0 if size else None, size - 1 if size else None,
+                                       f"{name}/", f"verified before up to checkpoint {remembered.get('counter')} "
+                                                   f"(tree {size}); no object of it is in the archive now"))
 
 
 def _report_anomalies(store, report: Report) -> None:

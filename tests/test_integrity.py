@@ -250,3 +250,17 @@ def test_a_middle_segment_deleted_with_its_checkpoint_is_bounded_by_its_neighbou
     ckpt_path(copy, 2).unlink()
     report = verify(copy)
     assert codes(report) == [("CHECKPOINT_MISSING", ACME, 2500, 5099)]
+
+
+def test_a_whole_log_deleted_is_log_missing_through_the_state(copy):
+    import shutil
+    state = verify(copy).state
+    assert set(state) == {"acme/0", "globex/0"}
+    shutil.rmtree(copy / "archive" / "globex")
+    report = verify(copy, state=state)
+    assert codes(report) == [("LOG_MISSING", "globex/0", 0, 499)]
+    assert "globex/0" in report.state, "still remembered: the next run reports it again"
+    assert codes(verify(copy, state=report.state)) == [("LOG_MISSING", "globex/0", 0, 499)]
+    shutil.rmtree(copy / "archive" / "acme")  # every log gone
+    assert sorted(c[0:2] for c in codes(verify(copy, state=state))) == [
+        ("LOG_MISSING", "acme/0"), ("LOG_MISSING", "globex/0")]
