@@ -41,6 +41,7 @@ CHECKPOINT_ORIGIN_MISMATCH = "CHECKPOINT_ORIGIN_MISMATCH"
 CONSISTENCY_FAILURE = "CONSISTENCY_FAILURE"
 TRUNCATION = "TRUNCATION"
 LOG_MISSING = "LOG_MISSING"
+UNKNOWN_OBJECT = "UNKNOWN_OBJECT"
 ROLLBACK = "ROLLBACK"
 FORK = "FORK"
 INDEX_MISSING = "INDEX_MISSING"
@@ -137,6 +138,12 @@ def verify_store(store: archive.Store, verifiers: list[Verifier], state: dict | 
         present.add(f"{tenant}/{partition}")
         _verify_log(store, tenant, partition, verifiers, report, index, cipher, index_since, incremental)
     _report_missing_logs(report, present)
+    if isinstance(store, archive.LocalStore):  # (an S3 archive is not listed whole: too costly)
+        for key in store.list(""):
+            parts = key.split("/")
+            if len(parts) < 4 or "/".join(parts[:2]) not in present or parts[2] not in ("segments", "checkpoints"):
+                report.findings.append(Finding(UNKNOWN_OBJECT, "/".join(parts[:2]), None, None, key,
+                                               "outside the archive's layout"))
     _report_anomalies(store, report)
     return report
 
@@ -197,6 +204,9 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
     def finding(code, first, last, obj, detail):
         found.append(Finding(code, name, first, last, f"{name}/{obj}", detail))
 
+    for k in keys:  # in a write-once archive every object is ours or a finding
+        if not archive.SEGMENT_RE.match(k) and not archive.CHECKPOINT_RE.match(k):
+            finding(UNKNOWN_OBJECT, None, None, k, "not a segment or checkpoint of this log")
     parsed = [_parse_checkpoint(store, name, k, int(m.group(1)), verifiers, tenant, partition, finding)
               for k in keys if (m := archive.CHECKPOINT_RE.match(k))]
     parsed.sort(key=lambda p: p.counter)

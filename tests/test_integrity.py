@@ -264,3 +264,15 @@ def test_a_whole_log_deleted_is_log_missing_through_the_state(copy):
     shutil.rmtree(copy / "archive" / "acme")  # every log gone
     assert sorted(c[0:2] for c in codes(verify(copy, state=state))) == [
         ("LOG_MISSING", "acme/0"), ("LOG_MISSING", "globex/0")]
+
+
+def test_objects_outside_the_layout_are_unknown_objects(copy):
+    import shutil
+    segment = seg_path(copy, SEG[1])
+    shutil.copyfile(segment, segment.with_name(segment.name + ".copy"))
+    (copy / "archive" / "notes.txt").write_text("hello")
+    report = verify(copy)
+    assert sorted((f.code, f.object) for f in report.findings) == [
+        ("UNKNOWN_OBJECT", "acme/0/" + str(segment.relative_to(copy / "archive" / "acme" / "0")) + ".copy"),
+        ("UNKNOWN_OBJECT", "notes.txt")]
+    assert report.summary == "5/5 segments valid"
