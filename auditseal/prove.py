@@ -78,10 +78,13 @@ def check_proof(bundle: dict, verifiers: list[Verifier]) -> str:
         raise Rejected("bad_checkpoint", f"checkpoint: {exc}") from None
     except (KeyError, ValueError, TypeError, CheckpointError) as exc:
         raise Rejected("malformed", f"malformed proof bundle: {exc}") from None
-    if checkpoint.size != size or not checkpoint.origin.endswith("/" + bundle.get("log", "")):
+    # The signed origin names the log, and its key-name part is the signing key's: the
+    # bundle's own "log" must be exactly the rest of it (not a suffix such as "0").
+    log = f"{checkpoint.origin[len(verifier.name) + 1:]}" if checkpoint.origin.startswith(verifier.name + "/") else None
+    if checkpoint.size != size or log is None or bundle.get("log") != log:
         raise Rejected("mismatch", "the checkpoint is not for this tree size or log")
     if not verify_inclusion(leaf_hash(event), index, size, proof, checkpoint.root):
         raise Rejected("not_included", "the audit path does not lead to the signed root")
     event_id = orjson.loads(event)["event"]["id"]
-    return (f"event {event_id} is leaf {index} of {bundle['log']} (tree {size}), "
+    return (f"event {event_id} is leaf {index} of {checkpoint.origin} (tree {size}), "
             f"signed by {verifier.name}; proof of {len(proof)} hashes verified")

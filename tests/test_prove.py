@@ -29,7 +29,8 @@ def test_a_proof_for_every_kind_of_position_verifies_offline(corpus):
         bundle = build_proof(store, ids[index], [signer.verifier()])
         assert bundle["leaf_index"] == index and bundle["tree_size"] == 1000
         assert len(bundle["proof"]) <= math.ceil(math.log2(1000))
-        assert f"leaf {index} of acme/0" in check_proof(orjson.loads(orjson.dumps(bundle)), [signer.verifier()])
+        assert f"leaf {index} of {signer.name}/acme/0 " in check_proof(orjson.loads(orjson.dumps(bundle)),
+                                                                      [signer.verifier()])
 
 
 def test_a_tampered_bundle_or_another_key_fails(corpus):
@@ -42,6 +43,14 @@ def test_a_tampered_bundle_or_another_key_fails(corpus):
         check_proof(dict(bundle, leaf_index=bundle["leaf_index"] + 1), [signer.verifier()])
     with pytest.raises(Rejected, match="checkpoint"):
         check_proof(bundle, [Signer.generate("auditseal.test").verifier()])
+
+
+def test_a_bundle_naming_its_log_by_a_suffix_or_another_log_is_refused(corpus):
+    store, signer = corpus
+    bundle = build_proof(store, event_ids(store, "acme/0")[3], [signer.verifier()])
+    for log in ("0", "cme/0", "globex/0", "", None):
+        with pytest.raises(Rejected, match="not for this tree size or log"):
+            check_proof(dict(bundle, log=log), [signer.verifier()])
 
 
 def test_unknown_event_is_not_found(corpus):
