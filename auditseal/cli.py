@@ -63,6 +63,10 @@ def _cmd_dev(args) -> int:
 
 
 def _cmd_keys(args) -> int:
+    if args.keys_command == "rotate-archive-key":
+        print(f"new archive key {crypto.rotate_key_file(Path(args.file))} first in {args.file}; older keys "
+              f"kept for reading. Restart the collector: new segments use the new key.")
+        return 0
     if args.keys_command == "archive-key":
         try:
             print(f"archive key: {crypto.new_key_file(Path(args.out))}   (collector archive.encryption_key; "
@@ -255,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     p_kinit.add_argument("--name", required=True, help="key name, e.g. auditseal.example.com")
     p_karch = keys_sub.add_parser("archive-key", help="make an AES-256-GCM key for the local archive")
     p_karch.add_argument("--out", required=True, help="key file to create (0600)")
+    p_krot = keys_sub.add_parser("rotate-archive-key",
+                                 help="a new archive key first in the key file; older keys kept for reading")
+    p_krot.add_argument("--file", required=True, help="the archive key file (archive.encryption_key)")
 
     p_query = sub.add_parser("query", help="search events through a collector's admin API")
     p_query.add_argument("--collector", required=True, help="admin URL, e.g. http://127.0.0.1:9444")

@@ -26,7 +26,7 @@ from tests import integrity_corpus
 
 def spec_open(note: str, vkey: str) -> str:
     """The note's text if ``vkey`` signed it, else AssertionError."""
-    name, key_hash_hex, key_b64 = vkey.strip().split("+")
+    name, key_hash_hex, key_b64 = vkey.strip().split("+", 2)
     key = base64.b64decode(key_b64)
     assert key[0] == 0x01 and len(key) == 33
     key_hash = hashlib.sha256(name.encode() + b"\n" + key).digest()[:4]
