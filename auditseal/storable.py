@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import re
 from functools import lru_cache
 from typing import Any
@@ -194,7 +195,7 @@ def repair(doc: dict) -> dict:
         if type(parent) is not dict or path[-1] not in parent:
             continue
         value = parent.pop(path[-1])
-        kept.append({"field": _dotted(path), "value": orjson.dumps(value).decode(), "reason": reason})
+        kept.append({"field": _dotted(path), "value": _json_text(value), "reason": reason})
     for path in _KEYWORD_LIST_PATHS:  # "event.type": "start" → ["start"]
         if type(_get(doc, path)) is str:
             _get(doc, path[:-1])[path[-1]] = [_get(doc, path)]
@@ -202,6 +203,14 @@ def repair(doc: dict) -> dict:
         own = doc.setdefault("auditseal", {})
         own["invalid"] = [*own.get("invalid", []), *kept] if type(own.get("invalid")) is list else kept
     return doc
+
+
+def _json_text(value: Any) -> str:
+    """A moved value as JSON text; orjson refuses integers past 64 bits, the stdlib does not."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, default=repr)
 
 
 def check(doc: dict, required: tuple[str, ...], size: int | None = None, limit: int = MAX_EVENT_BYTES) -> None:

@@ -137,3 +137,11 @@ def test_dedupe_keeps_only_unseen_sequences_per_agent():
     assert dedupe.fresh("web-1", batch + [(4, b"d")]) == [(4, b"d")]
     assert dedupe.fresh("db-2", batch) == batch
     assert dedupe.stored("web-1", 2) == 3  # never moves back
+
+
+def test_an_integer_past_64_bits_from_a_parser_is_kept_aside_as_text():
+    # Parsers build ints with int(); a pid of 200 digits must not crash the move (a fuzz finding).
+    doc = {"event": {"action": "a", "category": ["iam"]}, "process": {"pid": 10**200}}
+    storable.repair(doc)
+    assert doc["auditseal"]["invalid"] == [{"field": "process.pid", "value": "1" + "0" * 200,
+                                            "reason": "integer outside the signed 64-bit range"}]
