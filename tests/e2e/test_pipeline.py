@@ -37,6 +37,9 @@ def test_events_in_a_watched_file_are_indexed_and_archived_exactly_once(pipeline
 def test_killed_half_way_and_restarted_loses_and_repeats_nothing(pipeline, victim):
     pipeline.start_collector()
     pipeline.start_agent()
+    # The agent tails the flow live (had it started after the writer finished, it would read
+    # the whole first half at once and the kill could not land half-way).
+    wait_for(pipeline.agent_serving, 20, "the agent running")
     writer = pipeline.write_events_in_background(0, HALF, chunk=100, pause=0.02)
     # SIGKILL while events are read, spooled, shipped and indexed: some, not all, are stored.
     wait_for(lambda: pipeline.index_count() > 500, 30, "some events indexed")
