@@ -148,7 +148,7 @@ class ConsumerRunner:
         if mark == self._quarantine_seen:
             return
         wanted = await asyncio.to_thread(quarantine.pending_retry)
-        if not wanted and not await asyncio.to_thread(quarantine.retry_pending):
+        if wanted is None:
             self._quarantine_seen = mark
             return
         items = [quarantine.entry_input(e) for e in wanted]

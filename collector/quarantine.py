@@ -148,15 +148,12 @@ class Quarantine:
     def request_retry(self, event_ids: list[str]) -> None:
         self._append([{"kind": "retry", "at": utc_now_iso(), "event_ids": list(event_ids)}])
 
-    def pending_retry(self) -> list[dict]:
-        """Open entries a retry asks for (none when no retry is pending)."""
+    def pending_retry(self) -> list[dict] | None:
+        """Open entries a pending retry asks for; None when no retry is pending (one read)."""
         entries, wanted = fold(self.read())
         if wanted is None:
-            return []
+            return None
         return [e for e in entries if not wanted or e.get("event_id") in wanted]
-
-    def retry_pending(self) -> bool:
-        return fold(self.read())[1] is not None
 
     def finish_retry(self, resolved: list[str]) -> None:
         self._append([{"kind": "resolved", "at": utc_now_iso(), "event_id": e} for e in resolved]

@@ -40,6 +40,7 @@ def base(extra: bytes) -> bytes:
 DEAD = [
     (b"not json at all", "bad_json"),
     (b"[1,2,3]", "bad_json"),
+    (base(b'"user":{"name":"caf\xe9 \xff\xfe"}'), "bad_json"),  # invalid UTF-8 (Latin-1 bytes)
     (b'{"event":{"category":"iam"}}', "missing_field"),
     (b'{"event":{"action":"x","category":"iam","outcome":{"a":1}}}', "bad_field"),
     (b'{"event":{"action":"x","category":"iam","outcome":false}}', "bad_field"),
