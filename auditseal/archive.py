@@ -76,15 +76,18 @@ class LocalStore:
         base = self.root / prefix
         if not base.is_dir():
             return []
-        keys = sorted(str(p.relative_to(self.root)) for p in base.rglob("*")
-                      if p.is_file() and not p.name.endswith(".tmp"))
-        return [k for k in keys if start_after is None or k > start_after]
+        keys = []
+        # os.walk skips what vanishes while it walks (a directory removed mid-listing).
+        for dirpath, _, files in os.walk(base):
+            keys.extend(str(Path(dirpath, f).relative_to(self.root)) for f in files if not f.endswith(".tmp"))
+        return sorted(k for k in keys if start_after is None or k > start_after)
 
     def logs(self) -> list[tuple[str, str]]:
-        if not self.root.is_dir():
-            return []
-        return sorted((tenant.name, log.name) for tenant in self.root.iterdir() if tenant.is_dir()
-                      for log in tenant.iterdir() if (log / "segments").is_dir() or (log / "checkpoints").is_dir())
+        found = []
+        for tenant in _subdirs(self.root):
+            found.extend((tenant.name, log.name) for log in _subdirs(tenant)
+                         if (log / "segments").is_dir() or (log / "checkpoints").is_dir())
+        return sorted(found)
 
     def get(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
@@ -110,6 +113,13 @@ class LocalStore:
     def remove_unsealed(self, key: str) -> None:
         """Remove an object a crash left behind before its seal was recorded."""
         (self.root / key).unlink(missing_ok=True)
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return [p for p in path.iterdir() if p.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def list_logs(store: Store) -> list[tuple[str, str]]:

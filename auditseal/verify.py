@@ -207,8 +207,8 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
     for k in keys:  # in a write-once archive every object is ours or a finding
         if not archive.SEGMENT_RE.match(k) and not archive.CHECKPOINT_RE.match(k):
             finding(UNKNOWN_OBJECT, None, None, k, "not a segment or checkpoint of this log")
-    parsed = [_parse_checkpoint(store, name, k, int(m.group(1)), verifiers, tenant, partition, finding)
-              for k in keys if (m := archive.CHECKPOINT_RE.match(k))]
+    parsed = [p for k in keys if (m := archive.CHECKPOINT_RE.match(k))
+              if (p := _parse_checkpoint(store, name, k, int(m.group(1)), verifiers, tenant, partition, finding))]
     parsed.sort(key=lambda p: p.counter)
     trusted = {p.counter: p.checkpoint for p in parsed if p.trusted}
     present = {p.counter for p in parsed}
@@ -248,10 +248,11 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
             finding(CONSISTENCY_FAILURE, first, last, archive.checkpoint_key(counter),
                     "frontier does not end where the segment starts")
             continue
-        if not store.exists(f"{name}/{seg.key}"):
+        try:
+            blob = store.get(f"{name}/{seg.key}")
+        except FileNotFoundError:
             finding(SEGMENT_MISSING, first, last, seg.key, f"signed by checkpoint {counter}, not in the archive")
             continue
-        blob = store.get(f"{name}/{seg.key}")
         if hashlib.sha256(blob).hexdigest() != seg.sha256:
             finding(SEGMENT_HASH_MISMATCH, first, last, seg.key,
                     f"sha256 differs from checkpoint {counter}")
@@ -311,8 +312,11 @@ def _runs(numbers: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _parse_checkpoint(store, name, key, counter, verifiers, tenant, partition, finding) -> _Parsed:
-    note = store.get(f"{name}/{key}").decode("utf-8", "replace")
+def _parse_checkpoint(store, name, key, counter, verifiers, tenant, partition, finding) -> _Parsed | None:
+    try:
+        note = store.get(f"{name}/{key}").decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None  # removed since it was listed: as absent as if never listed
     try:
         text, signed_by = open_note(note, verifiers)
     except NoteError as exc:
@@ -378,6 +382,15 @@ def _compare_state(name, trusted, parsed, segment_files, report: Report, finding
         if same is not None and base64.b64encode(same.root).decode() != remembered["root"]:
             finding(FORK, None, remembered["size"] - 1, archive.checkpoint_key(remembered["counter"]),
                     "same checkpoint number, different tree than verified before")
+            return
+        # The remembered checkpoint itself gone (a finding already): its successor's frontier
+        # is the same tree, so the log still must extend what was verified before.
+        after = trusted.get(remembered["counter"] + 1) if same is None else None
+        if (after is not None and after.frontier.size == remembered["size"]
+                and base64.b64encode(after.frontier.root()).decode() != remembered["root"]):
+            finding(FORK, None, remembered["size"] - 1, archive.checkpoint_key(after.counter),
+                    f"does not extend checkpoint {remembered['counter']} (tree {remembered['size']}) "
+                    f"verified before")
             return
     good = [c for c in trusted if inconsistent_from is None or c < inconsistent_from]
     if good:

@@ -67,6 +67,15 @@ class AlertStore:
         finally:
             conn.close()
 
+    def known(self, alerts: list[Alert]) -> list[bool]:
+        """Whether each alert's id is stored already."""
+        conn = self._connect()
+        try:
+            return [conn.execute("SELECT 1 FROM alerts WHERE alert_id = ?", (a.alert_id,)).fetchone() is not None
+                    for a in alerts]
+        finally:
+            conn.close()
+
     def list(self, tenant: str, limit: int = 100) -> list[dict]:
         conn = self._connect()
         try:

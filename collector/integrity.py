@@ -20,7 +20,7 @@ from auditseal.event import event_id, utc_now_iso
 from auditseal.logs import kv
 from auditseal.note import Verifier
 from auditseal.segments import write_atomic
-from auditseal.verify import Finding, Report, verify_store
+from auditseal.verify import CHECKPOINT_MISSING, LOG_MISSING, SEGMENT_MISSING, TRUNCATION, Finding, Report, verify_store
 
 from .alerts import Alert, AlertStore, alert_id
 from .journal import Journal
@@ -46,18 +46,40 @@ def finding_event(finding: Finding, agent: str, sequence: int, now: str) -> dict
     }
 
 
+# Findings that say leaves are gone. One loss is seen through different evidence as the
+# archive moves on: a deleted log is LOG_MISSING, then (once the sealer has added to the
+# log again) CHECKPOINT_MISSING over the same leaves — one incident, one alert.
+LOSS_CODES = frozenset({LOG_MISSING, CHECKPOINT_MISSING, SEGMENT_MISSING, TRUNCATION})
+
+
+def alert_group(finding: Finding) -> str:
+    """What makes two findings the same incident (pure)."""
+    if finding.code in LOSS_CODES and finding.first is not None:
+        return f"lost|{finding.log}|{finding.first}-{finding.last}"
+    return f"{finding.code}|{finding.object}|{finding.first}-{finding.last}"
+
+
+def confirmed(first: list[Finding], second: list[Finding]) -> list[Finding]:
+    """Findings of ``second`` that ``first`` saw as well (pure): what a write or a removal
+    in progress showed for a moment (a segment whose checkpoint is being written, a log
+    half-deleted) is not an incident."""
+    seen = {alert_group(f) for f in first}
+    return [f for f in second if alert_group(f) in seen]
+
+
 def finding_alert(finding: Finding, now: str) -> Alert:
     tenant = finding.log.split("/")[0]
-    group = f"{finding.code}|{finding.object}|{finding.first}-{finding.last}"
     # The window is the finding itself: the same tamper found again is the same alert.
-    return Alert(alert_id(RULE, tenant, group, ""), RULE, tenant, now, finding.line(),
+    return Alert(alert_id(RULE, tenant, alert_group(finding), ""), RULE, tenant, now, finding.line(),
                  {"code": finding.code, "log": finding.log, "object": finding.object,
                   "first_leaf": finding.first, "last_leaf": finding.last, "detail": finding.detail})
 
 
 class IntegrityMonitor:
     def __init__(self, store: archive.LocalStore, verifiers: list[Verifier], state_path: Path,
-                 journal: Journal, alerts: AlertStore, own: OwnStream, metrics, cipher=None):
+                 journal: Journal, alerts: AlertStore, own: OwnStream, metrics, cipher=None,
+                 confirm_after: float = 1.0):
+        self.confirm_after = confirm_after
         self.store = store
         self.verifiers = verifiers
         self.state_path = Path(state_path)
@@ -80,13 +102,19 @@ class IntegrityMonitor:
     async def check(self) -> list[Finding]:
         """Verify, record alerts, journal an event per new finding; returns the new findings."""
         report = await asyncio.to_thread(self.verify)
+        findings = report.findings
+        if findings and not all(await asyncio.to_thread(self.alerts.known, [finding_alert(f, "") for f in findings])):
+            # Something not alerted yet: look again once writes in flight have landed.
+            await asyncio.sleep(self.confirm_after)
+            report = await asyncio.to_thread(self.verify)
+            findings = confirmed(findings, report.findings)
         self.last_report = report
         self.metrics.verify_runs.labels("findings" if report.findings else "clean").inc()
         for code in {f.code for f in report.findings}:
             self.metrics.integrity_findings.labels(code).inc(
                 sum(1 for f in report.findings if f.code == code))
         now = utc_now_iso()
-        new = [f for f in report.findings if await asyncio.to_thread(self.alerts.record, finding_alert(f, now))]
+        new = [f for f in findings if await asyncio.to_thread(self.alerts.record, finding_alert(f, now))]
         if new:
             await self._journal(new, now)
             for f in new:

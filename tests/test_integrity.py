@@ -266,6 +266,69 @@ def test_a_whole_log_deleted_is_log_missing_through_the_state(copy):
         ("LOG_MISSING", "acme/0"), ("LOG_MISSING", "globex/0")]
 
 
+def continue_sealing(root, signer, batches, seq=20_000, offset=10_000_000):
+    """The collector's sealer resuming from its own state dir and sealing more batches."""
+    from auditseal.segments import Position
+    from collector.sealer import Sealer
+    sealer = Sealer(archive.LocalStore(root / "archive"), root / "sealer", signer, signer.name)
+    sealer.open()
+    for records in integrity_corpus.journal_batches(batches, seq=seq, offset=offset):
+        sealer.process(records, Position(1, records[-1][1].end))
+
+
+def test_a_deleted_log_that_the_sealer_goes_on_with_is_the_same_lost_leaves(corpus, copy):
+    """The collector goes on sealing a tenant whose log vanished: the new checkpoints still
+    commit to the lost tree, the verifier bounds the lost leaves by them (CHECKPOINT_MISSING
+    0-499, the range LOG_MISSING reported) and remembers the log's new head."""
+    import shutil
+    from collector.integrity import alert_group
+    _, signer = corpus
+    state = verify(copy).state
+    shutil.rmtree(copy / "archive" / "globex")
+    first = verify(copy, state=state)
+    assert codes(first) == [("LOG_MISSING", "globex/0", 0, 499)]
+    continue_sealing(copy, signer, [("globex", 7)])
+    then = verify(copy, state=first.state)
+    assert codes(then) == [("CHECKPOINT_MISSING", "globex/0", 0, 499)]
+    assert alert_group(then.findings[0]) == alert_group(first.findings[0])
+    assert then.state["globex/0"]["size"] == 507 and then.state["globex/0"]["counter"] == 2
+    assert codes(verify(copy, state=then.state)) == [("CHECKPOINT_MISSING", "globex/0", 0, 499)]
+
+
+def test_a_vanished_log_replaced_by_another_tree_is_a_fork_against_the_state(corpus, copy, tmp_path):
+    """Globex's log deleted and a different log signed by the same key put in its place from
+    checkpoint 2 on: that checkpoint's frontier is not the tree verified before."""
+    import shutil
+    _, signer = corpus
+    state = verify(copy).state
+    other = tmp_path / "other"
+    integrity_corpus.build(other, [("globex", 500)], signer=signer, with_index=False)
+    continue_sealing(other, signer, [("globex", 5)])
+    shutil.rmtree(copy / "archive" / "globex")
+    for rel in (archive.checkpoint_key(2), archive.segment_key(500, 5)):
+        target = copy / "archive" / "globex" / "0" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(other / "archive" / "globex" / "0" / rel, target)
+    report = verify(copy, state=state)
+    assert ("FORK", "globex/0", None, 499) in codes(report)
+    assert report.state["globex/0"] == state["globex/0"], "the forked head is not remembered"
+
+
+def test_objects_vanishing_while_the_verifier_reads_are_missing_not_a_crash(copy, monkeypatch):
+    store = archive.LocalStore(copy / "archive")
+    real_get = archive.LocalStore.get
+    gone = {"acme/0/" + archive.checkpoint_key(2), "acme/0/" + archive.segment_key(5100, 2700)}
+
+    def get(self, key):
+        if key in gone:  # listed a moment ago, removed since
+            raise FileNotFoundError(key)
+        return real_get(self, key)
+    monkeypatch.setattr(archive.LocalStore, "get", get)
+    report = verify_store(store, [Verifier.parse((copy / "verifier.vkey").read_text())])
+    assert ("SEGMENT_MISSING", ACME, 5100, 7799) in codes(report)
+    assert ("CHECKPOINT_MISSING", ACME, 2500, 5099) in codes(report)
+
+
 def test_objects_outside_the_layout_are_unknown_objects(copy):
     import shutil
     segment = seg_path(copy, SEG[1])

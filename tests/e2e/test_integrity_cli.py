@@ -114,3 +114,54 @@ def test_the_collector_verifies_itself_and_raises_one_integrity_failure_per_find
     assert event["agent"]["id"] == "collector.local" and event["event"]["kind"] == "alert"
     metrics = pipeline.collector_metrics()
     assert metrics['auditseal_collector_verify_runs_total{result="findings"}'] >= 2
+
+
+def test_a_tenants_log_deleted_under_the_running_collector_is_one_alert_and_one_event(pipeline):
+    """``rm -rf`` of globex's log while events keep flowing for both tenants: the collector's
+    own check (every second) raises exactly one alert and one finding event, for globex only,
+    however many runs see the loss; the sealer goes on with globex's log (its new checkpoints
+    still commit to the lost leaves), and the finding event is sealed there."""
+    import shutil
+    pipeline.setup.collector_config.write_text(
+        pipeline.setup.collector_config.read_text().replace(
+            "archive:\n", "archive:\n  segment_max_age: 0.3\n") + "verify:\n  interval: 1\n")
+    pipeline.start_collector()
+    pipeline.start_agent()
+    pipeline.write_events(0, 200, tenant="acme")
+    pipeline.write_events(200, 100, tenant="globex")
+    pipeline.wait_indexed(300)
+    wait_for(lambda: sealed_leaves(pipeline) == 300, 30, "events sealed")
+    state_file = pipeline.root / "collector" / "verify-state.json"
+    wait_for(lambda: state_file.exists() and orjson.loads(state_file.read_bytes()).get("globex/0", {}).get("size")
+             == 100, 20, "the collector's check remembers globex's log")
+
+    def alerts(tenant):
+        request = urllib.request.Request(f"{pipeline.setup.admin_url}/v1/alerts?tenant={tenant}",
+                                         headers={"Authorization": f"Bearer {pipeline.setup.token}"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return orjson.loads(resp.read())["alerts"]
+
+    shutil.rmtree(pipeline.root / "collector" / "archive" / "globex")
+    found = wait_for(lambda: alerts("globex"), 20, "an alert for the vanished log")
+    assert [(a["details"]["code"], a["details"]["first_leaf"], a["details"]["last_leaf"]) for a in found] == [
+        ("LOG_MISSING", 0, 99)]
+    runs = pipeline.collector_metrics()['auditseal_collector_verify_runs_total{result="findings"}']
+    pipeline.write_events(300, 50, tenant="globex")  # the tenant's events keep coming
+    pipeline.write_events(350, 50, tenant="acme")
+    pipeline.wait_indexed(401)  # 400 + the finding event
+    wait_for(lambda: pipeline.collector_metrics()['auditseal_collector_verify_runs_total{result="findings"}']
+             >= runs + 3, 30, "more verification runs after globex's log grew again")
+    assert len(alerts("globex")) == 1 and alerts("acme") == []
+    events = [d for d in pipeline.index_docs() if d["event"]["action"] == "integrity_failure"]
+    assert len(events) == 1, events
+    assert events[0]["organization"]["id"] == "globex" and events[0]["labels"]["finding_code"] == "LOG_MISSING"
+
+    # Offline, with the key: the lost leaves are bounded by the log's new checkpoints, and the
+    # finding event and the later globex events are sealed in the log that goes on.
+    done = cli("verify", "--archive", str(pipeline.root / "collector" / "archive"),
+               "--pubkey", str(pipeline.root / "keys" / "auditseal.local.vkey"), "--json",
+               "--archive-key", str(pipeline.root / "keys" / "archive.key"))
+    report = orjson.loads(done.stdout)
+    assert [(f["code"], f["log"], f["first"], f["last"]) for f in report["findings"]] == [
+        ("CHECKPOINT_MISSING", "globex/0", 0, 99)]
+    assert report["events_verified"] == 250 + 50 + 1  # acme, globex after the loss, the finding
