@@ -22,13 +22,10 @@ from auditseal.logs import kv
 from auditseal.segments import Position
 
 from .batching import BatchPolicy
-from .spool import EVENT, POSITIONS, Spool
+from .delivery import ACK, DEAD_LETTER, FAILOVER, classify
+from .spool import EVENT, Spool
 
 log = logging.getLogger("auditseal.agent.shipper")
-
-# Refusals that resending cannot fix: the batch is kept in dead-letter/ and skipped.
-PERMANENT = {400, 403, 413, 422}
-
 
 @dataclass(frozen=True)
 class SendOutcome:
@@ -68,7 +65,6 @@ class Shipper:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             position = self.spool.start_position()
             backlog: deque[tuple[int, object]] = deque()  # (segment, record)
-            self._commits: deque[tuple[int, bytes]] = deque()  # POSITIONS seen: (next_seq, payload)
             batch: list = []
             size = 0
             oldest = 0.0
@@ -80,8 +76,6 @@ class Shipper:
                 for record in records:
                     if record.kind == EVENT and record.seq > self.spool.acked_seq:
                         backlog.append((position.segment, record))
-                    elif record.kind == POSITIONS:
-                        self._commits.append((record.seq, record.payload))
                 while backlog and self.policy.fits(len(batch), size, len(backlog[0][1].payload)):
                     if not batch:
                         oldest = time.monotonic()
@@ -121,11 +115,10 @@ class Shipper:
             self._record_rejected(batch, outcome.rejected)
         acked = last if outcome.acked_seq is None else outcome.acked_seq
         segment, record = batch[-1]
-        resume = self._resume_point(acked)
         attempt = 0
         while True:
             try:
-                await asyncio.to_thread(self.spool.acknowledge, acked, Position(segment, record.end), resume)
+                await asyncio.to_thread(self.spool.acknowledge, acked, Position(segment, record.end))
                 break
             except OSError as exc:
                 # Disk full: the collector holds the batch; keep trying to record that.
@@ -141,15 +134,6 @@ class Shipper:
         self.last_ack_at = time.time()
         self.metrics.last_ack.set(self.last_ack_at)
         return True
-
-    def _resume_point(self, acked: int) -> dict | None:
-        """The newest input positions whose events are all acknowledged (for the ledger)."""
-        best = None
-        while self._commits and self._commits[0][0] - 1 <= acked:
-            best = self._commits.popleft()
-        if best is None:
-            return None
-        return {"next_seq": best[0], "inputs": orjson.loads(best[1])["inputs"]}
 
     def _observe_age(self, payload: bytes) -> None:
         try:
@@ -167,36 +151,30 @@ class Shipper:
             headers = wire.build_headers(agent=self.agent_id, key_id=self.key_id, key=self._key,
                                          timestamp=int(time.time()), first_seq=first, last_seq=last,
                                          body=body, gaps=gaps)
-            retry_after = None
+            retry_after, status, text = None, None, b""
             try:
                 async with session.post(url, data=body, headers=headers) as resp:
                     text = await resp.read()
                     status = resp.status
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                self.metrics.batches.labels("connection_error").inc()
-                log.warning("collector unreachable", extra=kv(url=url, error=str(exc) or type(exc).__name__,
-                                                             attempt=attempt))
-                self._collector_index += 1  # fail over to the next collector
+                text = (str(exc) or type(exc).__name__).encode()
+            decision = classify(status, text, last)
+            self.metrics.batches.labels("connection_error" if status is None else
+                                        "ok" if decision.action == ACK else str(status)).inc()
+            if decision.action == ACK:
+                return SendOutcome(decision.acked_seq, status, decision.rejected)
+            if decision.action == DEAD_LETTER:
+                log.error("collector refused batch for good; dead-lettered", extra=kv(
+                    url=url, status=status, first_seq=first, last_seq=last, reason=decision.reason))
+                return SendOutcome(None, status)
+            if status is None:
+                log.warning("collector unreachable", extra=kv(url=url, error=text.decode(), attempt=attempt))
             else:
-                if status == 200:
-                    self.metrics.batches.labels("ok").inc()
-                    answer = orjson.loads(text)
-                    acked = int(answer["acked_seq"])
-                    if acked >= last:
-                        return SendOutcome(acked, status, tuple(answer.get("rejected") or ()))
-                    log.error("collector acknowledged less than the batch; resending",
-                              extra=kv(url=url, acked_seq=acked, last_seq=last))
-                reason = _error_text(text)
-                self.metrics.batches.labels(str(status)).inc()
-                if status in PERMANENT:
-                    log.error("collector refused batch for good; dead-lettered",
-                              extra=kv(url=url, status=status, first_seq=first, last_seq=last, reason=reason))
-                    return SendOutcome(None, status)
-                log.warning("collector refused batch; will retry",
-                            extra=kv(url=url, status=status, first_seq=first, reason=reason, attempt=attempt))
-                if status >= 500 and status != 503:
-                    self._collector_index += 1
+                log.warning("collector refused batch; will retry", extra=kv(
+                    url=url, status=status, first_seq=first, reason=decision.reason, attempt=attempt))
+            if decision.action == FAILOVER:
+                self._collector_index += 1  # the next collector
             delay = self.backoff.delay(attempt, retry_after)
             try:
                 await asyncio.wait_for(self._stopping.wait(), delay)
@@ -231,9 +209,3 @@ class Shipper:
             os.fsync(f.fileno())
         self.metrics.dead_batches.labels(str(status)).inc()
 
-
-def _error_text(body: bytes) -> str:
-    try:
-        return str(orjson.loads(body).get("error", ""))[:500]
-    except (orjson.JSONDecodeError, AttributeError):
-        return body[:200].decode("utf-8", "replace")

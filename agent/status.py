@@ -10,41 +10,25 @@ from pathlib import Path
 
 import orjson
 
-from auditseal import records
 from auditseal.event import parse_ts
 from auditseal.errors import Rejected
 
-from .spool import EVENT, MAGIC, POSITIONS
+from .spool import view
 
 
 def collect(state_dir: Path) -> dict:
-    spool_dir = state_dir / "spool"
-    ledger = _json(spool_dir / "acked.json") or {}
-    acked = int(ledger.get("acked_seq", 0) or 0)
-    segment_files = sorted((spool_dir / "segments").glob("*.seg"))
-    next_seq, positions, oldest, size = 1, {}, None, 0
-    for path in segment_files:
-        data = path.read_bytes()
-        size += len(data)
-        if records.check_header(data, MAGIC) is not None:
-            continue
-        for record in records.scan(data, records.HEADER_SIZE, 0, frozenset({EVENT, POSITIONS})).records:
-            if record.kind == POSITIONS:
-                next_seq, positions = record.seq, orjson.loads(record.payload)["inputs"]
-            elif record.kind == EVENT and record.seq > acked and oldest is None:
-                oldest = orjson.loads(record.payload)["event"].get("created")
-    if not positions and ledger.get("resume"):
-        next_seq, positions = ledger["resume"]["next_seq"], ledger["resume"]["inputs"]
+    spool = view(state_dir / "spool")
     dead_dir = state_dir / "dead-letter"
     malformed = dead_dir / "malformed.ndjson"
     started = _json(state_dir / "status.json") or {}
     return {
-        "spool": {"segments": len(segment_files), "bytes": size, "next_seq": next_seq,
-                  "acked_seq": acked, "unacked_events": max(next_seq - 1 - acked, 0),
-                  "oldest_unacked_age_seconds": _age(oldest), "declared_gaps": ledger.get("gaps", [])},
-        "last_ack": _mtime(spool_dir / "acked.json"),
+        "spool": {"segments": spool.segments, "bytes": spool.bytes, "next_seq": spool.next_seq,
+                  "acked_seq": spool.acked_seq, "unacked_events": max(spool.next_seq - 1 - spool.acked_seq, 0),
+                  "oldest_unacked_age_seconds": _age(spool.oldest_unacked_created),
+                  "declared_gaps": spool.declared_gaps},
+        "last_ack": _mtime(spool.ledger_path),
         "inputs": {name: {st.get("path", key): st.get("offset") for key, st in files.items()}
-                   for name, files in positions.items()},
+                   for name, files in spool.inputs.items()},
         "dead_letters": {
             "malformed_lines": sum(1 for _ in malformed.open("rb")) if malformed.exists() else 0,
             "refused_batches": len(list(dead_dir.glob("batch-*.ndjson"))) if dead_dir.exists() else 0},

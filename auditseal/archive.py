@@ -24,7 +24,7 @@ import lz4.frame
 
 from .crypto import SegmentCipher, is_encrypted
 from .errors import Rejected
-from .segments import fsync_dir
+from .files import fsync_dir
 
 SEGMENT_RE = re.compile(r"^segments/(\d{12})-(\d{12})\.ndjson\.lz4$")
 CHECKPOINT_RE = re.compile(r"^checkpoints/(\d{8})\.note$")
@@ -47,14 +47,28 @@ def decode_segment(blob: bytes, cipher: SegmentCipher | None = None, key: str = 
     """The stored events of a segment; ``key`` is its object key (bound into encryption)."""
     if is_encrypted(blob):
         if cipher is None:
-            raise Rejected("encrypted", "segment is encrypted: the archive key is needed to read it", 403)
+            raise Rejected("encrypted", "segment is encrypted: the archive key is needed to read it")
         blob = cipher.open(blob, key.encode())
     return lz4.frame.decompress(blob).splitlines()
 
 
 class Store(Protocol):
+    # Its objects cannot change once written (S3 Object Lock): a verifier may check only what
+    # is new since its last run. False: every object is read again each time.
+    immutable: bool
+
     def list(self, prefix: str, start_after: str | None = None) -> list[str]:
         """Keys under ``prefix`` in order, only those after ``start_after`` when given."""
+
+    def logs(self) -> list[tuple[str, str]]:
+        """(tenant, partition) of every log, without listing every object."""
+
+    def check_posture(self) -> None:
+        """Raise ``Halt`` when the store cannot keep records write-once as configured."""
+
+    def anomalies(self) -> list:
+        """Attempts to hide or replace objects (delete markers, later versions), if the
+        store can see them; ``archive_s3.Anomaly`` items."""
 
     def get(self, key: str) -> bytes: ...
 
@@ -69,8 +83,16 @@ class LocalStore:
     """Objects as files under ``root``: written to a temporary name, fsynced, renamed,
     made read-only. ``put_once`` refuses to replace an object."""
 
+    immutable = False  # files can be edited by whoever has the disk
+
     def __init__(self, root: Path):
         self.root = Path(root)
+
+    def check_posture(self) -> None:
+        """Files are made read-only; nothing more a directory can promise."""
+
+    def anomalies(self) -> list:
+        return []  # a directory keeps no versions: an edit is seen by its hash alone
 
     def list(self, prefix: str, start_after: str | None = None) -> list[str]:
         base = self.root / prefix
@@ -124,11 +146,4 @@ def _subdirs(path: Path) -> list[Path]:
 
 def list_logs(store: Store) -> list[tuple[str, str]]:
     """(tenant, partition) of every log in the store."""
-    if hasattr(store, "logs"):  # without listing every object
-        return store.logs()
-    logs = set()
-    for key in store.list(""):
-        parts = key.split("/")
-        if len(parts) >= 4 and parts[2] in ("segments", "checkpoints"):
-            logs.add((parts[0], parts[1]))
-    return sorted(logs)
+    return store.logs()

@@ -85,6 +85,8 @@ def translate(exc: Exception, what: str) -> Exception:
 
 
 class S3Store:
+    immutable = True  # Object Lock in compliance mode: a version, once written, stays
+
     def __init__(self, client, location: S3Location, sse_kms_key_id: str | None = None):
         self.client = client
         self.bucket = location.bucket

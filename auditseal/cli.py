@@ -16,7 +16,7 @@ import orjson
 from . import archive, crypto, devsetup, keys, pki, prove, samples, verify
 from .errors import Halt, Rejected, Retryable
 from .note import NoteError, Verifier
-from .segments import write_atomic
+from .files import write_atomic
 
 TABLE_COLUMNS = [("@timestamp", 27), ("organization.id", 15), ("event.action", 24),
                  ("event.outcome", 13), ("user.name", 16), ("source.ip", 15), ("agent.id", 16),

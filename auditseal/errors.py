@@ -19,12 +19,12 @@ class Retryable(AuditsealError):
 
 
 class Rejected(AuditsealError):
-    """Permanent rejection of one input; ``reason`` is a stable counter label."""
+    """Permanent rejection of one input; ``reason`` is a stable counter label. How a reason is
+    answered (an HTTP status, a dead letter) is the caller's table, not the error's."""
 
-    def __init__(self, reason: str, message: str, status: int = 400):
+    def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
-        self.status = status
 
 
 class Halt(AuditsealError):

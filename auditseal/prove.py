@@ -33,7 +33,7 @@ def newest_checkpoint(store, log: str, verifiers: list[Verifier]) -> tuple[Check
             return Checkpoint.parse(text), note
         except (NoteError, CheckpointError):
             continue
-    raise Rejected("no_checkpoint", f"log {log} has no checkpoint signed by a pinned key", 404)
+    raise Rejected("no_checkpoint", f"log {log} has no checkpoint signed by a pinned key")
 
 
 def build_proof(store, event_id: str, verifiers: list[Verifier], tenant: str | None = None,
@@ -57,13 +57,13 @@ def build_proof(store, event_id: str, verifiers: list[Verifier], tenant: str | N
             continue
         if len(hashes) != checkpoint.size:
             raise Rejected("archive_incomplete", f"log {log}: segments hold {len(hashes)} leaves, "
-                                                 f"checkpoint says {checkpoint.size}; run auditseal verify", 409)
+                                                 f"checkpoint says {checkpoint.size}; run auditseal verify")
         index, line = found
         return {"version": 1, "log": log, "event": line.decode(), "leaf_index": index,
                 "tree_size": checkpoint.size,
                 "proof": [base64.b64encode(h).decode() for h in inclusion_proof(index, hashes)],
                 "checkpoint": note}
-    raise Rejected("not_found", f"event {event_id} is not in a sealed segment (yet)", 404)
+    raise Rejected("not_found", f"event {event_id} is not in a sealed segment (yet)")
 
 
 def check_proof(bundle: dict, verifiers: list[Verifier]) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import crashpoints, records
+from .files import fsync_dir, write_atomic  # noqa: F401  (re-exported)
 
 SUFFIX = ".seg"
 
@@ -20,25 +21,6 @@ SUFFIX = ".seg"
 class Position:
     segment: int
     offset: int
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` all-or-nothing: temporary file, fsync, rename, fsync dir."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def _read_at(path: Path, offset: int, size: int) -> bytes:

@@ -23,6 +23,7 @@ from . import archive
 from .checkpoint import Checkpoint, CheckpointError
 from .crypto import SegmentCipher, is_encrypted
 from .errors import Rejected
+from .index_layout import SQLITE_TENANT_ROWS
 from .merkle import leaf_hash
 from .note import NoteError, Verifier, open_note
 
@@ -110,8 +111,7 @@ def sqlite_index(path: str) -> Callable[[str], Iterable[IndexRow]]:
     def rows(tenant: str) -> Iterable[IndexRow]:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            for event_id, agent, seq, doc in conn.execute(
-                    "SELECT event_id, agent_id, seq, doc FROM events WHERE tenant = ?", (tenant,)):
+            for event_id, agent, seq, doc in conn.execute(SQLITE_TENANT_ROWS, (tenant,)):
                 yield IndexRow(event_id, agent, seq, doc)
         finally:
             conn.close()
@@ -163,11 +163,8 @@ def _report_missing_logs(report: Report, present: set[str]) -> None:
 def _report_anomalies(store, report: Report) -> None:
     """A versioned store (S3) is read by first version; attempts to hide or replace an
     object (delete markers, later versions) are reported, though the record is intact."""
-    anomalies = getattr(store, "anomalies", None)
-    if anomalies is None:
-        return
     from .archive_s3 import DELETE_MARKER
-    for anomaly in anomalies():
+    for anomaly in store.anomalies():
         parts = anomaly.key.split("/")
         name = "/".join(parts[:2])
         rel = "/".join(parts[2:])

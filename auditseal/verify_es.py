@@ -13,9 +13,10 @@ from typing import Callable, Iterable
 
 from .event import canonical_bytes
 from .errors import Halt, Retryable
+from .index_layout import ES_STREAM_PATTERN
 from .verify import IndexRow
 
-STREAMS = "logs-auditseal.audit-*"
+STREAMS = ES_STREAM_PATTERN
 PAGE = 5000
 
 

@@ -134,21 +134,21 @@ def parse_headers(headers: Mapping[str, str]) -> BatchHeader:
     """Read the protocol headers; anything missing or malformed is a 400."""
     version = headers.get(H_VERSION, VERSION)
     if version != VERSION:
-        raise Rejected("bad_version", f"unsupported protocol version {version!r}", 400)
+        raise Rejected("bad_version", f"unsupported protocol version {version!r}")
     missing = [h for h in (H_AGENT, H_KEY_ID, H_TIMESTAMP, H_BATCH, H_SIGNATURE) if not headers.get(h)]
     if missing:
-        raise Rejected("bad_headers", f"missing headers: {', '.join(missing)}", 400)
+        raise Rejected("bad_headers", f"missing headers: {', '.join(missing)}")
     if headers.get("Content-Encoding", "").lower() != "lz4":
-        raise Rejected("bad_encoding", "Content-Encoding must be lz4", 400)
+        raise Rejected("bad_encoding", "Content-Encoding must be lz4")
     try:
         timestamp = int(headers[H_TIMESTAMP])
         first, _, last = headers[H_BATCH].partition("-")
         first_seq, last_seq = int(first), int(last)
         gaps = parse_gaps(headers.get(H_GAPS, ""))
     except ValueError as exc:
-        raise Rejected("bad_headers", f"malformed {H_TIMESTAMP}, {H_BATCH} or {H_GAPS}", 400) from exc
+        raise Rejected("bad_headers", f"malformed {H_TIMESTAMP}, {H_BATCH} or {H_GAPS}") from exc
     if first_seq < 1 or last_seq < first_seq:
-        raise Rejected("bad_headers", f"bad batch range {headers[H_BATCH]!r}", 400)
+        raise Rejected("bad_headers", f"bad batch range {headers[H_BATCH]!r}")
     return BatchHeader(headers[H_AGENT], headers[H_KEY_ID], timestamp, first_seq, last_seq,
                        headers[H_SIGNATURE], gaps)
 
@@ -157,13 +157,13 @@ def verify_signature(key: bytes, header: BatchHeader, body: bytes, path: str = P
     expected = sign(key, signing_string("POST", path, header.agent, header.key_id,
                                         header.timestamp, header.batch, body, header.gaps_text))
     if not hmac.compare_digest(expected, header.signature):
-        raise Rejected("bad_mac", "signature does not match the batch", 401)
+        raise Rejected("bad_mac", "signature does not match the batch")
 
 
 def check_skew(header: BatchHeader, now: float, limits: Limits) -> None:
     if abs(now - header.timestamp) > limits.max_skew_seconds:
         raise Rejected("timestamp_skew",
-                       f"timestamp {header.timestamp} outside the ±{limits.max_skew_seconds}s window", 401)
+                       f"timestamp {header.timestamp} outside the ±{limits.max_skew_seconds}s window")
 
 
 def decompress(body: bytes, limits: Limits) -> bytes:
@@ -174,12 +174,12 @@ def decompress(body: bytes, limits: Limits) -> bytes:
     try:
         out = decompressor.decompress(body, max_length=cap + 1)
     except RuntimeError as exc:
-        raise Rejected("bad_compression", f"body is not a valid lz4 frame: {exc}", 400) from exc
+        raise Rejected("bad_compression", f"body is not a valid lz4 frame: {exc}") from exc
     if len(out) > cap:
         raise Rejected("decompressed_too_large",
-                       f"body decompresses past {cap} bytes (ratio cap {limits.max_ratio})", 413)
+                       f"body decompresses past {cap} bytes (ratio cap {limits.max_ratio})")
     if not decompressor.eof:
-        raise Rejected("bad_compression", "lz4 frame is truncated", 400)
+        raise Rejected("bad_compression", "lz4 frame is truncated")
     return out
 
 
@@ -189,15 +189,15 @@ def split_events(ndjson: bytes, limits: Limits) -> tuple[list[bytes], list[dict]
     if lines and lines[-1] == b"":
         lines.pop()
     if len(lines) > limits.max_events:
-        raise Rejected("too_many_events", f"{len(lines)} events > limit {limits.max_events}", 413)
+        raise Rejected("too_many_events", f"{len(lines)} events > limit {limits.max_events}")
     events = []
     for number, line in enumerate(lines, 1):
         # An event past max_event_bytes is parsed still: admission refuses it alone.
         try:
             doc = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            raise Rejected("bad_json", f"event {number}: not JSON: {exc}", 400) from exc
+            raise Rejected("bad_json", f"event {number}: not JSON: {exc}") from exc
         if not isinstance(doc, dict):
-            raise Rejected("bad_json", f"event {number}: not a JSON object", 400)
+            raise Rejected("bad_json", f"event {number}: not a JSON object")
         events.append(doc)
     return lines, events

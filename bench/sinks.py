@@ -30,13 +30,14 @@ from auditseal import runtime  # noqa: E402
 from auditseal.crypto import SegmentCipher  # noqa: E402
 from auditseal.note import Signer  # noqa: E402
 from auditseal.segments import Position  # noqa: E402
-from collector.es import bulk, templates  # noqa: E402
+from collector.sinks.es import bulk, templates  # noqa: E402
 from collector.journal import decode_batch  # noqa: E402
 from collector.metrics import CollectorMetrics  # noqa: E402
 from collector.retention import RetentionPolicy  # noqa: E402
-from collector.sealer import Sealer  # noqa: E402
-from collector.stored import materialise  # noqa: E402
+from collector.sinks.sealer import Sealer  # noqa: E402
+from collector.sinks.stored import materialise  # noqa: E402
 from tests.integrity_corpus import journal_batches  # noqa: E402
+from tests.journal_helpers import journal_batch  # noqa: E402
 
 
 def batches_of(events: int, per_batch: int = 1000) -> list:
@@ -46,7 +47,7 @@ def batches_of(events: int, per_batch: int = 1000) -> list:
 def bench_es(events: int) -> None:
     from elasticsearch import AsyncElasticsearch
 
-    from collector.es.sink import ElasticsearchIndex
+    from collector.sinks.es.sink import ElasticsearchIndex
     from tests.es_server import ElasticsearchTestServer
 
     batches = batches_of(events)
@@ -72,7 +73,7 @@ def bench_es(events: int) -> None:
             began = time.perf_counter()
             for i in range(0, len(batches), 5):
                 group = [r for b in batches[i:i + 5] for r in b]
-                await sink.process(group, Position(1, group[-1][1].end))
+                await sink.process(journal_batch(group, Position(1, group[-1][1].end)))
             took = time.perf_counter() - began
             await sink.close()
             return took
@@ -104,7 +105,7 @@ def bench_s3(events: int, endpoint: str, sizes: list[int]) -> None:
             began = time.perf_counter()
             for i in range(0, len(batches), per_seal):
                 group = [r for b in batches[i:i + per_seal] for r in b]
-                sealer.process(group, Position(1, group[-1][1].end))
+                sealer.process(journal_batch(group, Position(1, group[-1][1].end)))
             took = time.perf_counter() - began
         keys = [k for k in store.list("") if "/segments/" in k]
         sizes_b = [client.head_object(Bucket=bucket, Key="bench/" + k)["ContentLength"] for k in keys]

@@ -22,9 +22,10 @@ from auditseal.event import canonical_bytes, event_id, utc_now_iso  # noqa: E402
 from auditseal.records import Record  # noqa: E402
 from auditseal.segments import Position  # noqa: E402
 from auditseal.tls import PeerIdentity  # noqa: E402
-from collector.admit import admit  # noqa: E402
-from collector.index_sqlite import SqliteIndex  # noqa: E402
+from collector.ingest.admit import admit  # noqa: E402
+from collector.sinks.sqlite_index import SqliteIndex  # noqa: E402
 from collector.journal import BatchMeta, encode_batch  # noqa: E402
+from tests.journal_helpers import journal_batch  # noqa: E402
 
 
 def timed(label: str, n: int, fn, results: dict):
@@ -80,7 +81,7 @@ def main() -> None:
                              lines, evs, now)[0])
         return out
     admitted = timed("collector.decompress+parse+admit", n, admit_all, r)
-    r["collector.admit(check)"] = r.pop("collector.decompress+parse+admit") - r["collector.decompress+parse"]
+    r["collector.ingest.admit(check)"] = r.pop("collector.decompress+parse+admit") - r["collector.decompress+parse"]
     with tempfile.TemporaryDirectory() as tmp:
         index = SqliteIndex(Path(tmp) / "i.sqlite")
         index.open()
@@ -89,7 +90,7 @@ def main() -> None:
             payload = encode_batch(BatchMeta("web-1", "acme", now), [line for _, _, line in batch])
             recs.append((Position(1, i), Record(i, i + 1, 1, 0, payload)))
         timed("consumer.materialise+sqlite_index", n,
-              lambda: index.process(recs, Position(1, len(recs))), r)
+              lambda: index.process(journal_batch(recs, Position(1, len(recs)))), r)
         index.close()
     width = max(map(len, r))
     for label, us in r.items():

@@ -22,8 +22,9 @@ from auditseal.note import Signer  # noqa: E402
 from auditseal.prove import build_proof  # noqa: E402
 from auditseal.segments import Position  # noqa: E402
 from auditseal.verify import verify_store  # noqa: E402
-from collector.sealer import Sealer  # noqa: E402
+from collector.sinks.sealer import Sealer  # noqa: E402
 from tests.integrity_corpus import journal_batches  # noqa: E402
+from tests.journal_helpers import journal_batch  # noqa: E402
 
 
 def main() -> None:
@@ -44,7 +45,7 @@ def main() -> None:
             count = min(args.segment, args.events - done)
             records = journal_batches([("acme", count)], seq=done, offset=offset)[0]
             offset = records[-1][1].end
-            sealer.process(records, Position(1, offset))
+            sealer.process(journal_batch(records, Position(1, offset)))
             done += count
         sealed = time.perf_counter() - t0
         t1 = time.perf_counter()

@@ -19,12 +19,12 @@ from auditseal import archive
 from auditseal.event import event_id, utc_now_iso
 from auditseal.logs import kv
 from auditseal.note import Verifier
-from auditseal.segments import write_atomic
+from auditseal.files import write_atomic
 from auditseal.verify import CHECKPOINT_MISSING, LOG_MISSING, SEGMENT_MISSING, TRUNCATION, Finding, Report, verify_store
 
 from .alerts import Alert, AlertStore, alert_id
 from .journal import Journal
-from .own_stream import OwnStream
+from .journal.own_stream import OwnStream
 
 log = logging.getLogger("auditseal.collector.integrity")
 RULE = "integrity_failure"
@@ -94,8 +94,8 @@ class IntegrityMonitor:
         state = orjson.loads(self.state_path.read_bytes()) if self.state_path.exists() else None
         # Locked objects (S3 Object Lock) cannot change: verify what is new since the last run
         # instead of downloading the whole archive every time. Files can change: all of them.
-        locked = hasattr(self.store, "anomalies")
-        report = verify_store(self.store, self.verifiers, state, cipher=self.cipher, incremental=locked)
+        report = verify_store(self.store, self.verifiers, state, cipher=self.cipher,
+                              incremental=self.store.immutable)
         write_atomic(self.state_path, orjson.dumps(report.state))
         return report
 
@@ -124,8 +124,5 @@ class IntegrityMonitor:
         return new
 
     async def _journal(self, findings: list[Finding], now: str) -> None:
-        async with self.own.lock:
-            records, last = self.own.records(
-                [(f.log.split("/")[0], partial(finding_event, f, self.own.agent, now=now)) for f in findings], now)
-            await self.journal.append(records)
-            self.own.committed(last)
+        await self.own.append(
+            [(f.log.split("/")[0], partial(finding_event, f, self.own.agent, now=now)) for f in findings], now)

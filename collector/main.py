@@ -16,27 +16,29 @@ import yaml
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from auditseal import archive, logs, runtime, tls
+from auditseal import logs, runtime, tls
 from auditseal.crypto import SegmentCipher
 from auditseal.errors import Halt
 from auditseal.note import NoteError, Signer
 from auditseal.logs import kv
 
 from . import config as collector_config
-from . import preflight, tls_refusals
-from .consumer import ConsumerRunner
-from . import index_sqlite
-from .index_sqlite import SqliteIndex
-from .journal import Journal
+from . import preflight
+from .admin.api import Admin
+from .admin.health import Readiness
 from .alerts import Alert, AlertStore, alert_id
 from .datalock import DataDirLock
-from .ingest_guard import HeaderDeadline
-from .quarantine import Quarantine
+from .ingest import tls_refusals
+from .ingest.server import Ingest, IngestSite
 from .integrity import IntegrityMonitor
+from .journal import upgrade
+from .journal.local import LocalJournal
+from .journal.own_stream import OwnStream
 from .metrics import CollectorMetrics
-from .own_stream import OwnStream
-from .sealer import Sealer
-from .server import Admin, Ingest
+from .sinks import registry, sqlite_index
+from .sinks.quarantine import Quarantine
+from .sinks.runner import SinkRunner
+from .sinks.sealer import Sealer
 
 STOP_SECONDS = 8.0  # SIGTERM to exit, at most (the stop bound the README promises is 10 s)
 log = logging.getLogger("auditseal.collector")
@@ -76,7 +78,7 @@ def until_stopped(job):
 async def prune_index(path: Path, policy) -> None:
     """Hot retention of the SQLite index (a failure is logged and retried next hour)."""
     try:
-        removed = await asyncio.to_thread(index_sqlite.prune, path, policy)
+        removed = await asyncio.to_thread(sqlite_index.prune, path, policy)
     except Exception as exc:
         log.error("index retention pass failed; will retry", extra=kv(error=f"{type(exc).__name__}: {exc}"))
         return
@@ -93,30 +95,6 @@ def load_signer(path: Path) -> Signer:
         raise Halt(f"{path}: not a signing key ({exc}); make one with `auditseal keys init`") from None
 
 
-def open_index(cfg, data: Path, metrics, quarantine=None):
-    """The index sink the config names and the search the admin API runs on it."""
-    if cfg.index.type == "sqlite":
-        path = cfg.index.path or data / "index.sqlite"
-        return SqliteIndex(path, quarantine), lambda query: asyncio.to_thread(index_sqlite.search, path, query)
-    from .es.client import make_client
-    from .es.search import search
-    from .es.sink import ElasticsearchIndex
-    client = make_client(cfg.index)
-    sink = ElasticsearchIndex(client, data / "elasticsearch", cfg.retention, metrics,
-                              cfg.index.bulk_max_events, cfg.index.item_retries, quarantine)
-    return sink, lambda query: search(client, query)
-
-
-def open_store(cfg, data: Path):
-    """The archive store the config names (an S3 bucket's posture is checked by the sealer)."""
-    if cfg.type == "local":
-        return archive.LocalStore(cfg.path or data / "archive")
-    from auditseal.archive_s3 import S3Location, S3Store, make_client
-    client = make_client(cfg.endpoint_url, cfg.region, cfg.path_style)
-    return S3Store(client, S3Location(cfg.bucket, cfg.prefix),
-                   cfg.sse_kms_key_id)
-
-
 async def start_site(app: web.Application, listen: str, ssl_context=None) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -128,33 +106,6 @@ async def start_site(app: web.Application, listen: str, ssl_context=None) -> web
     return runner
 
 
-class IngestSite:
-    """The mTLS ingest port, with bounds on slow clients (``collector/ingest_guard.py``)."""
-
-    def __init__(self, ingest: Ingest, cfg, ssl_context):
-        self.ingest, self.cfg, self.ssl_context = ingest, cfg, ssl_context
-        self.runner = web.AppRunner(ingest.app(), access_log=None, keepalive_timeout=cfg.keepalive_timeout)
-        self.server = None
-
-    async def start(self) -> "IngestSite":
-        await self.runner.setup()
-        self.ingest.deadline = HeaderDeadline(self.runner.server, self.cfg.header_timeout,
-                                              lambda reason: self.ingest.metrics.slow_clients.labels(reason).inc())
-        host, port = collector_config.split_listen(self.cfg.listen)
-        try:
-            self.server = await asyncio.get_running_loop().create_server(
-                self.ingest.deadline, host, port, ssl=self.ssl_context, backlog=512,
-                ssl_handshake_timeout=self.cfg.tls_handshake_timeout)
-        except OSError as exc:
-            raise Halt(f"cannot listen on {self.cfg.listen}: {exc.strerror}") from None
-        return self
-
-    async def cleanup(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        await self.runner.cleanup()
-
-
 async def run(cfg: collector_config.CollectorConfig) -> None:
     metrics = CollectorMetrics()
     tls_refusals.install(metrics.tls_refusals)
@@ -162,22 +113,22 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     keys = load_hmac_keys(cfg.ingest.hmac_keys_file)
     ssl_ctx = tls.server_context(str(cfg.ingest.tls.cert), str(cfg.ingest.tls.key),
                                  str(cfg.ingest.tls.client_ca))
-    journal = Journal(data / "journal", cfg.journal.max_segment_bytes, cfg.journal.max_bytes)
+    index_path = (cfg.index.path or data / "index.sqlite") if cfg.index.type == "sqlite" else None
+    await asyncio.to_thread(upgrade.migrate, data, index_path)  # before any sink reads its cursor
+    journal = LocalJournal(data / "journal", cfg.journal.max_segment_bytes, cfg.journal.max_bytes)
     await asyncio.to_thread(journal.open)
-    if journal.log.recovered_tail:
-        log.warning("journal tail was torn by a crash; cut it", extra=kv(where=journal.log.recovered_tail))
     alerts = AlertStore(data / "alerts.sqlite")
     on_entry = functools.partial(quarantined, metrics, alerts)
-    index, search = open_index(cfg, data, metrics, Quarantine(data / "quarantine", "index", on_entry))
+    index, search = registry.open_index(cfg, data, metrics, Quarantine(data / "quarantine", "index", on_entry))
     signer = load_signer(cfg.archive.signing_key)
-    store = open_store(cfg.archive, data)
+    store = registry.open_store(cfg.archive, data)
     cipher = SegmentCipher.load(cfg.archive.encryption_key) if cfg.archive.encryption_key else None
     sealer = Sealer(store, data / "sealer", signer, signer.name, cfg.archive.checkpoint_interval, cipher,
                     cfg.retention, Quarantine(data / "quarantine", "archive", on_entry))
     runners = [
-        ConsumerRunner(journal, index, metrics),
-        ConsumerRunner(journal, sealer, metrics, min_events=cfg.archive.segment_max_events,
-                       max_wait=cfg.archive.segment_max_age),
+        SinkRunner(journal, index, metrics),
+        SinkRunner(journal, sealer, metrics, min_events=cfg.archive.segment_max_events,
+                   max_wait=cfg.archive.segment_max_age),
     ]
     # Sinks open (and create the index schema) before the admin API can query them; a sink
     # whose store is down keeps retrying while ingest runs.
@@ -185,24 +136,7 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     while (any(r.position is None and r.failing is None for r in runners)
            and not any(t.done() for t in tasks)):
         await asyncio.sleep(0.01)
-
-    def readiness():
-        failing = {r.sink.name: r.failing for r in runners if r.failing}
-        metrics.journal_segments.set(len(journal.log.segment_ids()))
-        end = journal.end
-        for r in runners:
-            if r.position is not None:
-                metrics.sink_lag.labels(r.sink.name).set(
-                    end.offset - r.position.offset if r.position.segment == end.segment else end.offset)
-        held = journal.bytes_held()
-        metrics.journal_bytes.set(held)
-        full = journal.full()
-        # A sink outage degrades the collector but it still accepts (the journal holds the
-        # events); it is unready only when it cannot journal.
-        ready = journal.failing is None and not full
-        status = "unavailable" if not ready else "degraded" if failing else "ok"
-        return ready, {"status": status, "sinks_failing": failing, "journal_failing": journal.failing,
-                       "journal_full": full, "journal_bytes": held, "journal_segment": end.segment}
+    readiness = Readiness(journal, runners, metrics)
 
     own = OwnStream(journal, cfg.collector.id)
     ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own, cfg.ingest.body_timeout)
@@ -211,7 +145,7 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     sites = [await IngestSite(ingest, cfg.ingest, ssl_ctx).start(),
              await start_site(admin.app(), cfg.admin.listen)]
     log.info("collector ready", extra=kv(ingest=cfg.ingest.listen, admin=cfg.admin.listen,
-                                         agents_known=len(journal.dedupe.high)))
+                                         agents_known=len(journal.marks.high)))
 
     monitor = IntegrityMonitor(store, [signer.verifier()], data / "verify-state.json", journal,
                                alerts, own, metrics, cipher)
@@ -257,7 +191,7 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
         journal.close()
         logging.shutdown()
         os._exit(2 if halted else 0)
-    await ConsumerRunner._call(index.close)
+    await SinkRunner._call(index.close)
     journal.close()
     if halted is not None:
         raise halted
@@ -268,20 +202,20 @@ def quarantined(metrics: CollectorMetrics, alerts: AlertStore, entry) -> None:
     metrics.quarantined.labels(entry.sink, entry.error_type).inc()
     log.error("sink quarantined an event and goes on", extra=kv(
         sink=entry.sink, event_id=entry.event_id, tenant=entry.tenant, agent=entry.agent,
-        position=list(entry.position), error=f"{entry.error_type}: {entry.error}"))
+        cursor=entry.cursor, error=f"{entry.error_type}: {entry.error}"))
     alerts.record(Alert(alert_id("sink_quarantine", entry.tenant, f"{entry.sink}/{entry.event_id}", ""),
                         "sink_quarantine", entry.tenant, entry.at,
                         f"the {entry.sink} sink could not store event {entry.event_id or '?'} "
                         f"({entry.error_type}); it is quarantined",
                         {"sink": entry.sink, "event_id": entry.event_id, "agent": entry.agent,
-                         "seq": entry.seq, "position": list(entry.position),
+                         "seq": entry.seq, "cursor": entry.cursor,
                          "error": f"{entry.error_type}: {entry.error}"}))
 
 
 def export(what: str, cfg) -> int:
     import orjson
 
-    from .es import kibana, templates
+    from .sinks.es import kibana, templates
     from .retention import RetentionPolicy
     if what == "kibana":
         sys.stdout.buffer.write(kibana.ndjson())
@@ -316,7 +250,7 @@ def quarantine_command(args, cfg) -> int:
                 sys.stdout.buffer.write(orjson.dumps({k: v for k, v in e.items() if k != "kind"}) + b"\n")
             else:
                 print(f"{e['at']}  {e['sink']:<7}  {e.get('event_id') or '-':<32}  {e['tenant']}  "
-                      f"{e['agent']}#{e.get('seq')}  journal {e['position'][0]}:{e['position'][1]}  "
+                      f"{e['agent']}#{e.get('seq')}  journal {e.get('cursor', e.get('position'))}  "
                       f"{e['error_type']}: {e['error'][:200]}")
     if not args.json:
         print(f"{total} quarantined events")

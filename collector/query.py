@@ -24,16 +24,16 @@ class EventQuery:
     def from_params(cls, params: Mapping[str, str]) -> "EventQuery":
         unknown = set(params) - {"tenant", "user", "action", "since", "until", "limit"}
         if unknown:
-            raise Rejected("bad_query", f"unknown parameters: {', '.join(sorted(unknown))}", 400)
+            raise Rejected("bad_query", f"unknown parameters: {', '.join(sorted(unknown))}")
         tenant = params.get("tenant")
         if not tenant:
-            raise Rejected("bad_query", "tenant is required", 400)
+            raise Rejected("bad_query", "tenant is required")
         try:
             limit = int(params.get("limit", 100))
         except ValueError:
-            raise Rejected("bad_query", "limit must be an integer", 400) from None
+            raise Rejected("bad_query", "limit must be an integer") from None
         if not 1 <= limit <= MAX_LIMIT:
-            raise Rejected("bad_query", f"limit must be between 1 and {MAX_LIMIT}", 400)
+            raise Rejected("bad_query", f"limit must be between 1 and {MAX_LIMIT}")
 
         def when(name: str) -> str | None:
             value = params.get(name)
@@ -42,7 +42,7 @@ class EventQuery:
             try:
                 return format_ts(parse_ts(value))
             except Rejected:
-                raise Rejected("bad_query", f"{name} is not an ISO 8601 time: {value!r}", 400) from None
+                raise Rejected("bad_query", f"{name} is not an ISO 8601 time: {value!r}") from None
 
         return cls(tenant, params.get("user") or None, params.get("action") or None,
                    when("since"), when("until"), limit)

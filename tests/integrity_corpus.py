@@ -12,9 +12,10 @@ from auditseal.event import utc_now_iso
 from auditseal.note import Signer
 from auditseal.records import Record
 from auditseal.segments import Position
-from collector.index_sqlite import SqliteIndex
+from collector.sinks.sqlite_index import SqliteIndex
 from collector.journal import BatchMeta, encode_batch
-from collector.sealer import Sealer
+from collector.sinks.sealer import Sealer
+from tests.journal_helpers import journal_batch
 
 AGENT = "web-1"
 
@@ -50,9 +51,9 @@ def build(root: Path, batches: list[tuple[str, int]], signer: Signer | None = No
         index.open()
     for records in journal_batches(batches):
         end = Position(1, records[-1][1].end)
-        sealer.process(records, end)
+        sealer.process(journal_batch(records, end))
         if index:
-            index.process(records, end)
+            index.process(journal_batch(records, end))
     if index:
         index.close()
     (root / "verifier.vkey").write_text(signer.verifier().encode() + "\n")

@@ -10,9 +10,11 @@ from auditseal.errors import Rejected
 from auditseal.event import event_id
 from auditseal.tls import PeerIdentity
 from auditseal.wire import BatchHeader
-from collector.admit import Dedupe, admit, by_tenant
+from collector.ingest.admit import admit, by_tenant
+from collector.journal import Marks as Dedupe
 from collector.journal import BatchMeta
-from collector.stored import materialise
+from collector.sinks.stored import materialise
+from collector.ingest.answers import status_of
 
 WHO = PeerIdentity("web-1", frozenset({"acme", "globex"}))
 NOW = "2026-11-28T10:00:00.000000Z"
@@ -62,7 +64,7 @@ def test_the_stored_form_derives_id_and_ingest_time_deterministically():
 def test_what_is_wrong_with_the_batch_refuses_the_whole_batch(events, status, reason):
     with pytest.raises(Rejected) as bad:
         check(events)
-    assert (bad.value.status, bad.value.reason) == (status, reason)
+    assert (status_of(bad.value.reason), bad.value.reason) == (status, reason)
 
 
 def _nested(levels):
@@ -125,7 +127,7 @@ def test_a_certificate_without_tenants_refuses_the_batch():
     nobody = PeerIdentity("web-1", frozenset())
     with pytest.raises(Rejected) as bad:
         admit(nobody, header(1, 1), [orjson.dumps(ev(1))], [ev(1)], NOW)
-    assert bad.value.status == 403
+    assert status_of(bad.value.reason) == 403
 
 
 def test_dedupe_keeps_only_unseen_sequences_per_agent():

@@ -16,8 +16,9 @@ from auditseal.note import Signer
 from auditseal.segments import Position
 from auditseal.verify import OBJECT_DELETE_MARKER, verify_store
 from collector.retention import RetentionPolicy, RetentionRule
-from collector.sealer import Sealer
+from collector.sinks.sealer import Sealer
 from tests.integrity_corpus import journal_batches
+from tests.journal_helpers import journal_batch
 
 
 class ShortRetention(RetentionPolicy):
@@ -32,7 +33,7 @@ def seal(store, tmp_path, batches, retention=None, signer=None):
     sealer = Sealer(store, tmp_path / "sealer", signer, signer.name, retention=retention)
     sealer.open()
     for records in journal_batches(batches):
-        sealer.process(records, Position(1, records[-1][1].end))
+        sealer.process(journal_batch(records, Position(1, records[-1][1].end)))
     (tmp_path / "verifier.vkey").write_text(signer.verifier().encode() + "\n")
     return signer
 

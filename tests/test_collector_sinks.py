@@ -6,9 +6,10 @@ import sqlite3
 from auditseal.event import canonical_bytes, event_id
 from auditseal.records import Record
 from auditseal.segments import Position
-from collector.index_sqlite import SqliteIndex, count, search
+from collector.sinks.sqlite_index import SqliteIndex, count, search
 from collector.journal import BatchMeta, encode_batch
 from collector.query import EventQuery
+from tests.journal_helpers import cursor_at, journal_batch
 
 
 def event(seq, tenant="acme", user="alice", action="user_login", ts="2026-11-28T10:00:00.000000Z"):
@@ -30,12 +31,12 @@ def test_index_replay_stores_nothing_twice_and_keeps_the_cursor(tmp_path):
     first = batch(8, [event(1), event(2, user="bob")])
     second = batch(first[1].end, [event(3, tenant="globex", action="role_granted",
                                         ts="2026-11-28T11:00:00.000000Z")], tenant="globex")
-    index.process([first], Position(1, first[1].end))
-    index.process([first, second], Position(1, second[1].end))  # replay after a crash
+    index.process(journal_batch([first], Position(1, first[1].end)))
+    index.process(journal_batch([first, second], Position(1, second[1].end)))  # replay after a crash
     assert count(tmp_path / "i.sqlite") == 3
     index.close()
     again = SqliteIndex(tmp_path / "i.sqlite")
-    assert again.open() == Position(1, second[1].end)
+    assert again.open() == cursor_at(Position(1, second[1].end))
     path = tmp_path / "i.sqlite"
     assert sorted(d["event"]["sequence"] for d in search(path, EventQuery("acme"))) == [1, 2]
     assert [d["event"]["sequence"] for d in search(path, EventQuery("globex"))] == [3]
@@ -55,8 +56,9 @@ def test_a_sink_that_cannot_open_keeps_the_journal_from_being_released(tmp_path)
     journal segments the first one has not processed."""
     import asyncio
 
-    from collector.consumer import ConsumerRunner
-    from collector.journal import Journal
+    from collector.journal import Write
+    from collector.journal.local import LocalJournal as Journal
+    from collector.sinks.runner import SinkRunner as ConsumerRunner
     from collector.metrics import CollectorMetrics
 
     class Down:
@@ -68,8 +70,10 @@ def test_a_sink_that_cannot_open_keeps_the_journal_from_being_released(tmp_path)
                 raise ConnectionError("store down")
             return None
 
-        def process(self, records, end):
-            self.seen = getattr(self, "seen", 0) + sum(len(r.payload.split(b"\n")) - 1 for _, r in records)
+        quarantine = None
+
+        def process(self, batch):
+            self.seen = getattr(self, "seen", 0) + len(batch.events)
 
         def close(self):
             pass
@@ -86,7 +90,7 @@ def test_a_sink_that_cannot_open_keeps_the_journal_from_being_released(tmp_path)
         runners = [ConsumerRunner(journal, down, metrics, poll=0.05), ConsumerRunner(journal, fast, metrics, poll=0.05)]
         tasks = [asyncio.create_task(r.run()) for r in runners]
         for n in range(40):  # ~40 × 3 KiB: several 64 KiB segments
-            await journal.append([(n + 1, encode_batch(BatchMeta("web-1", "acme", "t"), [event(n + 1)] * 20))])
+            await journal.append([Write("web-1", n + 1, encode_batch(BatchMeta("web-1", "acme", "t"), [event(n + 1)] * 20))])
         await asyncio.sleep(0.5)
         assert getattr(fast, "seen", 0) == 800
         segments = journal.log.segment_ids()
@@ -107,14 +111,14 @@ def test_a_sink_that_cannot_open_keeps_the_journal_from_being_released(tmp_path)
 def test_index_retention_removes_events_past_their_tenants_hot_days(tmp_path):
     import datetime as dt
 
-    from collector.index_sqlite import prune
+    from collector.sinks.sqlite_index import prune
     from collector.retention import RetentionPolicy, RetentionRule
     index = SqliteIndex(tmp_path / "i.sqlite")
     index.open()
     old, recent = "2026-01-01T00:00:00.000000Z", "2026-11-20T00:00:00.000000Z"
     first = batch(8, [event(1, ts=old), event(2, ts=recent)])
     second = batch(first[1].end, [event(3, tenant="sandbox", ts=recent)], tenant="sandbox")
-    index.process([first, second], Position(1, second[1].end))
+    index.process(journal_batch([first, second], Position(1, second[1].end)))
     index.close()
     policy = RetentionPolicy(index_days=90, rules=[RetentionRule(name="s", tenants=["sandbox"], index_days=5)])
     now = dt.datetime(2026, 11, 28, tzinfo=dt.timezone.utc)

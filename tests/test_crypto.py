@@ -2,6 +2,7 @@ import pytest
 
 from auditseal.crypto import HEADER, SegmentCipher, is_encrypted
 from auditseal.errors import Rejected
+from tests.journal_helpers import journal_batch
 
 KEY = bytes(range(32))
 
@@ -39,7 +40,7 @@ def test_rotating_the_archive_key_keeps_every_checkpoint_valid(tmp_path):
     from auditseal.note import Signer
     from auditseal.segments import Position
     from auditseal.verify import verify_store
-    from collector.sealer import Sealer
+    from collector.sinks.sealer import Sealer
     from tests import integrity_corpus
 
     key_file = new_key_file(tmp_path / "archive.key")
@@ -50,7 +51,7 @@ def test_rotating_the_archive_key_keeps_every_checkpoint_valid(tmp_path):
         sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, signer.name,
                         cipher=SegmentCipher.load(key_file))
         sealer.open()
-        sealer.process(records, Position(1, records[-1][1].end))
+        sealer.process(journal_batch(records, Position(1, records[-1][1].end)))
 
     seal(batches[0])
     before = {p: p.read_bytes() for p in (tmp_path / "archive").rglob("*") if p.is_file()}

@@ -11,13 +11,14 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 
 from auditseal.segments import Position
-from collector.es import templates
-from collector.es.search import search
-from collector.es.sink import ElasticsearchIndex
+from collector.sinks.es import templates
+from collector.sinks.es.search import search
+from collector.sinks.es.sink import ElasticsearchIndex
 from collector.metrics import CollectorMetrics
 from collector.query import EventQuery
 from collector.retention import RetentionPolicy, RetentionRule
 from tests.integrity_corpus import journal_batches
+from tests.journal_helpers import cursor_at, journal_batch
 
 
 def tenant() -> str:
@@ -101,7 +102,7 @@ def test_every_event_lands_once_in_its_tenants_data_stream(es, tmp_path):
         sink, metrics = make_sink(es, tmp_path, bulk_max_events=128)
         await sink.open()
         for records in batches:
-            await sink.process(records, end_of(records))
+            await sink.process(journal_batch(records, end_of(records)))
         assert await count(es, templates.data_stream(a)) == 400
         assert await count(es, templates.data_stream(b)) == 200
         assert len(set(await ids(es, templates.data_stream(a)))) == 400
@@ -110,7 +111,7 @@ def test_every_event_lands_once_in_its_tenants_data_stream(es, tmp_path):
         again, metrics2 = make_sink(es, tmp_path)
         await again.open()
         for records in batches:
-            await again.process(records, end_of(records))
+            await again.process(journal_batch(records, end_of(records)))
         assert await count(es, templates.data_stream(a)) == 400
         assert await count(es, templates.data_stream(b)) == 200
         assert metric(metrics2, "auditseal_collector_index_items_total", outcome="stored") == 0
@@ -126,10 +127,10 @@ def test_a_cursor_survives_a_restart(es, tmp_path):
     async def go():
         sink, _ = make_sink(es, tmp_path)
         await sink.open()
-        await sink.process(batches[0], end_of(batches[0]))
+        await sink.process(journal_batch(batches[0], end_of(batches[0])))
         await sink.close()
         again, _ = make_sink(es, tmp_path)
-        assert await again.open() == end_of(batches[0])
+        assert await again.open() == cursor_at(end_of(batches[0]))
         await again.close()
     run(go())
 
@@ -143,9 +144,9 @@ def test_409_on_create_counts_as_stored(es, tmp_path):
         sink, metrics = make_sink(es, tmp_path)
         await sink.open()
         sink._replay = False  # send blindly, as after a lost answer, to see the 409s
-        await sink.process(batches[0], end_of(batches[0]))
+        await sink.process(journal_batch(batches[0], end_of(batches[0])))
         sink._replay = False
-        await sink.process(batches[0], end_of(batches[0]))
+        await sink.process(journal_batch(batches[0], end_of(batches[0])))
         assert metric(metrics, "auditseal_collector_index_items_total", outcome="duplicate") == 50
         assert len(es.documents(templates.data_stream(t))) == 50
         await sink.close()
@@ -163,7 +164,7 @@ def test_429_and_503_items_are_retried_with_backoff_until_stored(es, tmp_path):
         es.inject_items(429, 30)
         es.inject_items(503, 20)
         es.inject_items(429, 60)  # spans two attempts
-        await sink.process(batches[0], end_of(batches[0]))
+        await sink.process(journal_batch(batches[0], end_of(batches[0])))
         assert sorted(d[1] for d in es.documents(templates.data_stream(t))) == sorted(await ids(es, templates.data_stream(t)))
         assert await count(es, templates.data_stream(t)) == 100
         assert metric(metrics, "auditseal_collector_index_items_total", outcome="429") == 90
@@ -184,9 +185,9 @@ def test_items_deferred_past_the_retry_budget_fail_the_batch_then_replay_once(es
         es.inject_items(429, 40 + 20)  # first try: all 40 deferred; retry: 20 of them
         from auditseal.errors import Retryable
         with pytest.raises(Retryable, match="deferred"):
-            await sink.process(batches[0], end_of(batches[0]))
+            await sink.process(journal_batch(batches[0], end_of(batches[0])))
         assert not (tmp_path / "es" / "cursor.json").exists()
-        await sink.process(batches[0], end_of(batches[0]))  # the runner's replay
+        await sink.process(journal_batch(batches[0], end_of(batches[0])))  # the runner's replay
         assert len(es.documents(templates.data_stream(t))) == 40
         await sink.close()
     run(go())
@@ -209,7 +210,7 @@ def test_a_mapping_error_dead_letters_that_event_and_keeps_its_neighbours(es, tm
     async def go():
         sink, metrics = make_sink(es, tmp_path)
         await sink.open()
-        await sink.process(bad, end_of(bad))
+        await sink.process(journal_batch(bad, end_of(bad)))
         assert await count(es, templates.data_stream(t)) == 19
         dead = [orjson.loads(line) for line in (tmp_path / "es" / "dead-letter.ndjson").read_bytes().splitlines()]
         assert len(dead) == 1 and dead[0]["status"] == 400
@@ -232,9 +233,9 @@ def test_whole_request_429_and_5xx_fail_the_call_and_the_replay_stores_once(es, 
         for status in (429, 502, 503):
             es.inject_http(status)
             with pytest.raises(Exception) as failed:
-                await sink.process(batches[0], end_of(batches[0]))
+                await sink.process(journal_batch(batches[0], end_of(batches[0])))
             assert getattr(failed.value, "status_code", None) == status or str(status) in str(failed.value)
-        await sink.process(batches[0], end_of(batches[0]))
+        await sink.process(journal_batch(batches[0], end_of(batches[0])))
         assert len(es.documents(templates.data_stream(t))) == 30
         await sink.close()
     run(go())
@@ -253,11 +254,11 @@ def test_a_slow_answer_then_a_rollover_still_stores_each_event_once(es, tmp_path
         await sink.open()
         es.inject_slow(2.0)
         with pytest.raises(Exception):
-            await sink.process(batches[0], end_of(batches[0]))
+            await sink.process(journal_batch(batches[0], end_of(batches[0])))
         await asyncio.sleep(2.0)  # the slow answer lands server-side
         assert len(es.documents(stream)) == 25
         es.rollover(stream)
-        await sink.process(batches[0], end_of(batches[0]))
+        await sink.process(journal_batch(batches[0], end_of(batches[0])))
         docs = es.documents(stream)
         assert len(docs) == 25 and len({d[1] for d in docs}) == 25
         assert metric(metrics, "auditseal_collector_index_items_total", outcome="replayed_present") == 25
@@ -266,7 +267,7 @@ def test_a_slow_answer_then_a_rollover_still_stores_each_event_once(es, tmp_path
 
 
 def test_admin_queries_on_elasticsearch_match_the_sqlite_index(es, tmp_path):
-    from collector import index_sqlite
+    from collector.sinks import sqlite_index as index_sqlite
     a, b = tenant(), tenant()
     batches = journal_batches([(a, 1500), (b, 300)])
     sqlite = index_sqlite.SqliteIndex(tmp_path / "index.sqlite")
@@ -276,8 +277,8 @@ def test_admin_queries_on_elasticsearch_match_the_sqlite_index(es, tmp_path):
         sink, _ = make_sink(es, tmp_path)
         await sink.open()
         for records in batches:
-            await sink.process(records, end_of(records))
-            sqlite.process(records, end_of(records))
+            await sink.process(journal_batch(records, end_of(records)))
+            sqlite.process(journal_batch(records, end_of(records)))
         async with client(es) as c:
             await c.indices.refresh(index=templates.STREAM_PATTERN)
             every = index_sqlite.search(tmp_path / "index.sqlite", EventQuery(a, limit=10_000))

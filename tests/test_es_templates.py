@@ -6,8 +6,8 @@ from pathlib import Path
 
 import orjson
 
-from collector.es import kibana, templates
-from collector.es.bulk import Doc, body, classify
+from collector.sinks.es import kibana, templates
+from collector.sinks.es.bulk import Doc, body, classify
 from collector.retention import RetentionPolicy, RetentionRule
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,12 +18,12 @@ from auditseal.merkle import leaf_hash
 from auditseal.tls import PeerIdentity
 from auditseal.wire import BatchHeader
 from agent.normalise import Source, from_json_line, stamp
-from collector.admit import admit
-from collector.es import bulk, templates
-from collector.index_sqlite import row
+from collector.ingest.admit import admit
+from collector.sinks.es import bulk, templates
+from collector.sinks.sqlite_index import row
 from collector.journal import BatchMeta
 from collector.retention import RetentionPolicy, RetentionRule
-from collector.stored import materialise
+from collector.sinks.stored import materialise
 from tests.fuzz.targets import TARGETS
 
 SECONDS = int(os.environ.get("AUDITSEAL_FUZZ_SECONDS", "5"))

@@ -1,4 +1,4 @@
-from collector.gaps import declared, find_holes, gap_event
+from collector.ingest.gaps import declared, find_holes, gap_event
 
 
 def test_holes_after_the_high_water_mark_and_inside_a_batch():

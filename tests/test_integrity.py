@@ -11,6 +11,7 @@ from auditseal import archive
 from auditseal.note import Signer, Verifier
 from auditseal.verify import sqlite_index, verify_store
 from tests import integrity_corpus
+from tests.journal_helpers import journal_batch
 
 BATCHES = [("acme", 2500), ("acme", 2600), ("globex", 500), ("acme", 2700), ("acme", 2800)]
 ACME = "acme/0"
@@ -208,12 +209,12 @@ def test_an_origin_under_another_name_signed_by_the_pinned_key_is_not_this_log(t
     """The key-name part of the origin is bound to the signing key: a pinned key's checkpoint
     for other.example/acme/0 is not auditseal.test's acme log."""
     from auditseal.segments import Position
-    from collector.sealer import Sealer
+    from collector.sinks.sealer import Sealer
     signer = Signer.generate("auditseal.test")
     sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, "other.example")
     sealer.open()
     for records in integrity_corpus.journal_batches([("acme", 20)]):
-        sealer.process(records, Position(1, records[-1][1].end))
+        sealer.process(journal_batch(records, Position(1, records[-1][1].end)))
     report = verify_store(archive.LocalStore(tmp_path / "archive"), [signer.verifier()])
     assert [(f.code, f.log, f.first, f.last) for f in report.findings] == [
         ("CHECKPOINT_ORIGIN_MISMATCH", ACME, 0, 19)]
@@ -269,11 +270,11 @@ def test_a_whole_log_deleted_is_log_missing_through_the_state(copy):
 def continue_sealing(root, signer, batches, seq=20_000, offset=10_000_000):
     """The collector's sealer resuming from its own state dir and sealing more batches."""
     from auditseal.segments import Position
-    from collector.sealer import Sealer
+    from collector.sinks.sealer import Sealer
     sealer = Sealer(archive.LocalStore(root / "archive"), root / "sealer", signer, signer.name)
     sealer.open()
     for records in integrity_corpus.journal_batches(batches, seq=seq, offset=offset):
-        sealer.process(records, Position(1, records[-1][1].end))
+        sealer.process(journal_batch(records, Position(1, records[-1][1].end)))
 
 
 def test_a_deleted_log_that_the_sealer_goes_on_with_is_the_same_lost_leaves(corpus, copy):

@@ -1,6 +1,7 @@
 import asyncio
 
-from collector.journal import BatchMeta, Journal, batch_meta, decode_batch, encode_batch
+from collector.journal import BatchMeta, Write, batch_meta, decode_batch, encode_batch
+from collector.journal.local import LocalJournal as Journal
 
 META = BatchMeta("web-1", "acme", "2026-11-28T10:00:00.000000Z")
 
@@ -27,10 +28,8 @@ def test_concurrent_appends_share_fsyncs_and_dedupe_marks_outlive_deleted_segmen
         journal.log.append = counting_append
         line = b"x" * 1000
         for first in range(1, 101, 20):  # five waves of 20 concurrent requests
-            await asyncio.gather(*[journal.append([(seq, encode_batch(META, [line * 5]))])
+            await asyncio.gather(*[journal.append([Write("web-1", seq, encode_batch(META, [line * 5]))])
                                    for seq in range(first, first + 20)])
-        for seq in range(1, 101):
-            journal.dedupe.stored("web-1", seq)
         assert fsyncs <= 10  # group commit: many batches per fsync
         segments = journal.log.segment_ids()
         assert len(segments) > 1
@@ -42,15 +41,15 @@ def test_concurrent_appends_share_fsyncs_and_dedupe_marks_outlive_deleted_segmen
     asyncio.run(scenario())
     again = Journal(tmp_path, max_segment_bytes=64 * 1024)
     again.open()
-    assert again.dedupe.acked("web-1") == 100  # from dedupe.json plus the remaining segment
+    assert again.marks.acked("web-1") == 100  # from dedupe.json plus the remaining segment
 
 
 def test_reopen_after_a_torn_append_keeps_every_complete_batch(tmp_path):
     async def write():
         journal = Journal(tmp_path, max_segment_bytes=1 << 20)
         journal.open()
-        await journal.append([(3, encode_batch(META, [b"a", b"b", b"c"]))])
-        await journal.append([(5, encode_batch(META, [b"d", b"e"]))])
+        await journal.append([Write("web-1", 3, encode_batch(META, [b"a", b"b", b"c"]))])
+        await journal.append([Write("web-1", 5, encode_batch(META, [b"d", b"e"]))])
         journal.close()
     asyncio.run(write())
     segment = next((tmp_path / "segments").glob("*.seg"))
@@ -58,6 +57,6 @@ def test_reopen_after_a_torn_append_keeps_every_complete_batch(tmp_path):
     journal = Journal(tmp_path, max_segment_bytes=1 << 20)
     journal.open()
     # The torn batch was never acknowledged (fsync had not returned): its agent resends it.
-    assert journal.dedupe.acked("web-1") == 3
+    assert journal.marks.acked("web-1") == 3
     found, _ = journal.read(journal.start())
     assert [decode_batch(r.payload)[1] for r in found] == [[b"a", b"b", b"c"]]

@@ -8,11 +8,13 @@ import pytest
 from auditseal import archive
 from auditseal.note import Signer
 from auditseal.segments import Position
-from collector.index_sqlite import SqliteIndex, count
+from collector.sinks.sqlite_index import SqliteIndex, count
 from collector.journal import BatchMeta
-from collector.quarantine import Poison, Quarantine, fold, is_poison
-from collector.sealer import Sealer
+from collector.sinks.quarantine import Poison, Quarantine, fold, is_poison
+from collector.sinks.sealer import Sealer
 from tests.test_collector_sinks import batch, event
+from collector.sinks.base import SinkUnavailable
+from tests.journal_helpers import cursor_at, journal_batch
 
 META = BatchMeta("web-1", "acme", "2026-11-28T10:00:01.000000Z")
 
@@ -50,14 +52,14 @@ def test_the_index_quarantines_the_row_it_cannot_hold_and_stores_the_rest(tmp_pa
     index = SqliteIndex(tmp_path / "i.sqlite", box)
     index.open()
     records = [batch(0, [event(1), poison(2), event(3)])]
-    index.process(records, Position(1, 500))
+    index.process(journal_batch(records, Position(1, 500)))
     assert count(tmp_path / "i.sqlite") == 2
-    assert index.open() == Position(1, 500), "the cursor moved past the poison"
+    assert index.open() == cursor_at(Position(1, 500)), "the cursor moved past the poison"
     [entry] = box.open_entries()
     assert entry["seq"] == 2 and entry["sink"] == "index" and entry["error_type"] in ("InterfaceError", "ProgrammingError")
     assert len(seen) == 1 and seen[0].event_id == entry["event_id"]
     # A replay of the same records quarantines the same entry, stores nothing twice.
-    index.process(records, Position(1, 500))
+    index.process(journal_batch(records, Position(1, 500)))
     assert count(tmp_path / "i.sqlite") == 2 and len(box.open_entries()) == 1
     # A retry that still fails leaves it open.
     assert index.retry([box.entry_input(entry)]) == []
@@ -69,8 +71,9 @@ def test_a_store_that_is_down_is_raised_not_quarantined(tmp_path):
     index = SqliteIndex(tmp_path / "i.sqlite", box)
     index.open()
     index._connection().execute("DROP TABLE events")  # the store is broken, not the event
-    with pytest.raises(sqlite3.OperationalError):
-        index.process([batch(0, [event(1)])], Position(1, 100))
+    with pytest.raises(SinkUnavailable) as down:  # the runner retries it from the cursor
+        index.process(journal_batch([batch(0, [event(1)])], Position(1, 100)))
+    assert isinstance(down.value.__cause__, sqlite3.OperationalError)
     assert box.open_entries() == []
 
 
@@ -80,7 +83,7 @@ def test_the_sealer_quarantines_what_it_cannot_materialise_and_seals_the_rest(tm
     sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, signer.name,
                     quarantine=box)
     sealer.open()
-    sealer.process([batch(0, [event(1), b'{"event": "not an object"}', event(3)])], Position(1, 500))
+    sealer.process(journal_batch([batch(0, [event(1), b'{"event": "not an object"}', event(3)])], Position(1, 500)))
     assert sealer.states["acme/0"].size == 2
     [entry] = box.open_entries()
     assert entry["seq"] is None and entry["error_type"] == "TypeError"

@@ -13,8 +13,11 @@ from auditseal.note import Signer
 from auditseal.segments import Position
 from auditseal.verify import verify_store
 from collector.retention import RetentionPolicy, RetentionRule
-from collector.sealer import Sealer
+from collector.journal.local import position_of
+from collector.sinks.base import SinkUnavailable
+from collector.sinks.sealer import Sealer
 from tests.integrity_corpus import journal_batches
+from tests.journal_helpers import journal_batch
 
 SIGNER = Signer.generate("auditseal.model")
 POLICY = RetentionPolicy(rules=[RetentionRule(name="auth", categories=["authentication"])])
@@ -59,10 +62,11 @@ def test_any_failures_and_restarts_seal_each_event_once(tmp_path_factory, sizes,
             try:
                 cursor = sealer.open()
                 break
-            except OSError:
+            except SinkUnavailable:
                 continue
-        start = 0 if cursor is None else next(i for i, (p, _) in enumerate(records) if p.offset >= cursor.offset) \
-            if any(p.offset >= cursor.offset for p, _ in records) else len(records)
+        offset = None if cursor is None else position_of(cursor).offset
+        start = 0 if offset is None else next(i for i, (p, _) in enumerate(records) if p.offset >= offset) \
+            if any(p.offset >= offset for p, _ in records) else len(records)
         return sealer, start
 
     sealer, at = fresh()
@@ -73,8 +77,8 @@ def test_any_failures_and_restarts_seal_each_event_once(tmp_path_factory, sizes,
         chunk = records[at:at + group]
         end = Position(1, chunk[-1][1].end)
         try:
-            sealer.process(chunk, end)
-        except OSError:
+            sealer.process(journal_batch(chunk, end))
+        except SinkUnavailable:
             if restart_on_failure:
                 sealer, at = fresh()  # a crash: start over from the durable cursor
             continue  # else the runner retries the same chunk on the same sealer

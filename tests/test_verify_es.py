@@ -9,10 +9,11 @@ from auditseal.note import Signer
 from auditseal.segments import Position
 from auditseal.verify import INDEX_DUPLICATE, INDEX_MISMATCH, INDEX_MISSING, verify_store
 from auditseal.verify_es import elasticsearch_index
-from collector.es import templates
-from collector.sealer import Sealer
+from collector.sinks.es import templates
+from collector.sinks.sealer import Sealer
 from tests.integrity_corpus import journal_batches
 from tests.test_es_sink import make_sink, tenant
+from tests.journal_helpers import journal_batch
 
 
 def seal_and_index(es, tmp_path, sizes: list[tuple[str, int]]) -> tuple[Signer, archive.LocalStore]:
@@ -26,8 +27,8 @@ def seal_and_index(es, tmp_path, sizes: list[tuple[str, int]]) -> tuple[Signer, 
         sink, _ = make_sink(es, tmp_path)
         await sink.open()
         for records in batches:
-            await sink.process(records, Position(1, records[-1][1].end))
-            sealer.process(records, Position(1, records[-1][1].end))
+            await sink.process(journal_batch(records, Position(1, records[-1][1].end)))
+            sealer.process(journal_batch(records, Position(1, records[-1][1].end)))
         await sink.close()
     asyncio.run(index())
     es._refresh("*")

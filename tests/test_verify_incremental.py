@@ -7,8 +7,9 @@ from auditseal import archive
 from auditseal.note import Signer
 from auditseal.segments import Position
 from auditseal.verify import FORK, SEGMENT_HASH_MISMATCH, verify_store
-from collector.sealer import Sealer
+from collector.sinks.sealer import Sealer
 from tests.integrity_corpus import journal_batches
+from tests.journal_helpers import journal_batch
 
 
 class CountingStore(archive.LocalStore):
@@ -25,7 +26,7 @@ def grow(tmp_path, signer, batches):
     sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, signer.name)
     sealer.open()
     for records in batches:
-        sealer.process(records, Position(1, records[-1][1].end))
+        sealer.process(journal_batch(records, Position(1, records[-1][1].end)))
 
 
 def test_a_second_run_reads_only_the_new_objects_and_agrees_with_a_full_run(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from auditseal import wire
 from auditseal.errors import Rejected
+from collector.ingest.answers import status_of
 
 KEY = b"k" * 32
 
@@ -45,7 +46,7 @@ def test_headers_roundtrip_and_verify():
     wire.verify_signature(KEY, header, body)
     with pytest.raises(Rejected) as bad:
         wire.verify_signature(b"x" * 32, header, body)
-    assert (bad.value.status, bad.value.reason) == (401, "bad_mac")
+    assert (status_of(bad.value.reason), bad.value.reason) == (401, "bad_mac")
     with pytest.raises(Rejected):
         wire.verify_signature(KEY, header, body + b"x")
 
@@ -63,7 +64,7 @@ def test_malformed_headers_are_400(change, reason):
     headers = {**signed(), **change}
     with pytest.raises(Rejected) as bad:
         wire.parse_headers(headers)
-    assert (bad.value.status, bad.value.reason) == (400, reason)
+    assert (status_of(bad.value.reason), bad.value.reason) == (400, reason)
 
 
 def test_timestamp_outside_the_window_is_401():
@@ -72,7 +73,7 @@ def test_timestamp_outside_the_window_is_401():
     wire.check_skew(header, 1_000_299, limits)
     with pytest.raises(Rejected) as bad:
         wire.check_skew(header, 1_000_301, limits)
-    assert bad.value.status == 401
+    assert status_of(bad.value.reason) == 401
 
 
 def test_decompress_caps_the_ratio():
@@ -80,7 +81,7 @@ def test_decompress_caps_the_ratio():
     bomb = lz4.frame.compress(b" " * 20_000_000)  # past the floor, ratio ~250
     with pytest.raises(Rejected) as bad:
         wire.decompress(bomb, limits)
-    assert (bad.value.status, bad.value.reason) == (413, "decompressed_too_large")
+    assert (status_of(bad.value.reason), bad.value.reason) == (413, "decompressed_too_large")
     # Below the floor (an agent's largest batch) a repetitive body is no bomb, whatever its ratio.
     repetitive = b'{"message":"' + b"a" * 200_000 + b'"}'
     assert wire.decompress(lz4.frame.compress(repetitive), limits) == repetitive
@@ -92,14 +93,14 @@ def test_decompress_caps_the_absolute_size():
     limits = wire.Limits(max_decompressed_bytes=1000, max_ratio=1000, ratio_floor_bytes=0)
     with pytest.raises(Rejected) as bad:
         wire.decompress(lz4.frame.compress(b"a" * 2000), limits)
-    assert bad.value.status == 413
+    assert status_of(bad.value.reason) == 413
 
 
 @pytest.mark.parametrize("body", [b"not lz4 at all", lz4.frame.compress(b"x" * 1000)[:-8]])
 def test_garbage_or_truncated_frames_are_400(body):
     with pytest.raises(Rejected) as bad:
         wire.decompress(body, wire.Limits())
-    assert bad.value.status == 400
+    assert status_of(bad.value.reason) == 400
 
 
 def test_split_events_limits_and_errors():
@@ -107,10 +108,10 @@ def test_split_events_limits_and_errors():
         [b'{"a":1}', b'{"b":2}'], [{"a": 1}, {"b": 2}])
     with pytest.raises(Rejected) as bad:
         wire.split_events(b'{"a":1}\n{"b":2}\n', wire.Limits(max_events=1))
-    assert bad.value.status == 413
+    assert status_of(bad.value.reason) == 413
     # An event past max_event_bytes is parsed; admission refuses it alone (test_admit).
     assert len(wire.split_events(b'{"a":"' + b"x" * 300 + b'"}\n', wire.Limits(max_event_bytes=256))[0]) == 1
     for body in (b"{nope}\n", b"[1,2]\n"):
         with pytest.raises(Rejected) as bad:
             wire.split_events(body, wire.Limits())
-        assert bad.value.status == 400
+        assert status_of(bad.value.reason) == 400

@@ -19,7 +19,7 @@ import pytest
 from auditseal import archive
 from auditseal.note import Verifier
 from auditseal.verify import verify_store
-from collector.es import templates
+from collector.sinks.es import templates
 from tests.harness import Pipeline, assert_exactly_once, wait_for
 
 OUTAGE = int(__import__("os").environ.get("AUDITSEAL_TEST_OUTAGE", "120"))  # seconds each sink is away

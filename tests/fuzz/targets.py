@@ -23,9 +23,9 @@ from auditseal.errors import Rejected
 from auditseal.event import REQUIRED_FROM_AGENT, canonical_bytes
 from auditseal.records import DecodeStop, decode_records, scan
 from auditseal.tls import PeerIdentity
-from collector.admit import admit
+from collector.ingest.admit import admit
 from collector.journal import BatchMeta, decode_batch, encode_batch
-from collector.stored import materialise
+from collector.sinks.stored import materialise
 
 SOURCE = Source("acme", "fuzz-host")
 NOW = "2026-12-01T00:00:00.000000Z"

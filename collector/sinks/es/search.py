@@ -7,7 +7,7 @@ Tenant scoping is done twice: the tenant's own data stream, and a filter on
 
 from __future__ import annotations
 
-from ..query import EventQuery
+from ...query import EventQuery
 from . import templates
 
 PAGE = 1000

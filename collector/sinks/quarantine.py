@@ -4,10 +4,10 @@ goes on. Transient failures (the store is down) are not this: they hold the sink
 A sink tells the two apart at its boundary by the error's type (``is_poison``): errors that
 belong to one event's content (a value a store cannot hold, a mapping conflict) quarantine
 that event; anything else — ``OSError``, a database that is locked or gone, a network error —
-is raised, and the consumer retries from its cursor.
+is raised as ``SinkUnavailable``, and the runner retries from the sink's cursor.
 
 File ``<data_dir>/quarantine/<sink>.ndjson``, append-only, fsynced, one JSON object a line:
-``{"kind": "quarantined", "at", "sink", "position": [segment, offset], "event_id", "agent",
+``{"kind": "quarantined", "at", "sink", "cursor": <journal cursor text>, "event_id", "agent",
 "tenant", "seq", "error_type", "error", "meta": {agent, tenant, ingested}, "line"}`` where
 ``line`` is the journal line as received; later ``{"kind": "retry", "at", "event_ids"}``
 (an operator asked, ``auditseal-collector quarantine retry``; empty = all) and ``{"kind":
@@ -28,7 +28,7 @@ import orjson
 
 from auditseal.event import event_id as derive_event_id, utc_now_iso
 
-from .journal import BatchMeta
+from ..journal import BatchMeta, Cursor
 
 # Errors that come from one event's content, whatever the store's health.
 POISON_TYPES = (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError,
@@ -51,7 +51,7 @@ class Entry:
     agent: str
     tenant: str
     seq: int | None
-    position: tuple[int, int]
+    cursor: str  # the journal record it came in (``Cursor.encode``)
     error_type: str
     error: str
     at: str
@@ -59,14 +59,14 @@ class Entry:
     line: bytes
 
     def to_json(self) -> dict:
-        return {"kind": "quarantined", "at": self.at, "sink": self.sink, "position": list(self.position),
+        return {"kind": "quarantined", "at": self.at, "sink": self.sink, "cursor": self.cursor,
                 "event_id": self.event_id, "agent": self.agent, "tenant": self.tenant, "seq": self.seq,
                 "error_type": self.error_type, "error": self.error,
                 "meta": {"agent": self.meta.agent, "tenant": self.meta.tenant, "ingested": self.meta.ingested},
                 "line": self.line.decode("utf-8", "backslashreplace")}
 
 
-def entry_for(sink: str, position, meta: BatchMeta, line: bytes, exc: BaseException) -> Entry:
+def entry_for(sink: str, cursor: Cursor, meta: BatchMeta, line: bytes, exc: BaseException) -> Entry:
     """What to remember of one event that ``sink`` could not store (its id derived as the
     stored form derives it, even when the line is not an object)."""
     seq = None
@@ -77,7 +77,7 @@ def entry_for(sink: str, position, meta: BatchMeta, line: bytes, exc: BaseExcept
         pass
     seq = seq if type(seq) is int else None
     eid = derive_event_id(meta.agent, seq) if seq is not None else ""
-    return Entry(sink, eid, meta.agent, meta.tenant, seq, (position.segment, position.offset),
+    return Entry(sink, eid, meta.agent, meta.tenant, seq, cursor.encode(),
                  type(exc).__name__, str(exc)[:1000], utc_now_iso(), meta, bytes(line))
 
 
@@ -89,7 +89,7 @@ def fold(lines: list[dict]) -> tuple[list[dict], set[str] | None]:
     for item in lines:
         kind = item.get("kind")
         if kind == "quarantined":
-            key = item.get("event_id") or f"{item.get('position')}"
+            key = item.get("event_id") or f"{item.get('cursor', item.get('position'))}"
             open_entries[key] = item
         elif kind == "resolved":
             open_entries.pop(item.get("event_id", ""), None)
@@ -122,8 +122,8 @@ class Quarantine:
             f.flush()
             os.fsync(f.fileno())
 
-    def add(self, position, meta: BatchMeta, line: bytes, exc: BaseException) -> Entry:
-        entry = entry_for(self.sink, position, meta, line, exc)
+    def add(self, cursor: Cursor, meta: BatchMeta, line: bytes, exc: BaseException) -> Entry:
+        entry = entry_for(self.sink, cursor, meta, line, exc)
         self._append([entry.to_json()])
         if self.on_entry is not None:
             self.on_entry(entry)

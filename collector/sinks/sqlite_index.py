@@ -13,38 +13,21 @@ from pathlib import Path
 import orjson
 
 from auditseal.event import format_ts
-from auditseal.records import Record
-from auditseal.segments import Position
+from auditseal.index_layout import SQLITE_EVENTS_SCHEMA, SQLITE_INSERT
 
-from .journal import BatchMeta, decode_batch
+from ..journal import BatchMeta, Cursor
+from ..query import EventQuery
+from .base import Batch, SinkUnavailable
 from .quarantine import POISON_TYPES, Quarantine, is_poison
-from .query import EventQuery
 from .stored import materialise
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    event_id  TEXT NOT NULL UNIQUE,
-    tenant    TEXT NOT NULL,
-    ts        TEXT NOT NULL,
-    user_name TEXT,
-    action    TEXT NOT NULL,
-    outcome   TEXT,
-    agent_id  TEXT NOT NULL,
-    seq       INTEGER NOT NULL,
-    doc       BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_tenant_ts ON events (tenant, ts);
-CREATE INDEX IF NOT EXISTS events_tenant_user_ts ON events (tenant, user_name, ts);
-CREATE INDEX IF NOT EXISTS events_tenant_action_ts ON events (tenant, action, ts);
-CREATE TABLE IF NOT EXISTS cursors (
+SCHEMA = SQLITE_EVENTS_SCHEMA + """
+CREATE TABLE IF NOT EXISTS sink_cursors (
     consumer TEXT PRIMARY KEY,
-    segment  INTEGER NOT NULL,
-    offset   INTEGER NOT NULL
+    cursor   TEXT NOT NULL
 );
 """
-
-INSERT = ("INSERT OR IGNORE INTO events (event_id, tenant, ts, user_name, action, outcome, "
-          "agent_id, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT = SQLITE_INSERT
 
 
 def row(doc: dict, stored: bytes) -> tuple:
@@ -70,14 +53,17 @@ class SqliteIndex:
         self.quarantine = quarantine
         self._conn: sqlite3.Connection | None = None
 
-    def open(self) -> Position | None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = connect(self.path)
-        conn.executescript(SCHEMA)
-        conn.close()
-        found = self._connection().execute(
-            "SELECT segment, offset FROM cursors WHERE consumer = ?", (self.name,)).fetchone()
-        return Position(*found) if found else None
+    def open(self) -> Cursor | None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = connect(self.path)
+            conn.executescript(SCHEMA)
+            conn.close()
+            found = self._connection().execute(
+                "SELECT cursor FROM sink_cursors WHERE consumer = ?", (self.name,)).fetchone()
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise SinkUnavailable(f"SQLite index {self.path}: {exc}") from exc
+        return Cursor.decode(found[0]) if found else None
 
     def _connection(self) -> sqlite3.Connection:
         # Opened on the worker thread that uses it; consumers run one process() at a time.
@@ -87,24 +73,27 @@ class SqliteIndex:
             self._conn.execute("PRAGMA synchronous=NORMAL")
         return self._conn
 
-    def process(self, records: list[tuple[Position, Record]], end: Position) -> None:
+    def process(self, batch: Batch) -> None:
+        for bad in batch.unreadable:
+            self._set_aside(bad.error, bad.cursor, bad.meta, bad.line)
         rows = []  # (row, where it came from)
-        for position, record in records:
-            meta, lines = decode_batch(record.payload)
-            for line in lines:
-                try:
-                    rows.append((row(*materialise(meta, line)), (position, meta, line)))
-                except Exception as exc:
-                    self._set_aside(exc, position, meta, line)
-        self._store(rows, end)
+        for event in batch.events:
+            try:
+                rows.append((row(event.doc, event.stored), (event.cursor, event.meta, event.line)))
+            except Exception as exc:
+                self._set_aside(exc, event.cursor, event.meta, event.line)
+        try:
+            self._store(rows, batch.end)
+        except (OSError, sqlite3.OperationalError) as exc:  # locked, disk full, gone: the store's health
+            raise SinkUnavailable(f"SQLite index {self.path}: {exc}") from exc
 
-    def _set_aside(self, exc: Exception, position, meta, line: bytes) -> None:
+    def _set_aside(self, exc: Exception, cursor: Cursor, meta, line: bytes) -> None:
         """One event this index cannot hold: quarantined; anything else is raised (retry)."""
         if self.quarantine is None or not is_poison(exc):
             raise exc
-        self.quarantine.add(position, meta, line, exc)
+        self.quarantine.add(cursor, meta, line, exc)
 
-    def _store(self, rows: list, end: Position) -> list:
+    def _store(self, rows: list, end: Cursor) -> list:
         """Insert ``rows`` and move the cursor to ``end`` in one transaction; a row SQLite
         refuses for its content is quarantined alone. Returns the rows stored."""
         conn = self._connection()
@@ -121,9 +110,9 @@ class SqliteIndex:
                         stored.append(values)
                     except POISON_TYPES as exc:
                         self._set_aside(exc, *source)
-            conn.execute("INSERT INTO cursors (consumer, segment, offset) VALUES (?, ?, ?) "
-                         "ON CONFLICT (consumer) DO UPDATE SET segment = excluded.segment, "
-                         "offset = excluded.offset", (self.name, end.segment, end.offset))
+            conn.execute("INSERT INTO sink_cursors (consumer, cursor) VALUES (?, ?) "
+                         "ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor",
+                         (self.name, end.encode()))
         except BaseException:
             conn.execute("ROLLBACK")
             raise

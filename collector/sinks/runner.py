@@ -1,5 +1,6 @@
-"""Journal consumers: each sink keeps its own cursor, processes idempotently, and replays
-from its cursor after a crash, so replays never duplicate."""
+"""The sink runner: reads the journal from the sink's cursor, hands the sink decoded batches,
+and replays from the sink's durable cursor after a failure or a crash — sinks store
+idempotently, so replays never duplicate. The runner persists nothing itself."""
 
 from __future__ import annotations
 
@@ -7,33 +8,18 @@ import asyncio
 import inspect
 import logging
 import time
-from typing import Protocol
 
-from auditseal.errors import Halt
+from auditseal.errors import Halt, Retryable
 from auditseal.logs import kv
-from auditseal.records import Record
-from auditseal.segments import Position
 
-from .journal import Journal
+from ..journal import Cursor, Journal
+from .base import Batch, Sink
+from .stored import decode
 
-log = logging.getLogger("auditseal.collector.consumer")
-
-
-class Sink(Protocol):
-    name: str
-
-    def open(self) -> Position | None:
-        """The position this sink has durably processed up to (None: from the start)."""
-
-    def process(self, records: list[tuple[Position, Record]], end: Position) -> None:
-        """Store the batches in ``records``; durably record ``end`` as the new cursor."""
-
-    def close(self) -> None: ...
-
-    # open/process/close may also be coroutine functions (the Elasticsearch sink is).
+log = logging.getLogger("auditseal.collector.sinks")
 
 
-class ConsumerRunner:
+class SinkRunner:
     def __init__(self, journal: Journal, sink: Sink, metrics, min_events: int = 1,
                  max_wait: float = 0.0, poll: float = 0.5):
         self.journal = journal
@@ -43,7 +29,7 @@ class ConsumerRunner:
         self.max_wait = max_wait
         self.poll = poll
         self._stopping = asyncio.Event()
-        self.position: Position | None = None
+        self.position: Cursor | None = None
         self.failing: str | None = None
         self._quarantine_seen: tuple | None = None
         self.appended = journal.subscribe()
@@ -62,7 +48,19 @@ class ConsumerRunner:
             return await fn(*args)
         return await asyncio.to_thread(fn, *args)
 
-    async def _open(self) -> Position | None:
+    def _failed(self, exc: Exception, doing: str) -> float:
+        """Record a failure; the pause before trying again."""
+        self.failing = f"{type(exc).__name__}: {exc}"
+        self.metrics.sink_errors.labels(self.sink.name).inc()
+        if isinstance(exc, Retryable):
+            log.error(f"sink {doing} failed; will retry", extra=kv(sink=self.sink.name, error=self.failing))
+            return exc.retry_after or min(self.poll * 4, 5.0)
+        # Not a failure the sink knows: a defect. Never skip; retry slowly, loudly.
+        log.exception(f"sink {doing} failed unexpectedly; will retry",
+                      extra=kv(sink=self.sink.name, error=self.failing))
+        return 5.0
+
+    async def _open(self) -> Cursor | None:
         """Open the sink, retrying while its store is unreachable; ``Halt`` stops the program."""
         while True:
             try:
@@ -70,10 +68,7 @@ class ConsumerRunner:
             except Halt:
                 raise
             except Exception as exc:
-                self.failing = f"{type(exc).__name__}: {exc}"
-                self.metrics.sink_errors.labels(self.sink.name).inc()
-                log.error("sink cannot open; will retry", extra=kv(sink=self.sink.name, error=self.failing))
-                await self._pause(min(self.poll * 4, 5.0))
+                await self._pause(self._failed(exc, "open"))
                 if self._stopping.is_set():
                     return None  # stopped before its store came back: nothing to close
 
@@ -84,60 +79,61 @@ class ConsumerRunner:
         self.failing = None
         self.position = cursor or self.journal.start()
         self.journal.register(self.sink.name, self.position)
-        pending: list[tuple[Position, Record]] = []
-        events, first_at = 0, 0.0
+        pending = Batch([], self.position)
+        first_at = 0.0
         read_at = self.position
         while True:
             self.appended.clear()
             await self._retry_quarantined()
-            records, nxt = self.journal.read(read_at)
-            for record in records:
-                pending.append((Position(nxt.segment, record.offset), record))
-                events += record.payload.count(b"\n")
-            if records and not first_at:
+            entries, nxt = self.journal.read(read_at)
+            if entries:  # decoded once, here; the sink gets them as they are
+                part = decode(entries, nxt)
+                pending.events.extend(part.events)
+                pending.unreadable.extend(part.unreadable)
+            events = len(pending.events) + len(pending.unreadable)
+            if entries and not first_at:
                 first_at = time.monotonic()
             read_at = nxt
-            waited = time.monotonic() - first_at if pending else 0.0
-            flush = pending and (events >= self.min_events or waited >= self.max_wait
+            waited = time.monotonic() - first_at if events else 0.0
+            flush = events and (events >= self.min_events or waited >= self.max_wait
                                  or self._stopping.is_set())
             if flush:
-                if not await self._process(pending, read_at):
+                pending.end = read_at
+                pause = await self._process(pending)
+                if pause is not None:
                     if self._stopping.is_set():
                         return  # its store is down: what it has not stored stays in the journal
                     # The sink failed: read again from its durable cursor after a pause.
-                    pending, events, first_at, read_at = [], 0, 0.0, self.position
-                    await self._pause(min(self.poll * 4, 5.0))
+                    pending, first_at, read_at = Batch([], self.position), 0.0, self.position
+                    await self._pause(pause)
                     continue
-                pending, events, first_at = [], 0, 0.0
+                pending, first_at = Batch([], read_at), 0.0
                 continue
-            if records:
+            if entries:
                 continue
             if self._stopping.is_set():
                 return
-            wait = self.poll if not pending else max(self.max_wait - waited, 0.01)
+            wait = self.poll if not events else max(self.max_wait - waited, 0.01)
             await self._pause(wait)
 
-    async def _process(self, pending: list[tuple[Position, Record]], end: Position) -> bool:
+    async def _process(self, batch: Batch) -> float | None:
+        """Hand the sink one batch; None when stored, else the pause before a replay."""
         try:
-            await self._call(self.sink.process, pending, end)
+            await self._call(self.sink.process, batch)
         except Halt:
             raise
         except Exception as exc:  # the sink's store is down or broken: retry, never skip
-            self.failing = f"{type(exc).__name__}: {exc}"
-            self.metrics.sink_errors.labels(self.sink.name).inc()
-            log.error("sink failed; will retry from its cursor",
-                      extra=kv(sink=self.sink.name, error=self.failing))
-            return False
+            return self._failed(exc, "write")
         self.failing = None
-        self.position = end
-        self.metrics.sink_events.labels(self.sink.name).inc(sum(r.payload.count(b"\n") for _, r in pending))
-        self.journal.release(self.sink.name, end)
-        return True
+        self.position = batch.end
+        self.metrics.sink_events.labels(self.sink.name).inc(len(batch.events) + len(batch.unreadable))
+        self.journal.release(self.sink.name, batch.end)
+        return None
 
     async def _retry_quarantined(self) -> None:
         """Offer the sink the quarantined events an operator asked to retry
         (``auditseal-collector quarantine retry``); the file is read only when it changed."""
-        quarantine = getattr(self.sink, "quarantine", None)
+        quarantine = self.sink.quarantine
         if quarantine is None:
             return
         try:

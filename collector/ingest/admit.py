@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from auditseal.errors import Rejected
 from auditseal.event import REQUIRED_FROM_AGENT, canonical_bytes
@@ -32,10 +32,10 @@ def admit(identity: PeerIdentity, header: BatchHeader, lines: list[bytes], event
     event's content (``auditseal.storable``, tenant outside the certificate) refuses that
     event alone: its place in the agent's stream is taken by an ``event_rejected`` record
     (``rejection_event``) in the tenant's log, so the refusal is sealed and no gap appears.
-    Lines are not rewritten here (see ``stored.materialise``).
+    Lines are not rewritten here (see ``sinks.stored.materialise``).
     """
     if not events:
-        raise Rejected("empty_batch", "batch holds no events", 400)
+        raise Rejected("empty_batch", "batch holds no events")
     allowed = sorted(t for t in identity.tenants if TENANT_RE.match(t))
     out: list[tuple[int, str, bytes]] = []
     refused: list[Refused] = []
@@ -44,13 +44,13 @@ def admit(identity: PeerIdentity, header: BatchHeader, lines: list[bytes], event
         event = doc.get("event")
         seq = event.get("sequence") if type(event) is dict else None
         if type(seq) is not int or seq <= previous:
-            raise Rejected("bad_sequence", f"event {number}: event.sequence must increase", 400)
+            raise Rejected("bad_sequence", f"event {number}: event.sequence must increase")
         if seq > header.last_seq:
             raise Rejected("bad_sequence", f"event {number}: sequence {seq} outside batch "
-                                           f"{header.batch}", 400)
+                                           f"{header.batch}")
         agent = doc.get("agent")
         if type(agent) is not dict or agent.get("id") != identity.agent_id:
-            raise Rejected("agent_mismatch", f"event {number}: agent.id is not the certificate's agent", 403)
+            raise Rejected("agent_mismatch", f"event {number}: agent.id is not the certificate's agent")
         previous = seq
         org = doc.get("organization")
         tenant = org.get("id") if type(org) is dict else None
@@ -58,10 +58,10 @@ def admit(identity: PeerIdentity, header: BatchHeader, lines: list[bytes], event
             check(doc, REQUIRED, len(line), max_event_bytes)
             if tenant not in allowed:
                 raise Rejected("tenant_not_allowed", f"agent {identity.agent_id!r} may not write for "
-                                                     f"tenant {str(tenant)[:128]!r}", 403)
+                                                     f"tenant {str(tenant)[:128]!r}")
         except Rejected as exc:
             if not allowed:
-                raise Rejected("tenant_not_allowed", "the certificate names no tenant", 403) from exc
+                raise Rejected("tenant_not_allowed", "the certificate names no tenant") from exc
             home = tenant if tenant in allowed else allowed[0]
             refused.append(Refused(seq, exc.reason, str(exc)))
             out.append((seq, home, canonical_bytes(rejection_event(
@@ -94,23 +94,3 @@ def by_tenant(events: list[tuple[int, str, bytes]]) -> dict[str, list[tuple[int,
     for seq, tenant, line in events:
         groups.setdefault(tenant, []).append((seq, line))
     return groups
-
-
-@dataclass
-class Dedupe:
-    """Exact deduplication on (agent, sequence): one agent's stream arrives in order, so the
-    highest stored sequence per agent decides; a resent batch adds nothing."""
-
-    high: dict[str, int] = field(default_factory=dict)
-
-    def fresh(self, agent: str, events: list[tuple]) -> list[tuple]:
-        """The events (sequence first) this agent has not had stored yet."""
-        mark = self.high.get(agent, 0)
-        return [e for e in events if e[0] > mark]
-
-    def stored(self, agent: str, last_seq: int) -> int:
-        self.high[agent] = max(self.high.get(agent, 0), last_seq)
-        return self.high[agent]
-
-    def acked(self, agent: str) -> int:
-        return self.high.get(agent, 0)

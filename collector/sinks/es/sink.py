@@ -5,7 +5,9 @@ item stored, duplicate or dead-lettered). A batch sent again after a crash or a 
 call is a *replay*: its ids are looked up first (after a refresh) and the ones present are
 skipped, because ``create`` dedupes only within one backing index and a rollover may have
 happened meanwhile. Everything else (429 and 5xx items) is retried with backoff; when
-retries run out the call fails and the consumer runner replays from the cursor.
+retries run out the call fails (``SinkUnavailable``) and the runner replays from the cursor.
+Client errors (connection, timeouts, error answers) are translated to ``SinkUnavailable``
+here, at the sink's boundary.
 """
 
 from __future__ import annotations
@@ -17,17 +19,20 @@ from pathlib import Path
 
 import orjson
 
-from auditseal.backoff import Backoff
-from auditseal.errors import Retryable
-from auditseal.logs import kv
-from auditseal.records import Record
-from auditseal.segments import Position, write_atomic
+from elasticsearch import ApiError, TransportError
 
-from ..journal import decode_batch
+from auditseal.backoff import Backoff
+from auditseal.files import write_atomic
+from auditseal.logs import kv
+
+from ...journal import Cursor
+from ...retention import RetentionPolicy
+from ..base import Batch, SinkUnavailable
 from ..quarantine import Poison, is_poison
-from ..retention import RetentionPolicy
 from ..stored import materialise
 from . import bulk, templates
+
+STORE_ERRORS = (ApiError, TransportError, OSError)  # the cluster's health, not an event's content
 
 log = logging.getLogger("auditseal.collector.elasticsearch")
 LOOKUP_CHUNK = 1000
@@ -51,11 +56,14 @@ class ElasticsearchIndex:
         self._tenants: set[str] = set()
 
     # -- sink protocol -------------------------------------------------------------------
-    async def open(self) -> Position | None:
+    async def open(self) -> Cursor | None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        await self.install()
+        try:
+            await self.install()
+        except STORE_ERRORS as exc:
+            raise SinkUnavailable(f"elasticsearch: {type(exc).__name__}: {exc}") from exc
         cursor = self.state_dir / "cursor.json"
-        return Position(*orjson.loads(cursor.read_bytes())) if cursor.exists() else None
+        return Cursor.decode(orjson.loads(cursor.read_bytes())) if cursor.exists() else None
 
     async def install(self) -> None:
         """ILM policies and index templates (idempotent PUTs)."""
@@ -65,32 +73,31 @@ class ElasticsearchIndex:
         for name, body in plan["templates"].items():
             await self.client.indices.put_index_template(name=name, **body)
 
-    async def process(self, records: list[tuple[Position, Record]], end: Position) -> None:
+    async def process(self, batch: Batch) -> None:
+        for bad in batch.unreadable:
+            if self.quarantine is None or not is_poison(bad.error):
+                raise bad.error
+            self.quarantine.add(bad.cursor, bad.meta, bad.line, bad.error)
+        self._sources = {}  # event id → (cursor, meta, journal line): what a quarantine keeps
         docs = []
-        self._sources = {}  # event id → (position, meta, journal line): what a quarantine keeps
-        for position, record in records:
-            meta, lines = decode_batch(record.payload)
-            stream = templates.data_stream(meta.tenant)
-            for line in lines:
-                try:
-                    doc, stored = materialise(meta, line)
-                except Exception as exc:
-                    if self.quarantine is None or not is_poison(exc):
-                        raise
-                    self.quarantine.add(position, meta, line, exc)
-                    continue
-                docs.append(bulk.Doc(meta.tenant, stream, doc["event"]["id"], stored))
-                self._sources[doc["event"]["id"]] = (position, meta, line)
+        for event in batch.events:
+            event_id = event.doc["event"]["id"]
+            docs.append(bulk.Doc(event.meta.tenant, templates.data_stream(event.meta.tenant), event_id,
+                                 event.stored))
+            self._sources[event_id] = (event.cursor, event.meta, event.line)
         try:
             if self._replay:
                 docs = await self._not_yet_indexed(docs)
             for start in range(0, len(docs), self.bulk_max_events):
                 await self._send(docs[start:start + self.bulk_max_events])
+        except STORE_ERRORS as exc:
+            self._replay = True
+            raise SinkUnavailable(f"elasticsearch: {type(exc).__name__}: {exc}") from exc
         except BaseException:
             self._replay = True
             raise
         self._replay = False
-        write_atomic(self.state_dir / "cursor.json", orjson.dumps([end.segment, end.offset]))
+        write_atomic(self.state_dir / "cursor.json", orjson.dumps(batch.end.encode()))
 
     async def close(self) -> None:
         await self.client.close()
@@ -117,7 +124,7 @@ class ElasticsearchIndex:
             log.warning("elasticsearch deferred items; retrying", extra=kv(
                 items=len(docs), statuses=outcome.retry_statuses, attempt=attempt + 1, delay=round(delay, 2)))
             await asyncio.sleep(delay)
-        raise Retryable(f"elasticsearch kept {len(docs)} items deferred after {self.item_retries} retries")
+        raise SinkUnavailable(f"elasticsearch kept {len(docs)} items deferred after {self.item_retries} retries")
 
     async def retry(self, items) -> list[str]:
         """Index quarantined events again (``quarantine retry``); the ids now stored."""

@@ -24,46 +24,16 @@ sequence numbers that cannot be recovered become declared gaps (see ``wire``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
 from auditseal import crashpoints
+from auditseal.files import write_atomic
 from auditseal.records import HEADER_SIZE
-from auditseal.segments import Position, SegmentLog, write_atomic
+from auditseal.segments import Position, SegmentLog
 
-MAGIC = b"ASPL"
-EVENT = 1
-POSITIONS = 2
-LEDGER_VERSION = 1
-
-
-@dataclass
-class Recovered:
-    next_seq: int = 1
-    positions: dict = field(default_factory=dict)
-    acked_seq: int = 0
-    torn_tail: str | None = None
-    lost: list[tuple[int, int]] = field(default_factory=list)  # newly found lost ranges
-    degraded: list[str] = field(default_factory=list)  # what recovery had to repair
-
-
-def holes(present: list[int], after: int, before: int) -> list[tuple[int, int]]:
-    """Ranges in (after, before) missing from the sorted ``present`` sequence numbers."""
-    out, expected = [], after + 1
-    for seq in present:
-        if seq <= after:
-            continue
-        if seq >= before:
-            break
-        if seq > expected:
-            out.append((expected, seq - 1))
-        expected = max(expected, seq + 1)
-    if expected < before:
-        out.append((expected, before - 1))
-    return out
-
+from .ledger import EVENT, LEDGER_VERSION, MAGIC, POSITIONS, Recovered, ResumeTracker, holes
 
 class Spool:
     def __init__(self, directory: Path, max_segment_bytes: int, max_bytes: int | None = None):
@@ -77,6 +47,8 @@ class Spool:
         self.resume: dict = {"next_seq": 1, "inputs": {}}
         self.gaps: list[tuple[int, int]] = []
         self._sizes: dict[int, int] = {}
+        self._resume = ResumeTracker()  # the commits the shipper's reads have passed
+        self._unsaved_resume: dict | None = None
 
     # -- recovery ----------------------------------------------------------------------
     def open(self) -> Recovered:
@@ -172,24 +144,40 @@ class Spool:
             or self.next_seq - 1 <= self.acked_seq  # an empty spool always takes one append
 
     def read(self, start: Position):
-        return self.log.read(start)
+        """Records from ``start`` on; the commits among them are remembered for the resume point."""
+        records, nxt = self.log.read(start)
+        for record in records:
+            if record.kind == POSITIONS:
+                self._resume.seen(record.seq, record.payload)
+        return records, nxt
 
     def start_position(self) -> Position:
         return self.log.first_position()
 
     # -- acknowledgement ---------------------------------------------------------------
-    def acknowledge(self, acked_seq: int, resume_at: Position, resume: dict | None) -> int:
+    def acknowledge(self, acked_seq: int, resume_at: Position, resume: dict | None | bool = True) -> int:
         """Record the collector's ack durably, then drop segments wholly before ``resume_at``.
 
-        ``resume`` is the newest POSITIONS state whose events are all acknowledged."""
+        ``resume``: the newest POSITIONS state whose events are all acknowledged — by default
+        the spool's own, from the commits ``read`` has passed."""
+        if resume is True:
+            # Taken from the tracker once; kept until a ledger write with it succeeds.
+            resume = self._resume.resume_for(acked_seq) or self._unsaved_resume
+            self._unsaved_resume = resume
         if acked_seq <= self.acked_seq:
             return 0
+        before = (self.acked_seq, self.resume, self.gaps)
         self.acked_seq = acked_seq
         if resume is not None:
             self.resume = resume
         # A range ending at the ack itself (a dead-lettered batch) is still to be declared.
         self.gaps = [g for g in self.gaps if g[1] >= acked_seq]
-        self._write_ledger()
+        try:
+            self._write_ledger()
+        except OSError:  # disk full: nothing recorded; the caller tries the same ack again
+            self.acked_seq, self.resume, self.gaps = before
+            raise
+        self._unsaved_resume = None
         crashpoints.hit("after_ack_before_delete")
         removed = self.log.delete_before(resume_at.segment)
         if removed:

@@ -36,13 +36,13 @@ from auditseal.errors import Halt
 from auditseal.event import utc_now_iso
 from auditseal.logs import kv
 from auditseal.merkle import CompactRange, leaf_hash
+from auditseal.files import write_atomic
 from auditseal.note import Signer
-from auditseal.records import Record
-from auditseal.segments import Position, write_atomic
 
-from .journal import decode_batch
+from ..journal import Cursor
+from ..retention import DEFAULT_PARTITION, RetentionPolicy
+from .base import Batch, SinkUnavailable
 from .quarantine import is_poison
-from .retention import DEFAULT_PARTITION, RetentionPolicy
 from .stored import materialise
 
 log = logging.getLogger("auditseal.collector.sealer")
@@ -54,7 +54,7 @@ class LogState:
     size: int = 0
     frontier: CompactRange | None = None
     counter: int = 0
-    journal_end: Position = Position(0, 0)
+    journal_end: Cursor | None = None  # the journal cursor after what this log holds
     last_checkpoint: float = 0.0
     partition: str = DEFAULT_PARTITION
 
@@ -70,14 +70,15 @@ class LogState:
         return orjson.dumps({
             "tenant": self.tenant, "partition": self.partition, "size": self.size, "counter": self.counter,
             "frontier": [base64.b64encode(h).decode() for h in self.frontier.hashes],
-            "journal_end": [self.journal_end.segment, self.journal_end.offset],
+            "journal_end": self.journal_end.encode() if self.journal_end else None,
             "last_checkpoint": self.last_checkpoint})
 
     @classmethod
     def from_json(cls, data: bytes) -> "LogState":
         d = orjson.loads(data)
         frontier = CompactRange(d["size"], [base64.b64decode(h) for h in d["frontier"]])
-        return cls(d["tenant"], d["size"], frontier, d["counter"], Position(*d["journal_end"]),
+        end = Cursor.decode(d["journal_end"]) if d["journal_end"] else None
+        return cls(d["tenant"], d["size"], frontier, d["counter"], end,
                    d["last_checkpoint"], d.get("partition", DEFAULT_PARTITION))
 
 
@@ -114,10 +115,14 @@ class Sealer:
         self._unsettled = False  # a seal failed part-way: its intent is resolved before the next
 
     # -- sink protocol -------------------------------------------------------------------
-    def open(self) -> Position | None:
-        check_posture = getattr(self.store, "check_posture", None)
-        if check_posture is not None:
-            check_posture()  # a bucket that cannot lock records: Halt
+    def open(self) -> Cursor | None:
+        try:
+            return self._open()
+        except OSError as exc:  # the store or the state directory cannot be read now
+            raise SinkUnavailable(f"archive: {exc}") from exc
+
+    def _open(self) -> Cursor | None:
+        self.store.check_posture()  # a bucket that cannot lock records: Halt
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for path in self.state_dir.glob("*.log.json"):
             state = LogState.from_json(path.read_bytes())
@@ -130,29 +135,33 @@ class Sealer:
                            f"missing from {self.state_dir}; restore the state directory")
             self._remove_unsealed(state)
         cursor = self.state_dir / "cursor.json"
-        return Position(*orjson.loads(cursor.read_bytes())) if cursor.exists() else None
+        return Cursor.decode(orjson.loads(cursor.read_bytes())) if cursor.exists() else None
 
-    def process(self, records: list[tuple[Position, Record]], end: Position) -> None:
+    def process(self, batch: Batch) -> None:
+        try:
+            self._process(batch)
+        except OSError as exc:  # disk full, the bucket unreachable: the store's health, not the events'
+            raise SinkUnavailable(f"archive: {exc}") from exc
+
+    def _process(self, batch: Batch) -> None:
+        end = batch.end
         if self._unsettled:  # a seal a failed call left part-way (no directory scan per batch)
             with self._lock:
                 self._resolve_intents()
             self._unsettled = False
         per_log: dict[tuple[str, str], _Pending] = {}
-        for position, record in records:
-            meta, lines = decode_batch(record.payload)
-            for line in lines:
-                try:
-                    doc, stored = materialise(meta, line)
-                    partition = self.retention.partition(doc)
-                except Exception as exc:  # this event's content, not the store: set it aside
-                    if self.quarantine is None or not is_poison(exc):
-                        raise
-                    self.quarantine.add(position, meta, line, exc)  # a replay adds the same entry
-                    continue
-                state = self.states.get(f"{meta.tenant}/{partition}")
-                if state is not None and position < state.journal_end:
-                    continue  # sealed before a crash
-                per_log.setdefault((meta.tenant, partition), _Pending()).add(doc, stored)
+        for bad in batch.unreadable:
+            self._set_aside(bad.error, bad.cursor, bad.meta, bad.line)
+        for event in batch.events:
+            try:
+                partition = self.retention.partition(event.doc)
+            except Exception as exc:  # this event's content, not the store: set it aside
+                self._set_aside(exc, event.cursor, event.meta, event.line)
+                continue
+            state = self.states.get(f"{event.meta.tenant}/{partition}")
+            if state is not None and state.journal_end is not None and event.cursor < state.journal_end:
+                continue  # sealed before a crash
+            per_log.setdefault((event.meta.tenant, partition), _Pending()).add(event.doc, event.stored)
         with self._lock:
             for (tenant, partition), pending in sorted(per_log.items()):
                 try:
@@ -160,7 +169,12 @@ class Sealer:
                 except BaseException:
                     self._unsettled = True
                     raise
-        write_atomic(self.state_dir / "cursor.json", orjson.dumps([end.segment, end.offset]))
+        write_atomic(self.state_dir / "cursor.json", orjson.dumps(end.encode()))
+
+    def _set_aside(self, exc: Exception, cursor: Cursor, meta, line: bytes) -> None:
+        if self.quarantine is None or not is_poison(exc):
+            raise exc
+        self.quarantine.add(cursor, meta, line, exc)  # a replay adds the same entry
 
     def close(self) -> None:
         pass
@@ -183,14 +197,14 @@ class Sealer:
         with self._lock:
             for (tenant, partition), pending in sorted(per_log.items()):
                 state = self.states.get(f"{tenant}/{partition}")
-                self._seal(tenant, partition, pending, state.journal_end if state else Position(0, 0))
+                self._seal(tenant, partition, pending, state.journal_end if state else None)
         return ids
 
     # -- sealing ---------------------------------------------------------------------------
     def origin(self, tenant: str, partition: str = DEFAULT_PARTITION) -> str:
         return f"{self.log_prefix}/{tenant}/{partition}"
 
-    def _seal(self, tenant: str, partition: str, pending: _Pending, journal_end: Position) -> None:
+    def _seal(self, tenant: str, partition: str, pending: _Pending, journal_end: Cursor | None) -> None:
         name = f"{tenant}/{partition}"
         state = self.states.get(name) or LogState(tenant, frontier=CompactRange(), partition=partition)
         after = state.frontier.copy()

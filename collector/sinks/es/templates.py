@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ..retention import RetentionPolicy
+from auditseal.index_layout import ES_DATASET, ES_STREAM_PATTERN, ES_STREAM_PREFIX
 
-DATASET = "auditseal.audit"
-STREAM_PREFIX = f"logs-{DATASET}-"
-STREAM_PATTERN = f"{STREAM_PREFIX}*"
+from ...retention import RetentionPolicy
+
+DATASET, STREAM_PREFIX, STREAM_PATTERN = ES_DATASET, ES_STREAM_PREFIX, ES_STREAM_PATTERN
 TEMPLATE = "auditseal-audit"
 SAFE_NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_.]{0,79}$")
 

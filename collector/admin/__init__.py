@@ -1,0 +1,2 @@
+"""The admin API (``api``): health, metrics, queries, proofs and alerts, behind one
+authentication middleware (``auth``)."""

@@ -1,0 +1,57 @@
+"""Sinks and archive stores by the ``type`` their config names (``collector.config``): each
+entry builds one from its config model. The composition root looks them up here."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from auditseal import archive
+
+from ..query import EventQuery
+from . import sqlite_index
+from .base import Sink
+from .quarantine import Quarantine
+
+Search = Callable[[EventQuery], Awaitable[list[dict]]]
+
+
+def sqlite(cfg, data: Path, metrics, retention, box: Quarantine) -> tuple[Sink, Search]:
+    path = cfg.path or data / "index.sqlite"
+    return (sqlite_index.SqliteIndex(path, box),
+            lambda query: asyncio.to_thread(sqlite_index.search, path, query))
+
+
+def elasticsearch(cfg, data: Path, metrics, retention, box: Quarantine) -> tuple[Sink, Search]:
+    from .es.client import make_client
+    from .es.search import search
+    from .es.sink import ElasticsearchIndex
+    client = make_client(cfg)
+    sink = ElasticsearchIndex(client, data / "elasticsearch", retention, metrics, cfg.bulk_max_events,
+                              cfg.item_retries, box)
+    return sink, lambda query: search(client, query)
+
+
+def local_store(cfg, data: Path) -> archive.Store:
+    return archive.LocalStore(cfg.path or data / "archive")
+
+
+def s3_store(cfg, data: Path) -> archive.Store:
+    from auditseal.archive_s3 import S3Location, S3Store, make_client
+    return S3Store(make_client(cfg.endpoint_url, cfg.region, cfg.path_style), S3Location(cfg.bucket, cfg.prefix),
+                   cfg.sse_kms_key_id)
+
+
+INDEXES: dict[str, Callable[..., tuple[Sink, Search]]] = {"sqlite": sqlite, "elasticsearch": elasticsearch}
+STORES: dict[str, Callable[..., archive.Store]] = {"local": local_store, "s3": s3_store}
+
+
+def open_index(cfg, data: Path, metrics, box: Quarantine) -> tuple[Sink, Search]:
+    """The index sink ``cfg.index`` names and the search the admin API runs on it."""
+    return INDEXES[cfg.index.type](cfg.index, data, metrics, cfg.retention, box)
+
+
+def open_store(cfg, data: Path) -> archive.Store:
+    """The archive store ``cfg`` (``archive:``) names."""
+    return STORES[cfg.type](cfg, data)
