@@ -33,6 +33,7 @@ test: test-deps install lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # Coverage-guided fuzzing (atheris) of every decoder, FUZZ_SECONDS each (make test runs 5 s each).
 FUZZ_SECONDS ?= 300

@@ -49,7 +49,8 @@ class EventQuery:
 
     def sql(self) -> tuple[str, list]:
         """Newest first; every clause starts with the tenant, matching the indexes."""
-        where, args = ["tenant = ?"], [self.tenant]
+        where: list[str] = ["tenant = ?"]
+        args: list[str | int] = [self.tenant]
         if self.user is not None:
             where.append("user_name = ?")
             args.append(self.user)

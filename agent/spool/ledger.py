@@ -44,7 +44,7 @@ class ResumeTracker:
     """The POSITIONS records a reader has passed, in order; ``resume_for(acked)`` is the newest
     whose events (every sequence before its ``next_seq``) are acknowledged."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._commits: deque[tuple[int, bytes]] = deque()  # (next_seq, payload)
 
     def seen(self, next_seq: int, payload: bytes) -> None:

@@ -17,7 +17,7 @@ def find_holes(high: int, seqs: list[int]) -> list[tuple[int, int, int]]:
 
 def declared(first: int, last: int, gaps: tuple[tuple[int, int], ...]) -> bool:
     """Whether the agent declared every sequence number of the hole as lost."""
-    covered = set()
+    covered: set[int] = set()
     for a, b in gaps:
         covered.update(range(max(a, first), min(b, last) + 1))
     return len(covered) == last - first + 1

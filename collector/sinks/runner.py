@@ -48,16 +48,16 @@ class SinkRunner:
             return await fn(*args)
         return await asyncio.to_thread(fn, *args)
 
-    def _failed(self, exc: Exception, doing: str) -> float:
+    def _failed(self, exc: Exception, message: str) -> float:
         """Record a failure; the pause before trying again."""
         self.failing = f"{type(exc).__name__}: {exc}"
         self.metrics.sink_errors.labels(self.sink.name).inc()
         if isinstance(exc, Retryable):
-            log.error(f"sink {doing} failed; will retry", extra=kv(sink=self.sink.name, error=self.failing))
+            log.error(message, extra=kv(sink=self.sink.name, error=self.failing))
             return exc.retry_after or min(self.poll * 4, 5.0)
-        # Not a failure the sink knows: a defect. Never skip; retry slowly, loudly.
-        log.exception(f"sink {doing} failed unexpectedly; will retry",
-                      extra=kv(sink=self.sink.name, error=self.failing))
+        # Not a failure the sink translated: a defect. Never skip; retry slowly, with its trace.
+        log.error(message + " (unexpected error: a defect)", exc_info=exc,
+                  extra=kv(sink=self.sink.name, error=self.failing))
         return 5.0
 
     async def _open(self) -> Cursor | None:
@@ -68,7 +68,7 @@ class SinkRunner:
             except Halt:
                 raise
             except Exception as exc:
-                await self._pause(self._failed(exc, "open"))
+                await self._pause(self._failed(exc, "sink cannot open; will retry"))
                 if self._stopping.is_set():
                     return None  # stopped before its store came back: nothing to close
 
@@ -123,7 +123,7 @@ class SinkRunner:
         except Halt:
             raise
         except Exception as exc:  # the sink's store is down or broken: retry, never skip
-            return self._failed(exc, "write")
+            return self._failed(exc, "sink failed; will retry from its cursor")
         self.failing = None
         self.position = batch.end
         self.metrics.sink_events.labels(self.sink.name).inc(len(batch.events) + len(batch.unreadable))

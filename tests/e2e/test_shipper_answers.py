@@ -100,7 +100,7 @@ def test_a_permanent_refusal_is_dead_lettered_and_later_batches_flow(pipe):
     dead = read_jsonl(pipe.root / "agent" / "dead-letter" / "batch-1-5.ndjson")
     assert [d["labels"]["n"] for d in dead] == [0, 1, 2, 3, 4]
     # The next batch declares the dead-lettered range: the collector records a declared gap.
-    assert collector.ingest.gaps[0] == "" and collector.ingest.gaps[1] == "1-5", collector.ingest.gaps
+    assert collector.gaps[0] == "" and collector.gaps[1] == "1-5", collector.gaps
     assert pipe.agent_metric('auditseal_agent_dead_letter_batches_total{status="400"}') == 1
     assert "collector refused batch for good; dead-lettered" in pipe.agent.output()
 
