@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, model_validator
 
 from auditseal.config import Listen, StrictModel, load_config
-from auditseal.storable import TENANT_RE
+from auditseal.formats.storable import TENANT_RE
 
 TENANT_PATTERN = TENANT_RE.pattern
 

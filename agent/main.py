@@ -20,7 +20,7 @@ from auditseal import logs, runtime, tls
 from auditseal.backoff import Backoff
 from auditseal.errors import Halt
 from auditseal.logs import kv
-from auditseal.files import write_atomic
+from auditseal.storage.files import write_atomic
 
 from . import config as agent_config
 from . import preflight, status

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from auditseal import storable
 from auditseal.errors import Rejected
-from auditseal.event import expand_dotted, get_path, normalise_ts, set_path
+from auditseal.formats import storable
+from auditseal.formats.event import expand_dotted, get_path, normalise_ts, set_path
 
 # The application line itself must carry event.action and event.category; the agent
 # fills in the rest and owns agent.*, event.sequence, event.id, event.created.

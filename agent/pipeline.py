@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from auditseal.event import canonical_bytes, event_id
+from auditseal.formats.event import canonical_bytes, event_id
 from auditseal.logs import kv
 
 from .inputs import Chunk, DeadLetter

@@ -14,12 +14,13 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from auditseal import crashpoints, wire
+from auditseal import crashpoints
 from auditseal.backoff import Backoff, parse_retry_after
 from auditseal.errors import Rejected
-from auditseal.event import parse_ts
+from auditseal.formats import wire
+from auditseal.formats.event import parse_ts
 from auditseal.logs import kv
-from auditseal.segments import Position
+from auditseal.storage.segments import Position
 
 from .batching import BatchPolicy
 from .delivery import ACK, DEAD_LETTER, FAILOVER, classify

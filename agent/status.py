@@ -10,8 +10,8 @@ from pathlib import Path
 
 import orjson
 
-from auditseal.event import parse_ts
 from auditseal.errors import Rejected
+from auditseal.formats.event import parse_ts
 
 from .spool import view
 

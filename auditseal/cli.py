@@ -13,10 +13,13 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from . import archive, crypto, devsetup, keys, pki, prove, samples, verify
-from .errors import Halt, Rejected, Retryable
-from .note import NoteError, Verifier
-from .files import write_atomic
+from auditseal.audit import prove, verify
+from auditseal.dev import devsetup, pki, samples
+from auditseal.errors import Halt, Rejected, Retryable
+from auditseal.formats import crypto, keys
+from auditseal.formats.note import NoteError, Verifier
+from auditseal.storage import archive
+from auditseal.storage.files import write_atomic
 
 TABLE_COLUMNS = [("@timestamp", 27), ("organization.id", 15), ("event.action", 24),
                  ("event.outcome", 13), ("user.name", 16), ("source.ip", 15), ("agent.id", 16),
@@ -119,7 +122,7 @@ def _cmd_prove(args) -> int:
 def _open_archive(args):
     """A directory, or s3://bucket[/prefix] (credentials from the standard AWS chain)."""
     if args.archive.startswith("s3://"):
-        from .archive_s3 import S3Location, S3Store, make_client
+        from auditseal.storage.archive_s3 import S3Location, S3Store, make_client
         return S3Store(make_client(args.endpoint), S3Location.parse(args.archive))
     if not Path(args.archive).is_dir():
         raise Halt(f"{args.archive}: no such archive directory")
@@ -127,7 +130,7 @@ def _open_archive(args):
 
 
 def _cmd_archive(args) -> int:
-    from .holds import apply_hold
+    from auditseal.storage.holds import apply_hold
     if not args.archive.startswith("s3://"):
         raise Halt("legal holds are an S3 Object Lock feature: give --archive s3://bucket[/prefix]")
     result = apply_hold(_open_archive(args), args.since, args.until, not args.release, args.tenant)
@@ -149,14 +152,15 @@ def _cmd_verify(args) -> int:
         if args.index.startswith("sqlite:"):
             index = verify.sqlite_index(args.index[len("sqlite:"):])
         elif args.index.startswith("es:"):
-            from .verify_es import elasticsearch_index
+            from auditseal.audit.verify_es import elasticsearch_index
             index = elasticsearch_index(args.index[len("es:"):])
         else:
             raise Halt("--index takes sqlite:PATH or es:URL")
     since = None
     if args.index_days is not None:
         import datetime as dt
-        from .event import format_ts
+
+        from auditseal.formats.event import format_ts
         since = format_ts(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=args.index_days))
     if args.incremental and not args.state:
         raise Halt("--incremental needs --state (where the last run stopped)")

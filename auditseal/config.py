@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from .errors import ConfigError
+from auditseal.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 

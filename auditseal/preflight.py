@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from .config import line_of
-from .errors import ConfigError, Halt
+from auditseal.config import line_of
+from auditseal.errors import ConfigError, Halt
 
 
 class Preflight:

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auditseal import devsetup, samples  # noqa: E402
-from auditseal.event import parse_ts  # noqa: E402
+from auditseal.dev import devsetup, samples  # noqa: E402
+from auditseal.formats.event import parse_ts  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -99,7 +99,7 @@ def main() -> None:
     agent_metrics = free_port()
     collector_overrides = {"log_level": "warning"}
     if args.s3_endpoint:
-        from auditseal.archive_s3 import make_client
+        from auditseal.storage.archive_s3 import make_client
         bucket = f"auditseal-bench-{os.getpid()}-{int(time.time())}"
         make_client(args.s3_endpoint).create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
         collector_overrides["archive"] = {"type": "s3", "bucket": bucket, "endpoint_url": args.s3_endpoint}

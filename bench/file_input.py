@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auditseal import devsetup, samples  # noqa: E402
+from auditseal.dev import devsetup, samples  # noqa: E402
 from bench.e2e import _ok, cpu_seconds, free_port, metric, peak_rss_mb, wait  # noqa: E402
 
 

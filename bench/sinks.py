@@ -27,13 +27,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from auditseal import runtime  # noqa: E402
-from auditseal.crypto import SegmentCipher  # noqa: E402
-from auditseal.note import Signer  # noqa: E402
-from auditseal.segments import Position  # noqa: E402
-from collector.sinks.es import bulk, templates  # noqa: E402
+from auditseal.formats.crypto import SegmentCipher  # noqa: E402
+from auditseal.formats.note import Signer  # noqa: E402
+from auditseal.storage.segments import Position  # noqa: E402
 from collector.journal import decode_batch  # noqa: E402
 from collector.metrics import CollectorMetrics  # noqa: E402
 from collector.retention import RetentionPolicy  # noqa: E402
+from collector.sinks.es import bulk, templates  # noqa: E402
 from collector.sinks.sealer import Sealer  # noqa: E402
 from collector.sinks.stored import materialise  # noqa: E402
 from tests.integrity_corpus import journal_batches  # noqa: E402
@@ -86,7 +86,7 @@ def bench_es(events: int) -> None:
 
 
 def bench_s3(events: int, endpoint: str, sizes: list[int]) -> None:
-    from auditseal.archive_s3 import S3Location, S3Store, make_client
+    from auditseal.storage.archive_s3 import S3Location, S3Store, make_client
 
     client = make_client(endpoint)
     cipher = SegmentCipher(os.urandom(32))

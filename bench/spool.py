@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.spool import Spool  # noqa: E402
-from auditseal import devsetup, samples  # noqa: E402
-from auditseal.event import canonical_bytes  # noqa: E402
-from bench.e2e import free_port, metric, peak_rss_mb, wait, _ok  # noqa: E402
+from auditseal.dev import devsetup, samples  # noqa: E402
+from auditseal.formats.event import canonical_bytes  # noqa: E402
+from bench.e2e import _ok, free_port, metric, peak_rss_mb, wait  # noqa: E402
 
 
 def append_rate(events: int, batch: int) -> tuple[float, float]:

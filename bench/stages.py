@@ -17,14 +17,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agent.lines import split_lines  # noqa: E402
 from agent.normalise import Source, from_json_line, stamp  # noqa: E402
 from agent.spool import Spool  # noqa: E402
-from auditseal import runtime, samples, wire  # noqa: E402
-from auditseal.event import canonical_bytes, event_id, utc_now_iso  # noqa: E402
-from auditseal.records import Record  # noqa: E402
-from auditseal.segments import Position  # noqa: E402
+from auditseal import runtime  # noqa: E402
+from auditseal.dev import samples
+from auditseal.formats import wire
+from auditseal.formats.event import canonical_bytes, event_id, utc_now_iso  # noqa: E402
+from auditseal.formats.records import Record  # noqa: E402
+from auditseal.storage.segments import Position  # noqa: E402
 from auditseal.tls import PeerIdentity  # noqa: E402
 from collector.ingest.admit import admit  # noqa: E402
-from collector.sinks.sqlite_index import SqliteIndex  # noqa: E402
 from collector.journal import BatchMeta, encode_batch  # noqa: E402
+from collector.sinks.sqlite_index import SqliteIndex  # noqa: E402
 from tests.journal_helpers import journal_batch  # noqa: E402
 
 

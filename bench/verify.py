@@ -17,11 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson  # noqa: E402
 
-from auditseal import archive, runtime  # noqa: E402
-from auditseal.note import Signer  # noqa: E402
-from auditseal.prove import build_proof  # noqa: E402
-from auditseal.segments import Position  # noqa: E402
-from auditseal.verify import verify_store  # noqa: E402
+from auditseal import runtime  # noqa: E402
+from auditseal.audit.prove import build_proof  # noqa: E402
+from auditseal.audit.verify import verify_store  # noqa: E402
+from auditseal.formats.note import Signer  # noqa: E402
+from auditseal.storage import archive
+from auditseal.storage.segments import Position  # noqa: E402
 from collector.sinks.sealer import Sealer  # noqa: E402
 from tests.integrity_corpus import journal_batches  # noqa: E402
 from tests.journal_helpers import journal_batch  # noqa: E402

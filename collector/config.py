@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag
 
 from auditseal.config import Listen, StrictModel, load_config
-from auditseal.wire import Limits
+from auditseal.formats.wire import Limits
 
 from .retention import RetentionPolicy
 

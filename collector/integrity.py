@@ -15,12 +15,20 @@ from pathlib import Path
 
 import orjson
 
-from auditseal import archive
-from auditseal.event import event_id, utc_now_iso
+from auditseal.audit.verify import (
+    CHECKPOINT_MISSING,
+    LOG_MISSING,
+    SEGMENT_MISSING,
+    TRUNCATION,
+    Finding,
+    Report,
+    verify_store,
+)
+from auditseal.formats.event import event_id, utc_now_iso
+from auditseal.formats.note import Verifier
 from auditseal.logs import kv
-from auditseal.note import Verifier
-from auditseal.files import write_atomic
-from auditseal.verify import CHECKPOINT_MISSING, LOG_MISSING, SEGMENT_MISSING, TRUNCATION, Finding, Report, verify_store
+from auditseal.storage import archive
+from auditseal.storage.files import write_atomic
 
 from .alerts import Alert, AlertStore, alert_id
 from .journal import Journal

@@ -17,9 +17,9 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from auditseal import logs, runtime, tls
-from auditseal.crypto import SegmentCipher
 from auditseal.errors import Halt
-from auditseal.note import NoteError, Signer
+from auditseal.formats.crypto import SegmentCipher
+from auditseal.formats.note import NoteError, Signer
 from auditseal.logs import kv
 
 from . import config as collector_config
@@ -215,8 +215,8 @@ def quarantined(metrics: CollectorMetrics, alerts: AlertStore, entry) -> None:
 def export(what: str, cfg) -> int:
     import orjson
 
-    from .sinks.es import kibana, templates
     from .retention import RetentionPolicy
+    from .sinks.es import kibana, templates
     if what == "kibana":
         sys.stdout.buffer.write(kibana.ndjson())
         return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditseal.crypto import SegmentCipher
+from auditseal.formats.crypto import SegmentCipher
 from auditseal.preflight import Preflight
 
 

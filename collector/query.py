@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from auditseal.errors import Rejected
-from auditseal.event import format_ts, parse_ts
+from auditseal.formats.event import format_ts, parse_ts
 
 MAX_LIMIT = 10_000
 

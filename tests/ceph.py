@@ -12,7 +12,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from auditseal.archive_s3 import S3Location, S3Store, make_client
+from auditseal.storage.archive_s3 import S3Location, S3Store, make_client
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "ceph-rgw.sh"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from auditseal import devsetup
+from auditseal.dev import devsetup
 
 
 def free_port() -> int:
@@ -182,7 +182,7 @@ class Pipeline:
     # -- input ----------------------------------------------------------------------------
     def write_events(self, start: int, count: int, chunk: int = 200, pause: float = 0.0,
                      tenant: str | None = None) -> None:
-        from auditseal import samples
+        from auditseal.dev import samples
         with open(self.watched, "ab") as f:
             for first in range(start, start + count, chunk):
                 f.write(samples.lines(first, min(chunk, start + count - first), tenant))

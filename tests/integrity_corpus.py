@@ -7,14 +7,15 @@ from pathlib import Path
 
 import orjson
 
-from auditseal import archive, samples
-from auditseal.event import utc_now_iso
-from auditseal.note import Signer
-from auditseal.records import Record
-from auditseal.segments import Position
-from collector.sinks.sqlite_index import SqliteIndex
+from auditseal.dev import samples
+from auditseal.formats.event import utc_now_iso
+from auditseal.formats.note import Signer
+from auditseal.formats.records import Record
+from auditseal.storage import archive
+from auditseal.storage.segments import Position
 from collector.journal import BatchMeta, encode_batch
 from collector.sinks.sealer import Sealer
+from collector.sinks.sqlite_index import SqliteIndex
 from tests.journal_helpers import journal_batch
 
 AGENT = "web-1"

@@ -3,8 +3,8 @@ runner gives a sink (decoded once, with cursors)."""
 
 from __future__ import annotations
 
-from auditseal.records import Record
-from auditseal.segments import Position
+from auditseal.formats.records import Record
+from auditseal.storage.segments import Position
 from collector.journal import Entry
 from collector.journal.local import cursor_at  # noqa: F401  (re-exported for tests)
 from collector.sinks.base import Batch

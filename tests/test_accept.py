@@ -5,8 +5,8 @@ import orjson
 import pytest
 
 from auditseal.errors import Rejected
+from auditseal.formats.wire import BatchHeader
 from auditseal.tls import PeerIdentity
-from auditseal.wire import BatchHeader
 from collector.ingest.accept import Hole, accept
 from collector.ingest.answers import STATUS, headers_of, status_of
 from collector.journal import decode_batch

@@ -3,18 +3,16 @@ import hashlib
 import orjson
 import pytest
 
-from auditseal import storable
-from auditseal.event import REQUIRED_FROM_AGENT
-
 from auditseal.errors import Rejected
-from auditseal.event import event_id
+from auditseal.formats import storable
+from auditseal.formats.event import REQUIRED_FROM_AGENT, event_id
+from auditseal.formats.wire import BatchHeader
 from auditseal.tls import PeerIdentity
-from auditseal.wire import BatchHeader
 from collector.ingest.admit import admit, by_tenant
-from collector.journal import Marks as Dedupe
-from collector.journal import BatchMeta
-from collector.sinks.stored import materialise
 from collector.ingest.answers import status_of
+from collector.journal import BatchMeta
+from collector.journal import Marks as Dedupe
+from collector.sinks.stored import materialise
 
 WHO = PeerIdentity("web-1", frozenset({"acme", "globex"}))
 NOW = "2026-11-28T10:00:00.000000Z"

@@ -11,10 +11,10 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 
+from auditseal.audit.verify import OBJECT_DELETE_MARKER, verify_store
 from auditseal.errors import Halt
-from auditseal.note import Signer
-from auditseal.segments import Position
-from auditseal.verify import OBJECT_DELETE_MARKER, verify_store
+from auditseal.formats.note import Signer
+from auditseal.storage.segments import Position
 from collector.retention import RetentionPolicy, RetentionRule
 from collector.sinks.sealer import Sealer
 from tests.integrity_corpus import journal_batches
@@ -147,8 +147,8 @@ def test_verify_s3_passes_untouched_and_reports_a_delete_marker(ceph, tmp_path):
 
 
 def test_unreachable_s3_is_a_retryable_error_not_a_crash(ceph):
-    from auditseal.archive_s3 import S3Location, S3Store, make_client
     from auditseal.errors import Retryable
+    from auditseal.storage.archive_s3 import S3Location, S3Store, make_client
     from tests.ceph import free_port
     dead = S3Store(make_client(f"http://127.0.0.1:{free_port()}", connect_timeout=0.5), S3Location("nothing-here", ""))
     with pytest.raises(Retryable):
@@ -177,7 +177,7 @@ def test_every_locked_put_carries_content_md5_and_the_lock_headers(ceph, tmp_pat
 
 
 def test_sse_kms_segments_are_encrypted_at_rest_in_rados(ceph, tmp_path):
-    from auditseal.archive_s3 import S3Location, S3Store
+    from auditseal.storage.archive_s3 import S3Location, S3Store
     from tests.ceph import rados_objects
     bucket = ceph.bucket()
     store = S3Store(ceph.client(), S3Location(bucket, "kms"), sse_kms_key_id="auditseal-test-key")

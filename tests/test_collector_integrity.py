@@ -1,7 +1,6 @@
 """The self-check's decisions: which findings are one incident, which are confirmed."""
 
-from auditseal.verify import (CHECKPOINT_MISSING, LOG_MISSING, SEGMENT_HASH_MISMATCH, SEGMENT_UNSIGNED,
-                              Finding)
+from auditseal.audit.verify import CHECKPOINT_MISSING, LOG_MISSING, SEGMENT_HASH_MISMATCH, SEGMENT_UNSIGNED, Finding
 from collector.integrity import alert_group, confirmed, finding_alert
 
 

@@ -2,13 +2,12 @@
 
 import sqlite3
 
-
-from auditseal.event import canonical_bytes, event_id
-from auditseal.records import Record
-from auditseal.segments import Position
-from collector.sinks.sqlite_index import SqliteIndex, count, search
+from auditseal.formats.event import canonical_bytes, event_id
+from auditseal.formats.records import Record
+from auditseal.storage.segments import Position
 from collector.journal import BatchMeta, encode_batch
 from collector.query import EventQuery
+from collector.sinks.sqlite_index import SqliteIndex, count, search
 from tests.journal_helpers import cursor_at, journal_batch
 
 
@@ -58,8 +57,8 @@ def test_a_sink_that_cannot_open_keeps_the_journal_from_being_released(tmp_path)
 
     from collector.journal import Write
     from collector.journal.local import LocalJournal as Journal
-    from collector.sinks.runner import SinkRunner as ConsumerRunner
     from collector.metrics import CollectorMetrics
+    from collector.sinks.runner import SinkRunner as ConsumerRunner
 
     class Down:
         name = "index"
@@ -111,8 +110,8 @@ def test_a_sink_that_cannot_open_keeps_the_journal_from_being_released(tmp_path)
 def test_index_retention_removes_events_past_their_tenants_hot_days(tmp_path):
     import datetime as dt
 
-    from collector.sinks.sqlite_index import prune
     from collector.retention import RetentionPolicy, RetentionRule
+    from collector.sinks.sqlite_index import prune
     index = SqliteIndex(tmp_path / "i.sqlite")
     index.open()
     old, recent = "2026-01-01T00:00:00.000000Z", "2026-11-20T00:00:00.000000Z"

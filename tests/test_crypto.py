@@ -1,7 +1,7 @@
 import pytest
 
-from auditseal.crypto import HEADER, SegmentCipher, is_encrypted
 from auditseal.errors import Rejected
+from auditseal.formats.crypto import HEADER, SegmentCipher, is_encrypted
 from tests.journal_helpers import journal_batch
 
 KEY = bytes(range(32))
@@ -35,11 +35,11 @@ def test_rotating_the_archive_key_keeps_every_checkpoint_valid(tmp_path):
     import subprocess
     import sys
 
-    from auditseal import archive
-    from auditseal.crypto import SegmentCipher, new_key_file
-    from auditseal.note import Signer
-    from auditseal.segments import Position
-    from auditseal.verify import verify_store
+    from auditseal.audit.verify import verify_store
+    from auditseal.formats.crypto import SegmentCipher, new_key_file
+    from auditseal.formats.note import Signer
+    from auditseal.storage import archive
+    from auditseal.storage.segments import Position
     from collector.sinks.sealer import Sealer
     from tests import integrity_corpus
 

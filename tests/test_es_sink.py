@@ -10,13 +10,13 @@ import orjson
 import pytest
 from elasticsearch import AsyncElasticsearch
 
-from auditseal.segments import Position
-from collector.sinks.es import templates
-from collector.sinks.es.search import search
-from collector.sinks.es.sink import ElasticsearchIndex
+from auditseal.storage.segments import Position
 from collector.metrics import CollectorMetrics
 from collector.query import EventQuery
 from collector.retention import RetentionPolicy, RetentionRule
+from collector.sinks.es import templates
+from collector.sinks.es.search import search
+from collector.sinks.es.sink import ElasticsearchIndex
 from tests.integrity_corpus import journal_batches
 from tests.journal_helpers import cursor_at, journal_batch
 
@@ -198,8 +198,8 @@ def test_a_mapping_error_dead_letters_that_event_and_keeps_its_neighbours(es, tm
     batches = journal_batches([(t, 20)])
     _, record = batches[0][0]
     # Event 7 carries a source.ip that is not an IP: Elasticsearch refuses that document (400).
+    from auditseal.formats.records import Record
     from collector.journal import decode_batch, encode_batch
-    from auditseal.records import Record
     meta, lines = decode_batch(record.payload)
     doc = orjson.loads(lines[6])
     doc["source"] = {"ip": "not-an-address"}

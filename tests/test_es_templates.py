@@ -6,9 +6,9 @@ from pathlib import Path
 
 import orjson
 
+from collector.retention import RetentionPolicy, RetentionRule
 from collector.sinks.es import kibana, templates
 from collector.sinks.es.bulk import Doc, body, classify
-from collector.retention import RetentionPolicy, RetentionRule
 
 ROOT = Path(__file__).resolve().parent.parent
 

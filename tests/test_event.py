@@ -1,7 +1,7 @@
 import pytest
 
-from auditseal import event
 from auditseal.errors import Rejected
+from auditseal.formats import event
 
 
 def test_canonical_bytes_golden():

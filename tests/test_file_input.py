@@ -58,7 +58,7 @@ def test_files_shorter_than_the_fingerprint_ship_and_identical_heads_stay_apart(
 
 
 def test_dry_run_prints_events_and_commits_nothing(tmp_path):
-    from auditseal import devsetup
+    from auditseal.dev import devsetup
     setup = devsetup.setup(tmp_path / "dev")
     (setup.watch_dir / "app.jsonl").write_bytes(line(7) + b"not json\n")
     done = subprocess.run([sys.executable, "-m", "agent.main", "run", "--dry-run", "--config",

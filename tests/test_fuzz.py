@@ -11,18 +11,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditseal import storable
-from auditseal.errors import Rejected
-from auditseal.event import REQUIRED_FROM_AGENT
-from auditseal.merkle import leaf_hash
-from auditseal.tls import PeerIdentity
-from auditseal.wire import BatchHeader
 from agent.normalise import Source, from_json_line, stamp
+from auditseal.errors import Rejected
+from auditseal.formats import storable
+from auditseal.formats.event import REQUIRED_FROM_AGENT
+from auditseal.formats.merkle import leaf_hash
+from auditseal.formats.wire import BatchHeader
+from auditseal.tls import PeerIdentity
 from collector.ingest.admit import admit
-from collector.sinks.es import bulk, templates
-from collector.sinks.sqlite_index import row
 from collector.journal import BatchMeta
 from collector.retention import RetentionPolicy, RetentionRule
+from collector.sinks.es import bulk, templates
+from collector.sinks.sqlite_index import row
 from collector.sinks.stored import materialise
 from tests.fuzz.targets import TARGETS
 

@@ -17,10 +17,10 @@ import os
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from auditseal import archive
-from auditseal.crypto import SegmentCipher
-from auditseal.note import Verifier
-from auditseal.verify import verify_store
+from auditseal.audit.verify import verify_store
+from auditseal.formats.crypto import SegmentCipher
+from auditseal.formats.note import Verifier
+from auditseal.storage import archive
 from tests import integrity_corpus
 
 

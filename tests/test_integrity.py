@@ -7,9 +7,9 @@ import sqlite3
 import lz4.frame
 import pytest
 
-from auditseal import archive
-from auditseal.note import Signer, Verifier
-from auditseal.verify import sqlite_index, verify_store
+from auditseal.audit.verify import sqlite_index, verify_store
+from auditseal.formats.note import Signer, Verifier
+from auditseal.storage import archive
 from tests import integrity_corpus
 from tests.journal_helpers import journal_batch
 
@@ -184,7 +184,7 @@ def test_index_deleted_edited_and_injected_events(copy):
 
 
 def test_an_encrypted_archive_reveals_nothing_and_still_verifies(tmp_path):
-    from auditseal.crypto import SegmentCipher
+    from auditseal.formats.crypto import SegmentCipher
     cipher = SegmentCipher(bytes(range(32)))
     integrity_corpus.build(tmp_path, [("acme", 300), ("globex", 40)], cipher=cipher, with_index=False)
     segments = list((tmp_path / "archive").rglob("*.lz4"))
@@ -208,7 +208,7 @@ def test_an_encrypted_archive_reveals_nothing_and_still_verifies(tmp_path):
 def test_an_origin_under_another_name_signed_by_the_pinned_key_is_not_this_log(tmp_path):
     """The key-name part of the origin is bound to the signing key: a pinned key's checkpoint
     for other.example/acme/0 is not auditseal.test's acme log."""
-    from auditseal.segments import Position
+    from auditseal.storage.segments import Position
     from collector.sinks.sealer import Sealer
     signer = Signer.generate("auditseal.test")
     sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, "other.example")
@@ -269,7 +269,7 @@ def test_a_whole_log_deleted_is_log_missing_through_the_state(copy):
 
 def continue_sealing(root, signer, batches, seq=20_000, offset=10_000_000):
     """The collector's sealer resuming from its own state dir and sealing more batches."""
-    from auditseal.segments import Position
+    from auditseal.storage.segments import Position
     from collector.sinks.sealer import Sealer
     sealer = Sealer(archive.LocalStore(root / "archive"), root / "sealer", signer, signer.name)
     sealer.open()
@@ -282,6 +282,7 @@ def test_a_deleted_log_that_the_sealer_goes_on_with_is_the_same_lost_leaves(corp
     commit to the lost tree, the verifier bounds the lost leaves by them (CHECKPOINT_MISSING
     0-499, the range LOG_MISSING reported) and remembers the log's new head."""
     import shutil
+
     from collector.integrity import alert_group
     _, signer = corpus
     state = verify(copy).state

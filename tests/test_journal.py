@@ -60,3 +60,48 @@ def test_reopen_after_a_torn_append_keeps_every_complete_batch(tmp_path):
     assert journal.marks.acked("web-1") == 3
     found, _ = journal.read(journal.start())
     assert [decode_batch(r.payload)[1] for r in found] == [[b"a", b"b", b"c"]]
+
+
+def test_cursor_text_golden_ordered_and_strict():
+    import pytest
+
+    from collector.journal import Cursor
+    cursor = Cursor("local", (3, 145106))
+    assert cursor.encode() == "1:local:3.145106"
+    assert Cursor.decode("1:local:3.145106") == cursor
+    assert Cursor("local", (3, 9)) < cursor < Cursor("local", (4, 0))
+    for bad in ("", "local:3.1", "2:local:3.1", "1:local:", "1:Local:3.1", "1:local:3.x", "1:local:-1"):
+        with pytest.raises(ValueError):
+            Cursor.decode(bad)
+
+
+def test_previous_release_positions_become_cursors(tmp_path):
+    import sqlite3
+
+    import orjson
+
+    from collector.journal.upgrade import legacy_cursor, migrate
+    assert legacy_cursor([1, 120859]) == "1:local:1.120859"
+    assert legacy_cursor("1:local:1.5") is None and legacy_cursor([1]) is None and legacy_cursor([-1, 2]) is None
+    (tmp_path / "sealer").mkdir()
+    (tmp_path / "elasticsearch").mkdir()
+    (tmp_path / "sealer" / "cursor.json").write_bytes(b"[2, 80]")
+    (tmp_path / "elasticsearch" / "cursor.json").write_bytes(b"[2, 64]")
+    (tmp_path / "sealer" / "acme.log.json").write_bytes(orjson.dumps({"tenant": "acme", "journal_end": [2, 80]}))
+    (tmp_path / "sealer" / "acme.intent.json").write_bytes(orjson.dumps({"state": {"journal_end": [2, 99]}}))
+    index = tmp_path / "index.sqlite"
+    conn = sqlite3.connect(index)
+    conn.execute("CREATE TABLE cursors (consumer TEXT PRIMARY KEY, segment INTEGER NOT NULL, offset INTEGER NOT NULL)")
+    conn.execute("INSERT INTO cursors VALUES ('index', 2, 70)")
+    conn.commit()
+    conn.close()
+    assert len(migrate(tmp_path, index)) == 5
+    assert orjson.loads((tmp_path / "sealer" / "cursor.json").read_bytes()) == "1:local:2.80"
+    assert orjson.loads((tmp_path / "elasticsearch" / "cursor.json").read_bytes()) == "1:local:2.64"
+    assert orjson.loads((tmp_path / "sealer" / "acme.log.json").read_bytes())["journal_end"] == "1:local:2.80"
+    assert orjson.loads((tmp_path / "sealer" / "acme.intent.json").read_bytes())["state"]["journal_end"] == \
+        "1:local:2.99"
+    conn = sqlite3.connect(index)
+    assert conn.execute("SELECT consumer, cursor FROM sink_cursors").fetchall() == [("index", "1:local:2.70")]
+    conn.close()
+    assert migrate(tmp_path, index) == [], "once only"

@@ -33,10 +33,11 @@ def add_import(path: Path, line: str) -> None:
 @pytest.mark.parametrize("module, line, contract", [
     ("collector/sinks/sqlite_index.py", "from ..journal.local import LocalJournal  # noqa",
      "Only the composition root picks a journal backend"),
-    ("collector/ingest/accept.py", "from auditseal.segments import Position  # noqa",
+    ("collector/ingest/accept.py", "from auditseal.storage.segments import Position  # noqa",
      "Only the local journal backend touches segment files"),
     ("collector/sinks/runner.py", "from ..ingest import accept  # noqa", "Collector layers"),
-    ("auditseal/wire.py", "from collector import query  # noqa", "The core imports neither program"),
+    ("auditseal/formats/wire.py", "from collector import query  # noqa", "The core imports neither program"),
+    ("auditseal/formats/event.py", "from auditseal.storage import archive  # noqa", "Core wings"),
     ("agent/shipper.py", "from collector.journal import base  # noqa", "never import each other"),
 ])
 def test_a_wrong_import_breaks_its_contract(tmp_path, module, line, contract):

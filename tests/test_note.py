@@ -2,7 +2,7 @@
 
 import pytest
 
-from auditseal.note import NoteError, Signer, Verifier, open_note
+from auditseal.formats.note import NoteError, Signer, Verifier, open_note
 
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"

@@ -1,12 +1,12 @@
 import ssl
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 import pytest
 import yaml
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
-from auditseal import pki, tls
+from auditseal import tls
+from auditseal.dev import pki
 from auditseal.errors import Halt
 
 

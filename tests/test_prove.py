@@ -3,10 +3,10 @@ import math
 import orjson
 import pytest
 
-from auditseal import archive
+from auditseal.audit.prove import build_proof, check_proof
 from auditseal.errors import Rejected
-from auditseal.note import Signer
-from auditseal.prove import build_proof, check_proof
+from auditseal.formats.note import Signer
+from auditseal.storage import archive
 from tests import integrity_corpus
 
 

@@ -5,16 +5,16 @@ import sqlite3
 import orjson
 import pytest
 
-from auditseal import archive
-from auditseal.note import Signer
-from auditseal.segments import Position
-from collector.sinks.sqlite_index import SqliteIndex, count
+from auditseal.formats.note import Signer
+from auditseal.storage import archive
+from auditseal.storage.segments import Position
 from collector.journal import BatchMeta
+from collector.sinks.base import SinkUnavailable
 from collector.sinks.quarantine import Poison, Quarantine, fold, is_poison
 from collector.sinks.sealer import Sealer
-from tests.test_collector_sinks import batch, event
-from collector.sinks.base import SinkUnavailable
+from collector.sinks.sqlite_index import SqliteIndex, count
 from tests.journal_helpers import cursor_at, journal_batch
+from tests.test_collector_sinks import batch, event
 
 META = BatchMeta("web-1", "acme", "2026-11-28T10:00:01.000000Z")
 

@@ -32,8 +32,8 @@ def test_bad_params_are_400(params, message):
 import pytest as _pytest  # noqa: E402
 
 from auditseal.errors import Rejected as _Rejected  # noqa: E402
-from collector.query import EventQuery as _Query  # noqa: E402
 from collector.admin.api import STATUS
+from collector.query import EventQuery as _Query  # noqa: E402
 
 
 def status_of(reason):

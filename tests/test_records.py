@@ -3,7 +3,7 @@ import zlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditseal import records
+from auditseal.formats import records
 
 
 def test_header_golden_bytes():

@@ -2,10 +2,10 @@
 
 import time
 
-from auditseal import archive
-from auditseal.note import Signer, Verifier
-from auditseal.segments import Position
-from auditseal.verify import verify_store
+from auditseal.audit.verify import verify_store
+from auditseal.formats.note import Signer, Verifier
+from auditseal.storage import archive
+from auditseal.storage.segments import Position
 from collector.sinks.base import SinkUnavailable
 from collector.sinks.sealer import Sealer
 from tests.integrity_corpus import journal_batches
@@ -77,6 +77,7 @@ def test_a_missing_state_with_an_archive_present_halts(tmp_path):
     sealer.process(journal_batch(batches[0], Position(1, batches[0][0][1].end)))
     (tmp_path / "sealer" / "acme.log.json").unlink()
     import pytest
+
     from auditseal.errors import Halt
     with pytest.raises(Halt, match="sealer state for it is missing"):
         make(tmp_path, signer)

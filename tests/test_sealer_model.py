@@ -8,12 +8,12 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditseal import archive
-from auditseal.note import Signer
-from auditseal.segments import Position
-from auditseal.verify import verify_store
-from collector.retention import RetentionPolicy, RetentionRule
+from auditseal.audit.verify import verify_store
+from auditseal.formats.note import Signer
+from auditseal.storage import archive
+from auditseal.storage.segments import Position
 from collector.journal.local import position_of
+from collector.retention import RetentionPolicy, RetentionRule
 from collector.sinks.base import SinkUnavailable
 from collector.sinks.sealer import Sealer
 from tests.integrity_corpus import journal_batches

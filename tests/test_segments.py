@@ -6,7 +6,7 @@ import hypothesis.strategies as st
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from auditseal.segments import Position, SegmentLog
+from auditseal.storage.segments import Position, SegmentLog
 
 MAGIC = b"TEST"
 

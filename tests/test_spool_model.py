@@ -15,7 +15,7 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from agent.spool import EVENT, Spool
-from auditseal.segments import Position
+from auditseal.storage.segments import Position
 
 SEGMENT = 64 * 1024
 
@@ -64,7 +64,7 @@ class SpoolMachine(RuleBasedStateMachine):
     @rule(keep=st.floats(0.0, 0.999), sizes=st.lists(st.integers(1, 3000), min_size=1, max_size=8))
     def crash_mid_append(self, keep, sizes):
         """Part of an append reaches the disk, then the process dies."""
-        from auditseal import records
+        from auditseal.formats import records
         blob = b"".join(records.encode_record(EVENT, self.next_seq + i, b"z" * n) for i, n in enumerate(sizes))
         blob += records.encode_record(2, self.next_seq + len(sizes), b'{"inputs":{}}')
         self.spool.log._file.write(blob[: int(len(blob) * keep)])

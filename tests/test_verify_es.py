@@ -4,16 +4,16 @@ import asyncio
 
 import pytest
 
-from auditseal import archive
-from auditseal.note import Signer
-from auditseal.segments import Position
-from auditseal.verify import INDEX_DUPLICATE, INDEX_MISMATCH, INDEX_MISSING, verify_store
-from auditseal.verify_es import elasticsearch_index
+from auditseal.audit.verify import INDEX_DUPLICATE, INDEX_MISMATCH, INDEX_MISSING, verify_store
+from auditseal.audit.verify_es import elasticsearch_index
+from auditseal.formats.note import Signer
+from auditseal.storage import archive
+from auditseal.storage.segments import Position
 from collector.sinks.es import templates
 from collector.sinks.sealer import Sealer
 from tests.integrity_corpus import journal_batches
-from tests.test_es_sink import make_sink, tenant
 from tests.journal_helpers import journal_batch
+from tests.test_es_sink import make_sink, tenant
 
 
 def seal_and_index(es, tmp_path, sizes: list[tuple[str, int]]) -> tuple[Signer, archive.LocalStore]:

@@ -3,10 +3,10 @@ downloaded, and what is new is checked as fully as ever."""
 
 import pytest
 
-from auditseal import archive
-from auditseal.note import Signer
-from auditseal.segments import Position
-from auditseal.verify import FORK, SEGMENT_HASH_MISMATCH, verify_store
+from auditseal.audit.verify import FORK, SEGMENT_HASH_MISMATCH, verify_store
+from auditseal.formats.note import Signer
+from auditseal.storage import archive
+from auditseal.storage.segments import Position
 from collector.sinks.sealer import Sealer
 from tests.integrity_corpus import journal_batches
 from tests.journal_helpers import journal_batch

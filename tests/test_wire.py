@@ -4,8 +4,8 @@ import lz4.frame
 import orjson
 import pytest
 
-from auditseal import wire
 from auditseal.errors import Rejected
+from auditseal.formats import wire
 from collector.ingest.answers import status_of
 
 KEY = b"k" * 32

@@ -16,17 +16,19 @@ import os
 import time
 
 from auditseal import crashpoints
-from auditseal.event import utc_now_iso
+from auditseal.formats.event import utc_now_iso
 from auditseal.logs import kv
 
 from ..config import FileInput
 from ..lines import Line, split_lines
 from ..normalise import Source
-from ..parsers import REGISTRY as PARSERS, parse_safely
-from ..parsers import auditd as _auditd, auth as _auth, jsonlines as _json  # noqa: F401 (register)
+from ..parsers import REGISTRY as PARSERS
+from ..parsers import auditd as _auditd  # noqa: F401 (register)
+from ..parsers import auth as _auth
+from ..parsers import jsonlines as _json
+from ..parsers import parse_safely
 from . import Chunk, DeadLetter, Submit, register
-from .tracking import (FP_BYTES, Detached, Tracked, adoptable, fingerprint, head_fp, looks_like_copy_of,
-                       same_content)
+from .tracking import FP_BYTES, Detached, Tracked, adoptable, fingerprint, head_fp, looks_like_copy_of, same_content
 
 log = logging.getLogger("auditseal.agent.file")
 DETACHED_TTL = 120.0

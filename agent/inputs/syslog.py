@@ -17,7 +17,7 @@ import socket
 import ssl
 
 from auditseal.errors import Rejected
-from auditseal.event import utc_now_iso
+from auditseal.formats.event import utc_now_iso
 from auditseal.logs import kv
 
 from ..config import SyslogInput

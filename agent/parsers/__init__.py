@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from auditseal.errors import Rejected
-from auditseal.storable import check_parsed
+from auditseal.formats.storable import check_parsed
 
 from ..lines import Line
 from ..normalise import Source
@@ -44,7 +44,7 @@ def original(line: bytes) -> str:
     return line.decode("utf-8", "backslashreplace")
 
 
-storable = check_parsed  # the agent's side of auditseal.storable
+storable = check_parsed  # the agent's side of auditseal.formats.storable
 
 
 def parse_safely(parser: Parser, lines: list[Line], source: Source, created: str, final: bool) -> Parsed:

@@ -16,7 +16,7 @@ import datetime as dt
 import re
 
 from auditseal.errors import Rejected
-from auditseal.event import format_ts
+from auditseal.formats.event import format_ts
 
 from . import Parsed, original, register
 

@@ -10,7 +10,7 @@ from . import Parsed, register
 
 @register("json")
 class JsonLines:
-    checks_storable = True  # from_json_line applies auditseal.storable to each line
+    checks_storable = True  # from_json_line applies auditseal.formats.storable to each line
 
     def __init__(self, config=None):
         self.field_map = getattr(config, "field_map", None) or {}

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 
 from auditseal.errors import Rejected
-from auditseal.event import format_ts, parse_ts
+from auditseal.formats.event import format_ts, parse_ts
 
 from . import original
 from .auth import bsd_time, classify, ecs_event

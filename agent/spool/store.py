@@ -1,6 +1,6 @@
 """The agent's write-ahead spool: events and input positions, durable before anything ships.
 
-Built on ``auditseal.segments`` (record framing v1, magic ``ASPL``). Record kinds:
+Built on ``auditseal.storage.segments`` (record framing v1, magic ``ASPL``). Record kinds:
 
 - ``EVENT`` (1): seq = the event's ``event.sequence``; payload = canonical event bytes.
 - ``POSITIONS`` (2): seq = next sequence to assign; payload = JSON
@@ -29,11 +29,12 @@ from pathlib import Path
 import orjson
 
 from auditseal import crashpoints
-from auditseal.files import write_atomic
-from auditseal.records import HEADER_SIZE
-from auditseal.segments import Position, SegmentLog
+from auditseal.formats.records import HEADER_SIZE
+from auditseal.storage.files import write_atomic
+from auditseal.storage.segments import Position, SegmentLog
 
 from .ledger import EVENT, LEDGER_VERSION, MAGIC, POSITIONS, Recovered, ResumeTracker, holes
+
 
 class Spool:
     def __init__(self, directory: Path, max_segment_bytes: int, max_bytes: int | None = None):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from auditseal import records
+from auditseal.formats import records
 
 from .ledger import EVENT, MAGIC, POSITIONS
 

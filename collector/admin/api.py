@@ -10,9 +10,9 @@ import re
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from auditseal.audit.prove import build_proof
 from auditseal.errors import Rejected
 from auditseal.logs import kv
-from auditseal.prove import build_proof
 
 from ..metrics import CollectorMetrics
 from ..query import EventQuery
@@ -70,7 +70,7 @@ class Admin:
         return web.json_response({"count": len(found), "alerts": found})
 
     async def proof(self, request: web.Request) -> web.Response:
-        """Inclusion proof bundle for ``event_id`` in ``tenant``'s log (see auditseal.prove)."""
+        """Inclusion proof bundle for ``event_id`` in ``tenant``'s log (see auditseal.audit.prove)."""
         event_id, tenant = request.query.get("event_id", ""), request.query.get("tenant", "")
         if not re.fullmatch(r"[0-9a-f]{32}", event_id) or not tenant:
             return error("bad_query", "event_id (32 hex digits) and tenant are required")

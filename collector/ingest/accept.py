@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from auditseal.storable import MAX_EVENT_BYTES
+from auditseal.formats.storable import MAX_EVENT_BYTES
+from auditseal.formats.wire import BatchHeader
 from auditseal.tls import PeerIdentity
-from auditseal.wire import BatchHeader
 
 from ..journal import BatchMeta, Write, encode_batch
 from ..journal.own_stream import own_writes

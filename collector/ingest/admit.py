@@ -6,10 +6,10 @@ import hashlib
 from dataclasses import dataclass
 
 from auditseal.errors import Rejected
-from auditseal.event import REQUIRED_FROM_AGENT, canonical_bytes
-from auditseal.storable import MAX_EVENT_BYTES, TENANT_RE, check
+from auditseal.formats.event import REQUIRED_FROM_AGENT, canonical_bytes
+from auditseal.formats.storable import MAX_EVENT_BYTES, TENANT_RE, check
+from auditseal.formats.wire import BatchHeader
 from auditseal.tls import PeerIdentity
-from auditseal.wire import BatchHeader
 
 # What the collector checks per event beyond the agent's own fields.
 REQUIRED = REQUIRED_FROM_AGENT
@@ -29,7 +29,7 @@ def admit(identity: PeerIdentity, header: BatchHeader, lines: list[bytes], event
     What is wrong with the batch as a unit (no events, an event without a usable sequence
     number, sequences out of order or outside the signed range, another agent's events)
     refuses the whole batch: the batch is the agent's unit of retry. What is wrong with one
-    event's content (``auditseal.storable``, tenant outside the certificate) refuses that
+    event's content (``auditseal.formats.storable``, tenant outside the certificate) refuses that
     event alone: its place in the agent's stream is taken by an ``event_rejected`` record
     (``rejection_event``) in the tenant's log, so the refusal is sealed and no gap appears.
     Lines are not rewritten here (see ``sinks.stored.materialise``).

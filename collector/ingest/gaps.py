@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditseal.event import event_id
+from auditseal.formats.event import event_id
 
 
 def find_holes(high: int, seqs: list[int]) -> list[tuple[int, int, int]]:

@@ -12,9 +12,9 @@ from collections import defaultdict
 from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from auditseal import wire
 from auditseal.errors import Halt, Rejected
-from auditseal.event import utc_now_iso
+from auditseal.formats import wire
+from auditseal.formats.event import utc_now_iso
 from auditseal.logs import kv
 from auditseal.tls import identity_from_der
 

@@ -1,5 +1,5 @@
 """The local journal: a directory of fsynced segment files on the collector's disk (the
-embedded default). Built on ``auditseal.segments`` (record framing v1, magic ``ASJL``): kind
+embedded default). Built on ``auditseal.storage.segments`` (record framing v1, magic ``ASJL``): kind
 ``BATCH`` (1), seq = the last event sequence in the record, payload = ``journal.batch``.
 
 Appends from concurrent requests are group-committed: one write and one fsync for all
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import orjson
 
-from auditseal.files import write_atomic
 from auditseal.logs import kv
-from auditseal.segments import Position, SegmentLog
+from auditseal.storage.files import write_atomic
+from auditseal.storage.segments import Position, SegmentLog
 
 from .base import Cursor, Entry, Marks, Write
 from .batch import batch_meta

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-from auditseal.event import canonical_bytes
+from auditseal.formats.event import canonical_bytes
 
 from .base import Journal, Write
 from .batch import BatchMeta, encode_batch

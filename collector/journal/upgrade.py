@@ -19,8 +19,8 @@ from pathlib import Path
 
 import orjson
 
-from auditseal.files import write_atomic
 from auditseal.logs import kv
+from auditseal.storage.files import write_atomic
 
 from .base import Cursor
 

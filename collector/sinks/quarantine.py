@@ -26,7 +26,8 @@ from typing import Callable
 
 import orjson
 
-from auditseal.event import event_id as derive_event_id, utc_now_iso
+from auditseal.formats.event import event_id as derive_event_id
+from auditseal.formats.event import utc_now_iso
 
 from ..journal import BatchMeta, Cursor
 

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from auditseal import archive
+from auditseal.storage import archive
 
 from ..query import EventQuery
 from . import sqlite_index
@@ -38,7 +38,7 @@ def local_store(cfg, data: Path) -> archive.Store:
 
 
 def s3_store(cfg, data: Path) -> archive.Store:
-    from auditseal.archive_s3 import S3Location, S3Store, make_client
+    from auditseal.storage.archive_s3 import S3Location, S3Store, make_client
     return S3Store(make_client(cfg.endpoint_url, cfg.region, cfg.path_style), S3Location(cfg.bucket, cfg.prefix),
                    cfg.sse_kms_key_id)
 

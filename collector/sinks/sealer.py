@@ -3,7 +3,7 @@
 One log per (tenant, retention partition): the retention policy puts each event in a
 partition, so every object carries one retain-until date. For each batch of journal
 records it appends every log's new events, writes one archive segment per log, then a
-checkpoint signed with the collector's Ed25519 key (``auditseal.checkpoint``). Idle logs
+checkpoint signed with the collector's Ed25519 key (``auditseal.formats.checkpoint``). Idle logs
 get a fresh checkpoint at least every ``checkpoint_interval`` seconds.
 
 Crash safety, in write order: (0) an *intent* file holding the log's next state and the
@@ -29,15 +29,15 @@ from pathlib import Path
 
 import orjson
 
-from auditseal import archive
-from auditseal.checkpoint import Checkpoint, SegmentRef
-from auditseal.crypto import SegmentCipher
 from auditseal.errors import Halt
-from auditseal.event import utc_now_iso
+from auditseal.formats.checkpoint import Checkpoint, SegmentRef
+from auditseal.formats.crypto import SegmentCipher
+from auditseal.formats.event import utc_now_iso
+from auditseal.formats.merkle import CompactRange, leaf_hash
+from auditseal.formats.note import Signer
 from auditseal.logs import kv
-from auditseal.merkle import CompactRange, leaf_hash
-from auditseal.files import write_atomic
-from auditseal.note import Signer
+from auditseal.storage import archive
+from auditseal.storage.files import write_atomic
 
 from ..journal import Cursor
 from ..retention import DEFAULT_PARTITION, RetentionPolicy

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import orjson
 
-from auditseal.event import format_ts
-from auditseal.index_layout import SQLITE_EVENTS_SCHEMA, SQLITE_INSERT
+from auditseal.formats.event import format_ts
+from auditseal.formats.index_layout import SQLITE_EVENTS_SCHEMA, SQLITE_INSERT
 
 from ..journal import BatchMeta, Cursor
 from ..query import EventQuery

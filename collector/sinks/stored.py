@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import orjson
 
-from auditseal.event import canonical_bytes, event_id
+from auditseal.formats.event import canonical_bytes, event_id
 
 from ..journal import BatchMeta, Cursor, Entry, decode_batch
 from .base import Batch, StoredEvent, Unreadable

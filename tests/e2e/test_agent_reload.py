@@ -6,7 +6,7 @@ import time
 
 import yaml
 
-from auditseal import samples
+from auditseal.dev import samples
 from tests.harness import assert_exactly_once, wait_for
 
 

@@ -12,8 +12,10 @@ import orjson
 import pytest
 import yaml
 
-from auditseal import pki, samples, tls, wire
-from auditseal.event import utc_now_iso
+from auditseal import tls
+from auditseal.dev import pki, samples
+from auditseal.formats import wire
+from auditseal.formats.event import utc_now_iso
 from tests.harness import read_jsonl, wait_for
 
 AGENT = "demo-agent"

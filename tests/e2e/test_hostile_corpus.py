@@ -9,9 +9,9 @@ next 1,000 good events indexed and archived.
 
 import orjson
 
-from auditseal import samples
-from auditseal.archive import decode_segment
-from auditseal.crypto import SegmentCipher
+from auditseal.dev import samples
+from auditseal.formats.crypto import SegmentCipher
+from auditseal.storage.archive import decode_segment
 from tests.harness import read_jsonl, wait_for
 
 

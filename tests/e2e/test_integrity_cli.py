@@ -7,9 +7,9 @@ import urllib.request
 
 import orjson
 
-from tests.harness import wait_for
+from auditseal.formats import wire
 from tests.e2e.test_bad_input import agent_event, post
-from auditseal import wire
+from tests.harness import wait_for
 
 
 def cli(*args, cwd=None):

@@ -5,8 +5,8 @@ import time
 import orjson
 import pytest
 
-from auditseal.archive import decode_segment
-from auditseal.crypto import SegmentCipher
+from auditseal.formats.crypto import SegmentCipher
+from auditseal.storage.archive import decode_segment
 from tests.harness import assert_exactly_once, wait_for
 
 TOTAL = 10_000

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from aiohttp import web
 
-from auditseal import tls, wire
+from auditseal import tls
+from auditseal.formats import wire
 from tests.harness import Pipeline, free_port, read_jsonl, wait_for
 
 

@@ -16,9 +16,9 @@ import urllib.request
 import orjson
 import pytest
 
-from auditseal import archive
-from auditseal.note import Verifier
-from auditseal.verify import verify_store
+from auditseal.audit.verify import verify_store
+from auditseal.formats.note import Verifier
+from auditseal.storage import archive
 from collector.sinks.es import templates
 from tests.harness import Pipeline, assert_exactly_once, wait_for
 
@@ -136,7 +136,7 @@ def test_a_full_journal_answers_503_and_loses_nothing(es, tmp_path, stopping):
 def sealed_rows(store, pipe: Pipeline) -> list[tuple]:
     """(agent, seq, labels.n) of every sample event in every verified segment."""
     vkey = (pipe.root / "keys" / "auditseal.local.vkey").read_text()
-    from auditseal.crypto import SegmentCipher
+    from auditseal.formats.crypto import SegmentCipher
     cipher = SegmentCipher.load(pipe.root / "keys" / "archive.key")
     report = verify_store(store, [Verifier.parse(vkey)], cipher=cipher)
     assert report.findings == [], [f.line() for f in report.findings]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from auditseal import wire
+from auditseal.formats import wire
 from tests.e2e.test_bad_input import AGENT, agent_tls, hmac_key
 from tests.harness import Pipeline, wait_for
 

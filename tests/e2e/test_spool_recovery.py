@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from agent.spool import EVENT, MAGIC, POSITIONS
-from auditseal.segments import SegmentLog
+from auditseal.storage.segments import SegmentLog
 from tests.harness import Pipeline, wait_for
 
 TOTAL = 3000

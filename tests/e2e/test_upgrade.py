@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from auditseal import wire
+from auditseal.formats import wire
 from tests.e2e.test_bad_input import agent_event, post
 from tests.e2e.test_integrity_cli import cli
 from tests.harness import Pipeline, wait_for

@@ -7,11 +7,10 @@ input that caused it (crash-* file) and exits non-zero.
 """
 
 import sys
-
-import atheris
-
 import tempfile
 from pathlib import Path
+
+import atheris
 
 with atheris.instrument_imports(include=["agent", "auditseal", "collector"]):
     from tests.fuzz.targets import TARGETS, seeds

@@ -18,10 +18,10 @@ from agent.normalise import Source, from_json_line
 from agent.parsers.auditd import AuditLog
 from agent.parsers.auth import AuthLog
 from agent.parsers.syslog import parse_message
-from auditseal import storable, wire
 from auditseal.errors import Rejected
-from auditseal.event import REQUIRED_FROM_AGENT, canonical_bytes
-from auditseal.records import DecodeStop, decode_records, scan
+from auditseal.formats import storable, wire
+from auditseal.formats.event import REQUIRED_FROM_AGENT, canonical_bytes
+from auditseal.formats.records import DecodeStop, decode_records, scan
 from auditseal.tls import PeerIdentity
 from collector.ingest.admit import admit
 from collector.journal import BatchMeta, decode_batch, encode_batch
@@ -126,7 +126,7 @@ TARGETS = {f.__name__: f for f in (wire_body, ndjson_events, json_line, record_f
 
 
 def _seed_events() -> list[bytes]:
-    from auditseal import samples
+    from auditseal.dev import samples
     out = [orjson.dumps(samples.event(n, "acme")) for n in range(5)]
     out += [b'{"event.action":"x","event.category":"iam","user.name":"a","labels":{"n":18446744073709551615}}',
             b'{"event":{"action":"x","category":["iam"]},"@timestamp":"0999-01-01T00:00:00+14:00","user":"a"}',
@@ -146,7 +146,7 @@ def _stamped(line: bytes, seq: int) -> bytes:
 def seeds(name: str) -> list[bytes]:
     """A starting corpus per target, so mutation begins from inputs that reach deep code."""
     from agent.spool import EVENT
-    from auditseal.records import encode_header, encode_record
+    from auditseal.formats.records import encode_header, encode_record
     events = _seed_events()
     stamped = b"\n".join(_stamped(e, i + 1) for i, e in enumerate(events)) + b"\n"
     if name == "wire_body":

@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 import orjson
-
 from elasticsearch import ApiError, TransportError
 
 from auditseal.backoff import Backoff
-from auditseal.files import write_atomic
 from auditseal.logs import kv
+from auditseal.storage.files import write_atomic
 
 from ...journal import Cursor
 from ...retention import RetentionPolicy

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from auditseal.index_layout import ES_DATASET, ES_STREAM_PATTERN, ES_STREAM_PREFIX
+from auditseal.formats.index_layout import ES_DATASET, ES_STREAM_PATTERN, ES_STREAM_PREFIX
 
 from ...retention import RetentionPolicy
 

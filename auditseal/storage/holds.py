@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import archive
-from .event import normalise_ts
+from auditseal.formats.event import normalise_ts
+from auditseal.storage import archive
 
 
 @dataclass(frozen=True)

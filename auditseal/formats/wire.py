@@ -36,7 +36,7 @@ from typing import Mapping
 import lz4.frame
 import orjson
 
-from .errors import Rejected
+from auditseal.errors import Rejected
 
 VERSION = "1"
 PATH = "/v1/batches"

@@ -16,11 +16,11 @@ import base64
 
 import orjson
 
-from . import archive
-from .checkpoint import Checkpoint, CheckpointError
-from .errors import Rejected
-from .merkle import inclusion_proof, leaf_hash, verify_inclusion
-from .note import NoteError, Verifier, open_note
+from auditseal.errors import Rejected
+from auditseal.formats.checkpoint import Checkpoint, CheckpointError
+from auditseal.formats.merkle import inclusion_proof, leaf_hash, verify_inclusion
+from auditseal.formats.note import NoteError, Verifier, open_note
+from auditseal.storage import archive
 
 
 def newest_checkpoint(store, log: str, verifiers: list[Verifier]) -> tuple[Checkpoint, str]:

@@ -19,13 +19,13 @@ from typing import Callable, Iterable
 
 import orjson
 
-from . import archive
-from .checkpoint import Checkpoint, CheckpointError
-from .crypto import SegmentCipher, is_encrypted
-from .errors import Rejected
-from .index_layout import SQLITE_TENANT_ROWS
-from .merkle import leaf_hash
-from .note import NoteError, Verifier, open_note
+from auditseal.errors import Rejected
+from auditseal.formats.checkpoint import Checkpoint, CheckpointError
+from auditseal.formats.crypto import SegmentCipher, is_encrypted
+from auditseal.formats.index_layout import SQLITE_TENANT_ROWS
+from auditseal.formats.merkle import leaf_hash
+from auditseal.formats.note import NoteError, Verifier, open_note
+from auditseal.storage import archive
 
 # Finding codes (stable: scripts and alerts match on them).
 SEGMENT_HASH_MISMATCH = "SEGMENT_HASH_MISMATCH"
@@ -163,7 +163,7 @@ def _report_missing_logs(report: Report, present: set[str]) -> None:
 def _report_anomalies(store, report: Report) -> None:
     """A versioned store (S3) is read by first version; attempts to hide or replace an
     object (delete markers, later versions) are reported, though the record is intact."""
-    from .archive_s3 import DELETE_MARKER
+    from auditseal.storage.archive_s3 import DELETE_MARKER
     for anomaly in store.anomalies():
         parts = anomaly.key.split("/")
         name = "/".join(parts[:2])

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .errors import Halt
-from .tls import AGENT_URI, TENANT_URI
+from auditseal.errors import Halt
+from auditseal.tls import AGENT_URI, TENANT_URI
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -22,9 +22,9 @@ from typing import Protocol
 
 import lz4.frame
 
-from .crypto import SegmentCipher, is_encrypted
-from .errors import Rejected
-from .files import fsync_dir
+from auditseal.errors import Rejected
+from auditseal.formats.crypto import SegmentCipher, is_encrypted
+from auditseal.storage.files import fsync_dir
 
 SEGMENT_RE = re.compile(r"^segments/(\d{12})-(\d{12})\.ndjson\.lz4$")
 CHECKPOINT_RE = re.compile(r"^checkpoints/(\d{8})\.note$")

@@ -23,7 +23,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from .merkle import CompactRange
+from auditseal.formats.merkle import CompactRange
 
 
 class CheckpointError(Exception):

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from .errors import Rejected
+from auditseal.errors import Rejected
 
 # Fields every stored event carries (DESIGN.md section 4).
 REQUIRED_STORED = (

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from . import crypto, keys, pki
+from auditseal.dev import pki
+from auditseal.formats import crypto, keys
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .errors import Halt, Rejected
+from auditseal.errors import Halt, Rejected
 
 MAGIC = b"ASEG"
 VERSION = 1

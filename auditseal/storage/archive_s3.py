@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlparse
 
-from .errors import Halt, Retryable
+from auditseal.errors import Halt, Retryable
 
 DELETE_MARKER = "delete_marker"
 EXTRA_VERSION = "extra_version"

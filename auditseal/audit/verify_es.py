@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterable
 
-from .event import canonical_bytes
-from .errors import Halt, Retryable
-from .index_layout import ES_STREAM_PATTERN
-from .verify import IndexRow
+from auditseal.audit.verify import IndexRow
+from auditseal.errors import Halt, Retryable
+from auditseal.formats.event import canonical_bytes
+from auditseal.formats.index_layout import ES_STREAM_PATTERN
 
 STREAMS = ES_STREAM_PATTERN
 PAGE = 5000

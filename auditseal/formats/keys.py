@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import Halt
-from .note import Signer
+from auditseal.errors import Halt
+from auditseal.formats.note import Signer
 
 
 def init(directory: Path, name: str) -> tuple[Path, Path]:

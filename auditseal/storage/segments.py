@@ -11,8 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import crashpoints, records
-from .files import fsync_dir, write_atomic  # noqa: F401  (re-exported)
+from auditseal import crashpoints
+from auditseal.formats import records
+from auditseal.storage.files import fsync_dir, write_atomic  # noqa: F401  (re-exported)
 
 SUFFIX = ".seg"
 

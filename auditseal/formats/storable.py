@@ -31,8 +31,8 @@ from typing import Any
 
 import orjson
 
-from .errors import Rejected
-from .event import CANONICAL_TS, REQUIRED_FROM_AGENT, canonical_bytes
+from auditseal.errors import Rejected
+from auditseal.formats.event import CANONICAL_TS, REQUIRED_FROM_AGENT, canonical_bytes
 
 MAX_DEPTH = 16
 MAX_FIELDS = 1000

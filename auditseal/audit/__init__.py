@@ -1,0 +1,1 @@
+"""The auditor's tools over an archive: offline verification (archive, index), inclusion proofs."""
