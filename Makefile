@@ -32,6 +32,7 @@ test: test-deps install lint
 # agent and the collector never import each other).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

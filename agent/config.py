@@ -23,18 +23,22 @@ class FileInput(StrictModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     paths: list[str] = Field(min_length=1, description="glob patterns of the files to tail")
     format: Literal["json", "auth", "auditd"] = Field(
-        "json", description="json: ECS JSON lines; auth: sshd/PAM/sudo syslog lines; auditd: audit.log")
-    field_map: dict[str, str] = Field(default_factory=dict,
-                                      description="json only: source field (dotted) → ECS field (dotted)")
+        "json", description="json: ECS JSON lines; auth: sshd/PAM/sudo syslog lines; auditd: audit.log"
+    )
+    field_map: dict[str, str] = Field(
+        default_factory=dict, description="json only: source field (dotted) → ECS field (dotted)"
+    )
     tenant: str | None = Field(None, pattern=TENANT_PATTERN, description="organization.id for events that name none")
     poll_interval: float = Field(0.25, gt=0, le=60)
     read_chunk_bytes: int = Field(256 * 1024, ge=4096)
     max_line_bytes: int = Field(256 * 1024, ge=256)
     close_inactive: float = Field(5.0, gt=0, description="release a rotated-away file this long after EOF")
-    partial_line_timeout: float = Field(10.0, gt=0,
-                                        description="ship a last line without newline after this quiet time")
-    copy_grace: float = Field(1.0, ge=0, description="how long a new file that starts like a live one "
-                                                     "may be a copytruncate copy")
+    partial_line_timeout: float = Field(
+        10.0, gt=0, description="ship a last line without newline after this quiet time"
+    )
+    copy_grace: float = Field(
+        1.0, ge=0, description="how long a new file that starts like a live one may be a copytruncate copy"
+    )
 
 
 class SyslogTls(StrictModel):
@@ -53,8 +57,9 @@ class SyslogInput(StrictModel):
     tcp: Listen | None = Field(None, description="host:port; octet counting and LF framing both accepted")
     tls: SyslogTls | None = None
     unix: str | None = Field(None, description="path of a unix datagram socket")
-    max_message_bytes: int = Field(128 * 1024, ge=480, le=1024 * 1024,
-                                   description="longer messages are cut and flagged (labels.truncated)")
+    max_message_bytes: int = Field(
+        128 * 1024, ge=480, le=1024 * 1024, description="longer messages are cut and flagged (labels.truncated)"
+    )
     queue_messages: int = Field(10_000, ge=100, description="messages held before UDP drops (counted)")
     batch_messages: int = Field(2000, ge=1)
     batch_wait: float = Field(0.05, gt=0, le=5)
@@ -71,8 +76,9 @@ InputConfig = Annotated[Union[FileInput, SyslogInput], Field(discriminator="type
 
 class SpoolConfig(StrictModel):
     max_segment_bytes: int = Field(32 * 1024 * 1024, ge=64 * 1024)
-    max_bytes: int = Field(1024 * 1024 * 1024, ge=256 * 1024,
-                           description="bound on the spool; inputs pause (UDP drops, counted) beyond it")
+    max_bytes: int = Field(
+        1024 * 1024 * 1024, ge=256 * 1024, description="bound on the spool; inputs pause (UDP drops, counted) beyond it"
+    )
 
 
 class BatchConfig(StrictModel):

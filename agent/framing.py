@@ -58,7 +58,7 @@ class Framer:
                     # Keep the first max_bytes, flagged as cut; drop the rest as it arrives.
                     if len(self._buffer) < space + 1 + self.max_bytes:
                         break
-                    frames.append(Frame(bytes(self._buffer[space + 1:space + 1 + self.max_bytes]), cut=True))
+                    frames.append(Frame(bytes(self._buffer[space + 1 : space + 1 + self.max_bytes]), cut=True))
                     taken = min(len(self._buffer), space + 1 + length)
                     self._skip_bytes = space + 1 + length - taken
                     del self._buffer[:taken]
@@ -66,7 +66,7 @@ class Framer:
                 end = space + 1 + length
                 if len(self._buffer) < end:
                     break
-                frames.append(Frame(bytes(self._buffer[space + 1:end])))
+                frames.append(Frame(bytes(self._buffer[space + 1 : end])))
                 del self._buffer[:end]
                 continue
             nl = self._buffer.find(b"\n")

@@ -38,7 +38,7 @@ def split_lines(chunk: bytes, start: int, max_line_bytes: int, skipping: bool = 
         nl = chunk.find(b"\n", pos)
         if nl < 0:
             if size - pos > max_line_bytes:
-                lines.append(Line(chunk[pos:pos + max_line_bytes], start + size, cut=True))
+                lines.append(Line(chunk[pos : pos + max_line_bytes], start + size, cut=True))
                 return Split(lines, size, True)
             break
         data = chunk[pos:nl]

@@ -43,14 +43,12 @@ def load_hmac_key(path: Path) -> tuple[str, bytes]:
         return str(data["key_id"]), bytes.fromhex(data["secret"])
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
         # Never echo the file's content: it is a secret.
-        raise Halt(f"{path}: cannot read HMAC key (need key_id and hex secret): "
-                   f"{type(exc).__name__}") from None
+        raise Halt(f"{path}: cannot read HMAC key (need key_id and hex secret): {type(exc).__name__}") from None
 
 
 def build_inputs(cfg: agent_config.AgentConfig, positions: dict, metrics: AgentMetrics):
     host = socket.gethostname()
-    return [REGISTRY[i.type](i, positions.get(i.name, {}), Source(i.tenant, host), metrics)
-            for i in cfg.inputs]
+    return [REGISTRY[i.type](i, positions.get(i.name, {}), Source(i.tenant, host), metrics) for i in cfg.inputs]
 
 
 def report_recovery(recovered, metrics: AgentMetrics, state: Path) -> None:
@@ -59,19 +57,24 @@ def report_recovery(recovered, metrics: AgentMetrics, state: Path) -> None:
         log.error("spool damage repaired at start", extra=kv(repair=what))
     lost = sum(b - a + 1 for a, b in recovered.lost)
     if lost:
-        log.error("events lost from the spool; declared to the collector as a sequence gap",
-                  extra=kv(ranges=[f"{a}-{b}" for a, b in recovered.lost], events=lost))
+        log.error(
+            "events lost from the spool; declared to the collector as a sequence gap",
+            extra=kv(ranges=[f"{a}-{b}" for a, b in recovered.lost], events=lost),
+        )
         metrics.lost_events.inc(lost)
     metrics.degraded.set(1 if recovered.degraded or recovered.lost else 0)
-    write_atomic(state / "status.json", orjson.dumps({
-        "started": time.time(), "degraded": recovered.degraded,
-        "lost": [list(g) for g in recovered.lost]}))
+    write_atomic(
+        state / "status.json",
+        orjson.dumps(
+            {"started": time.time(), "degraded": recovered.degraded, "lost": [list(g) for g in recovered.lost]}
+        ),
+    )
 
 
 async def serve_metrics(listen: str, metrics: AgentMetrics) -> web.AppRunner:
     async def handle(_request):
-        return web.Response(body=generate_latest(metrics.registry),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     app = web.Application()
     app.router.add_get("/metrics", handle)
     runner = web.AppRunner(app, access_log=None)
@@ -119,15 +122,38 @@ async def run_pipeline(cfg: agent_config.AgentConfig, metrics: AgentMetrics) -> 
     spool = Spool(state / "spool", cfg.spool.max_segment_bytes, cfg.spool.max_bytes)
     recovered = await asyncio.to_thread(spool.open)
     report_recovery(recovered, metrics, state)
-    log.info("agent starting", extra=kv(agent=cfg.agent.id, next_seq=recovered.next_seq,
-                                        acked_seq=recovered.acked_seq, degraded=bool(recovered.degraded)))
+    log.info(
+        "agent starting",
+        extra=kv(
+            agent=cfg.agent.id,
+            next_seq=recovered.next_seq,
+            acked_seq=recovered.acked_seq,
+            degraded=bool(recovered.degraded),
+        ),
+    )
     spooled = asyncio.Event()
-    writer = SpoolWriter(spool, cfg.agent.id, dict(recovered.positions),
-                         DeadLetterFile(state / "dead-letter" / "malformed.ndjson"), metrics, spooled)
-    shipper = Shipper(spool, cfg.agent.id, key_id, key, cfg.output.collectors, ssl_ctx,
-                      BatchPolicy(cfg.batch.max_events, cfg.batch.max_bytes, cfg.batch.max_age),
-                      Backoff(cfg.output.backoff.initial, cfg.output.backoff.max), cfg.output.timeout,
-                      state / "dead-letter", metrics, spooled)
+    writer = SpoolWriter(
+        spool,
+        cfg.agent.id,
+        dict(recovered.positions),
+        DeadLetterFile(state / "dead-letter" / "malformed.ndjson"),
+        metrics,
+        spooled,
+    )
+    shipper = Shipper(
+        spool,
+        cfg.agent.id,
+        key_id,
+        key,
+        cfg.output.collectors,
+        ssl_ctx,
+        BatchPolicy(cfg.batch.max_events, cfg.batch.max_bytes, cfg.batch.max_age),
+        Backoff(cfg.output.backoff.initial, cfg.output.backoff.max),
+        cfg.output.timeout,
+        state / "dead-letter",
+        metrics,
+        spooled,
+    )
     inputs = build_inputs(cfg, recovered.positions, metrics)
 
     outcome = asyncio.get_running_loop().create_future()
@@ -137,8 +163,9 @@ async def run_pipeline(cfg: agent_config.AgentConfig, metrics: AgentMetrics) -> 
     writer_task = asyncio.create_task(writer.run())
     shipper_task = asyncio.create_task(shipper.run())
     input_tasks = [asyncio.create_task(i.run(writer.submit)) for i in inputs]
-    done, _ = await asyncio.wait([outcome, writer_task, shipper_task, *input_tasks],
-                                 return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait(
+        [outcome, writer_task, shipper_task, *input_tasks], return_when=asyncio.FIRST_COMPLETED
+    )
     failed = [t for t in done if t is not outcome and t.exception()]
     for task in failed:
         log.error("agent task failed", exc_info=task.exception())

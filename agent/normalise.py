@@ -53,8 +53,9 @@ def from_json_line(line: bytes, source: Source, created: str, field_map: dict[st
     # "auditseal" is the agent's and collector's own: a line's value is kept aside.
     own = doc.pop("auditseal", None)
     if own is not None:
-        doc["auditseal"] = {"invalid": [{"field": "auditseal", "value": orjson.dumps(own).decode(),
-                                         "reason": "reserved for auditseal"}]}
+        doc["auditseal"] = {
+            "invalid": [{"field": "auditseal", "value": orjson.dumps(own).decode(), "reason": "reserved for auditseal"}]
+        }
     # Wrong-shaped open fields aside first, so the defaults below never overwrite a value.
     storable.repair(doc)
     event = doc.get("event")

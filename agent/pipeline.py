@@ -30,10 +30,20 @@ class DeadLetterFile:
 
     def write(self, dead: list[DeadLetter]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        blob = b"".join(orjson.dumps({
-            "input": d.input, "origin": d.origin, "offset": d.offset, "reason": d.reason,
-            "message": d.message, "line": d.line.decode("utf-8", "backslashreplace"),
-        }) + b"\n" for d in dead)
+        blob = b"".join(
+            orjson.dumps(
+                {
+                    "input": d.input,
+                    "origin": d.origin,
+                    "offset": d.offset,
+                    "reason": d.reason,
+                    "message": d.message,
+                    "line": d.line.decode("utf-8", "backslashreplace"),
+                }
+            )
+            + b"\n"
+            for d in dead
+        )
         with open(self.path, "ab") as f:
             f.write(blob)
             f.flush()
@@ -61,8 +71,16 @@ class SpoolWriter:
     the sequence numbers stay those first assigned.
     """
 
-    def __init__(self, spool: Spool, agent_id: str, positions: dict, dead_letters: DeadLetterFile,
-                 metrics, spooled: asyncio.Event, max_events_per_append: int = 20_000):
+    def __init__(
+        self,
+        spool: Spool,
+        agent_id: str,
+        positions: dict,
+        dead_letters: DeadLetterFile,
+        metrics,
+        spooled: asyncio.Event,
+        max_events_per_append: int = 20_000,
+    ):
         self.spool = spool
         self.agent_id = agent_id
         self.positions = positions  # input name → position state, as last committed
@@ -142,8 +160,10 @@ class SpoolWriter:
             prepared.dead_written = True
             for d in prepared.dead:
                 self.metrics.malformed.labels(d.input, d.reason).inc()
-                log.warning("line dead-lettered", extra=kv(input=d.input, file=d.origin, offset=d.offset,
-                                                           reason=d.reason, error=d.message))
+                log.warning(
+                    "line dead-lettered",
+                    extra=kv(input=d.input, file=d.origin, offset=d.offset, reason=d.reason, error=d.message),
+                )
         self.spool.append(prepared.payloads, prepared.first_seq, prepared.positions)
         self.metrics.spooled.inc(len(prepared.payloads))
         self.metrics.spool_bytes.set(self.spool.size_bytes())

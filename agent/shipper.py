@@ -28,6 +28,7 @@ from .spool import EVENT, Spool
 
 log = logging.getLogger("auditseal.agent.shipper")
 
+
 @dataclass(frozen=True)
 class SendOutcome:
     acked_seq: int | None  # None: the batch was dead-lettered
@@ -36,9 +37,21 @@ class SendOutcome:
 
 
 class Shipper:
-    def __init__(self, spool: Spool, agent_id: str, key_id: str, key: bytes, collectors: list[str],
-                 ssl_context: ssl.SSLContext, policy: BatchPolicy, backoff: Backoff, timeout: float,
-                 dead_letter_dir: Path, metrics, spooled: asyncio.Event):
+    def __init__(
+        self,
+        spool: Spool,
+        agent_id: str,
+        key_id: str,
+        key: bytes,
+        collectors: list[str],
+        ssl_context: ssl.SSLContext,
+        policy: BatchPolicy,
+        backoff: Backoff,
+        timeout: float,
+        dead_letter_dir: Path,
+        metrics,
+        spooled: asyncio.Event,
+    ):
         self.spool = spool
         self.agent_id = agent_id
         self.key_id = key_id
@@ -143,15 +156,23 @@ class Shipper:
         except (KeyError, ValueError, orjson.JSONDecodeError, Rejected):
             pass
 
-    async def _send_with_retry(self, session, body: bytes, first: int, last: int,
-                               gaps: list[tuple[int, int]]) -> SendOutcome | None:
+    async def _send_with_retry(
+        self, session, body: bytes, first: int, last: int, gaps: list[tuple[int, int]]
+    ) -> SendOutcome | None:
         attempt = 0
         while not self._stopping.is_set():
             attempt += 1
             url = self.collectors[self._collector_index % len(self.collectors)].rstrip("/") + wire.PATH
-            headers = wire.build_headers(agent=self.agent_id, key_id=self.key_id, key=self._key,
-                                         timestamp=int(time.time()), first_seq=first, last_seq=last,
-                                         body=body, gaps=gaps)
+            headers = wire.build_headers(
+                agent=self.agent_id,
+                key_id=self.key_id,
+                key=self._key,
+                timestamp=int(time.time()),
+                first_seq=first,
+                last_seq=last,
+                body=body,
+                gaps=gaps,
+            )
             retry_after, status, text = None, None, b""
             try:
                 async with session.post(url, data=body, headers=headers) as resp:
@@ -161,19 +182,24 @@ class Shipper:
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 text = (str(exc) or type(exc).__name__).encode()
             decision = classify(status, text, last)
-            self.metrics.batches.labels("connection_error" if status is None else
-                                        "ok" if decision.action == ACK else str(status)).inc()
+            self.metrics.batches.labels(
+                "connection_error" if status is None else "ok" if decision.action == ACK else str(status)
+            ).inc()
             if decision.action == ACK:
                 return SendOutcome(decision.acked_seq, status, decision.rejected)
             if decision.action == DEAD_LETTER:
-                log.error("collector refused batch for good; dead-lettered", extra=kv(
-                    url=url, status=status, first_seq=first, last_seq=last, reason=decision.reason))
+                log.error(
+                    "collector refused batch for good; dead-lettered",
+                    extra=kv(url=url, status=status, first_seq=first, last_seq=last, reason=decision.reason),
+                )
                 return SendOutcome(None, status)
             if status is None:
                 log.warning("collector unreachable", extra=kv(url=url, error=text.decode(), attempt=attempt))
             else:
-                log.warning("collector refused batch; will retry", extra=kv(
-                    url=url, status=status, first_seq=first, reason=decision.reason, attempt=attempt))
+                log.warning(
+                    "collector refused batch; will retry",
+                    extra=kv(url=url, status=status, first_seq=first, reason=decision.reason, attempt=attempt),
+                )
             if decision.action == FAILOVER:
                 self._collector_index += 1  # the next collector
             delay = self.backoff.delay(attempt, retry_after)
@@ -190,8 +216,17 @@ class Shipper:
         lines = []
         for item in rejected:
             seq, reason = item.get("seq"), str(item.get("reason", "unknown"))[:64]
-            lines.append(orjson.dumps({"seq": seq, "reason": reason, "error": str(item.get("error", ""))[:1000],
-                                       "event": by_seq.get(seq, b"").decode("utf-8", "replace")}) + b"\n")
+            lines.append(
+                orjson.dumps(
+                    {
+                        "seq": seq,
+                        "reason": reason,
+                        "error": str(item.get("error", ""))[:1000],
+                        "event": by_seq.get(seq, b"").decode("utf-8", "replace"),
+                    }
+                )
+                + b"\n"
+            )
             self.metrics.rejected_events.labels(reason).inc()
             log.error("collector refused an event", extra=kv(seq=seq, reason=reason, error=item.get("error")))
         self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
@@ -209,4 +244,3 @@ class Shipper:
             f.flush()
             os.fsync(f.fileno())
         self.metrics.dead_batches.labels(str(status)).inc()
-

@@ -22,16 +22,24 @@ def collect(state_dir: Path) -> dict:
     malformed = dead_dir / "malformed.ndjson"
     started = _json(state_dir / "status.json") or {}
     return {
-        "spool": {"segments": spool.segments, "bytes": spool.bytes, "next_seq": spool.next_seq,
-                  "acked_seq": spool.acked_seq, "unacked_events": max(spool.next_seq - 1 - spool.acked_seq, 0),
-                  "oldest_unacked_age_seconds": _age(spool.oldest_unacked_created),
-                  "declared_gaps": spool.declared_gaps},
+        "spool": {
+            "segments": spool.segments,
+            "bytes": spool.bytes,
+            "next_seq": spool.next_seq,
+            "acked_seq": spool.acked_seq,
+            "unacked_events": max(spool.next_seq - 1 - spool.acked_seq, 0),
+            "oldest_unacked_age_seconds": _age(spool.oldest_unacked_created),
+            "declared_gaps": spool.declared_gaps,
+        },
         "last_ack": _mtime(spool.ledger_path),
-        "inputs": {name: {st.get("path", key): st.get("offset") for key, st in files.items()}
-                   for name, files in spool.inputs.items()},
+        "inputs": {
+            name: {st.get("path", key): st.get("offset") for key, st in files.items()}
+            for name, files in spool.inputs.items()
+        },
         "dead_letters": {
             "malformed_lines": sum(1 for _ in malformed.open("rb")) if malformed.exists() else 0,
-            "refused_batches": len(list(dead_dir.glob("batch-*.ndjson"))) if dead_dir.exists() else 0},
+            "refused_batches": len(list(dead_dir.glob("batch-*.ndjson"))) if dead_dir.exists() else 0,
+        },
         "degraded": started.get("degraded", []),
         "lost_at_start": started.get("lost", []),
     }

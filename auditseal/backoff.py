@@ -12,8 +12,7 @@ class Backoff:
     maximum: float = 30.0
     factor: float = 2.0
 
-    def delay(self, attempt: int, retry_after: float | None = None,
-              rand: random.Random | None = None) -> float:
+    def delay(self, attempt: int, retry_after: float | None = None, rand: random.Random | None = None) -> float:
         """Delay before retry number ``attempt`` (1-based).
 
         Full jitter (uniform in [cap/2, cap]) spreads a fleet's retries; a server's

@@ -21,9 +21,16 @@ from auditseal.formats.note import NoteError, Verifier
 from auditseal.storage import archive
 from auditseal.storage.files import write_atomic
 
-TABLE_COLUMNS = [("@timestamp", 27), ("organization.id", 15), ("event.action", 24),
-                 ("event.outcome", 13), ("user.name", 16), ("source.ip", 15), ("agent.id", 16),
-                 ("event.sequence", 14)]
+TABLE_COLUMNS = [
+    ("@timestamp", 27),
+    ("organization.id", 15),
+    ("event.action", 24),
+    ("event.outcome", 13),
+    ("user.name", 16),
+    ("source.ip", 15),
+    ("agent.id", 16),
+    ("event.sequence", 14),
+]
 
 
 def _cmd_pki(args) -> int:
@@ -67,13 +74,17 @@ def _cmd_dev(args) -> int:
 
 def _cmd_keys(args) -> int:
     if args.keys_command == "rotate-archive-key":
-        print(f"new archive key {crypto.rotate_key_file(Path(args.file))} first in {args.file}; older keys "
-              f"kept for reading. Restart the collector: new segments use the new key.")
+        print(
+            f"new archive key {crypto.rotate_key_file(Path(args.file))} first in {args.file}; older keys "
+            f"kept for reading. Restart the collector: new segments use the new key."
+        )
         return 0
     if args.keys_command == "archive-key":
         try:
-            print(f"archive key: {crypto.new_key_file(Path(args.out))}   (collector archive.encryption_key; "
-                  f"keep a copy: without it the archive cannot be read)")
+            print(
+                f"archive key: {crypto.new_key_file(Path(args.out))}   (collector archive.encryption_key; "
+                f"keep a copy: without it the archive cannot be read)"
+            )
         except FileExistsError:
             raise Halt(f"{args.out} exists; refusing to overwrite an archive key") from None
         return 0
@@ -108,8 +119,7 @@ def _cmd_prove(args) -> int:
             return 0
         if not args.event_id or not args.archive:
             raise Halt("give EVENT_ID and --archive to build a proof, or --check FILE")
-        bundle = prove.build_proof(_open_archive(args), args.event_id, verifiers,
-                                   args.tenant, _cipher(args))
+        bundle = prove.build_proof(_open_archive(args), args.event_id, verifiers, args.tenant, _cipher(args))
     except Rejected as exc:
         print(f"auditseal: {exc}", file=sys.stderr)
         return 1
@@ -123,6 +133,7 @@ def _open_archive(args):
     """A directory, or s3://bucket[/prefix] (credentials from the standard AWS chain)."""
     if args.archive.startswith("s3://"):
         from auditseal.storage.archive_s3 import S3Location, S3Store, make_client
+
         return S3Store(make_client(args.endpoint), S3Location.parse(args.archive))
     if not Path(args.archive).is_dir():
         raise Halt(f"{args.archive}: no such archive directory")
@@ -131,6 +142,7 @@ def _open_archive(args):
 
 def _cmd_archive(args) -> int:
     from auditseal.storage.holds import apply_hold
+
     if not args.archive.startswith("s3://"):
         raise Halt("legal holds are an S3 Object Lock feature: give --archive s3://bucket[/prefix]")
     result = apply_hold(_open_archive(args), args.since, args.until, not args.release, args.tenant)
@@ -150,10 +162,11 @@ def _cmd_verify(args) -> int:
     index = None
     if args.index:
         if args.index.startswith("sqlite:"):
-            index = verify.sqlite_index(args.index[len("sqlite:"):])
+            index = verify.sqlite_index(args.index[len("sqlite:") :])
         elif args.index.startswith("es:"):
             from auditseal.audit.verify_es import elasticsearch_index
-            index = elasticsearch_index(args.index[len("es:"):])
+
+            index = elasticsearch_index(args.index[len("es:") :])
         else:
             raise Halt("--index takes sqlite:PATH or es:URL")
     since = None
@@ -161,6 +174,7 @@ def _cmd_verify(args) -> int:
         import datetime as dt
 
         from auditseal.formats.event import format_ts
+
         since = format_ts(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=args.index_days))
     if args.incremental and not args.state:
         raise Halt("--incremental needs --state (where the last run stopped)")
@@ -174,10 +188,17 @@ def _cmd_verify(args) -> int:
     else:
         for f in report.findings:
             print(f.line())
-        unopened = (f", {report.segments_encrypted_unopened} encrypted segments checked by hash only "
-                    f"(give --archive-key to recompute their leaves)") if report.segments_encrypted_unopened else ""
-        print(report.summary + f" ({report.events_verified} events verified, {len(report.findings)} findings"
-              f"{unopened})")
+        unopened = (
+            (
+                f", {report.segments_encrypted_unopened} encrypted segments checked by hash only "
+                f"(give --archive-key to recompute their leaves)"
+            )
+            if report.segments_encrypted_unopened
+            else ""
+        )
+        print(
+            report.summary + f" ({report.events_verified} events verified, {len(report.findings)} findings{unopened})"
+        )
     if report.segments_total == 0 and not report.findings:
         print(f"auditseal: no archive logs under {args.archive}; nothing was verified", file=sys.stderr)
         return 1
@@ -198,23 +219,30 @@ def _field(doc: dict, path: str) -> str:
 
 def format_table(events: list[dict]) -> str:
     head = "  ".join(name.ljust(width) for name, width in TABLE_COLUMNS)
-    rows = ["  ".join(_field(e, name)[:width].ljust(width) for name, width in TABLE_COLUMNS)
-            for e in events]
+    rows = ["  ".join(_field(e, name)[:width].ljust(width) for name, width in TABLE_COLUMNS) for e in events]
     return "\n".join([head, *rows, f"({len(events)} events)"])
 
 
 async def _query(args) -> list[dict]:
-    params = {k: v for k, v in {"tenant": args.tenant, "user": args.user, "action": args.action,
-                                "since": args.since, "until": args.until,
-                                "limit": str(args.limit)}.items() if v}
+    params = {
+        k: v
+        for k, v in {
+            "tenant": args.tenant,
+            "user": args.user,
+            "action": args.action,
+            "since": args.since,
+            "until": args.until,
+            "limit": str(args.limit),
+        }.items()
+        if v
+    }
     token = args.token or os.environ.get("AUDITSEAL_TOKEN")
     if not token:
         raise Halt("no token: pass --token or set AUDITSEAL_TOKEN")
     url = args.collector.rstrip("/") + "/v1/events"
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            async with session.get(url, params=params,
-                                   headers={"Authorization": f"Bearer {token}"}) as resp:
+            async with session.get(url, params=params, headers={"Authorization": f"Bearer {token}"}) as resp:
                 body = await resp.read()
                 if resp.status != 200:
                     try:
@@ -263,8 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     p_kinit.add_argument("--name", required=True, help="key name, e.g. auditseal.example.com")
     p_karch = keys_sub.add_parser("archive-key", help="make an AES-256-GCM key for the local archive")
     p_karch.add_argument("--out", required=True, help="key file to create (0600)")
-    p_krot = keys_sub.add_parser("rotate-archive-key",
-                                 help="a new archive key first in the key file; older keys kept for reading")
+    p_krot = keys_sub.add_parser(
+        "rotate-archive-key", help="a new archive key first in the key file; older keys kept for reading"
+    )
     p_krot.add_argument("--file", required=True, help="the archive key file (archive.encryption_key)")
 
     p_query = sub.add_parser("query", help="search events through a collector's admin API")
@@ -282,15 +311,24 @@ def main(argv: list[str] | None = None) -> int:
     p_verify.add_argument("--archive", required=True, help="archive directory or s3://bucket[/prefix]")
     p_verify.add_argument("--endpoint", help="S3 endpoint URL (Ceph RGW, MinIO); default AWS_ENDPOINT_URL or AWS")
     p_verify.add_argument("--archive-key", help="archive key file, to read encrypted segments")
-    p_verify.add_argument("--pubkey", required=True, action="append",
-                          help="verifier key file (.vkey); repeat to pin several (rotation)")
+    p_verify.add_argument(
+        "--pubkey", required=True, action="append", help="verifier key file (.vkey); repeat to pin several (rotation)"
+    )
     p_verify.add_argument("--state", help="file remembering the newest verified checkpoints")
-    p_verify.add_argument("--index", help="compare with an index: sqlite:PATH or es:URL "
-                                          "(API key from AUDITSEAL_ES_API_KEY)")
-    p_verify.add_argument("--incremental", action="store_true",
-                          help="only what is new since --state (for locked S3 archives: older objects cannot change)")
-    p_verify.add_argument("--index-days", type=int, metavar="N",
-                          help="the index keeps N days (retention.index_days): older events may be gone")
+    p_verify.add_argument(
+        "--index", help="compare with an index: sqlite:PATH or es:URL (API key from AUDITSEAL_ES_API_KEY)"
+    )
+    p_verify.add_argument(
+        "--incremental",
+        action="store_true",
+        help="only what is new since --state (for locked S3 archives: older objects cannot change)",
+    )
+    p_verify.add_argument(
+        "--index-days",
+        type=int,
+        metavar="N",
+        help="the index keeps N days (retention.index_days): older events may be gone",
+    )
     p_verify.add_argument("--json", action="store_true", help="machine-readable output")
 
     p_prove = sub.add_parser("prove", help="inclusion proof for one event, or check one offline")
@@ -324,8 +362,16 @@ def main(argv: list[str] | None = None) -> int:
     p_events.add_argument("--start", type=int, default=0)
 
     args = parser.parse_args(argv)
-    handlers = {"pki": _cmd_pki, "token": _cmd_token, "keys": _cmd_keys, "verify": _cmd_verify,
-                "prove": _cmd_prove, "query": _cmd_query, "dev": _cmd_dev, "archive": _cmd_archive}
+    handlers = {
+        "pki": _cmd_pki,
+        "token": _cmd_token,
+        "keys": _cmd_keys,
+        "verify": _cmd_verify,
+        "prove": _cmd_prove,
+        "query": _cmd_query,
+        "dev": _cmd_dev,
+        "archive": _cmd_archive,
+    }
     try:
         return handlers[args.command](args)
     except (Halt, Retryable) as exc:

@@ -24,8 +24,12 @@ class StrictModel(BaseModel):
 MAX_NODES = 100_000  # after alias expansion: a config is small; a "billion laughs" is not
 MAX_DEPTH = 64
 # The only tags a config may carry: YAML's own (what the safe loader resolves).
-SAFE_TAGS = frozenset({"tag:yaml.org,2002:" + t for t in (
-    "str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "merge")})
+SAFE_TAGS = frozenset(
+    {
+        "tag:yaml.org,2002:" + t
+        for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "merge")
+    }
+)
 
 
 class _Builder:
@@ -147,7 +151,7 @@ def load_config(model: type[M], path: str | Path) -> M:
     except OSError as exc:
         raise ConfigError(file, None, "(file)", f"cannot read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        line = Path(path).read_bytes()[:exc.start].count(b"\n") + 1
+        line = Path(path).read_bytes()[: exc.start].count(b"\n") + 1
         raise ConfigError(file, line, "(file)", f"not UTF-8 (byte {exc.start})") from None
     data, lines = parse_yaml(text, file)
     return validate(model, data, lines, file)

@@ -59,15 +59,16 @@ class Preflight:
         try:
             ctx.load_cert_chain(str(cert), str(key))
         except ssl.SSLError as exc:
-            raise self.error(prefix + ("cert",), f"{cert} with {key}: not a PEM certificate and its "
-                                                 f"private key ({exc.reason or exc})") from None
+            raise self.error(
+                prefix + ("cert",),
+                f"{cert} with {key}: not a PEM certificate and its private key ({exc.reason or exc})",
+            ) from None
         if ca is not None:
             self.readable(prefix + (ca_key,), ca)
             try:
                 ctx.load_verify_locations(cafile=str(ca))
             except ssl.SSLError as exc:
-                raise self.error(prefix + (ca_key,), f"{ca}: not a PEM CA certificate "
-                                                     f"({exc.reason or exc})") from None
+                raise self.error(prefix + (ca_key,), f"{ca}: not a PEM CA certificate ({exc.reason or exc})") from None
 
     def free_to_write(self, key: tuple, path: Path) -> None:
         """A file the program will create or open for writing, in a writable directory."""

@@ -49,8 +49,8 @@ def identity_from_der(der: bytes) -> PeerIdentity | None:
     except x509.ExtensionNotFound:
         return None
     uris = san.get_values_for_type(x509.UniformResourceIdentifier)
-    agents = [u[len(AGENT_URI):] for u in uris if u.startswith(AGENT_URI)]
-    tenants = frozenset(u[len(TENANT_URI):] for u in uris if u.startswith(TENANT_URI))
+    agents = [u[len(AGENT_URI) :] for u in uris if u.startswith(AGENT_URI)]
+    tenants = frozenset(u[len(TENANT_URI) :] for u in uris if u.startswith(TENANT_URI))
     if len(agents) != 1 or not agents[0]:
         return None
     return PeerIdentity(agents[0], tenants)

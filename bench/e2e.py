@@ -33,6 +33,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 def free_port() -> int:
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -89,10 +90,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2000, help="events/s in the latency phase")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency phase")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    parser.add_argument("--s3-endpoint", metavar="URL",
-                        help="archive into S3 with Object Lock there (a new bucket; AWS_* credentials)")
-    parser.add_argument("--profile", metavar="DIR",
-                        help="record py-spy profiles (collapsed stacks) of both processes into DIR")
+    parser.add_argument(
+        "--s3-endpoint", metavar="URL", help="archive into S3 with Object Lock there (a new bucket; AWS_* credentials)"
+    )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="record py-spy profiles (collapsed stacks) of both processes into DIR"
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="auditseal-bench-"))
@@ -100,21 +103,36 @@ def main() -> None:
     collector_overrides = {"log_level": "warning"}
     if args.s3_endpoint:
         from auditseal.storage.archive_s3 import make_client
+
         bucket = f"auditseal-bench-{os.getpid()}-{int(time.time())}"
         make_client(args.s3_endpoint).create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
         collector_overrides["archive"] = {"type": "s3", "bucket": bucket, "endpoint_url": args.s3_endpoint}
         collector_overrides["retention"] = {"archive_days": 1}
-    setup = devsetup.setup(root, ingest_port=free_port(), admin_port=free_port(),
-                           agent_overrides={"metrics_listen": f"127.0.0.1:{agent_metrics}",
-                                            "log_level": "warning"},
-                           collector_overrides=collector_overrides)
+    setup = devsetup.setup(
+        root,
+        ingest_port=free_port(),
+        admin_port=free_port(),
+        agent_overrides={"metrics_listen": f"127.0.0.1:{agent_metrics}", "log_level": "warning"},
+        collector_overrides=collector_overrides,
+    )
     agent_url = f"http://127.0.0.1:{agent_metrics}"
+
     def spawn(program: str, config: Path) -> subprocess.Popen:
         command = [sys.executable, "-m", f"{program}.main", "run", "--config", str(config)]
         if args.profile:
             Path(args.profile).mkdir(parents=True, exist_ok=True)
             out = Path(args.profile).resolve() / f"{program}.collapsed"
-            command = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "-r", "250", "-o", str(out), "--"] + command
+            command = [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--format",
+                "raw",
+                "-r",
+                "250",
+                "-o",
+                str(out),
+                "--",
+            ] + command
         return subprocess.Popen(command, stderr=open(root / f"{program}.log", "w"))
 
     collector = spawn("collector", setup.collector_config)
@@ -130,9 +148,8 @@ def main() -> None:
         t0 = time.monotonic()
         with open(watched, "ab") as f:
             for i in range(0, len(blob), 1 << 20):
-                f.write(blob[i:i + (1 << 20)])
-        t_acked = wait(lambda: metric(agent_url, "auditseal_agent_events_acked_total") >= args.events,
-                       600, "acks")
+                f.write(blob[i : i + (1 << 20)])
+        t_acked = wait(lambda: metric(agent_url, "auditseal_agent_events_acked_total") >= args.events, 600, "acks")
         cpu_ack = (cpu_seconds(pids[0]) - cpu0[0], cpu_seconds(pids[1]) - cpu0[1])
         t_indexed = wait(lambda: indexed(index) >= args.events, 600, "index")
         archived = 'auditseal_collector_sink_events_total{sink="archive"}'
@@ -157,7 +174,10 @@ def main() -> None:
             (parse_ts(ing) - parse_ts(ts)).total_seconds() * 1000
             for ts, ing in conn.execute(
                 "SELECT json_extract(doc, '$.\"@timestamp\"'), json_extract(doc, '$.event.ingested') "
-                "FROM events WHERE seq > ?", (args.events,))]
+                "FROM events WHERE seq > ?",
+                (args.events,),
+            )
+        ]
         conn.close()
         rss = (peak_rss_mb(_program_pid(agent)), peak_rss_mb(_program_pid(collector)))
     finally:
@@ -168,14 +188,16 @@ def main() -> None:
         if not args.keep:
             subprocess.run(["rm", "-rf", str(root)])
     n = args.events
-    print(f"e2e events={n} "
-          f"acked_eps={n / (t_acked - t0):,.0f} indexed_eps={n / (t_indexed - t0):,.0f} "
-          f"archived_eps={n / (t_archived - t0):,.0f}{' (s3)' if args.s3_endpoint else ''} "
-          f"agent_cpu_s={cpu1[0]:.1f} agent_lines_per_cpu_s={n / max(cpu_ack[0], 1e-9):,.0f} "
-          f"collector_cpu_s={cpu1[1]:.1f} collector_ack_path_ev_per_cpu_s~{n / max(cpu_ack[1], 1e-9):,.0f} "
-          f"latency_rate={args.rate}/s p50_ms={percentile(latencies, 50):.0f} "
-          f"p99_ms={percentile(latencies, 99):.0f} max_ms={max(latencies):.0f} "
-          f"agent_rss_peak_mb={rss[0]:.0f} collector_rss_peak_mb={rss[1]:.0f}")
+    print(
+        f"e2e events={n} "
+        f"acked_eps={n / (t_acked - t0):,.0f} indexed_eps={n / (t_indexed - t0):,.0f} "
+        f"archived_eps={n / (t_archived - t0):,.0f}{' (s3)' if args.s3_endpoint else ''} "
+        f"agent_cpu_s={cpu1[0]:.1f} agent_lines_per_cpu_s={n / max(cpu_ack[0], 1e-9):,.0f} "
+        f"collector_cpu_s={cpu1[1]:.1f} collector_ack_path_ev_per_cpu_s~{n / max(cpu_ack[1], 1e-9):,.0f} "
+        f"latency_rate={args.rate}/s p50_ms={percentile(latencies, 50):.0f} "
+        f"p99_ms={percentile(latencies, 99):.0f} max_ms={max(latencies):.0f} "
+        f"agent_rss_peak_mb={rss[0]:.0f} collector_rss_peak_mb={rss[1]:.0f}"
+    )
     if args.profile:
         for program in ("agent", "collector"):
             print(f"{program} self time (py-spy):")

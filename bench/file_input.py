@@ -31,15 +31,22 @@ def rss_mb(pid: int) -> float:
 
 def start_agent(root: Path, files_glob: str | None = None):
     port = free_port()
-    setup = devsetup.setup(root, ingest_port=free_port(), admin_port=free_port(),
-                           agent_overrides={"metrics_listen": f"127.0.0.1:{port}", "log_level": "warning"})
+    setup = devsetup.setup(
+        root,
+        ingest_port=free_port(),
+        admin_port=free_port(),
+        agent_overrides={"metrics_listen": f"127.0.0.1:{port}", "log_level": "warning"},
+    )
     if files_glob:
         import yaml
+
         config = yaml.safe_load(setup.agent_config.read_text())
         config["inputs"][0]["paths"] = [files_glob]
         setup.agent_config.write_text(yaml.safe_dump(config))
-    agent = subprocess.Popen([sys.executable, "-m", "agent.main", "run", "--config", str(setup.agent_config)],
-                             stderr=open(root / "agent.log", "w"))
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "agent.main", "run", "--config", str(setup.agent_config)],
+        stderr=open(root / "agent.log", "w"),
+    )
     url = f"http://127.0.0.1:{port}"
     wait(lambda: _ok(url + "/metrics"), 30, "agent")
     return setup, agent, url
@@ -78,9 +85,11 @@ def main() -> None:
         finally:
             agent.terminate()
             agent.wait(30)
-    print(f"file_input lines={args.lines} into_spool_lps={one[0]:,.0f} lines_per_cpu_s={one[1]:,.0f} "
-          f"rss_peak_mb={one[2]:.0f} | files={args.files} rss_idle_mb={many[0]:.0f} rss_peak_mb={many[1]:.0f} "
-          f"lps={many[2]:,.0f}")
+    print(
+        f"file_input lines={args.lines} into_spool_lps={one[0]:,.0f} lines_per_cpu_s={one[1]:,.0f} "
+        f"rss_peak_mb={one[2]:.0f} | files={args.files} rss_idle_mb={many[0]:.0f} rss_peak_mb={many[1]:.0f} "
+        f"lps={many[2]:,.0f}"
+    )
 
 
 if __name__ == "__main__":

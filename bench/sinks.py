@@ -67,22 +67,30 @@ def bench_es(events: int) -> None:
 
     async def run() -> float:
         with tempfile.TemporaryDirectory() as tmp:
-            sink = ElasticsearchIndex(AsyncElasticsearch(server.url, request_timeout=60, max_retries=0),
-                                      Path(tmp), RetentionPolicy(), CollectorMetrics(), bulk_max_events=5000)
+            sink = ElasticsearchIndex(
+                AsyncElasticsearch(server.url, request_timeout=60, max_retries=0),
+                Path(tmp),
+                RetentionPolicy(),
+                CollectorMetrics(),
+                bulk_max_events=5000,
+            )
             await sink.open()
             began = time.perf_counter()
             for i in range(0, len(batches), 5):
-                group = [r for b in batches[i:i + 5] for r in b]
+                group = [r for b in batches[i : i + 5] for r in b]
                 await sink.process(journal_batch(group, Position(1, group[-1][1].end)))
             took = time.perf_counter() - began
             await sink.close()
             return took
+
     took = asyncio.run(run())
     stored = len(server.documents())
     server.close()
-    print(f"elasticsearch sink: {stored:,} events in {took:.1f} s = {stored / took:,.0f} events/s "
-          f"(5,000-event bulks, against the in-process test server); sink's own work "
-          f"(materialise + bulk body) {own:.1f} µs/event = {1e6 / own:,.0f} events/s per core")
+    print(
+        f"elasticsearch sink: {stored:,} events in {took:.1f} s = {stored / took:,.0f} events/s "
+        f"(5,000-event bulks, against the in-process test server); sink's own work "
+        f"(materialise + bulk body) {own:.1f} µs/event = {1e6 / own:,.0f} events/s per core"
+    )
 
 
 def bench_s3(events: int, endpoint: str, sizes: list[int]) -> None:
@@ -98,20 +106,23 @@ def bench_s3(events: int, endpoint: str, sizes: list[int]) -> None:
         store = S3Store(client, S3Location(bucket, "bench"))
         batches = batches_of(events, min(size, 10_000))
         with tempfile.TemporaryDirectory() as tmp:
-            sealer = Sealer(store, Path(tmp), signer, signer.name, cipher=cipher,
-                            retention=RetentionPolicy(archive_days=1))
+            sealer = Sealer(
+                store, Path(tmp), signer, signer.name, cipher=cipher, retention=RetentionPolicy(archive_days=1)
+            )
             sealer.open()
             per_seal = max(1, size // min(size, 10_000))
             began = time.perf_counter()
             for i in range(0, len(batches), per_seal):
-                group = [r for b in batches[i:i + per_seal] for r in b]
+                group = [r for b in batches[i : i + per_seal] for r in b]
                 sealer.process(journal_batch(group, Position(1, group[-1][1].end)))
             took = time.perf_counter() - began
         keys = [k for k in store.list("") if "/segments/" in k]
         sizes_b = [client.head_object(Bucket=bucket, Key="bench/" + k)["ContentLength"] for k in keys]
         mean = sum(sizes_b) / len(sizes_b)
-        print(f"  segment {size:>7,} events: {len(keys):>4} segments of {mean / 1e6:5.2f} MB "
-              f"({mean / size:.0f} B/event), {2 * len(keys)} locked PUTs, {events / took:>9,.0f} events/s")
+        print(
+            f"  segment {size:>7,} events: {len(keys):>4} segments of {mean / 1e6:5.2f} MB "
+            f"({mean / size:.0f} B/event), {2 * len(keys)} locked PUTs, {events / took:>9,.0f} events/s"
+        )
 
 
 def main() -> None:
@@ -128,8 +139,9 @@ def main() -> None:
     endpoint = args.s3_endpoint
     script = Path(__file__).resolve().parent.parent / "scripts" / "ceph-rgw.sh"
     if args.start_ceph:
-        endpoint = subprocess.run([str(script), "start", args.start_ceph, "7481"], check=True,
-                                  capture_output=True, text=True).stdout.strip()
+        endpoint = subprocess.run(
+            [str(script), "start", args.start_ceph, "7481"], check=True, capture_output=True, text=True
+        ).stdout.strip()
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "auditsealtest")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "auditsealtestsecret")
     try:

@@ -42,19 +42,27 @@ def append_rate(events: int, batch: int) -> tuple[float, float]:
 def drain_rate(events: int) -> tuple[float, float]:
     root = Path(tempfile.mkdtemp(prefix="auditseal-spool-bench-"))
     agent_port = free_port()
-    setup = devsetup.setup(root, ingest_port=free_port(), admin_port=free_port(),
-                           agent_overrides={"metrics_listen": f"127.0.0.1:{agent_port}", "log_level": "warning"},
-                           collector_overrides={"log_level": "warning"})
+    setup = devsetup.setup(
+        root,
+        ingest_port=free_port(),
+        admin_port=free_port(),
+        agent_overrides={"metrics_listen": f"127.0.0.1:{agent_port}", "log_level": "warning"},
+        collector_overrides={"log_level": "warning"},
+    )
     url = f"http://127.0.0.1:{agent_port}"
-    agent = subprocess.Popen([sys.executable, "-m", "agent.main", "run", "--config", str(setup.agent_config)],
-                             stderr=open(root / "agent.log", "w"))
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "agent.main", "run", "--config", str(setup.agent_config)],
+        stderr=open(root / "agent.log", "w"),
+    )
     collector = None
     try:
         wait(lambda: _ok(url + "/metrics"), 30, "agent")
         (setup.watch_dir / "backlog.jsonl").write_bytes(samples.lines(0, events, "acme"))
         wait(lambda: metric(url, "auditseal_agent_events_spooled_total") >= events, 600, "spooled")
-        collector = subprocess.Popen([sys.executable, "-m", "collector.main", "run", "--config",
-                                      str(setup.collector_config)], stderr=open(root / "collector.log", "w"))
+        collector = subprocess.Popen(
+            [sys.executable, "-m", "collector.main", "run", "--config", str(setup.collector_config)],
+            stderr=open(root / "collector.log", "w"),
+        )
         wait(lambda: _ok(setup.admin_url + "/healthz"), 30, "collector")
         start = time.monotonic()
         wait(lambda: metric(url, "auditseal_agent_events_acked_total") >= events, 600, "drained")
@@ -74,8 +82,10 @@ def main() -> None:
     args = parser.parse_args()
     eps, mbps = append_rate(args.events, args.batch)
     drain, rss = drain_rate(args.events)
-    print(f"spool append_eps={eps:,.0f} ({mbps:.0f} MB/s, fsync per {args.batch}-event batch) "
-          f"backlog_drain_eps={drain:,.0f} agent_rss_peak_mb={rss:.0f} events={args.events}")
+    print(
+        f"spool append_eps={eps:,.0f} ({mbps:.0f} MB/s, fsync per {args.batch}-event batch) "
+        f"backlog_drain_eps={drain:,.0f} agent_rss_peak_mb={rss:.0f} events={args.events}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Per-stage cost in µs/event, in-process, no sockets: where the time goes.
 
-    .venv/bin/python bench/stages.py [--events 50000]
+.venv/bin/python bench/stages.py [--events 50000]
 """
 
 from __future__ import annotations
@@ -54,34 +54,56 @@ def main() -> None:
             stamp(doc, "web-1", seq, event_id("web-1", seq))
             out.append(canonical_bytes(doc))
         return out
+
     payloads = timed("agent.stamp+canonical", n, number, r)
     with tempfile.TemporaryDirectory() as tmp:
         spool = Spool(Path(tmp), 32 << 20)
         spool.open()
         step = 5000
-        timed("agent.spool_append(fsync/5000)", n, lambda: [
-            spool.append(payloads[i:i + step], i + 1, {"in": {"f": {"offset": i}}})
-            for i in range(0, n, step)], r)
+        timed(
+            "agent.spool_append(fsync/5000)",
+            n,
+            lambda: [
+                spool.append(payloads[i : i + step], i + 1, {"in": {"f": {"offset": i}}}) for i in range(0, n, step)
+            ],
+            r,
+        )
         spool.close()
-    bodies = timed("agent.lz4+hmac(5000/batch)", n, lambda: [
-        (b := wire.encode_body(payloads[i:i + step]),
-         wire.build_headers(agent="web-1", key_id="k1", key=b"k" * 32, timestamp=1, first_seq=i + 1,
-                            last_seq=i + step, body=b))[0] for i in range(0, n, step)], r)
+    bodies = timed(
+        "agent.lz4+hmac(5000/batch)",
+        n,
+        lambda: [
+            (
+                b := wire.encode_body(payloads[i : i + step]),
+                wire.build_headers(
+                    agent="web-1", key_id="k1", key=b"k" * 32, timestamp=1, first_seq=i + 1, last_seq=i + step, body=b
+                ),
+            )[0]
+            for i in range(0, n, step)
+        ],
+        r,
+    )
     limits = wire.Limits()
     ids = PeerIdentity("web-1", frozenset({"acme"}))
     # As in the server: one batch at a time, its parsed documents dropped after admission.
     for b in bodies[:2]:  # warm-up: the server process reuses the same memory batch after batch
         wire.split_events(wire.decompress(b, limits), limits)
-    timed("collector.decompress+parse", n, lambda: [
-        wire.split_events(wire.decompress(b, limits), limits)[0] for b in bodies], r)
+    timed(
+        "collector.decompress+parse",
+        n,
+        lambda: [wire.split_events(wire.decompress(b, limits), limits)[0] for b in bodies],
+        r,
+    )
 
     def admit_all():
         out = []
         for i, b in enumerate(bodies):
             lines, evs = wire.split_events(wire.decompress(b, limits), limits)
-            out.append(admit(ids, wire.BatchHeader("web-1", "k1", 1, i * step + 1, (i + 1) * step, ""),
-                             lines, evs, now)[0])
+            out.append(
+                admit(ids, wire.BatchHeader("web-1", "k1", 1, i * step + 1, (i + 1) * step, ""), lines, evs, now)[0]
+            )
         return out
+
     admitted = timed("collector.decompress+parse+admit", n, admit_all, r)
     r["collector.ingest.admit(check)"] = r.pop("collector.decompress+parse+admit") - r["collector.decompress+parse"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,8 +113,12 @@ def main() -> None:
         for i, batch in enumerate(admitted):
             payload = encode_batch(BatchMeta("web-1", "acme", now), [line for _, _, line in batch])
             recs.append((Position(1, i), Record(i, i + 1, 1, 0, payload)))
-        timed("consumer.materialise+sqlite_index", n,
-              lambda: index.process(journal_batch(recs, Position(1, len(recs)))), r)
+        timed(
+            "consumer.materialise+sqlite_index",
+            n,
+            lambda: index.process(journal_batch(recs, Position(1, len(recs)))),
+            r,
+        )
         index.close()
     width = max(map(len, r))
     for label, us in r.items():

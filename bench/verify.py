@@ -58,10 +58,12 @@ def main() -> None:
         t2 = time.perf_counter()
         bundle = build_proof(store, event_id, [signer.verifier()])
         prove_s = time.perf_counter() - t2
-    print(f"verify events={args.events} segments={report.segments_total} "
-          f"verify_s={verify_s:.2f} verify_eps={args.events / verify_s:,.0f} "
-          f"seal_eps={args.events / sealed:,.0f} (incl. generating events) "
-          f"prove_s={prove_s:.2f} proof_hashes={len(bundle['proof'])}")
+    print(
+        f"verify events={args.events} segments={report.segments_total} "
+        f"verify_s={verify_s:.2f} verify_eps={args.events / verify_s:,.0f} "
+        f"seal_eps={args.events / sealed:,.0f} (incl. generating events) "
+        f"prove_s={prove_s:.2f} proof_hashes={len(bundle['proof'])}"
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,15 @@ class AlertStore:
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO alerts (alert_id, rule, tenant, created, summary, doc) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (alert.alert_id, alert.rule, alert.tenant, alert.created, alert.summary,
-                     orjson.dumps(alert.details)))
+                    (
+                        alert.alert_id,
+                        alert.rule,
+                        alert.tenant,
+                        alert.created,
+                        alert.summary,
+                        orjson.dumps(alert.details),
+                    ),
+                )
             return cur.rowcount == 1
         finally:
             conn.close()
@@ -71,17 +78,24 @@ class AlertStore:
         """Whether each alert's id is stored already."""
         conn = self._connect()
         try:
-            return [conn.execute("SELECT 1 FROM alerts WHERE alert_id = ?", (a.alert_id,)).fetchone() is not None
-                    for a in alerts]
+            return [
+                conn.execute("SELECT 1 FROM alerts WHERE alert_id = ?", (a.alert_id,)).fetchone() is not None
+                for a in alerts
+            ]
         finally:
             conn.close()
 
     def list(self, tenant: str, limit: int = 100) -> list[dict]:
         conn = self._connect()
         try:
-            rows = conn.execute("SELECT alert_id, rule, tenant, created, summary, doc FROM alerts "
-                                "WHERE tenant = ? ORDER BY created DESC LIMIT ?", (tenant, limit)).fetchall()
+            rows = conn.execute(
+                "SELECT alert_id, rule, tenant, created, summary, doc FROM alerts "
+                "WHERE tenant = ? ORDER BY created DESC LIMIT ?",
+                (tenant, limit),
+            ).fetchall()
         finally:
             conn.close()
-        return [{"alert_id": a, "rule": r, "tenant": t, "created": c, "summary": s,
-                 "details": orjson.loads(d)} for a, r, t, c, s, d in rows]
+        return [
+            {"alert_id": a, "rule": r, "tenant": t, "created": c, "summary": s, "details": orjson.loads(d)}
+            for a, r, t, c, s, d in rows
+        ]

@@ -42,16 +42,18 @@ class IngestConfig(StrictModel):
     hmac_keys_file: Path
     limits: LimitsConfig = LimitsConfig()
     tls_handshake_timeout: float = Field(10.0, gt=0, le=300, description="TLS handshake bound, seconds")
-    header_timeout: float = Field(10.0, gt=0, le=300,
-                                  description="a connection's first request headers must arrive within this")
+    header_timeout: float = Field(
+        10.0, gt=0, le=300, description="a connection's first request headers must arrive within this"
+    )
     body_timeout: float = Field(30.0, gt=0, le=3600, description="a request body must arrive within this")
     keepalive_timeout: float = Field(15.0, gt=0, le=3600, description="idle kept-alive connections close")
 
 
 class JournalConfig(StrictModel):
     max_segment_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
-    max_bytes: int = Field(16 * 1024 ** 3, ge=1024 * 1024,
-                           description="when sinks lag this far behind, ingest answers 503")
+    max_bytes: int = Field(
+        16 * 1024**3, ge=1024 * 1024, description="when sinks lag this far behind, ingest answers 503"
+    )
 
 
 class SqliteIndexConfig(StrictModel):
@@ -61,16 +63,17 @@ class SqliteIndexConfig(StrictModel):
 
 class ArchiveCommon(StrictModel):
     signing_key: Path = Field(description="Ed25519 checkpoint signing key (auditseal keys init)")
-    encryption_key: Path | None = Field(None, description="AES-256-GCM archive key file "
-                                                          "(auditseal keys archive-key); segments stored encrypted")
+    encryption_key: Path | None = Field(
+        None, description="AES-256-GCM archive key file (auditseal keys archive-key); segments stored encrypted"
+    )
     segment_max_events: int = Field(50_000, ge=1)
     segment_max_age: float = Field(5.0, gt=0)
-    checkpoint_interval: float = Field(3600.0, gt=0, le=3600,
-                                       description="idle logs are re-checkpointed this often")
+    checkpoint_interval: float = Field(3600.0, gt=0, le=3600, description="idle logs are re-checkpointed this often")
 
 
 class ElasticsearchIndexConfig(StrictModel):
     """Elasticsearch 8.x (or 7.17+ with compatibility). Secrets are read from files."""
+
     type: Literal["elasticsearch"]
     hosts: list[str] = Field(min_length=1)
     api_key_file: Path | None = None
@@ -91,6 +94,7 @@ class LocalArchiveConfig(ArchiveCommon):
 class S3ArchiveConfig(ArchiveCommon):
     """S3 with Object Lock (COMPLIANCE). Credentials come from the standard AWS chain
     (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an instance role), never from here."""
+
     type: Literal["s3"]
     bucket: str = Field(min_length=3, max_length=63)
     prefix: str = Field("", description="key prefix inside the bucket")
@@ -120,18 +124,22 @@ class VerifyConfig(StrictModel):
 class AdminConfig(StrictModel):
     listen: Listen = "127.0.0.1:9444"
     token_sha256: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
-        default_factory=list, description="SHA-256 (lowercase hex, quoted) of each accepted bearer token")
+        default_factory=list, description="SHA-256 (lowercase hex, quoted) of each accepted bearer token"
+    )
 
 
 class CollectorConfig(StrictModel):
     collector: Identity = Identity()
     ingest: IngestConfig
     journal: JournalConfig = JournalConfig()
-    index: Annotated[Annotated[SqliteIndexConfig, Tag("sqlite")]
-                     | Annotated[ElasticsearchIndexConfig, Tag("elasticsearch")],
-                     Discriminator(_index_type)] = SqliteIndexConfig()
-    archive: Annotated[Annotated[LocalArchiveConfig, Tag("local")] | Annotated[S3ArchiveConfig, Tag("s3")],
-                       Discriminator(_archive_type)]
+    index: Annotated[
+        Annotated[SqliteIndexConfig, Tag("sqlite")] | Annotated[ElasticsearchIndexConfig, Tag("elasticsearch")],
+        Discriminator(_index_type),
+    ] = SqliteIndexConfig()
+    archive: Annotated[
+        Annotated[LocalArchiveConfig, Tag("local")] | Annotated[S3ArchiveConfig, Tag("s3")],
+        Discriminator(_archive_type),
+    ]
     retention: RetentionPolicy = RetentionPolicy()
     verify: VerifyConfig = VerifyConfig()
     admin: AdminConfig = AdminConfig()

@@ -29,8 +29,9 @@ class DataDirLock:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise Halt(f"{self.path.parent}: data directory is held by a running collector "
-                           f"(pid {holder}); stop it first") from None
+                raise Halt(
+                    f"{self.path.parent}: data directory is held by a running collector (pid {holder}); stop it first"
+                ) from None
             raise Halt(f"{self.path}: cannot lock: {exc.strerror}") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

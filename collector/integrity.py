@@ -42,15 +42,28 @@ def finding_event(finding: Finding, agent: str, sequence: int, now: str) -> dict
     """The ECS security event for one verifier finding (pure)."""
     return {
         "@timestamp": now,
-        "event": {"action": RULE, "kind": "alert", "category": ["intrusion_detection"],
-                  "type": ["info"], "outcome": "failure", "reason": finding.detail,
-                  "sequence": sequence, "created": now, "id": event_id(agent, sequence)},
+        "event": {
+            "action": RULE,
+            "kind": "alert",
+            "category": ["intrusion_detection"],
+            "type": ["info"],
+            "outcome": "failure",
+            "reason": finding.detail,
+            "sequence": sequence,
+            "created": now,
+            "id": event_id(agent, sequence),
+        },
         "organization": {"id": finding.log.split("/")[0]},
         "agent": {"id": agent},
         "rule": {"name": RULE},
         "message": finding.line(),
-        "labels": {"finding_code": finding.code, "log": finding.log, "object": finding.object,
-                   "first_leaf": finding.first, "last_leaf": finding.last},
+        "labels": {
+            "finding_code": finding.code,
+            "log": finding.log,
+            "object": finding.object,
+            "first_leaf": finding.first,
+            "last_leaf": finding.last,
+        },
     }
 
 
@@ -78,15 +91,36 @@ def confirmed(first: list[Finding], second: list[Finding]) -> list[Finding]:
 def finding_alert(finding: Finding, now: str) -> Alert:
     tenant = finding.log.split("/")[0]
     # The window is the finding itself: the same tamper found again is the same alert.
-    return Alert(alert_id(RULE, tenant, alert_group(finding), ""), RULE, tenant, now, finding.line(),
-                 {"code": finding.code, "log": finding.log, "object": finding.object,
-                  "first_leaf": finding.first, "last_leaf": finding.last, "detail": finding.detail})
+    return Alert(
+        alert_id(RULE, tenant, alert_group(finding), ""),
+        RULE,
+        tenant,
+        now,
+        finding.line(),
+        {
+            "code": finding.code,
+            "log": finding.log,
+            "object": finding.object,
+            "first_leaf": finding.first,
+            "last_leaf": finding.last,
+            "detail": finding.detail,
+        },
+    )
 
 
 class IntegrityMonitor:
-    def __init__(self, store: archive.LocalStore, verifiers: list[Verifier], state_path: Path,
-                 journal: Journal, alerts: AlertStore, own: OwnStream, metrics, cipher=None,
-                 confirm_after: float = 1.0):
+    def __init__(
+        self,
+        store: archive.LocalStore,
+        verifiers: list[Verifier],
+        state_path: Path,
+        journal: Journal,
+        alerts: AlertStore,
+        own: OwnStream,
+        metrics,
+        cipher=None,
+        confirm_after: float = 1.0,
+    ):
         self.confirm_after = confirm_after
         self.store = store
         self.verifiers = verifiers
@@ -102,8 +136,7 @@ class IntegrityMonitor:
         state = orjson.loads(self.state_path.read_bytes()) if self.state_path.exists() else None
         # Locked objects (S3 Object Lock) cannot change: verify what is new since the last run
         # instead of downloading the whole archive every time. Files can change: all of them.
-        report = verify_store(self.store, self.verifiers, state, cipher=self.cipher,
-                              incremental=self.store.immutable)
+        report = verify_store(self.store, self.verifiers, state, cipher=self.cipher, incremental=self.store.immutable)
         write_atomic(self.state_path, orjson.dumps(report.state))
         return report
 
@@ -119,18 +152,17 @@ class IntegrityMonitor:
         self.last_report = report
         self.metrics.verify_runs.labels("findings" if report.findings else "clean").inc()
         for code in {f.code for f in report.findings}:
-            self.metrics.integrity_findings.labels(code).inc(
-                sum(1 for f in report.findings if f.code == code))
+            self.metrics.integrity_findings.labels(code).inc(sum(1 for f in report.findings if f.code == code))
         now = utc_now_iso()
         new = [f for f in findings if await asyncio.to_thread(self.alerts.record, finding_alert(f, now))]
         if new:
             await self._journal(new, now)
             for f in new:
                 log.error("archive integrity failure", extra=kv(finding=f.line()))
-        log.info("archive verified", extra=kv(summary=report.summary, findings=len(report.findings),
-                                              new=len(new)))
+        log.info("archive verified", extra=kv(summary=report.summary, findings=len(report.findings), new=len(new)))
         return new
 
     async def _journal(self, findings: list[Finding], now: str) -> None:
         await self.own.append(
-            [(f.log.split("/")[0], partial(finding_event, f, self.own.agent, now=now)) for f in findings], now)
+            [(f.log.split("/")[0], partial(finding_event, f, self.own.agent, now=now)) for f in findings], now
+        )

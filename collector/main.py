@@ -48,11 +48,12 @@ def load_hmac_keys(path: Path) -> dict[str, dict[str, bytes]]:
     """``{agent: {key_id: hex secret}}``; several keys per agent may be valid (rotation)."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
-        return {str(agent): {str(kid): bytes.fromhex(secret) for kid, secret in keys.items()}
-                for agent, keys in data.items()}
+        return {
+            str(agent): {str(kid): bytes.fromhex(secret) for kid, secret in keys.items()}
+            for agent, keys in data.items()
+        }
     except (OSError, AttributeError, TypeError, ValueError, yaml.YAMLError) as exc:
-        raise Halt(f"{path}: cannot read HMAC keys (need agent: {{key_id: hex}}): "
-                   f"{type(exc).__name__}") from None
+        raise Halt(f"{path}: cannot read HMAC keys (need agent: {{key_id: hex}}): {type(exc).__name__}") from None
 
 
 async def sealer_tick(sealer: Sealer) -> None:
@@ -66,12 +67,14 @@ async def sealer_tick(sealer: Sealer) -> None:
 def until_stopped(job):
     """A scheduled coroutine that a shutdown may cancel mid-run: that is a normal stop, not a
     failure to report (each job is idempotent and runs again after the restart)."""
+
     @functools.wraps(job)
     async def run(*args):
         try:
             return await job(*args)
         except asyncio.CancelledError:
             log.info("scheduled job stopped by shutdown", extra=kv(job=job.__name__))
+
     return run
 
 
@@ -111,8 +114,7 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     tls_refusals.install(metrics.tls_refusals)
     data = cfg.collector.data_dir
     keys = load_hmac_keys(cfg.ingest.hmac_keys_file)
-    ssl_ctx = tls.server_context(str(cfg.ingest.tls.cert), str(cfg.ingest.tls.key),
-                                 str(cfg.ingest.tls.client_ca))
+    ssl_ctx = tls.server_context(str(cfg.ingest.tls.cert), str(cfg.ingest.tls.key), str(cfg.ingest.tls.client_ca))
     index_path = (cfg.index.path or data / "index.sqlite") if cfg.index.type == "sqlite" else None
     await asyncio.to_thread(upgrade.migrate, data, index_path)  # before any sink reads its cursor
     journal = LocalJournal(data / "journal", cfg.journal.max_segment_bytes, cfg.journal.max_bytes)
@@ -123,42 +125,63 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     signer = load_signer(cfg.archive.signing_key)
     store = registry.open_store(cfg.archive, data)
     cipher = SegmentCipher.load(cfg.archive.encryption_key) if cfg.archive.encryption_key else None
-    sealer = Sealer(store, data / "sealer", signer, signer.name, cfg.archive.checkpoint_interval, cipher,
-                    cfg.retention, Quarantine(data / "quarantine", "archive", on_entry))
+    sealer = Sealer(
+        store,
+        data / "sealer",
+        signer,
+        signer.name,
+        cfg.archive.checkpoint_interval,
+        cipher,
+        cfg.retention,
+        Quarantine(data / "quarantine", "archive", on_entry),
+    )
     runners = [
         SinkRunner(journal, index, metrics),
-        SinkRunner(journal, sealer, metrics, min_events=cfg.archive.segment_max_events,
-                   max_wait=cfg.archive.segment_max_age),
+        SinkRunner(
+            journal, sealer, metrics, min_events=cfg.archive.segment_max_events, max_wait=cfg.archive.segment_max_age
+        ),
     ]
     # Sinks open (and create the index schema) before the admin API can query them; a sink
     # whose store is down keeps retrying while ingest runs.
     tasks = [asyncio.create_task(r.run()) for r in runners]
-    while (any(r.position is None and r.failing is None for r in runners)
-           and not any(t.done() for t in tasks)):
+    while any(r.position is None and r.failing is None for r in runners) and not any(t.done() for t in tasks):
         await asyncio.sleep(0.01)
     readiness = Readiness(journal, runners, metrics)
 
     own = OwnStream(journal, cfg.collector.id)
     ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own, cfg.ingest.body_timeout)
-    admin = Admin(cfg.admin.token_sha256, search, metrics, readiness, store, [signer.verifier()], alerts,
-                  cipher)
-    sites = [await IngestSite(ingest, cfg.ingest, ssl_ctx).start(),
-             await start_site(admin.app(), cfg.admin.listen)]
-    log.info("collector ready", extra=kv(ingest=cfg.ingest.listen, admin=cfg.admin.listen,
-                                         agents_known=len(journal.marks.high)))
+    admin = Admin(cfg.admin.token_sha256, search, metrics, readiness, store, [signer.verifier()], alerts, cipher)
+    sites = [await IngestSite(ingest, cfg.ingest, ssl_ctx).start(), await start_site(admin.app(), cfg.admin.listen)]
+    log.info(
+        "collector ready",
+        extra=kv(ingest=cfg.ingest.listen, admin=cfg.admin.listen, agents_known=len(journal.marks.high)),
+    )
 
-    monitor = IntegrityMonitor(store, [signer.verifier()], data / "verify-state.json", journal,
-                               alerts, own, metrics, cipher)
+    monitor = IntegrityMonitor(
+        store, [signer.verifier()], data / "verify-state.json", journal, alerts, own, metrics, cipher
+    )
     scheduler = AsyncIOScheduler()
-    scheduler.add_job(until_stopped(sealer_tick), "interval", args=[sealer],
-                      seconds=min(60.0, cfg.archive.checkpoint_interval / 4), max_instances=1)
-    scheduler.add_job(until_stopped(monitor.check), "interval", seconds=cfg.verify.interval, max_instances=1,
-                      coalesce=True)
+    scheduler.add_job(
+        until_stopped(sealer_tick),
+        "interval",
+        args=[sealer],
+        seconds=min(60.0, cfg.archive.checkpoint_interval / 4),
+        max_instances=1,
+    )
+    scheduler.add_job(
+        until_stopped(monitor.check), "interval", seconds=cfg.verify.interval, max_instances=1, coalesce=True
+    )
     if cfg.index.type == "sqlite":  # Elasticsearch ages events out itself (ILM)
         # First pass a minute after start, not during it.
-        scheduler.add_job(until_stopped(prune_index), "interval",
-                          args=[cfg.index.path or data / "index.sqlite", cfg.retention], seconds=3600,
-                          max_instances=1, coalesce=True, next_run_time=datetime.now() + timedelta(minutes=1))
+        scheduler.add_job(
+            until_stopped(prune_index),
+            "interval",
+            args=[cfg.index.path or data / "index.sqlite", cfg.retention],
+            seconds=3600,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now() + timedelta(minutes=1),
+        )
     scheduler.start()
 
     stop = asyncio.Event()
@@ -185,9 +208,12 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     if late:
         # A sink still inside a slow call to its store: everything acknowledged is in the
         # fsynced journal and every sink is idempotent from its cursor, so ending now is safe.
-        log.error("sinks did not stop in time; exiting without them",
-                  extra=kv(sinks=[r.sink.name for r, t in zip(runners, tasks, strict=True) if t in late],
-                           seconds=STOP_SECONDS))
+        log.error(
+            "sinks did not stop in time; exiting without them",
+            extra=kv(
+                sinks=[r.sink.name for r, t in zip(runners, tasks, strict=True) if t in late], seconds=STOP_SECONDS
+            ),
+        )
         journal.close()
         logging.shutdown()
         os._exit(2 if halted else 0)
@@ -200,16 +226,35 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
 def quarantined(metrics: CollectorMetrics, alerts: AlertStore, entry) -> None:
     """A sink set an event aside: a counter, an error line and one alert per event."""
     metrics.quarantined.labels(entry.sink, entry.error_type).inc()
-    log.error("sink quarantined an event and goes on", extra=kv(
-        sink=entry.sink, event_id=entry.event_id, tenant=entry.tenant, agent=entry.agent,
-        cursor=entry.cursor, error=f"{entry.error_type}: {entry.error}"))
-    alerts.record(Alert(alert_id("sink_quarantine", entry.tenant, f"{entry.sink}/{entry.event_id}", ""),
-                        "sink_quarantine", entry.tenant, entry.at,
-                        f"the {entry.sink} sink could not store event {entry.event_id or '?'} "
-                        f"({entry.error_type}); it is quarantined",
-                        {"sink": entry.sink, "event_id": entry.event_id, "agent": entry.agent,
-                         "seq": entry.seq, "cursor": entry.cursor,
-                         "error": f"{entry.error_type}: {entry.error}"}))
+    log.error(
+        "sink quarantined an event and goes on",
+        extra=kv(
+            sink=entry.sink,
+            event_id=entry.event_id,
+            tenant=entry.tenant,
+            agent=entry.agent,
+            cursor=entry.cursor,
+            error=f"{entry.error_type}: {entry.error}",
+        ),
+    )
+    alerts.record(
+        Alert(
+            alert_id("sink_quarantine", entry.tenant, f"{entry.sink}/{entry.event_id}", ""),
+            "sink_quarantine",
+            entry.tenant,
+            entry.at,
+            f"the {entry.sink} sink could not store event {entry.event_id or '?'} "
+            f"({entry.error_type}); it is quarantined",
+            {
+                "sink": entry.sink,
+                "event_id": entry.event_id,
+                "agent": entry.agent,
+                "seq": entry.seq,
+                "cursor": entry.cursor,
+                "error": f"{entry.error_type}: {entry.error}",
+            },
+        )
+    )
 
 
 def export(what: str, cfg) -> int:
@@ -217,6 +262,7 @@ def export(what: str, cfg) -> int:
 
     from .retention import RetentionPolicy
     from .sinks.es import kibana, templates
+
     if what == "kibana":
         sys.stdout.buffer.write(kibana.ndjson())
         return 0
@@ -228,6 +274,7 @@ def export(what: str, cfg) -> int:
 
 def quarantine_command(args, cfg) -> int:
     import orjson
+
     sinks = [args.sink] if args.sink else ["index", "archive"]
     boxes = [Quarantine(cfg.collector.data_dir / "quarantine", name) for name in sinks]
     if args.action == "retry":
@@ -235,8 +282,10 @@ def quarantine_command(args, cfg) -> int:
             wanted = [e for e in box.open_entries() if not args.id or e.get("event_id") in args.id]
             if wanted:
                 box.request_retry(args.id)
-                print(f"{box.sink}: retry asked for {len(wanted)} events; the running collector "
-                      f"(or its next start) stores them and marks them resolved")
+                print(
+                    f"{box.sink}: retry asked for {len(wanted)} events; the running collector "
+                    f"(or its next start) stores them and marks them resolved"
+                )
             else:
                 print(f"{box.sink}: nothing quarantined{' with those ids' if args.id else ''}")
         return 0
@@ -249,9 +298,11 @@ def quarantine_command(args, cfg) -> int:
             if args.json:
                 sys.stdout.buffer.write(orjson.dumps({k: v for k, v in e.items() if k != "kind"}) + b"\n")
             else:
-                print(f"{e['at']}  {e['sink']:<7}  {e.get('event_id') or '-':<32}  {e['tenant']}  "
-                      f"{e['agent']}#{e.get('seq')}  journal {e.get('cursor', e.get('position'))}  "
-                      f"{e['error_type']}: {e['error'][:200]}")
+                print(
+                    f"{e['at']}  {e['sink']:<7}  {e.get('event_id') or '-':<32}  {e['tenant']}  "
+                    f"{e['agent']}#{e.get('seq')}  journal {e.get('cursor', e.get('position'))}  "
+                    f"{e['error_type']}: {e['error'][:200]}"
+                )
     if not args.json:
         print(f"{total} quarantined events")
     return 0

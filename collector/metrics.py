@@ -8,48 +8,72 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 class CollectorMetrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
-        self.batches = Counter("auditseal_collector_batches", "Batches by HTTP status", ["status"],
-                               registry=r)
-        self.rejects = Counter("auditseal_collector_rejects", "Refused batches by reason", ["reason"],
-                               registry=r)
-        self.event_rejects = Counter("auditseal_collector_events_rejected",
-                                     "Events refused alone (an event_rejected record stored in their "
-                                     "place), by reason", ["reason"], registry=r)
-        self.quarantined = Counter("auditseal_collector_quarantined_events",
-                                   "Events a sink could not store and set aside, by sink and error",
-                                   ["sink", "error"], registry=r)
-        self.slow_clients = Counter("auditseal_collector_ingest_connections_cut",
-                                    "Ingest connections cut or lost before a full request, by reason",
-                                    ["reason"], registry=r)
-        self.tls_refusals = Counter("auditseal_collector_tls_handshake_failures",
-                                    "Refused TLS handshakes by OpenSSL reason", ["reason"], registry=r)
+        self.batches = Counter("auditseal_collector_batches", "Batches by HTTP status", ["status"], registry=r)
+        self.rejects = Counter("auditseal_collector_rejects", "Refused batches by reason", ["reason"], registry=r)
+        self.event_rejects = Counter(
+            "auditseal_collector_events_rejected",
+            "Events refused alone (an event_rejected record stored in their place), by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.quarantined = Counter(
+            "auditseal_collector_quarantined_events",
+            "Events a sink could not store and set aside, by sink and error",
+            ["sink", "error"],
+            registry=r,
+        )
+        self.slow_clients = Counter(
+            "auditseal_collector_ingest_connections_cut",
+            "Ingest connections cut or lost before a full request, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.tls_refusals = Counter(
+            "auditseal_collector_tls_handshake_failures",
+            "Refused TLS handshakes by OpenSSL reason",
+            ["reason"],
+            registry=r,
+        )
         self.events = Counter("auditseal_collector_events_accepted", "Events journaled", registry=r)
-        self.duplicates = Counter("auditseal_collector_events_duplicate",
-                                  "Resent events dropped by (agent, sequence) dedupe", registry=r)
-        self.gaps = Counter("auditseal_collector_sequence_gap_events",
-                            "Sequence numbers missing from agents' streams", ["kind"], registry=r)
+        self.duplicates = Counter(
+            "auditseal_collector_events_duplicate", "Resent events dropped by (agent, sequence) dedupe", registry=r
+        )
+        self.gaps = Counter(
+            "auditseal_collector_sequence_gap_events",
+            "Sequence numbers missing from agents' streams",
+            ["kind"],
+            registry=r,
+        )
         self.bytes = Counter("auditseal_collector_bytes_received", "Compressed body bytes", registry=r)
-        self.ack_seconds = Histogram("auditseal_collector_ack_seconds", "Request to 200, seconds",
-                                     registry=r)
-        self.sink_events = Counter("auditseal_collector_sink_events", "Events written by sink",
-                                   ["sink"], registry=r)
-        self.sink_errors = Counter("auditseal_collector_sink_errors", "Sink failures (retried)",
-                                   ["sink"], registry=r)
-        self.verify_runs = Counter("auditseal_collector_verify_runs", "Scheduled archive verifications",
-                                   ["result"], registry=r)
-        self.integrity_findings = Counter("auditseal_collector_integrity_findings",
-                                          "Findings of scheduled verifications, by code", ["code"],
-                                          registry=r)
-        self.index_items = Counter("auditseal_collector_index_items",
-                                   "Elasticsearch bulk items by outcome (stored, duplicate, or the "
-                                   "retried status)", ["outcome"], registry=r)
-        self.index_dead_letters = Counter("auditseal_collector_index_dead_letters",
-                                          "Events Elasticsearch refused for good, by error type",
-                                          ["type"], registry=r)
-        self.journal_bytes = Gauge("auditseal_collector_journal_bytes", "Bytes held in the journal",
-                                   registry=r)
-        self.journal_segments = Gauge("auditseal_collector_journal_segments", "Journal segment files",
-                                      registry=r)
-        self.sink_lag = Gauge("auditseal_collector_sink_lag_bytes",
-                              "Journal bytes not yet processed by a sink (same-segment estimate)",
-                              ["sink"], registry=r)
+        self.ack_seconds = Histogram("auditseal_collector_ack_seconds", "Request to 200, seconds", registry=r)
+        self.sink_events = Counter("auditseal_collector_sink_events", "Events written by sink", ["sink"], registry=r)
+        self.sink_errors = Counter("auditseal_collector_sink_errors", "Sink failures (retried)", ["sink"], registry=r)
+        self.verify_runs = Counter(
+            "auditseal_collector_verify_runs", "Scheduled archive verifications", ["result"], registry=r
+        )
+        self.integrity_findings = Counter(
+            "auditseal_collector_integrity_findings",
+            "Findings of scheduled verifications, by code",
+            ["code"],
+            registry=r,
+        )
+        self.index_items = Counter(
+            "auditseal_collector_index_items",
+            "Elasticsearch bulk items by outcome (stored, duplicate, or the retried status)",
+            ["outcome"],
+            registry=r,
+        )
+        self.index_dead_letters = Counter(
+            "auditseal_collector_index_dead_letters",
+            "Events Elasticsearch refused for good, by error type",
+            ["type"],
+            registry=r,
+        )
+        self.journal_bytes = Gauge("auditseal_collector_journal_bytes", "Bytes held in the journal", registry=r)
+        self.journal_segments = Gauge("auditseal_collector_journal_segments", "Journal segment files", registry=r)
+        self.sink_lag = Gauge(
+            "auditseal_collector_sink_lag_bytes",
+            "Journal bytes not yet processed by a sink (same-segment estimate)",
+            ["sink"],
+            registry=r,
+        )

@@ -24,6 +24,8 @@ def check(cfg, config_path, load_hmac_keys, load_signer) -> list[str]:
     if cfg.archive.type == "local" and cfg.archive.path:
         p.writable_dir(("archive", "path"), cfg.archive.path)
     if not cfg.admin.token_sha256:
-        p.warn(("admin", "token_sha256"), "no token: every admin API query (/v1/...) will be refused; "
-                                          "make one with `auditseal token`")
+        p.warn(
+            ("admin", "token_sha256"),
+            "no token: every admin API query (/v1/...) will be refused; make one with `auditseal token`",
+        )
     return p.warnings

@@ -44,8 +44,9 @@ class EventQuery:
             except Rejected:
                 raise Rejected("bad_query", f"{name} is not an ISO 8601 time: {value!r}") from None
 
-        return cls(tenant, params.get("user") or None, params.get("action") or None,
-                   when("since"), when("until"), limit)
+        return cls(
+            tenant, params.get("user") or None, params.get("action") or None, when("since"), when("until"), limit
+        )
 
     def sql(self) -> tuple[str, list]:
         """Newest first; every clause starts with the tenant, matching the indexes."""
@@ -64,5 +65,4 @@ class EventQuery:
             where.append("ts < ?")
             args.append(self.until)
         args.append(self.limit)
-        return (f"SELECT doc FROM events WHERE {' AND '.join(where)} "
-                f"ORDER BY ts DESC LIMIT ?", args)
+        return (f"SELECT doc FROM events WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT ?", args)

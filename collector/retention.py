@@ -20,16 +20,16 @@ SEVEN_YEARS_DAYS = 2557  # 7 × 365 + 2 leap days
 
 
 class RetentionRule(StrictModel):
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$",
-                      description="archive partition of the matching events")
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", description="archive partition of the matching events")
     tenants: list[str] = Field(default_factory=list, description="empty: every tenant")
     categories: list[str] = Field(default_factory=list, description="ECS event.category; empty: any")
     archive_days: int = Field(SEVEN_YEARS_DAYS, ge=1)
     index_days: int = Field(90, ge=1)
 
     def matches(self, tenant: str, categories: list[str]) -> bool:
-        return ((not self.tenants or tenant in self.tenants)
-                and (not self.categories or any(c in self.categories for c in categories)))
+        return (not self.tenants or tenant in self.tenants) and (
+            not self.categories or any(c in self.categories for c in categories)
+        )
 
 
 class RetentionPolicy(StrictModel):

@@ -36,8 +36,12 @@ class Ceph:
     @property
     def env(self) -> dict[str, str]:
         """What a program needs to reach this S3 (standard AWS variables)."""
-        return {"AWS_ACCESS_KEY_ID": ACCESS, "AWS_SECRET_ACCESS_KEY": SECRET,
-                "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": "us-east-1"}
+        return {
+            "AWS_ACCESS_KEY_ID": ACCESS,
+            "AWS_SECRET_ACCESS_KEY": SECRET,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
 
     def _script(self, *args: str) -> str:
         done = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=180)
@@ -80,7 +84,12 @@ class Ceph:
 def rados_objects(ceph: Ceph, pool: str = "default.rgw.buckets.data") -> list[bytes]:
     """The raw bytes RADOS holds for every object in the gateway's data pool."""
     conf = str(ceph.dir / "ceph.conf")
-    names = subprocess.run(["rados", "-c", conf, "-p", pool, "ls"], capture_output=True, text=True,
-                           check=True, timeout=60).stdout.split()
-    return [subprocess.run(["rados", "-c", conf, "-p", pool, "get", name, "-"], capture_output=True,
-                           check=True, timeout=60).stdout for name in names]
+    names = subprocess.run(
+        ["rados", "-c", conf, "-p", pool, "ls"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    return [
+        subprocess.run(
+            ["rados", "-c", conf, "-p", pool, "get", name, "-"], capture_output=True, check=True, timeout=60
+        ).stdout
+        for name in names
+    ]

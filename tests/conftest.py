@@ -19,6 +19,7 @@ def es():
     import os
 
     from tests.es_server import ElasticsearchTestServer
+
     if os.environ.get("ES_URL"):
         yield RealElasticsearch(os.environ["ES_URL"])
         return

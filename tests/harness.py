@@ -46,8 +46,9 @@ class Proc:
     def start(self) -> "Proc":
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
-            self.popen = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT,
-                                          env={**os.environ, **self.env})
+            self.popen = subprocess.Popen(
+                self.args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            )
         return self
 
     @property
@@ -81,20 +82,33 @@ class Proc:
 class Pipeline:
     """A collector and an agent set up like `make run`, on free ports under ``root``."""
 
-    def __init__(self, root: Path, agent_overrides: dict | None = None,
-                 collector_overrides: dict | None = None, tenants=("acme", "globex")):
+    def __init__(
+        self,
+        root: Path,
+        agent_overrides: dict | None = None,
+        collector_overrides: dict | None = None,
+        tenants=("acme", "globex"),
+    ):
         self.agent_metrics_port = free_port()
-        overrides = {"metrics_listen": f"127.0.0.1:{self.agent_metrics_port}",
-                     "batch": {"max_age": 0.2}}
+        overrides = {"metrics_listen": f"127.0.0.1:{self.agent_metrics_port}", "batch": {"max_age": 0.2}}
         overrides.update(agent_overrides or {})
-        self.setup = devsetup.setup(root, ingest_port=free_port(), admin_port=free_port(),
-                                    tenants=tenants, agent_overrides=overrides,
-                                    collector_overrides=collector_overrides)
+        self.setup = devsetup.setup(
+            root,
+            ingest_port=free_port(),
+            admin_port=free_port(),
+            tenants=tenants,
+            agent_overrides=overrides,
+            collector_overrides=collector_overrides,
+        )
         self.root = self.setup.root
-        self.collector = Proc([sys.executable, "-m", "collector.main", "run", "--config",
-                               str(self.setup.collector_config)], self.root / "collector.log")
-        self.agent = Proc([sys.executable, "-m", "agent.main", "run", "--config",
-                           str(self.setup.agent_config)], self.root / "agent.log")
+        self.collector = Proc(
+            [sys.executable, "-m", "collector.main", "run", "--config", str(self.setup.collector_config)],
+            self.root / "collector.log",
+        )
+        self.agent = Proc(
+            [sys.executable, "-m", "agent.main", "run", "--config", str(self.setup.agent_config)],
+            self.root / "agent.log",
+        )
         self.index_path = self.root / "collector" / "index.sqlite"
         self.watched = self.setup.watch_dir / "app-audit.jsonl"
 
@@ -157,8 +171,7 @@ class Pipeline:
             return []
         conn = sqlite3.connect(f"file:{self.index_path}?mode=ro", uri=True, timeout=30)
         try:
-            return conn.execute(
-                "SELECT agent_id, seq, json_extract(doc, '$.labels.n') FROM events").fetchall()
+            return conn.execute("SELECT agent_id, seq, json_extract(doc, '$.labels.n') FROM events").fetchall()
         except sqlite3.OperationalError:
             return []
         finally:
@@ -180,9 +193,11 @@ class Pipeline:
         return len(self.index_rows())
 
     # -- input ----------------------------------------------------------------------------
-    def write_events(self, start: int, count: int, chunk: int = 200, pause: float = 0.0,
-                     tenant: str | None = None) -> None:
+    def write_events(
+        self, start: int, count: int, chunk: int = 200, pause: float = 0.0, tenant: str | None = None
+    ) -> None:
         from auditseal.dev import samples
+
         with open(self.watched, "ab") as f:
             for first in range(start, start + count, chunk):
                 f.write(samples.lines(first, min(chunk, start + count - first), tenant))
@@ -196,8 +211,9 @@ class Pipeline:
         return writer
 
     def wait_indexed(self, count: int, timeout: float = 90) -> list[tuple]:
-        return wait_for(lambda: (rows := self.index_rows()) and len(rows) >= count and rows,
-                        timeout, f"{count} events in the index")
+        return wait_for(
+            lambda: (rows := self.index_rows()) and len(rows) >= count and rows, timeout, f"{count} events in the index"
+        )
 
 
 def assert_exactly_once(rows: list[tuple], expected: range) -> None:
@@ -207,11 +223,11 @@ def assert_exactly_once(rows: list[tuple], expected: range) -> None:
     assert numbers == list(expected), (
         f"{len(numbers)} stored for {len(expected)} sent; "
         f"missing {sorted(set(expected) - set(numbers))[:10]}, "
-        f"duplicated {sorted(n for n, c in counts.items() if c > 1)[:10]}")
+        f"duplicated {sorted(n for n, c in counts.items() if c > 1)[:10]}"
+    )
     seqs = sorted(seq for _, seq, _ in rows)
     assert seqs == list(range(1, len(expected) + 1)), "sequence numbers have holes or repeats"
 
 
 def read_jsonl(path: Path) -> list[dict]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
-

@@ -28,8 +28,9 @@ def agent_line(seq: int, tenant: str) -> bytes:
     return orjson.dumps(doc)
 
 
-def journal_batches(batches: list[tuple[str, int]], seq: int = 0, offset: int = 8
-                    ) -> list[list[tuple[Position, Record]]]:
+def journal_batches(
+    batches: list[tuple[str, int]], seq: int = 0, offset: int = 8
+) -> list[list[tuple[Position, Record]]]:
     """Journal records as the collector writes them: one record per (tenant, batch)."""
     out = []
     for tenant, count in batches:
@@ -42,8 +43,9 @@ def journal_batches(batches: list[tuple[str, int]], seq: int = 0, offset: int = 
     return out
 
 
-def build(root: Path, batches: list[tuple[str, int]], signer: Signer | None = None,
-          with_index: bool = True, cipher=None) -> Signer:
+def build(
+    root: Path, batches: list[tuple[str, int]], signer: Signer | None = None, with_index: bool = True, cipher=None
+) -> Signer:
     signer = signer or Signer.generate("auditseal.test")
     sealer = Sealer(archive.LocalStore(root / "archive"), root / "sealer", signer, signer.name, cipher=cipher)
     sealer.open()

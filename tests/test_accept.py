@@ -17,9 +17,19 @@ OWN = "collector.c1"
 
 
 def ev(seq, tenant="acme", **extra):
-    doc = {"@timestamp": NOW, "event": {"action": "login", "category": ["authentication"], "outcome": "success",
-                                        "sequence": seq, "created": NOW},
-           "organization": {"id": tenant}, "agent": {"id": "web-1"}, **extra}
+    doc = {
+        "@timestamp": NOW,
+        "event": {
+            "action": "login",
+            "category": ["authentication"],
+            "outcome": "success",
+            "sequence": seq,
+            "created": NOW,
+        },
+        "organization": {"id": tenant},
+        "agent": {"id": "web-1"},
+        **extra,
+    }
     return doc
 
 
@@ -36,31 +46,68 @@ def journaled(acceptance):
     for w in acceptance.writes:
         meta, lines = decode_batch(w.payload)
         docs = [orjson.loads(line) for line in lines]
-        out.append((w.agent, w.last_seq, meta.tenant, [d["event"]["sequence"] for d in docs],
-                    [d["event"]["action"] for d in docs]))
+        out.append(
+            (
+                w.agent,
+                w.last_seq,
+                meta.tenant,
+                [d["event"]["sequence"] for d in docs],
+                [d["event"]["action"] for d in docs],
+            )
+        )
     return out
 
 
 # (name, events, mark, expected writes, accepted, duplicates, acked_seq, holes)
 CASES = [
-    ("all new, one tenant", [ev(1), ev(2), ev(3)], 0,
-     [("web-1", 3, "acme", [1, 2, 3], ["login"] * 3)], 3, 0, 3, []),
-    ("two tenants: one record each, order kept", [ev(1), ev(2, "globex"), ev(3)], 0,
-     [("web-1", 3, "acme", [1, 3], ["login"] * 2), ("web-1", 2, "globex", [2], ["login"])], 3, 0, 3, []),
+    ("all new, one tenant", [ev(1), ev(2), ev(3)], 0, [("web-1", 3, "acme", [1, 2, 3], ["login"] * 3)], 3, 0, 3, []),
+    (
+        "two tenants: one record each, order kept",
+        [ev(1), ev(2, "globex"), ev(3)],
+        0,
+        [("web-1", 3, "acme", [1, 3], ["login"] * 2), ("web-1", 2, "globex", [2], ["login"])],
+        3,
+        0,
+        3,
+        [],
+    ),
     ("a resend of what is stored: nothing journaled", [ev(1), ev(2)], 2, [], 0, 2, 2, []),
-    ("a resend overlapping the mark: only the new part", [ev(1), ev(2), ev(3)], 2,
-     [("web-1", 3, "acme", [3], ["login"])], 1, 2, 3, []),
-    ("a hole after the mark: a gap event in the own stream", [ev(5), ev(6)], 2,
-     [("web-1", 6, "acme", [5, 6], ["login"] * 2), (OWN, 1, "acme", [1], ["sequence_gap"])], 2, 0, 6,
-     [Hole(3, 4, False)]),
-    ("holes inside the batch, each its own gap event", [ev(1), ev(3), ev(6)], 0,
-     [("web-1", 6, "acme", [1, 3, 6], ["login"] * 3),
-      (OWN, 2, "acme", [1, 2], ["sequence_gap", "sequence_gap"])], 3, 0, 6, [Hole(2, 2, False), Hole(4, 5, False)]),
+    (
+        "a resend overlapping the mark: only the new part",
+        [ev(1), ev(2), ev(3)],
+        2,
+        [("web-1", 3, "acme", [3], ["login"])],
+        1,
+        2,
+        3,
+        [],
+    ),
+    (
+        "a hole after the mark: a gap event in the own stream",
+        [ev(5), ev(6)],
+        2,
+        [("web-1", 6, "acme", [5, 6], ["login"] * 2), (OWN, 1, "acme", [1], ["sequence_gap"])],
+        2,
+        0,
+        6,
+        [Hole(3, 4, False)],
+    ),
+    (
+        "holes inside the batch, each its own gap event",
+        [ev(1), ev(3), ev(6)],
+        0,
+        [("web-1", 6, "acme", [1, 3, 6], ["login"] * 3), (OWN, 2, "acme", [1, 2], ["sequence_gap", "sequence_gap"])],
+        3,
+        0,
+        6,
+        [Hole(2, 2, False), Hole(4, 5, False)],
+    ),
 ]
 
 
-@pytest.mark.parametrize("name, events, mark, writes, accepted, duplicates, acked, holes", CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    "name, events, mark, writes, accepted, duplicates, acked, holes", CASES, ids=[c[0] for c in CASES]
+)
 def test_accept(name, events, mark, writes, accepted, duplicates, acked, holes):
     got = run(events, mark=mark)
     assert journaled(got) == writes
@@ -74,8 +121,13 @@ def test_gap_events_are_numbered_after_the_own_streams_mark_and_name_the_hole():
     assert own.agent == OWN and own.last_seq == 42
     _, [line] = decode_batch(own.payload)
     gap = orjson.loads(line)
-    assert gap["labels"] == {"gap_agent": "web-1", "gap_first": 2, "gap_last": 3, "gap_events": 2,
-                             "gap_declared": False}
+    assert gap["labels"] == {
+        "gap_agent": "web-1",
+        "gap_first": 2,
+        "gap_last": 3,
+        "gap_events": 2,
+        "gap_declared": False,
+    }
     assert gap["agent"]["id"] == OWN and gap["event"]["sequence"] == 42
 
 
@@ -96,11 +148,14 @@ def test_a_refused_event_takes_its_place_and_is_told_once():
     assert again.writes == [] and again.told == [] and again.duplicates == 3
 
 
-@pytest.mark.parametrize("events, first, last, reason", [
-    ([], 1, 1, "empty_batch"),
-    ([ev(2), ev(1)], 1, 2, "bad_sequence"),
-    ([ev(1), ev(9)], 1, 3, "bad_sequence"),
-])
+@pytest.mark.parametrize(
+    "events, first, last, reason",
+    [
+        ([], 1, 1, "empty_batch"),
+        ([ev(2), ev(1)], 1, 2, "bad_sequence"),
+        ([ev(1), ev(9)], 1, 3, "bad_sequence"),
+    ],
+)
 def test_what_refuses_the_whole_batch(events, first, last, reason):
     header = BatchHeader("web-1", "k1", 0, first, last, "v1=")
     with pytest.raises(Rejected) as bad:

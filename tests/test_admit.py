@@ -19,9 +19,18 @@ NOW = "2026-11-28T10:00:00.000000Z"
 
 
 def ev(seq, tenant="acme", agent="web-1"):
-    return {"@timestamp": NOW, "event": {"action": "login", "category": ["authentication"],
-                                         "outcome": "success", "sequence": seq, "created": NOW},
-            "organization": {"id": tenant}, "agent": {"id": agent}}
+    return {
+        "@timestamp": NOW,
+        "event": {
+            "action": "login",
+            "category": ["authentication"],
+            "outcome": "success",
+            "sequence": seq,
+            "created": NOW,
+        },
+        "organization": {"id": tenant},
+        "agent": {"id": agent},
+    }
 
 
 def header(first, last):
@@ -37,8 +46,11 @@ def check(events, first=1, last=3):
 def test_admitted_lines_are_kept_as_sent_and_grouped_by_tenant():
     events = [ev(1), ev(2, "globex"), ev(3)]
     out = check(events)
-    assert out == [(1, "acme", orjson.dumps(events[0])), (2, "globex", orjson.dumps(events[1])),
-                   (3, "acme", orjson.dumps(events[2]))]
+    assert out == [
+        (1, "acme", orjson.dumps(events[0])),
+        (2, "globex", orjson.dumps(events[1])),
+        (3, "acme", orjson.dumps(events[2])),
+    ]
     assert by_tenant(out) == {"acme": [(1, out[0][2]), (3, out[2][2])], "globex": [(2, out[1][2])]}
 
 
@@ -52,13 +64,16 @@ def test_the_stored_form_derives_id_and_ingest_time_deterministically():
     assert materialise(meta, orjson.dumps(forged))[1] == stored
 
 
-@pytest.mark.parametrize("events, status, reason", [
-    ([ev(1, agent="db-2")], 403, "agent_mismatch"),
-    ([ev(2), ev(2)], 400, "bad_sequence"),
-    ([ev(1), ev(9)], 400, "bad_sequence"),
-    ([{"event": {"action": "x"}}], 400, "bad_sequence"),
-    ([], 400, "empty_batch"),
-])
+@pytest.mark.parametrize(
+    "events, status, reason",
+    [
+        ([ev(1, agent="db-2")], 403, "agent_mismatch"),
+        ([ev(2), ev(2)], 400, "bad_sequence"),
+        ([ev(1), ev(9)], 400, "bad_sequence"),
+        ([{"event": {"action": "x"}}], 400, "bad_sequence"),
+        ([], 400, "empty_batch"),
+    ],
+)
 def test_what_is_wrong_with_the_batch_refuses_the_whole_batch(events, status, reason):
     with pytest.raises(Rejected) as bad:
         check(events)
@@ -83,21 +98,24 @@ def _with(seq, **changes):
     return doc
 
 
-@pytest.mark.parametrize("bad, reason, home", [
-    (_with(2, organization__id="initech"), "tenant_not_allowed", "acme"),
-    (_with(2, organization__id="../etc"), "bad_field", "acme"),
-    (_with(2, organization__id=7), "bad_field", "acme"),
-    (_with(2, event__action=0), "bad_field", "acme"),
-    (_with(2, event__outcome=False), "bad_field", "acme"),
-    (_with(2, event__category=5), "bad_field", "acme"),
-    (_with(2, event__action=""), "missing_field", "acme"),
-    (_with(2, user="alice"), "bad_field", "acme"),
-    (_with(2, user__name=["a"]), "bad_field", "acme"),
-    (_with(2, labels__n=2**63), "bad_field", "acme"),
-    ({**_with(2), "@timestamp": "2026-11-28T10:00:00Z"}, "bad_field", "acme"),
-    ({**_with(2), "@timestamp": "0000-01-01T00:00:00.000000Z"}, "bad_field", "acme"),
-    (_with(2, organization__id="globex", deep=_nested(18)), "too_deep", "globex"),
-])
+@pytest.mark.parametrize(
+    "bad, reason, home",
+    [
+        (_with(2, organization__id="initech"), "tenant_not_allowed", "acme"),
+        (_with(2, organization__id="../etc"), "bad_field", "acme"),
+        (_with(2, organization__id=7), "bad_field", "acme"),
+        (_with(2, event__action=0), "bad_field", "acme"),
+        (_with(2, event__outcome=False), "bad_field", "acme"),
+        (_with(2, event__category=5), "bad_field", "acme"),
+        (_with(2, event__action=""), "missing_field", "acme"),
+        (_with(2, user="alice"), "bad_field", "acme"),
+        (_with(2, user__name=["a"]), "bad_field", "acme"),
+        (_with(2, labels__n=2**63), "bad_field", "acme"),
+        ({**_with(2), "@timestamp": "2026-11-28T10:00:00Z"}, "bad_field", "acme"),
+        ({**_with(2), "@timestamp": "0000-01-01T00:00:00.000000Z"}, "bad_field", "acme"),
+        (_with(2, organization__id="globex", deep=_nested(18)), "too_deep", "globex"),
+    ],
+)
 def test_a_bad_event_is_refused_alone_and_a_record_takes_its_place(bad, reason, home):
     events = [ev(1), bad, ev(3)]
     lines = [orjson.dumps(e) for e in events]
@@ -143,5 +161,6 @@ def test_an_integer_past_64_bits_from_a_parser_is_kept_aside_as_text():
     # Parsers build ints with int(); a pid of 200 digits must not crash the move (a fuzz finding).
     doc = {"event": {"action": "a", "category": ["iam"]}, "process": {"pid": 10**200}}
     storable.repair(doc)
-    assert doc["auditseal"]["invalid"] == [{"field": "process.pid", "value": "1" + "0" * 200,
-                                            "reason": "integer outside the signed 64-bit range"}]
+    assert doc["auditseal"]["invalid"] == [
+        {"field": "process.pid", "value": "1" + "0" * 200, "reason": "integer outside the signed 64-bit range"}
+    ]

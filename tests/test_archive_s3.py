@@ -40,9 +40,11 @@ def seal(store, tmp_path, batches, retention=None, signer=None):
 
 def run_cli(ceph, *args):
     import os
+
     env = {**os.environ, **ceph.env}
-    return subprocess.run([sys.executable, "-m", "auditseal.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "auditseal.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_posture_check_refuses_buckets_that_cannot_lock_records(ceph):
@@ -58,8 +60,9 @@ def test_posture_check_refuses_buckets_that_cannot_lock_records(ceph):
 def test_segments_and_checkpoints_land_compliance_locked_for_the_policy(ceph, tmp_path):
     bucket = ceph.bucket()
     store = ceph.store(bucket, "audit/")
-    policy = RetentionPolicy(archive_days=30,
-                             rules=[RetentionRule(name="auth", categories=["authentication"], archive_days=400)])
+    policy = RetentionPolicy(
+        archive_days=30, rules=[RetentionRule(name="auth", categories=["authentication"], archive_days=400)]
+    )
     signer = seal(store, tmp_path, [("acme", 30), ("globex", 12)], policy)
     keys = store.list("")
     assert any("/segments/" in k for k in keys) and any("/checkpoints/" in k for k in keys)
@@ -87,12 +90,20 @@ def test_locked_versions_cannot_be_deleted_nor_their_retention_shortened(ceph, t
         client.delete_object(Bucket=bucket, Key=key, VersionId=version, BypassGovernanceRetention=True)
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
     with pytest.raises(ClientError):
-        client.put_object_retention(Bucket=bucket, Key=key, VersionId=version, Retention={
-            "Mode": "COMPLIANCE", "RetainUntilDate": datetime.now(timezone.utc) + timedelta(days=1)})
+        client.put_object_retention(
+            Bucket=bucket,
+            Key=key,
+            VersionId=version,
+            Retention={"Mode": "COMPLIANCE", "RetainUntilDate": datetime.now(timezone.utc) + timedelta(days=1)},
+        )
     with pytest.raises(ClientError):
-        client.put_object_retention(Bucket=bucket, Key=key, VersionId=version, BypassGovernanceRetention=True,
-                                    Retention={"Mode": "GOVERNANCE",
-                                               "RetainUntilDate": datetime.now(timezone.utc) + timedelta(days=20)})
+        client.put_object_retention(
+            Bucket=bucket,
+            Key=key,
+            VersionId=version,
+            BypassGovernanceRetention=True,
+            Retention={"Mode": "GOVERNANCE", "RetainUntilDate": datetime.now(timezone.utc) + timedelta(days=20)},
+        )
     assert store.retention(key)[0] == "COMPLIANCE"
     assert store.get(key)  # still there, still readable by its version
     # Writing the same key again is refused by the store itself.
@@ -110,8 +121,17 @@ def test_a_legal_hold_keeps_what_retention_would_release(ceph, tmp_path):
     assert held.returncode == 0, held.stderr
     assert "legal hold placed on 1 segments and 1 checkpoints" in held.stdout
     # A range with no events holds nothing (and says so with exit 1).
-    empty = run_cli(ceph, "archive", "hold", "--archive", f"s3://{bucket}", "--since", "2001-01-01T00:00:00Z",
-                    "--until", "2001-01-02T00:00:00Z")
+    empty = run_cli(
+        ceph,
+        "archive",
+        "hold",
+        "--archive",
+        f"s3://{bucket}",
+        "--since",
+        "2001-01-01T00:00:00Z",
+        "--until",
+        "2001-01-02T00:00:00Z",
+    )
     assert empty.returncode == 1 and "0 segments" in empty.stdout
     time.sleep(4)  # the 3-second retention has expired: only the hold protects the records now
     client = ceph.client()
@@ -121,8 +141,9 @@ def test_a_legal_hold_keeps_what_retention_would_release(ceph, tmp_path):
     with pytest.raises(ClientError) as refused:
         client.delete_object(Bucket=bucket, Key=key, VersionId=version, BypassGovernanceRetention=True)
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
-    released = run_cli(ceph, "archive", "hold", "--release", "--archive", f"s3://{bucket}", "--since", since,
-                       "--until", until)
+    released = run_cli(
+        ceph, "archive", "hold", "--release", "--archive", f"s3://{bucket}", "--since", since, "--until", until
+    )
     assert released.returncode == 0 and "lifted from 1 segments" in released.stdout
     assert not store.legal_hold(key)
     client.delete_object(Bucket=bucket, Key=key, VersionId=version)  # retention over, hold lifted: allowed
@@ -150,6 +171,7 @@ def test_unreachable_s3_is_a_retryable_error_not_a_crash(ceph):
     from auditseal.errors import Retryable
     from auditseal.storage.archive_s3 import S3Location, S3Store, make_client
     from tests.ceph import free_port
+
     dead = S3Store(make_client(f"http://127.0.0.1:{free_port()}", connect_timeout=0.5), S3Location("nothing-here", ""))
     with pytest.raises(Retryable):
         dead.list("")
@@ -158,27 +180,35 @@ def test_unreachable_s3_is_a_retryable_error_not_a_crash(ceph):
 def test_every_locked_put_carries_content_md5_and_the_lock_headers(ceph, tmp_path):
     store = ceph.store(ceph.bucket())
     sent = []
-    store.client.meta.events.register("before-send.s3.PutObject",
-                                      lambda request, **_: sent.append(dict(request.headers)))
+    store.client.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: sent.append(dict(request.headers))
+    )
     seal(store, tmp_path, [("acme", 8)], RetentionPolicy(archive_days=3))
     assert len(sent) == 2  # segment + checkpoint
     import base64
     import hashlib
+
     for headers in sent:
         assert headers["x-amz-object-lock-mode"] == b"COMPLIANCE" or headers["x-amz-object-lock-mode"] == "COMPLIANCE"
         assert headers["x-amz-object-lock-retain-until-date"]
         assert len(base64.b64decode(headers["Content-MD5"])) == len(hashlib.md5().digest())
     # A body that does not match its Content-MD5 is refused by S3 (so a corrupted upload never lands).
     with pytest.raises(ClientError) as refused:
-        store.client.put_object(Bucket=store.bucket, Key="x", Body=b"one", ContentMD5=base64.b64encode(
-            hashlib.md5(b"two").digest()).decode(), ObjectLockMode="COMPLIANCE",
-            ObjectLockRetainUntilDate=datetime.now(timezone.utc) + timedelta(seconds=5))
+        store.client.put_object(
+            Bucket=store.bucket,
+            Key="x",
+            Body=b"one",
+            ContentMD5=base64.b64encode(hashlib.md5(b"two").digest()).decode(),
+            ObjectLockMode="COMPLIANCE",
+            ObjectLockRetainUntilDate=datetime.now(timezone.utc) + timedelta(seconds=5),
+        )
     assert refused.value.response["Error"]["Code"] == "BadDigest"
 
 
 def test_sse_kms_segments_are_encrypted_at_rest_in_rados(ceph, tmp_path):
     from auditseal.storage.archive_s3 import S3Location, S3Store
     from tests.ceph import rados_objects
+
     bucket = ceph.bucket()
     store = S3Store(ceph.client(), S3Location(bucket, "kms"), sse_kms_key_id="auditseal-test-key")
     signer = seal(store, tmp_path, [("acme", 12)], RetentionPolicy(archive_days=3))

@@ -29,5 +29,6 @@ def test_only_findings_seen_in_both_passes_are_confirmed():
     deleted = f(LOG_MISSING)
     assert confirmed([in_flight, half_deleted], [deleted]) == []
     assert confirmed([deleted, in_flight], [f(CHECKPOINT_MISSING, obj="globex/0/checkpoints/")]) == [
-        f(CHECKPOINT_MISSING, obj="globex/0/checkpoints/")]
+        f(CHECKPOINT_MISSING, obj="globex/0/checkpoints/")
+    ]
     assert confirmed([], []) == []

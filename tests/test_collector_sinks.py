@@ -12,11 +12,21 @@ from tests.journal_helpers import cursor_at, journal_batch
 
 
 def event(seq, tenant="acme", user="alice", action="user_login", ts="2026-11-28T10:00:00.000000Z"):
-    return canonical_bytes({
-        "@timestamp": ts, "organization": {"id": tenant}, "agent": {"id": "web-1"},
-        "user": {"name": user}, "event": {"action": action, "category": ["authentication"],
-                                          "outcome": "success", "sequence": seq,
-                                          "id": event_id("web-1", seq)}})
+    return canonical_bytes(
+        {
+            "@timestamp": ts,
+            "organization": {"id": tenant},
+            "agent": {"id": "web-1"},
+            "user": {"name": user},
+            "event": {
+                "action": action,
+                "category": ["authentication"],
+                "outcome": "success",
+                "sequence": seq,
+                "id": event_id("web-1", seq),
+            },
+        }
+    )
 
 
 def batch(offset, lines, tenant="acme"):
@@ -28,8 +38,11 @@ def test_index_replay_stores_nothing_twice_and_keeps_the_cursor(tmp_path):
     index = SqliteIndex(tmp_path / "i.sqlite")
     assert index.open() is None
     first = batch(8, [event(1), event(2, user="bob")])
-    second = batch(first[1].end, [event(3, tenant="globex", action="role_granted",
-                                        ts="2026-11-28T11:00:00.000000Z")], tenant="globex")
+    second = batch(
+        first[1].end,
+        [event(3, tenant="globex", action="role_granted", ts="2026-11-28T11:00:00.000000Z")],
+        tenant="globex",
+    )
     index.process(journal_batch([first], Position(1, first[1].end)))
     index.process(journal_batch([first, second], Position(1, second[1].end)))  # replay after a crash
     assert count(tmp_path / "i.sqlite") == 3
@@ -46,8 +59,6 @@ def test_index_replay_stores_nothing_twice_and_keeps_the_cursor(tmp_path):
     sql, args = EventQuery("acme", user="bob").sql()
     plan = " ".join(str(r) for r in sqlite3.connect(path).execute("EXPLAIN QUERY PLAN " + sql, args))
     assert "events_tenant_user_ts" in plan
-
-
 
 
 def test_a_sink_that_cannot_open_keeps_the_journal_from_being_released(tmp_path):
@@ -89,7 +100,9 @@ def test_a_sink_that_cannot_open_keeps_the_journal_from_being_released(tmp_path)
         runners = [ConsumerRunner(journal, down, metrics, poll=0.05), ConsumerRunner(journal, fast, metrics, poll=0.05)]
         tasks = [asyncio.create_task(r.run()) for r in runners]
         for n in range(40):  # ~40 × 3 KiB: several 64 KiB segments
-            await journal.append([Write("web-1", n + 1, encode_batch(BatchMeta("web-1", "acme", "t"), [event(n + 1)] * 20))])
+            await journal.append(
+                [Write("web-1", n + 1, encode_batch(BatchMeta("web-1", "acme", "t"), [event(n + 1)] * 20))]
+            )
         await asyncio.sleep(0.5)
         assert getattr(fast, "seen", 0) == 800
         segments = journal.log.segment_ids()
@@ -104,6 +117,7 @@ def test_a_sink_that_cannot_open_keeps_the_journal_from_being_released(tmp_path)
             r.stop()
         await asyncio.gather(*tasks)
         journal.close()
+
     asyncio.run(go())
 
 
@@ -112,6 +126,7 @@ def test_index_retention_removes_events_past_their_tenants_hot_days(tmp_path):
 
     from collector.retention import RetentionPolicy, RetentionRule
     from collector.sinks.sqlite_index import prune
+
     index = SqliteIndex(tmp_path / "i.sqlite")
     index.open()
     old, recent = "2026-01-01T00:00:00.000000Z", "2026-11-20T00:00:00.000000Z"

@@ -48,16 +48,25 @@ def test_rotating_the_archive_key_keeps_every_checkpoint_valid(tmp_path):
     batches = integrity_corpus.journal_batches([("acme", 100), ("acme", 100)])
 
     def seal(records):
-        sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, signer.name,
-                        cipher=SegmentCipher.load(key_file))
+        sealer = Sealer(
+            archive.LocalStore(tmp_path / "archive"),
+            tmp_path / "sealer",
+            signer,
+            signer.name,
+            cipher=SegmentCipher.load(key_file),
+        )
         sealer.open()
         sealer.process(journal_batch(records, Position(1, records[-1][1].end)))
 
     seal(batches[0])
     before = {p: p.read_bytes() for p in (tmp_path / "archive").rglob("*") if p.is_file()}
     shutil.copyfile(key_file, tmp_path / "old.key")
-    done = subprocess.run([sys.executable, "-m", "auditseal.cli", "keys", "rotate-archive-key",
-                           "--file", str(key_file)], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "auditseal.cli", "keys", "rotate-archive-key", "--file", str(key_file)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 0 and "new archive key" in done.stdout, done.stderr
     assert oct(key_file.stat().st_mode & 0o777) == "0o600" and len(key_file.read_text().split()) == 2
     seal(batches[1])

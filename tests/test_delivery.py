@@ -13,26 +13,29 @@ def ok(acked, rejected=()):
 REFUSED = [{"seq": 7, "reason": "bad_field", "error": "x"}]
 
 
-@pytest.mark.parametrize("status, body, action, acked", [
-    (None, b"Cannot connect", FAILOVER, None),
-    (200, ok(10), ACK, 10),
-    (200, ok(12), ACK, 12),  # the collector had more already (a resend after a lost answer)
-    (200, ok(9), RETRY, None),
-    (200, b"<html>proxy</html>", FAILOVER, None),
-    (200, b'{"acked_seq": "x"}', FAILOVER, None),
-    (200, b"[]", FAILOVER, None),
-    (400, b'{"error": "bad json", "reason": "bad_json"}', DEAD_LETTER, None),
-    (403, b'{"error": "tenant", "reason": "tenant_not_allowed"}', DEAD_LETTER, None),
-    (413, b"", DEAD_LETTER, None),
-    (422, b"", DEAD_LETTER, None),
-    (401, b'{"error": "bad mac", "reason": "bad_mac"}', RETRY, None),  # a key rotation in flight
-    (408, b"", RETRY, None),
-    (429, b"", RETRY, None),
-    (503, b'{"error": "journal full", "reason": "journal_full"}', RETRY, None),
-    (500, b"boom", FAILOVER, None),
-    (502, b"", FAILOVER, None),
-    (504, b"", FAILOVER, None),
-])
+@pytest.mark.parametrize(
+    "status, body, action, acked",
+    [
+        (None, b"Cannot connect", FAILOVER, None),
+        (200, ok(10), ACK, 10),
+        (200, ok(12), ACK, 12),  # the collector had more already (a resend after a lost answer)
+        (200, ok(9), RETRY, None),
+        (200, b"<html>proxy</html>", FAILOVER, None),
+        (200, b'{"acked_seq": "x"}', FAILOVER, None),
+        (200, b"[]", FAILOVER, None),
+        (400, b'{"error": "bad json", "reason": "bad_json"}', DEAD_LETTER, None),
+        (403, b'{"error": "tenant", "reason": "tenant_not_allowed"}', DEAD_LETTER, None),
+        (413, b"", DEAD_LETTER, None),
+        (422, b"", DEAD_LETTER, None),
+        (401, b'{"error": "bad mac", "reason": "bad_mac"}', RETRY, None),  # a key rotation in flight
+        (408, b"", RETRY, None),
+        (429, b"", RETRY, None),
+        (503, b'{"error": "journal full", "reason": "journal_full"}', RETRY, None),
+        (500, b"boom", FAILOVER, None),
+        (502, b"", FAILOVER, None),
+        (504, b"", FAILOVER, None),
+    ],
+)
 def test_classify(status, body, action, acked):
     decision = classify(status, body, last_seq=10)
     assert decision.action == action

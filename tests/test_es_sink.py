@@ -31,8 +31,9 @@ def client(es, timeout: float = 10.0) -> AsyncElasticsearch:
 
 def make_sink(es, tmp_path, retention=None, timeout=10.0, item_retries=8, bulk_max_events=5000):
     metrics = CollectorMetrics()
-    sink = ElasticsearchIndex(client(es, timeout), tmp_path / "es", retention or RetentionPolicy(), metrics,
-                              bulk_max_events, item_retries)
+    sink = ElasticsearchIndex(
+        client(es, timeout), tmp_path / "es", retention or RetentionPolicy(), metrics, bulk_max_events, item_retries
+    )
     return sink, metrics
 
 
@@ -53,8 +54,9 @@ async def ids(es, stream: str) -> list[str]:
         found, after = [], None
         while True:
             extra = {"search_after": after} if after else {}
-            reply = await c.search(index=stream, size=1000, sort=[{"event.id": "asc"}], source=False,
-                                   docvalue_fields=["event.id"], **extra)
+            reply = await c.search(
+                index=stream, size=1000, sort=[{"event.id": "asc"}], source=False, docvalue_fields=["event.id"], **extra
+            )
             hits = reply["hits"]["hits"]
             found.extend(h["fields"]["event.id"][0] for h in hits)
             if len(hits) < 1000:
@@ -91,6 +93,7 @@ def test_open_installs_ilm_and_the_ecs_template_it_exports(es, tmp_path):
             assert acme["index_template"]["template"]["settings"]["index.lifecycle.name"] == "auditseal-audit-30d"
             assert acme["index_template"]["priority"] > installed["priority"]
         await sink.close()
+
     run(go())
 
 
@@ -117,6 +120,7 @@ def test_every_event_lands_once_in_its_tenants_data_stream(es, tmp_path):
         assert metric(metrics2, "auditseal_collector_index_items_total", outcome="stored") == 0
         await sink.close()
         await again.close()
+
     run(go())
 
 
@@ -132,6 +136,7 @@ def test_a_cursor_survives_a_restart(es, tmp_path):
         again, _ = make_sink(es, tmp_path)
         assert await again.open() == cursor_at(end_of(batches[0]))
         await again.close()
+
     run(go())
 
 
@@ -150,6 +155,7 @@ def test_409_on_create_counts_as_stored(es, tmp_path):
         assert metric(metrics, "auditseal_collector_index_items_total", outcome="duplicate") == 50
         assert len(es.documents(templates.data_stream(t))) == 50
         await sink.close()
+
     run(go())
 
 
@@ -165,12 +171,15 @@ def test_429_and_503_items_are_retried_with_backoff_until_stored(es, tmp_path):
         es.inject_items(503, 20)
         es.inject_items(429, 60)  # spans two attempts
         await sink.process(journal_batch(batches[0], end_of(batches[0])))
-        assert sorted(d[1] for d in es.documents(templates.data_stream(t))) == sorted(await ids(es, templates.data_stream(t)))
+        assert sorted(d[1] for d in es.documents(templates.data_stream(t))) == sorted(
+            await ids(es, templates.data_stream(t))
+        )
         assert await count(es, templates.data_stream(t)) == 100
         assert metric(metrics, "auditseal_collector_index_items_total", outcome="429") == 90
         assert metric(metrics, "auditseal_collector_index_items_total", outcome="503") == 20
         assert metric(metrics, "auditseal_collector_index_items_total", outcome="stored") == 100
         await sink.close()
+
     run(go())
 
 
@@ -184,12 +193,14 @@ def test_items_deferred_past_the_retry_budget_fail_the_batch_then_replay_once(es
         await sink.open()
         es.inject_items(429, 40 + 20)  # first try: all 40 deferred; retry: 20 of them
         from auditseal.errors import Retryable
+
         with pytest.raises(Retryable, match="deferred"):
             await sink.process(journal_batch(batches[0], end_of(batches[0])))
         assert not (tmp_path / "es" / "cursor.json").exists()
         await sink.process(journal_batch(batches[0], end_of(batches[0])))  # the runner's replay
         assert len(es.documents(templates.data_stream(t))) == 40
         await sink.close()
+
     run(go())
 
 
@@ -200,6 +211,7 @@ def test_a_mapping_error_dead_letters_that_event_and_keeps_its_neighbours(es, tm
     # Event 7 carries a source.ip that is not an IP: Elasticsearch refuses that document (400).
     from auditseal.formats.records import Record
     from collector.journal import decode_batch, encode_batch
+
     meta, lines = decode_batch(record.payload)
     doc = orjson.loads(lines[6])
     doc["source"] = {"ip": "not-an-address"}
@@ -219,6 +231,7 @@ def test_a_mapping_error_dead_letters_that_event_and_keeps_its_neighbours(es, tm
         assert metric(metrics, "auditseal_collector_index_dead_letters_total", type=dead[0]["type"]) == 1
         assert (tmp_path / "es" / "cursor.json").exists()  # settled: the batch is not replayed forever
         await sink.close()
+
     run(go())
 
 
@@ -238,6 +251,7 @@ def test_whole_request_429_and_5xx_fail_the_call_and_the_replay_stores_once(es, 
         await sink.process(journal_batch(batches[0], end_of(batches[0])))
         assert len(es.documents(templates.data_stream(t))) == 30
         await sink.close()
+
     run(go())
 
 
@@ -263,11 +277,13 @@ def test_a_slow_answer_then_a_rollover_still_stores_each_event_once(es, tmp_path
         assert len(docs) == 25 and len({d[1] for d in docs}) == 25
         assert metric(metrics, "auditseal_collector_index_items_total", outcome="replayed_present") == 25
         await sink.close()
+
     run(go())
 
 
 def test_admin_queries_on_elasticsearch_match_the_sqlite_index(es, tmp_path):
     from collector.sinks import sqlite_index as index_sqlite
+
     a, b = tenant(), tenant()
     batches = journal_batches([(a, 1500), (b, 300)])
     sqlite = index_sqlite.SqliteIndex(tmp_path / "index.sqlite")
@@ -283,9 +299,13 @@ def test_admin_queries_on_elasticsearch_match_the_sqlite_index(es, tmp_path):
             await c.indices.refresh(index=templates.STREAM_PATTERN)
             every = index_sqlite.search(tmp_path / "index.sqlite", EventQuery(a, limit=10_000))
             since, until = every[900]["@timestamp"], every[100]["@timestamp"]
-            queries = [EventQuery(a, limit=1200), EventQuery(a, user="alice", limit=10_000),
-                       EventQuery(a, action="user_login", limit=50),
-                       EventQuery(a, since=since, until=until, limit=10_000), EventQuery(b, limit=10_000)]
+            queries = [
+                EventQuery(a, limit=1200),
+                EventQuery(a, user="alice", limit=10_000),
+                EventQuery(a, action="user_login", limit=50),
+                EventQuery(a, since=since, until=until, limit=10_000),
+                EventQuery(b, limit=10_000),
+            ]
             for q in queries:
                 want = index_sqlite.search(tmp_path / "index.sqlite", q)
                 got = await search(c, q)
@@ -294,5 +314,6 @@ def test_admin_queries_on_elasticsearch_match_the_sqlite_index(es, tmp_path):
                 assert all(d["organization"]["id"] == q.tenant for d in got)
                 assert [d["@timestamp"][:23] for d in got] == sorted((d["@timestamp"][:23] for d in got), reverse=True)
         await sink.close()
+
     run(go())
     sqlite.close()

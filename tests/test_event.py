@@ -16,11 +16,19 @@ def test_event_id_is_stable_and_distinct():
 
 
 def test_expand_dotted_merges_with_nested():
-    doc = {"event.action": "login", "event": {"outcome": "success"}, "user.name": "al",
-           "@timestamp": "t", "labels": {"a.b": 1}}
+    doc = {
+        "event.action": "login",
+        "event": {"outcome": "success"},
+        "user.name": "al",
+        "@timestamp": "t",
+        "labels": {"a.b": 1},
+    }
     assert event.expand_dotted(doc) == {
-        "event": {"action": "login", "outcome": "success"}, "user": {"name": "al"},
-        "@timestamp": "t", "labels": {"a": {"b": 1}}}
+        "event": {"action": "login", "outcome": "success"},
+        "user": {"name": "al"},
+        "@timestamp": "t",
+        "labels": {"a": {"b": 1}},
+    }
 
 
 def test_get_and_set_path():
@@ -31,12 +39,15 @@ def test_get_and_set_path():
     assert event.get_path(doc, "user.name.first") is None
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05.000000Z"),
-    ("2026-01-02T04:04:05.5+01:00", "2026-01-02T03:04:05.500000Z"),
-    ("2026-01-02 03:04:05", "2026-01-02T03:04:05.000000Z"),
-    (1767322445, "2026-01-02T02:54:05.000000Z"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05.000000Z"),
+        ("2026-01-02T04:04:05.5+01:00", "2026-01-02T03:04:05.500000Z"),
+        ("2026-01-02 03:04:05", "2026-01-02T03:04:05.000000Z"),
+        (1767322445, "2026-01-02T02:54:05.000000Z"),
+    ],
+)
 def test_normalise_ts(value, expected):
     assert event.normalise_ts(value) == expected
 
@@ -49,5 +60,4 @@ def test_bad_timestamps_are_rejected(value):
 
 def test_missing_fields():
     doc = {"event": {"action": "x", "outcome": ""}}
-    assert event.missing_fields(doc, ("event.action", "event.outcome", "user.name")) == [
-        "event.outcome", "user.name"]
+    assert event.missing_fields(doc, ("event.action", "event.outcome", "user.name")) == ["event.outcome", "user.name"]

@@ -59,10 +59,15 @@ def test_files_shorter_than_the_fingerprint_ship_and_identical_heads_stay_apart(
 
 def test_dry_run_prints_events_and_commits_nothing(tmp_path):
     from auditseal.dev import devsetup
+
     setup = devsetup.setup(tmp_path / "dev")
     (setup.watch_dir / "app.jsonl").write_bytes(line(7) + b"not json\n")
-    done = subprocess.run([sys.executable, "-m", "agent.main", "run", "--dry-run", "--config",
-                           str(setup.agent_config)], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.main", "run", "--dry-run", "--config", str(setup.agent_config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     assert '"labels":{"n":7}' in done.stdout and "dead-letter" in done.stderr
     assert not (tmp_path / "dev" / "agent" / "spool").exists()

@@ -8,8 +8,7 @@ from agent.framing import Frame, Framer, FramingError
 def test_octet_counting_and_lf_framing_mix_per_message():
     f = Framer(100)
     assert f.feed(b"11 <13>hello\nx") == [Frame(b"<13>hello\nx")]
-    assert f.feed(b"<13>lf framed\r\n<13>two\n5 <1>ab") == [Frame(b"<13>lf framed"), Frame(b"<13>two"),
-                                                          Frame(b"<1>ab")]
+    assert f.feed(b"<13>lf framed\r\n<13>two\n5 <1>ab") == [Frame(b"<13>lf framed"), Frame(b"<13>two"), Frame(b"<1>ab")]
 
 
 def test_oversized_messages_are_cut_flagged_and_the_stream_goes_on():

@@ -31,30 +31,76 @@ SECONDS = int(os.environ.get("AUDITSEAL_FUZZ_SECONDS", "5"))
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_atheris_target_finds_nothing(target, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "tests.fuzz.run", target, f"-max_total_time={SECONDS}",
-                           f"-artifact_prefix={tmp_path}/"], capture_output=True, text=True,
-                          timeout=SECONDS + 120, cwd=os.path.dirname(os.path.dirname(__file__)))
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.fuzz.run", target, f"-max_total_time={SECONDS}", f"-artifact_prefix={tmp_path}/"],
+        capture_output=True,
+        text=True,
+        timeout=SECONDS + 120,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     assert "DONE" in done.stderr and "runs in" in done.stderr  # it really ran
 
 
-scalars = (st.none() | st.booleans() | st.integers(-(2**64), 2**64 - 1) | st.floats(allow_nan=False, allow_infinity=False)
-           | st.text(max_size=20))
-keys = st.sampled_from(["event", "user", "name", "action", "category", "outcome", "labels", "source", "ip",
-                        "host", "organization", "id", "@timestamp", "event.action", "user.name", "_x", "",
-                        "a..b", "auditseal", "invalid", "type", "message"]) | st.text(max_size=8)
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(keys, inner, max_size=5), max_leaves=40)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+keys = st.sampled_from(
+    [
+        "event",
+        "user",
+        "name",
+        "action",
+        "category",
+        "outcome",
+        "labels",
+        "source",
+        "ip",
+        "host",
+        "organization",
+        "id",
+        "@timestamp",
+        "event.action",
+        "user.name",
+        "_x",
+        "",
+        "a..b",
+        "auditseal",
+        "invalid",
+        "type",
+        "message",
+    ]
+) | st.text(max_size=8)
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5), max_leaves=40
+)
 
 
 def documents():
     """Mostly-plausible events: required fields present, then anything anywhere."""
-    base = st.fixed_dictionaries({"event": st.fixed_dictionaries(
-        {"action": st.text(min_size=1, max_size=5) | json_values,
-         "category": st.sampled_from(["iam", ["authentication"]]) | json_values},
-        optional={"outcome": json_values})}, optional={
-        "user": json_values, "@timestamp": st.text(max_size=30) | st.integers() | st.floats(allow_nan=False),
-        "organization": json_values, "source": json_values, "labels": json_values, "host": json_values})
+    base = st.fixed_dictionaries(
+        {
+            "event": st.fixed_dictionaries(
+                {
+                    "action": st.text(min_size=1, max_size=5) | json_values,
+                    "category": st.sampled_from(["iam", ["authentication"]]) | json_values,
+                },
+                optional={"outcome": json_values},
+            )
+        },
+        optional={
+            "user": json_values,
+            "@timestamp": st.text(max_size=30) | st.integers() | st.floats(allow_nan=False),
+            "organization": json_values,
+            "source": json_values,
+            "labels": json_values,
+            "host": json_values,
+        },
+    )
     return st.builds(lambda b, extra: {**extra, **b}, base, st.dictionaries(keys, json_values, max_size=4))
 
 

@@ -17,6 +17,11 @@ def test_a_hole_is_declared_only_when_every_number_is_covered():
 def test_gap_event_names_the_agent_and_the_exact_range():
     doc = gap_event("collector.c1", 3, "acme", "web-1", 11, 13, False, "2026-11-28T10:00:00.000000Z")
     assert doc["event"]["action"] == "sequence_gap" and doc["organization"]["id"] == "acme"
-    assert doc["labels"] == {"gap_agent": "web-1", "gap_first": 11, "gap_last": 13, "gap_events": 3,
-                             "gap_declared": False}
+    assert doc["labels"] == {
+        "gap_agent": "web-1",
+        "gap_first": 11,
+        "gap_last": 13,
+        "gap_events": 3,
+        "gap_declared": False,
+    }
     assert doc["agent"]["id"] == "collector.c1" and doc["event"]["sequence"] == 3

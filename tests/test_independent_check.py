@@ -67,8 +67,9 @@ def test_an_independent_verifier_agrees_with_the_project_on_a_real_archive(tmp_p
     key.write_text(os.urandom(32).hex())
     cipher = SegmentCipher.load(key)
     root = tmp_path / "corpus"
-    integrity_corpus.build(root, [("acme", 700), ("globex", 300), ("acme", 1000), ("acme", 1), ("globex", 64)],
-                           cipher=cipher)
+    integrity_corpus.build(
+        root, [("acme", 700), ("globex", 300), ("acme", 1000), ("acme", 1), ("globex", 64)], cipher=cipher
+    )
     vkey = (root / "verifier.vkey").read_text()
     store = archive.LocalStore(root / "archive")
     checked = 0
@@ -76,9 +77,9 @@ def test_an_independent_verifier_agrees_with_the_project_on_a_real_archive(tmp_p
         name = f"{tenant}/{partition}"
         leaves: list[bytes] = []
         keys = store.list(name)
-        for seg_key in sorted(k for k in keys if archive.SEGMENT_RE.match(k[len(name) + 1:])):
+        for seg_key in sorted(k for k in keys if archive.SEGMENT_RE.match(k[len(name) + 1 :])):
             leaves.extend(archive.decode_segment(store.get(seg_key), cipher, seg_key))
-        for ck_key in sorted(k for k in keys if archive.CHECKPOINT_RE.match(k[len(name) + 1:])):
+        for ck_key in sorted(k for k in keys if archive.CHECKPOINT_RE.match(k[len(name) + 1 :])):
             text = spec_open(store.get(ck_key).decode(), vkey)
             origin, size, root_b64 = text.split("\n")[:3]
             assert origin == f"{vkey.split('+')[0]}/{name}"

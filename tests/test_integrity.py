@@ -34,8 +34,12 @@ def copy(corpus, tmp_path):
 
 def verify(root, state=None, index=False, keys=None):
     verifiers = keys or [Verifier.parse((root / "verifier.vkey").read_text())]
-    return verify_store(archive.LocalStore(root / "archive"), verifiers, state,
-                        sqlite_index(str(root / "index.sqlite")) if index else None)
+    return verify_store(
+        archive.LocalStore(root / "archive"),
+        verifiers,
+        state,
+        sqlite_index(str(root / "index.sqlite")) if index else None,
+    )
 
 
 def codes(report):
@@ -91,8 +95,7 @@ def test_two_segments_contents_swapped(copy):
     a.write_bytes(db)
     b.write_bytes(da)
     report = verify(copy)
-    assert codes(report) == [("SEGMENT_HASH_MISMATCH", ACME, 2500, 5099),
-                             ("SEGMENT_HASH_MISMATCH", ACME, 5100, 7799)]
+    assert codes(report) == [("SEGMENT_HASH_MISMATCH", ACME, 2500, 5099), ("SEGMENT_HASH_MISMATCH", ACME, 5100, 7799)]
     assert report.summary == "3/5 segments valid"
 
 
@@ -144,7 +147,7 @@ def test_a_flipped_signature_byte(copy):
     path = ckpt_path(copy, 1)
     text = path.read_text()
     head, sig = text.rsplit(" ", 1)
-    flipped = ("A" if sig[10] != "A" else "B")
+    flipped = "A" if sig[10] != "A" else "B"
     path.write_text(head + " " + sig[:10] + flipped + sig[11:])
     report = verify(copy)
     assert [c[:4] for c in codes(report)] == [("CHECKPOINT_SIGNATURE_INVALID", ACME, 0, 2499)]
@@ -167,12 +170,18 @@ def test_index_deleted_edited_and_injected_events(copy):
     conn = sqlite3.connect(copy / "index.sqlite")
     rows = conn.execute("SELECT rowid, event_id, doc FROM events WHERE tenant='acme' ORDER BY seq").fetchall()
     conn.execute("DELETE FROM events WHERE rowid = ?", (rows[5][0],))
-    edited = rows[6][2].replace(b'"outcome":"success"', b'"outcome":"failure"').replace(
-        b'"outcome":"failure"', b'"outcome":"unknown"', 1)
+    edited = (
+        rows[6][2]
+        .replace(b'"outcome":"success"', b'"outcome":"failure"')
+        .replace(b'"outcome":"failure"', b'"outcome":"unknown"', 1)
+    )
     conn.execute("UPDATE events SET doc = ? WHERE rowid = ?", (edited, rows[6][0]))
-    conn.execute("INSERT INTO events (event_id, tenant, ts, user_name, action, outcome, agent_id, seq, doc) "
-                 "SELECT 'ffffffffffffffffffffffffffffffff', tenant, ts, user_name, action, outcome, "
-                 "agent_id, 42, doc FROM events WHERE rowid = ?", (rows[7][0],))
+    conn.execute(
+        "INSERT INTO events (event_id, tenant, ts, user_name, action, outcome, agent_id, seq, doc) "
+        "SELECT 'ffffffffffffffffffffffffffffffff', tenant, ts, user_name, action, outcome, "
+        "agent_id, 42, doc FROM events WHERE rowid = ?",
+        (rows[7][0],),
+    )
     conn.commit()
     conn.close()
     report = verify(copy, index=True)
@@ -185,6 +194,7 @@ def test_index_deleted_edited_and_injected_events(copy):
 
 def test_an_encrypted_archive_reveals_nothing_and_still_verifies(tmp_path):
     from auditseal.formats.crypto import SegmentCipher
+
     cipher = SegmentCipher(bytes(range(32)))
     integrity_corpus.build(tmp_path, [("acme", 300), ("globex", 40)], cipher=cipher, with_index=False)
     segments = list((tmp_path / "archive").rglob("*.lz4"))
@@ -197,7 +207,9 @@ def test_an_encrypted_archive_reveals_nothing_and_still_verifies(tmp_path):
     assert full.findings == [] and full.events_verified == 340
     wrong = verify_store(store, keys, cipher=SegmentCipher(bytes(32)))
     assert [f.code for f in wrong.findings] == ["SEGMENT_CORRUPT", "SEGMENT_CORRUPT"]
-    victim = integrity_corpus.copy(tmp_path / "archive", tmp_path / "tampered") / "acme" / "0" / archive.segment_key(0, 300)
+    victim = (
+        integrity_corpus.copy(tmp_path / "archive", tmp_path / "tampered") / "acme" / "0" / archive.segment_key(0, 300)
+    )
     data = bytearray(victim.read_bytes())
     data[200] ^= 1
     victim.write_bytes(bytes(data))
@@ -210,14 +222,14 @@ def test_an_origin_under_another_name_signed_by_the_pinned_key_is_not_this_log(t
     for other.example/acme/0 is not auditseal.test's acme log."""
     from auditseal.storage.segments import Position
     from collector.sinks.sealer import Sealer
+
     signer = Signer.generate("auditseal.test")
     sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, "other.example")
     sealer.open()
     for records in integrity_corpus.journal_batches([("acme", 20)]):
         sealer.process(journal_batch(records, Position(1, records[-1][1].end)))
     report = verify_store(archive.LocalStore(tmp_path / "archive"), [signer.verifier()])
-    assert [(f.code, f.log, f.first, f.last) for f in report.findings] == [
-        ("CHECKPOINT_ORIGIN_MISMATCH", ACME, 0, 19)]
+    assert [(f.code, f.log, f.first, f.last) for f in report.findings] == [("CHECKPOINT_ORIGIN_MISMATCH", ACME, 0, 19)]
     assert "other.example/acme/0" in report.findings[0].detail
 
 
@@ -227,6 +239,7 @@ def test_the_state_never_advances_past_a_checkpoint_that_does_not_extend_the_one
     state remembers checkpoint 2, so the next run does not accept the fork as verified."""
     import os
     import shutil
+
     root, signer = corpus
     work = integrity_corpus.copy(root, tmp_path / "copy")
     other = tmp_path / "other"
@@ -255,6 +268,7 @@ def test_a_middle_segment_deleted_with_its_checkpoint_is_bounded_by_its_neighbou
 
 def test_a_whole_log_deleted_is_log_missing_through_the_state(copy):
     import shutil
+
     state = verify(copy).state
     assert set(state) == {"acme/0", "globex/0"}
     shutil.rmtree(copy / "archive" / "globex")
@@ -264,13 +278,16 @@ def test_a_whole_log_deleted_is_log_missing_through_the_state(copy):
     assert codes(verify(copy, state=report.state)) == [("LOG_MISSING", "globex/0", 0, 499)]
     shutil.rmtree(copy / "archive" / "acme")  # every log gone
     assert sorted(c[0:2] for c in codes(verify(copy, state=state))) == [
-        ("LOG_MISSING", "acme/0"), ("LOG_MISSING", "globex/0")]
+        ("LOG_MISSING", "acme/0"),
+        ("LOG_MISSING", "globex/0"),
+    ]
 
 
 def continue_sealing(root, signer, batches, seq=20_000, offset=10_000_000):
     """The collector's sealer resuming from its own state dir and sealing more batches."""
     from auditseal.storage.segments import Position
     from collector.sinks.sealer import Sealer
+
     sealer = Sealer(archive.LocalStore(root / "archive"), root / "sealer", signer, signer.name)
     sealer.open()
     for records in integrity_corpus.journal_batches(batches, seq=seq, offset=offset):
@@ -284,6 +301,7 @@ def test_a_deleted_log_that_the_sealer_goes_on_with_is_the_same_lost_leaves(corp
     import shutil
 
     from collector.integrity import alert_group
+
     _, signer = corpus
     state = verify(copy).state
     shutil.rmtree(copy / "archive" / "globex")
@@ -301,6 +319,7 @@ def test_a_vanished_log_replaced_by_another_tree_is_a_fork_against_the_state(cor
     """Globex's log deleted and a different log signed by the same key put in its place from
     checkpoint 2 on: that checkpoint's frontier is not the tree verified before."""
     import shutil
+
     _, signer = corpus
     state = verify(copy).state
     other = tmp_path / "other"
@@ -325,6 +344,7 @@ def test_objects_vanishing_while_the_verifier_reads_are_missing_not_a_crash(copy
         if key in gone:  # listed a moment ago, removed since
             raise FileNotFoundError(key)
         return real_get(self, key)
+
     monkeypatch.setattr(archive.LocalStore, "get", get)
     report = verify_store(store, [Verifier.parse((copy / "verifier.vkey").read_text())])
     assert ("SEGMENT_MISSING", ACME, 5100, 7799) in codes(report)
@@ -333,11 +353,13 @@ def test_objects_vanishing_while_the_verifier_reads_are_missing_not_a_crash(copy
 
 def test_objects_outside_the_layout_are_unknown_objects(copy):
     import shutil
+
     segment = seg_path(copy, SEG[1])
     shutil.copyfile(segment, segment.with_name(segment.name + ".copy"))
     (copy / "archive" / "notes.txt").write_text("hello")
     report = verify(copy)
     assert sorted((f.code, f.object) for f in report.findings) == [
         ("UNKNOWN_OBJECT", "acme/0/" + str(segment.relative_to(copy / "archive" / "acme" / "0")) + ".copy"),
-        ("UNKNOWN_OBJECT", "notes.txt")]
+        ("UNKNOWN_OBJECT", "notes.txt"),
+    ]
     assert report.summary == "5/5 segments valid"

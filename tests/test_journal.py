@@ -8,8 +8,7 @@ META = BatchMeta("web-1", "acme", "2026-11-28T10:00:00.000000Z")
 
 def test_batch_payload_golden_and_roundtrip():
     payload = encode_batch(META, [b'{"n":1}', b'{"n":2}'])
-    assert payload == (b'{"agent":"web-1","tenant":"acme","ingested":"2026-11-28T10:00:00.000000Z"}\n'
-                       b'{"n":1}\n{"n":2}')
+    assert payload == (b'{"agent":"web-1","tenant":"acme","ingested":"2026-11-28T10:00:00.000000Z"}\n{"n":1}\n{"n":2}')
     assert decode_batch(payload) == (META, [b'{"n":1}', b'{"n":2}'])
     assert batch_meta(payload) == META
 
@@ -25,11 +24,16 @@ def test_concurrent_appends_share_fsyncs_and_dedupe_marks_outlive_deleted_segmen
             nonlocal fsyncs
             fsyncs += 1
             return real_append(items, sync)
+
         journal.log.append = counting_append
         line = b"x" * 1000
         for first in range(1, 101, 20):  # five waves of 20 concurrent requests
-            await asyncio.gather(*[journal.append([Write("web-1", seq, encode_batch(META, [line * 5]))])
-                                   for seq in range(first, first + 20)])
+            await asyncio.gather(
+                *[
+                    journal.append([Write("web-1", seq, encode_batch(META, [line * 5]))])
+                    for seq in range(first, first + 20)
+                ]
+            )
         assert fsyncs <= 10  # group commit: many batches per fsync
         segments = journal.log.segment_ids()
         assert len(segments) > 1
@@ -51,6 +55,7 @@ def test_reopen_after_a_torn_append_keeps_every_complete_batch(tmp_path):
         await journal.append([Write("web-1", 3, encode_batch(META, [b"a", b"b", b"c"]))])
         await journal.append([Write("web-1", 5, encode_batch(META, [b"d", b"e"]))])
         journal.close()
+
     asyncio.run(write())
     segment = next((tmp_path / "segments").glob("*.seg"))
     segment.write_bytes(segment.read_bytes()[:-1])
@@ -66,6 +71,7 @@ def test_cursor_text_golden_ordered_and_strict():
     import pytest
 
     from collector.journal import Cursor
+
     cursor = Cursor("local", (3, 145106))
     assert cursor.encode() == "1:local:3.145106"
     assert Cursor.decode("1:local:3.145106") == cursor
@@ -81,6 +87,7 @@ def test_previous_release_positions_become_cursors(tmp_path):
     import orjson
 
     from collector.journal.upgrade import legacy_cursor, migrate
+
     assert legacy_cursor([1, 120859]) == "1:local:1.120859"
     assert legacy_cursor("1:local:1.5") is None and legacy_cursor([1]) is None and legacy_cursor([-1, 2]) is None
     (tmp_path / "sealer").mkdir()
@@ -99,8 +106,9 @@ def test_previous_release_positions_become_cursors(tmp_path):
     assert orjson.loads((tmp_path / "sealer" / "cursor.json").read_bytes()) == "1:local:2.80"
     assert orjson.loads((tmp_path / "elasticsearch" / "cursor.json").read_bytes()) == "1:local:2.64"
     assert orjson.loads((tmp_path / "sealer" / "acme.log.json").read_bytes())["journal_end"] == "1:local:2.80"
-    assert orjson.loads((tmp_path / "sealer" / "acme.intent.json").read_bytes())["state"]["journal_end"] == \
-        "1:local:2.99"
+    assert (
+        orjson.loads((tmp_path / "sealer" / "acme.intent.json").read_bytes())["state"]["journal_end"] == "1:local:2.99"
+    )
     conn = sqlite3.connect(index)
     assert conn.execute("SELECT consumer, cursor FROM sink_cursors").fetchall() == [("index", "1:local:2.70")]
     conn.close()

@@ -35,7 +35,7 @@ def test_any_chunking_yields_the_same_lines(lines, sizes):
     while offset < len(data):
         size = sizes[i % len(sizes)]
         i += 1
-        split = split_lines(data[offset:offset + size], offset, 1000)
+        split = split_lines(data[offset : offset + size], offset, 1000)
         got.extend(l.data for l in split.lines)
         if split.consumed == 0:
             sizes = [s + 50 for s in sizes]  # the caller reads more when a line is incomplete

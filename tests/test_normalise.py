@@ -8,12 +8,15 @@ NOW = "2026-11-28T10:00:00.000000Z"
 
 
 def test_dotted_line_becomes_a_full_ecs_event():
-    doc = from_json_line(b'{"event.action":"user_login","event.category":"authentication",'
-                         b'"user.name":"alice","@timestamp":"2026-11-28T09:59:59+00:00"}', SRC, NOW)
+    doc = from_json_line(
+        b'{"event.action":"user_login","event.category":"authentication",'
+        b'"user.name":"alice","@timestamp":"2026-11-28T09:59:59+00:00"}',
+        SRC,
+        NOW,
+    )
     assert doc == {
         "@timestamp": "2026-11-28T09:59:59.000000Z",
-        "event": {"action": "user_login", "category": ["authentication"], "outcome": "unknown",
-                  "created": NOW},
+        "event": {"action": "user_login", "category": ["authentication"], "outcome": "unknown", "created": NOW},
         "user": {"name": "alice"},
         "organization": {"id": "acme"},
         "host": {"name": "host-1"},
@@ -23,22 +26,28 @@ def test_dotted_line_becomes_a_full_ecs_event():
 
 
 def test_line_cannot_set_agent_owned_fields_and_keeps_its_tenant():
-    doc = from_json_line(b'{"event":{"action":"a","category":["iam"],"sequence":99,"id":"forged",'
-                         b'"outcome":"failure"},"agent":{"id":"other"},"organization":{"id":"globex"}}',
-                         SRC, NOW)
+    doc = from_json_line(
+        b'{"event":{"action":"a","category":["iam"],"sequence":99,"id":"forged",'
+        b'"outcome":"failure"},"agent":{"id":"other"},"organization":{"id":"globex"}}',
+        SRC,
+        NOW,
+    )
     assert "sequence" not in doc["event"] and "id" not in doc["event"] and "agent" not in doc
     assert doc["organization"]["id"] == "globex" and doc["event"]["outcome"] == "failure"
     assert doc["@timestamp"] == NOW
 
 
-@pytest.mark.parametrize("line, reason", [
-    (b"not json", "bad_json"),
-    (b"[1,2]", "bad_json"),
-    (b'{"event":{"category":["iam"]}}', "missing_field"),
-    (b'{"event":{"action":"a"}}', "missing_field"),
-    (b'{"event":{"action":"a","category":"iam"},"@timestamp":"later"}', "bad_timestamp"),
-    (b'{"event":{"action":"a","category":"iam"},"organization":{"id":5}}', "bad_field"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        (b"not json", "bad_json"),
+        (b"[1,2]", "bad_json"),
+        (b'{"event":{"category":["iam"]}}', "missing_field"),
+        (b'{"event":{"action":"a"}}', "missing_field"),
+        (b'{"event":{"action":"a","category":"iam"},"@timestamp":"later"}', "bad_timestamp"),
+        (b'{"event":{"action":"a","category":"iam"},"organization":{"id":5}}', "bad_field"),
+    ],
+)
 def test_bad_lines_are_rejected_with_a_reason(line, reason):
     with pytest.raises(Rejected) as bad:
         from_json_line(line, SRC, NOW)
@@ -52,8 +61,9 @@ def test_no_tenant_anywhere_is_rejected():
 
 def test_a_field_map_moves_application_fields_to_ecs_names():
     line = b'{"act":"login","cat":"authentication","usr":{"login":"alice"},"ip":"10.0.0.1"}'
-    doc = from_json_line(line, SRC, NOW, {"act": "event.action", "cat": "event.category",
-                                          "usr.login": "user.name", "ip": "source.ip"})
+    doc = from_json_line(
+        line, SRC, NOW, {"act": "event.action", "cat": "event.category", "usr.login": "user.name", "ip": "source.ip"}
+    )
     assert doc["event"]["action"] == "login" and doc["event"]["category"] == ["authentication"]
     assert doc["user"] == {"name": "alice"} and doc["source"] == {"ip": "10.0.0.1"}
     assert "act" not in doc and "ip" not in doc

@@ -18,8 +18,11 @@ def corpus(tmp_path_factory):
 
 
 def event_ids(store, log):
-    return [orjson.loads(line)["event"]["id"] for key in store.list(f"{log}/segments")
-            for line in archive.decode_segment(store.get(key))]
+    return [
+        orjson.loads(line)["event"]["id"]
+        for key in store.list(f"{log}/segments")
+        for line in archive.decode_segment(store.get(key))
+    ]
 
 
 def test_a_proof_for_every_kind_of_position_verifies_offline(corpus):
@@ -29,8 +32,9 @@ def test_a_proof_for_every_kind_of_position_verifies_offline(corpus):
         bundle = build_proof(store, ids[index], [signer.verifier()])
         assert bundle["leaf_index"] == index and bundle["tree_size"] == 1000
         assert len(bundle["proof"]) <= math.ceil(math.log2(1000))
-        assert f"leaf {index} of {signer.name}/acme/0 " in check_proof(orjson.loads(orjson.dumps(bundle)),
-                                                                      [signer.verifier()])
+        assert f"leaf {index} of {signer.name}/acme/0 " in check_proof(
+            orjson.loads(orjson.dumps(bundle)), [signer.verifier()]
+        )
 
 
 def test_a_tampered_bundle_or_another_key_fails(corpus):

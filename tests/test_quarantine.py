@@ -21,17 +21,32 @@ META = BatchMeta("web-1", "acme", "2026-11-28T10:00:01.000000Z")
 
 def poison(seq):
     """A line no admission would let through (a collector of an older version wrote it)."""
-    return orjson.dumps({"@timestamp": "2026-11-28T10:00:00.000000Z", "organization": {"id": "acme"},
-                         "agent": {"id": "web-1"}, "user": {"name": {"first": "x"}},
-                         "event": {"action": "a", "category": ["iam"], "outcome": "success", "sequence": seq}})
+    return orjson.dumps(
+        {
+            "@timestamp": "2026-11-28T10:00:00.000000Z",
+            "organization": {"id": "acme"},
+            "agent": {"id": "web-1"},
+            "user": {"name": {"first": "x"}},
+            "event": {"action": "a", "category": ["iam"], "outcome": "success", "sequence": seq},
+        }
+    )
 
 
-@pytest.mark.parametrize("exc, expected", [
-    (ValueError("x"), True), (TypeError("x"), True), (OverflowError("x"), True), (KeyError("x"), True),
-    (sqlite3.InterfaceError("x"), True), (Poison("mapping"), True),
-    (OSError("disk"), False), (sqlite3.OperationalError("database is locked"), False),
-    (ConnectionError("down"), False), (TimeoutError(), False),
-])
+@pytest.mark.parametrize(
+    "exc, expected",
+    [
+        (ValueError("x"), True),
+        (TypeError("x"), True),
+        (OverflowError("x"), True),
+        (KeyError("x"), True),
+        (sqlite3.InterfaceError("x"), True),
+        (Poison("mapping"), True),
+        (OSError("disk"), False),
+        (sqlite3.OperationalError("database is locked"), False),
+        (ConnectionError("down"), False),
+        (TimeoutError(), False),
+    ],
+)
 def test_poison_is_told_from_a_store_that_is_down_by_type(exc, expected):
     assert is_poison(exc) is expected
 
@@ -41,8 +56,9 @@ def test_fold_keeps_open_entries_and_the_pending_retry():
     assert fold([q, {**q, "event_id": "b"}]) == ([q, {**q, "event_id": "b"}], None)
     assert fold([q, {"kind": "retry", "event_ids": ["a"]}])[1] == {"a"}
     assert fold([q, {"kind": "retry", "event_ids": ["a"]}, {"kind": "retry", "event_ids": []}])[1] == set()
-    assert fold([q, {"kind": "retry", "event_ids": []}, {"kind": "resolved", "event_id": "a"},
-                 {"kind": "retried"}]) == ([], None)
+    assert fold(
+        [q, {"kind": "retry", "event_ids": []}, {"kind": "resolved", "event_id": "a"}, {"kind": "retried"}]
+    ) == ([], None)
     assert fold([q, q]) == ([q], None), "a replay quarantining again adds nothing"
 
 
@@ -56,7 +72,9 @@ def test_the_index_quarantines_the_row_it_cannot_hold_and_stores_the_rest(tmp_pa
     assert count(tmp_path / "i.sqlite") == 2
     assert index.open() == cursor_at(Position(1, 500)), "the cursor moved past the poison"
     [entry] = box.open_entries()
-    assert entry["seq"] == 2 and entry["sink"] == "index" and entry["error_type"] in ("InterfaceError", "ProgrammingError")
+    assert (
+        entry["seq"] == 2 and entry["sink"] == "index" and entry["error_type"] in ("InterfaceError", "ProgrammingError")
+    )
     assert len(seen) == 1 and seen[0].event_id == entry["event_id"]
     # A replay of the same records quarantines the same entry, stores nothing twice.
     index.process(journal_batch(records, Position(1, 500)))
@@ -80,8 +98,7 @@ def test_a_store_that_is_down_is_raised_not_quarantined(tmp_path):
 def test_the_sealer_quarantines_what_it_cannot_materialise_and_seals_the_rest(tmp_path):
     signer = Signer.generate("auditseal.test")
     box = Quarantine(tmp_path / "q", "archive")
-    sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, signer.name,
-                    quarantine=box)
+    sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, signer.name, quarantine=box)
     sealer.open()
     sealer.process(journal_batch([batch(0, [event(1), b'{"event": "not an object"}', event(3)])], Position(1, 500)))
     assert sealer.states["acme/0"].size == 2

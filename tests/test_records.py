@@ -15,7 +15,7 @@ def test_header_golden_bytes():
 
 def test_record_golden_bytes():
     encoded = records.encode_record(1, 7, b'{"a":1}')
-    assert encoded == bytes.fromhex("00000007" "8361a00c" "01" "0000000000000007" "7b2261223a317d")
+    assert encoded == bytes.fromhex("000000078361a00c0100000000000000077b2261223a317d")
     # The CRC covers kind, seq and payload, so a changed sequence is caught too.
     assert int.from_bytes(encoded[4:8], "big") == zlib.crc32(b"\x01" + (7).to_bytes(8, "big") + b'{"a":1}')
 
@@ -25,8 +25,7 @@ def decode(data: bytes):
     return list(records.decode_records(data, 0, stop=stop)), stop
 
 
-@given(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 2**64 - 1), st.binary(max_size=300)),
-                max_size=20))
+@given(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 2**64 - 1), st.binary(max_size=300)), max_size=20))
 def test_roundtrip(items):
     data = b"".join(records.encode_record(*item) for item in items)
     found, stop = decode(data)

@@ -15,10 +15,14 @@ def doc(tenant, category=None):
     return d
 
 
-POLICY = RetentionPolicy(archive_days=2557, index_days=90, rules=[
-    RetentionRule(name="sandbox", tenants=["sandbox"], archive_days=365, index_days=14),
-    RetentionRule(name="auth", categories=["authentication", "iam"], archive_days=3653),
-])
+POLICY = RetentionPolicy(
+    archive_days=2557,
+    index_days=90,
+    rules=[
+        RetentionRule(name="sandbox", tenants=["sandbox"], archive_days=365, index_days=14),
+        RetentionRule(name="auth", categories=["authentication", "iam"], archive_days=3653),
+    ],
+)
 
 
 def test_first_matching_rule_wins_and_unmatched_events_go_to_partition_0():

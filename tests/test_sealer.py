@@ -47,7 +47,9 @@ def test_objects_of_an_unfinished_seal_are_removed_and_sealed_again(tmp_path):
     sealer.process(journal_batch(batches[1], Position(1, batches[1][0][1].end)))
     # Crash after the segment and checkpoint were written, before the state was: put it back.
     state_file.write_bytes(before)
-    (tmp_path / "sealer" / "cursor.json").write_bytes(b'"%s"' % cursor_at(Position(1, batches[0][0][1].end)).encode().encode())
+    (tmp_path / "sealer" / "cursor.json").write_bytes(
+        b'"%s"' % cursor_at(Position(1, batches[0][0][1].end)).encode().encode()
+    )
     again, cursor = make(tmp_path, signer)
     assert cursor == cursor_at(Position(1, batches[0][0][1].end))
     assert not (tmp_path / "archive" / "acme" / "0" / archive.checkpoint_key(2)).exists()
@@ -79,6 +81,7 @@ def test_a_missing_state_with_an_archive_present_halts(tmp_path):
     import pytest
 
     from auditseal.errors import Halt
+
     with pytest.raises(Halt, match="sealer state for it is missing"):
         make(tmp_path, signer)
     assert Verifier.parse(signer.verifier().encode()) == signer.verifier()
@@ -122,6 +125,7 @@ def test_a_seal_stopped_after_its_segment_is_rolled_forward_not_redone(tmp_path)
     failing = Sealer(FailingStore(tmp_path / "archive", fail_at=2), tmp_path / "sealer", signer, signer.name)
     failing.open()
     import pytest
+
     with pytest.raises(SinkUnavailable):
         failing.process(journal_batch(batches[1], Position(1, batches[1][0][1].end)))
     assert (tmp_path / "archive" / "acme" / "0" / archive.segment_key(10, 6)).exists()
@@ -141,6 +145,7 @@ def test_a_seal_whose_segment_never_landed_is_dropped_and_sealed_again(tmp_path)
     failing = Sealer(FailingStore(tmp_path / "archive", fail_at=1), tmp_path / "sealer", signer, signer.name)
     failing.open()
     import pytest
+
     with pytest.raises(SinkUnavailable):
         failing.process(journal_batch(batches[0], Position(1, batches[0][0][1].end)))
     # Same process, store back: the next call drops the intent and seals the batch once.
@@ -152,10 +157,12 @@ def test_a_seal_whose_segment_never_landed_is_dropped_and_sealed_again(tmp_path)
 
 def test_retention_rules_seal_each_class_into_its_own_partition(tmp_path):
     from collector.retention import RetentionPolicy, RetentionRule
+
     signer = Signer.generate("auditseal.test")
     policy = RetentionPolicy(rules=[RetentionRule(name="auth", categories=["authentication"], archive_days=3650)])
-    sealer = Sealer(archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, signer.name,
-                    retention=policy)
+    sealer = Sealer(
+        archive.LocalStore(tmp_path / "archive"), tmp_path / "sealer", signer, signer.name, retention=policy
+    )
     sealer.open()
     batches = journal_batches([("acme", 40)])
     sealer.process(journal_batch(batches[0], Position(1, batches[0][0][1].end)))
@@ -163,7 +170,11 @@ def test_retention_rules_seal_each_class_into_its_own_partition(tmp_path):
     assert logs == [("acme", "0"), ("acme", "auth")]
     report = check(tmp_path, signer)
     assert report.findings == [] and report.events_verified == 40
-    auth_lines = archive.decode_segment(archive.LocalStore(tmp_path / "archive").get(
-        "acme/auth/" + archive.LocalStore(tmp_path / "archive").list("acme/auth/segments")[0].split("/", 2)[2]))
+    auth_lines = archive.decode_segment(
+        archive.LocalStore(tmp_path / "archive").get(
+            "acme/auth/" + archive.LocalStore(tmp_path / "archive").list("acme/auth/segments")[0].split("/", 2)[2]
+        )
+    )
     import orjson
+
     assert auth_lines and all("authentication" in orjson.loads(line)["event"]["category"] for line in auth_lines)

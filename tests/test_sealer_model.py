@@ -45,11 +45,13 @@ def remove_unsealed_refused(self, key):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(sizes=st.lists(st.tuples(st.sampled_from(["acme", "globex"]), st.integers(1, 12)), min_size=1, max_size=8),
-       faults=st.lists(st.sampled_from(["ok", "ok", "before", "after"]), max_size=30),
-       group=st.integers(1, 3), restart_on_failure=st.booleans())
-def test_any_failures_and_restarts_seal_each_event_once(tmp_path_factory, sizes, faults, group,
-                                                        restart_on_failure):
+@given(
+    sizes=st.lists(st.tuples(st.sampled_from(["acme", "globex"]), st.integers(1, 12)), min_size=1, max_size=8),
+    faults=st.lists(st.sampled_from(["ok", "ok", "before", "after"]), max_size=30),
+    group=st.integers(1, 3),
+    restart_on_failure=st.booleans(),
+)
+def test_any_failures_and_restarts_seal_each_event_once(tmp_path_factory, sizes, faults, group, restart_on_failure):
     root = tmp_path_factory.mktemp("model")
     store = Flaky(root / "archive", list(faults))
     store.remove_unsealed = remove_unsealed_refused.__get__(store)  # behave like a locked bucket
@@ -65,8 +67,13 @@ def test_any_failures_and_restarts_seal_each_event_once(tmp_path_factory, sizes,
             except SinkUnavailable:
                 continue
         offset = None if cursor is None else position_of(cursor).offset
-        start = 0 if offset is None else next(i for i, (p, _) in enumerate(records) if p.offset >= offset) \
-            if any(p.offset >= offset for p, _ in records) else len(records)
+        start = (
+            0
+            if offset is None
+            else next(i for i, (p, _) in enumerate(records) if p.offset >= offset)
+            if any(p.offset >= offset for p, _ in records)
+            else len(records)
+        )
         return sealer, start
 
     sealer, at = fresh()
@@ -74,7 +81,7 @@ def test_any_failures_and_restarts_seal_each_event_once(tmp_path_factory, sizes,
     while at < len(records):
         attempts += 1
         assert attempts < 200, "no progress"
-        chunk = records[at:at + group]
+        chunk = records[at : at + group]
         end = Position(1, chunk[-1][1].end)
         try:
             sealer.process(journal_batch(chunk, end))

@@ -61,6 +61,7 @@ class SegmentLogMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         import tempfile
+
         self.dir = Path(tempfile.mkdtemp(prefix="seglog-"))
         self.log = SegmentLog(self.dir, MAGIC, max_segment_bytes=300)
         self.log.open()

@@ -61,8 +61,11 @@ def test_ack_deletes_only_whole_acknowledged_segments(tmp_path):
     remaining = [s for s, _ in events(spool)]
     assert remaining == list(range(remaining[0], 41)) and 1 < remaining[0] <= 20
     assert orjson.loads((tmp_path / "acked.json").read_bytes()) == {
-        "version": 1, "acked_seq": 20, "resume": {"next_seq": 21, "inputs": {"app": {"f": {"offset": 20}}}},
-        "gaps": []}
+        "version": 1,
+        "acked_seq": 20,
+        "resume": {"next_seq": 21, "inputs": {"app": {"f": {"offset": 20}}}},
+        "gaps": [],
+    }
     spool.close()
     again = Spool(tmp_path, max_segment_bytes=64 * 1024)
     found = again.open()

@@ -65,6 +65,7 @@ class SpoolMachine(RuleBasedStateMachine):
     def crash_mid_append(self, keep, sizes):
         """Part of an append reaches the disk, then the process dies."""
         from auditseal.formats import records
+
         blob = b"".join(records.encode_record(EVENT, self.next_seq + i, b"z" * n) for i, n in enumerate(sizes))
         blob += records.encode_record(2, self.next_seq + len(sizes), b'{"inputs":{}}')
         self.spool.log._file.write(blob[: int(len(blob) * keep)])

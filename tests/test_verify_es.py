@@ -30,6 +30,7 @@ def seal_and_index(es, tmp_path, sizes: list[tuple[str, int]]) -> tuple[Signer, 
             await sink.process(journal_batch(records, Position(1, records[-1][1].end)))
             sealer.process(journal_batch(records, Position(1, records[-1][1].end)))
         await sink.close()
+
     asyncio.run(index())
     es._refresh("*")
     return signer, archive.LocalStore(tmp_path / "archive")
@@ -52,13 +53,19 @@ def test_missing_edited_and_duplicated_index_documents_are_reported(es, tmp_path
     report = verify_store(store, [signer.verifier()], index=elasticsearch_index(es.url))
     found = sorted((f.code, f.object) for f in report.findings)
     log = f"{t}/0"
-    assert found == sorted([(INDEX_MISSING, f"{log}/index:{ids[3]}"), (INDEX_MISMATCH, f"{log}/index:{ids[5]}"),
-                            (INDEX_DUPLICATE, f"{log}/index:{ids[7]}")])
+    assert found == sorted(
+        [
+            (INDEX_MISSING, f"{log}/index:{ids[3]}"),
+            (INDEX_MISMATCH, f"{log}/index:{ids[5]}"),
+            (INDEX_DUPLICATE, f"{log}/index:{ids[7]}"),
+        ]
+    )
 
 
 def test_an_unreachable_index_is_a_clear_error(tmp_path):
     from auditseal.errors import Retryable
     from tests.harness import free_port
+
     rows = elasticsearch_index(f"http://127.0.0.1:{free_port()}")("acme")
     with pytest.raises(Retryable, match="unreachable"):
         list(rows)
@@ -75,6 +82,7 @@ def test_events_past_the_hot_retention_may_be_gone_from_the_index(es, tmp_path):
     strict = verify_store(store, [signer.verifier()], index=elasticsearch_index(es.url))
     assert [f.code for f in strict.findings] == [INDEX_MISSING] * 5
     # Everything was written "now": with a cutoff after it, those events have aged out.
-    aged = verify_store(store, [signer.verifier()], index=elasticsearch_index(es.url),
-                        index_since="9999-01-01T00:00:00.000000Z")
+    aged = verify_store(
+        store, [signer.verifier()], index=elasticsearch_index(es.url), index_since="9999-01-01T00:00:00.000000Z"
+    )
     assert aged.findings == []

@@ -42,10 +42,16 @@ def test_a_second_run_reads_only_the_new_objects_and_agrees_with_a_full_run(tmp_
     assert second.findings == [] and second.events_verified == 11 and second.segments_total == 2
     # Read: acme's remembered checkpoint (2), its two new checkpoints and segments; globex: its
     # remembered checkpoint only.
-    assert sorted(store.gets) == sorted([
-        f"acme/0/{archive.checkpoint_key(2)}", f"acme/0/{archive.checkpoint_key(3)}",
-        f"acme/0/{archive.checkpoint_key(4)}", f"acme/0/{archive.segment_key(20, 7)}",
-        f"acme/0/{archive.segment_key(27, 4)}", f"globex/0/{archive.checkpoint_key(1)}"])
+    assert sorted(store.gets) == sorted(
+        [
+            f"acme/0/{archive.checkpoint_key(2)}",
+            f"acme/0/{archive.checkpoint_key(3)}",
+            f"acme/0/{archive.checkpoint_key(4)}",
+            f"acme/0/{archive.segment_key(20, 7)}",
+            f"acme/0/{archive.segment_key(27, 4)}",
+            f"globex/0/{archive.checkpoint_key(1)}",
+        ]
+    )
     full = verify_store(archive.LocalStore(tmp_path / "archive"), [signer.verifier()], {})
     assert full.findings == [] and full.state == second.state
 
@@ -60,6 +66,7 @@ def test_new_segments_are_checked_fully_and_a_changed_past_is_a_fork(tmp_path):
     segment.chmod(0o644)
     blob = bytearray(segment.read_bytes())
     import lz4.frame
+
     lines = lz4.frame.decompress(bytes(blob)).splitlines()
     lines[0], lines[1] = lines[1], lines[0]
     segment.write_bytes(archive.encode_segment(lines))

@@ -13,8 +13,10 @@ KEY = b"k" * 32
 
 def test_signing_string_and_mac_golden():
     message = wire.signing_string("POST", "/v1/batches", "web-1", "k1", 1700000000, "1-2", b"body")
-    assert message == (b"POST\n/v1/batches\nweb-1\nk1\n1700000000\n1-2\n\n"
-                       b"230d8358dc8e8890b4c58deeb62912ee2f20357ae92a5cc861b98e68fe31acb5")
+    assert message == (
+        b"POST\n/v1/batches\nweb-1\nk1\n1700000000\n1-2\n\n"
+        b"230d8358dc8e8890b4c58deeb62912ee2f20357ae92a5cc861b98e68fe31acb5"
+    )
     # Both MACs checked independently with `openssl dgst -sha256 -hmac kkkk...`.
     assert wire.sign(KEY, message) == "v1=5f7c28b669efca8efec71dec2a95c0748faa2f4f5942fd2abd83696d7ed0d679"
     with_gaps = wire.signing_string("POST", "/v1/batches", "web-1", "k1", 1700000000, "5-9", b"body", "2-4")
@@ -23,8 +25,9 @@ def test_signing_string_and_mac_golden():
 
 def test_declared_gaps_are_signed():
     body = wire.encode_body([b'{"a":1}'])
-    headers = wire.build_headers(agent="web-1", key_id="k1", key=KEY, timestamp=1, first_seq=5,
-                                 last_seq=5, body=body, gaps=[(2, 3), (4, 4)])
+    headers = wire.build_headers(
+        agent="web-1", key_id="k1", key=KEY, timestamp=1, first_seq=5, last_seq=5, body=body, gaps=[(2, 3), (4, 4)]
+    )
     assert headers[wire.H_GAPS] == "2-3,4-4"
     header = wire.parse_headers(headers)
     assert header.gaps == ((2, 3), (4, 4))
@@ -35,8 +38,9 @@ def test_declared_gaps_are_signed():
 
 
 def signed(body=b"", first=1, last=2, key=KEY, ts=None):
-    return wire.build_headers(agent="web-1", key_id="k1", key=key, timestamp=ts or int(time.time()),
-                              first_seq=first, last_seq=last, body=body)
+    return wire.build_headers(
+        agent="web-1", key_id="k1", key=key, timestamp=ts or int(time.time()), first_seq=first, last_seq=last, body=body
+    )
 
 
 def test_headers_roundtrip_and_verify():
@@ -51,15 +55,18 @@ def test_headers_roundtrip_and_verify():
         wire.verify_signature(KEY, header, body + b"x")
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({wire.H_BATCH: "5-2"}, "bad_headers"),
-    ({wire.H_BATCH: "x"}, "bad_headers"),
-    ({wire.H_TIMESTAMP: "soon"}, "bad_headers"),
-    ({wire.H_VERSION: "2"}, "bad_version"),
-    ({"Content-Encoding": "gzip"}, "bad_encoding"),
-    ({wire.H_SIGNATURE: ""}, "bad_headers"),
-    ({wire.H_GAPS: "4-2"}, "bad_headers"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({wire.H_BATCH: "5-2"}, "bad_headers"),
+        ({wire.H_BATCH: "x"}, "bad_headers"),
+        ({wire.H_TIMESTAMP: "soon"}, "bad_headers"),
+        ({wire.H_VERSION: "2"}, "bad_version"),
+        ({"Content-Encoding": "gzip"}, "bad_encoding"),
+        ({wire.H_SIGNATURE: ""}, "bad_headers"),
+        ({wire.H_GAPS: "4-2"}, "bad_headers"),
+    ],
+)
 def test_malformed_headers_are_400(change, reason):
     headers = {**signed(), **change}
     with pytest.raises(Rejected) as bad:
@@ -104,8 +111,7 @@ def test_garbage_or_truncated_frames_are_400(body):
 
 
 def test_split_events_limits_and_errors():
-    assert wire.split_events(b'{"a":1}\n{"b":2}\n', wire.Limits()) == (
-        [b'{"a":1}', b'{"b":2}'], [{"a": 1}, {"b": 2}])
+    assert wire.split_events(b'{"a":1}\n{"b":2}\n', wire.Limits()) == ([b'{"a":1}', b'{"b":2}'], [{"a": 1}, {"b": 2}])
     with pytest.raises(Rejected) as bad:
         wire.split_events(b'{"a":1}\n{"b":2}\n', wire.Limits(max_events=1))
     assert status_of(bad.value.reason) == 413

@@ -29,6 +29,7 @@ class Chunk:
     position: dict = field(default_factory=dict)  # the input's full position state after this chunk
     size: int = 0  # bytes read for this chunk
 
+
 Submit = Callable[[Chunk], Awaitable[None]]
 
 
@@ -47,4 +48,5 @@ def register(type_name: str):
     def wrap(factory):
         REGISTRY[type_name] = factory
         return factory
+
     return wrap

@@ -24,8 +24,8 @@ from ..lines import Line, split_lines
 from ..normalise import Source
 from ..parsers import REGISTRY as PARSERS
 from ..parsers import auditd as _auditd  # noqa: F401 (register)
-from ..parsers import auth as _auth
-from ..parsers import jsonlines as _json
+from ..parsers import auth as _auth  # noqa: F401 (register)
+from ..parsers import jsonlines as _json  # noqa: F401 (register)
 from ..parsers import parse_safely
 from . import Chunk, DeadLetter, Submit, register
 from .tracking import FP_BYTES, Detached, Tracked, adoptable, fingerprint, head_fp, looks_like_copy_of, same_content
@@ -131,10 +131,13 @@ class FileTailer:
         for tracked in list(self.files.values()):
             outcome = self._refresh(tracked, observed, claimed)
             if outcome == "replaced":
-                self.detached.append(Detached(tracked.fp, tracked.fp_len, tracked.offset, tracked.skipping,
-                                              now, tracked.id))
-                log.warning("file truncated or rewritten; its old content may continue in a copy",
-                            extra=kv(path=tracked.path, offset=tracked.offset))
+                self.detached.append(
+                    Detached(tracked.fp, tracked.fp_len, tracked.offset, tracked.skipping, now, tracked.id)
+                )
+                log.warning(
+                    "file truncated or rewritten; its old content may continue in a copy",
+                    extra=kv(path=tracked.path, offset=tracked.offset),
+                )
                 self.metrics.truncations.labels(self.name).inc()
             if outcome in ("replaced", "pending"):
                 starting.append(tracked)
@@ -195,8 +198,7 @@ class FileTailer:
         if (st.st_dev, st.st_ino) != key:
             os.close(fd)
             return None  # replaced between stat and open: next scan
-        t = Tracked(f"{st.st_dev}:{st.st_ino}:{time.monotonic_ns() % 10**12}", path, st.st_dev, st.st_ino,
-                    "", 0, fd=fd)
+        t = Tracked(f"{st.st_dev}:{st.st_ino}:{time.monotonic_ns() % 10**12}", path, st.st_dev, st.st_ino, "", 0, fd=fd)
         self.files[t.id] = t
         return t
 
@@ -209,8 +211,10 @@ class FileTailer:
             t.pending_since = now
             return
         adopt = next((d for d in self.detached if d.owner != t.id and adoptable(d, t.fd, size)), None)
-        if adopt is None and any(u is not t and not u.orphan and u.pending_since is None
-                                 and looks_like_copy_of(u, t.fd, size) for u in self.files.values()):
+        if adopt is None and any(
+            u is not t and not u.orphan and u.pending_since is None and looks_like_copy_of(u, t.fd, size)
+            for u in self.files.values()
+        ):
             # Maybe the copy of a copytruncate whose truncate is a moment away: wait a little;
             # after that it is a distinct file that happens to start the same way.
             if t.pending_since is None:
@@ -228,8 +232,12 @@ class FileTailer:
     def _release_drained(self) -> None:
         now = time.monotonic()
         for t in list(self.files.values()):
-            if t.orphan and t.fd is not None and t.offset >= os.fstat(t.fd).st_size \
-                    and now - t.last_growth >= self.config.close_inactive:
+            if (
+                t.orphan
+                and t.fd is not None
+                and t.offset >= os.fstat(t.fd).st_size
+                and now - t.last_growth >= self.config.close_inactive
+            ):
                 t.close()
                 del self.files[t.id]
 
@@ -258,8 +266,12 @@ class FileTailer:
             # read may be the new content. Drop it; the next scan sees the rewrite.
             return None
         lines, consumed = split.lines, split.consumed
-        if consumed == 0 and now - t.last_growth >= self.config.partial_line_timeout \
-                and t.offset + len(data) == size and not split.skipping:
+        if (
+            consumed == 0
+            and now - t.last_growth >= self.config.partial_line_timeout
+            and t.offset + len(data) == size
+            and not split.skipping
+        ):
             # A last line without its newline, and the writer has gone quiet: ship it.
             lines, consumed = [Line(data.rstrip(b"\r"), t.offset + len(data))], len(data)
         if consumed == 0:

@@ -140,8 +140,10 @@ class SyslogListener:
                 ctx.verify_mode = ssl.CERT_REQUIRED if c.tls.require_client_cert else ssl.CERT_OPTIONAL
             host, port = _split(c.tls.listen)
             self._servers.append(await asyncio.start_server(self._stream("tls"), host, port, ssl=ctx))
-        log.info("syslog listening", extra=kv(input=self.name, udp=c.udp, tcp=c.tcp, unix=c.unix,
-                                              tls=c.tls.listen if c.tls else None))
+        log.info(
+            "syslog listening",
+            extra=kv(input=self.name, udp=c.udp, tcp=c.tcp, unix=c.unix, tls=c.tls.listen if c.tls else None),
+        )
 
     def _stream(self, transport: str):
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -171,6 +173,7 @@ class SyslogListener:
             finally:
                 self._connections.pop(task, None)
                 writer.close()
+
         return handle
 
     def _report_kernel_drops(self) -> None:

@@ -51,13 +51,28 @@ class Tracked:
     last_growth: float = field(default_factory=time.monotonic)
 
     def persisted(self) -> dict:
-        return {"path": self.path, "dev": self.dev, "ino": self.ino, "fp": self.fp, "fp_len": self.fp_len,
-                "offset": self.offset, "skipping": self.skipping}
+        return {
+            "path": self.path,
+            "dev": self.dev,
+            "ino": self.ino,
+            "fp": self.fp,
+            "fp_len": self.fp_len,
+            "offset": self.offset,
+            "skipping": self.skipping,
+        }
 
     @classmethod
     def restore(cls, key: str, d: dict) -> "Tracked":
-        return cls(key, d["path"], d["dev"], d["ino"], d.get("fp", ""), d.get("fp_len", 0),
-                   d.get("offset", 0), d.get("skipping", False))
+        return cls(
+            key,
+            d["path"],
+            d["dev"],
+            d["ino"],
+            d.get("fp", ""),
+            d.get("fp_len", 0),
+            d.get("offset", 0),
+            d.get("skipping", False),
+        )
 
     def close(self) -> None:
         if self.fd is not None:
@@ -68,6 +83,7 @@ class Tracked:
 @dataclass
 class Detached:
     """The read state of content whose inode was truncated: a copy may adopt it."""
+
     fp: str
     fp_len: int
     offset: int

@@ -36,6 +36,7 @@ def register(name: str):
     def wrap(factory):
         REGISTRY[name] = factory
         return factory
+
     return wrap
 
 
@@ -78,7 +79,8 @@ def parse_safely(parser: Parser, lines: list[Line], source: Source, created: str
             at = lines[max(parsed.consumed, 1) - 1].end if lines else 0
             parsed.rejected.append((Line(str(text or "").encode(), at), exc))
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-            parsed.rejected.append((Line(b"", lines[-1].end if lines else 0),
-                                    Rejected("parser_error", f"{type(exc).__name__}: {exc}")))
+            parsed.rejected.append(
+                (Line(b"", lines[-1].end if lines else 0), Rejected("parser_error", f"{type(exc).__name__}: {exc}"))
+            )
     parsed.events = kept
     return parsed

@@ -20,8 +20,10 @@ from auditseal.formats.event import format_ts
 
 from . import Parsed, original, register
 
-HEADER = re.compile(r"^(?:node=(?P<node>\S+) )?type=(?P<type>\S+) "
-                    r"msg=audit\((?P<sec>\d+)\.(?P<ms>\d+):(?P<serial>\d+)\):\s?(?P<body>.*)$")
+HEADER = re.compile(
+    r"^(?:node=(?P<node>\S+) )?type=(?P<type>\S+) "
+    r"msg=audit\((?P<sec>\d+)\.(?P<ms>\d+):(?P<serial>\d+)\):\s?(?P<body>.*)$"
+)
 PAIR = re.compile(r"""(\w[\w-]*)=("[^"]*"|'[^']*'|\S*)""")
 HEX = re.compile(r"^(?:[0-9A-F]{2})+$")
 HEX_FIELDS = {"proctitle", "acct", "cmd", "data", "name", "cwd", "comm", "exe"}
@@ -108,10 +110,17 @@ def build(records: list[tuple[str, dict, str]], ts: str, serial: int) -> dict:
         action, category, etype = "executed", ["process"], ["start"]
     else:
         action, category, etype = first_type.lower(), ["host"], ["info"]
-    doc: dict = {"@timestamp": ts,
-                 "event": {"action": action, "category": category, "type": etype, "outcome": _outcome(merged),
-                           "original": "\n".join(line for _, _, line in records)},
-                 "auditd": {"record_types": types, "serial": serial}}
+    doc: dict = {
+        "@timestamp": ts,
+        "event": {
+            "action": action,
+            "category": category,
+            "type": etype,
+            "outcome": _outcome(merged),
+            "original": "\n".join(line for _, _, line in records),
+        },
+        "auditd": {"record_types": types, "serial": serial},
+    }
     user = _user(merged)
     if user:
         doc["user"] = user
@@ -146,8 +155,22 @@ def build(records: list[tuple[str, dict, str]], ts: str, serial: int) -> dict:
 
 
 # Record types that arrive as several records of one kernel event, closed by EOE.
-KERNEL_GROUP = {"SYSCALL", "EXECVE", "CWD", "PATH", "PROCTITLE", "SOCKADDR", "BPRM_FCAPS", "MMAP",
-                "FD_PAIR", "OBJ_PID", "SECCOMP", "IPC", "CAPSET", "NETFILTER_CFG"}
+KERNEL_GROUP = {
+    "SYSCALL",
+    "EXECVE",
+    "CWD",
+    "PATH",
+    "PROCTITLE",
+    "SOCKADDR",
+    "BPRM_FCAPS",
+    "MMAP",
+    "FD_PAIR",
+    "OBJ_PID",
+    "SECCOMP",
+    "IPC",
+    "CAPSET",
+    "NETFILTER_CFG",
+}
 
 
 @register("auditd")
@@ -166,8 +189,9 @@ class AuditLog:
             if group:
                 head = group[0][3]
                 try:
-                    ts = format_ts(dt.datetime.fromtimestamp(int(head["sec"]) + int(head["ms"]) / 1000,
-                                                             dt.timezone.utc))
+                    ts = format_ts(
+                        dt.datetime.fromtimestamp(int(head["sec"]) + int(head["ms"]) / 1000, dt.timezone.utc)
+                    )
                 except (OverflowError, OSError, ValueError, Rejected) as exc:
                     for line in group_lines:
                         out.rejected.append((line, Rejected("bad_timestamp", f"audit time: {exc}")))

@@ -19,23 +19,29 @@ from . import Parsed, original, register
 
 PREFIX = re.compile(
     r"^(?:(?P<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)|(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?"
-    r"(?:Z|[+-]\d\d:?\d\d)))\s+(?P<host>\S+)\s+(?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?:\s?(?P<msg>.*)$")
+    r"(?:Z|[+-]\d\d:?\d\d)))\s+(?P<host>\S+)\s+(?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?:\s?(?P<msg>.*)$"
+)
 
 SSH_ACCEPTED = re.compile(r"^Accepted (?P<method>\S+) for (?P<user>\S+) from (?P<ip>\S+) port (?P<port>\d+)")
 SSH_FAILED = re.compile(
-    r"^Failed (?P<method>\S+) for (?P<invalid>invalid user )?(?P<user>\S*) from (?P<ip>\S+) port (?P<port>\d+)")
+    r"^Failed (?P<method>\S+) for (?P<invalid>invalid user )?(?P<user>\S*) from (?P<ip>\S+) port (?P<port>\d+)"
+)
 SSH_INVALID = re.compile(r"^Invalid user (?P<user>\S*) from (?P<ip>\S+)(?: port (?P<port>\d+))?")
 SSH_DISCONNECT = re.compile(
-    r"^Disconnected from (?:authenticating |invalid )?user (?P<user>\S+) (?P<ip>\S+) port (?P<port>\d+)")
+    r"^Disconnected from (?:authenticating |invalid )?user (?P<user>\S+) (?P<ip>\S+) port (?P<port>\d+)"
+)
 PAM_SESSION = re.compile(
     r"^pam_unix\((?P<service>[^:)]+):session\): session (?P<what>opened|closed) for user (?P<user>[^\s(]+)"
-    r"(?:\(uid=(?P<uid>\d+)\))?(?: by (?P<by>\S*?)(?:\(uid=(?P<byuid>\d+)\))?)?$")
+    r"(?:\(uid=(?P<uid>\d+)\))?(?: by (?P<by>\S*?)(?:\(uid=(?P<byuid>\d+)\))?)?$"
+)
 PAM_AUTH_FAIL = re.compile(
     r"^pam_unix\((?P<service>[^:)]+):auth\): authentication failure;.*?rhost=(?P<rhost>\S*)"
-    r"(?:\s+user=(?P<user>\S+))?")
+    r"(?:\s+user=(?P<user>\S+))?"
+)
 SUDO = re.compile(
     r"^\s*(?P<user>\S+) : (?:(?P<attempts>\d+) incorrect password attempts? ; )?"
-    r"(?:TTY=(?P<tty>\S+) ; )?PWD=(?P<pwd>.+?) ; USER=(?P<target>\S+) ;(?: COMMAND=(?P<cmd>.*))?$")
+    r"(?:TTY=(?P<tty>\S+) ; )?PWD=(?P<pwd>.+?) ; USER=(?P<target>\S+) ;(?: COMMAND=(?P<cmd>.*))?$"
+)
 
 
 def ecs_event(action, category, types, outcome, **fields) -> dict:
@@ -60,35 +66,95 @@ def classify(prog: str, msg: str) -> dict | None:
     """The ECS fields for one sshd/PAM/sudo message (pure); None when not recognised."""
     if prog == "sshd":
         if m := SSH_ACCEPTED.match(msg):
-            return ecs_event("ssh_login", ["authentication"], ["start"], "success", user__name=m["user"],
-                          source__ip=m["ip"], source__port=_port(m["port"]), labels__ssh_method=m["method"])
+            return ecs_event(
+                "ssh_login",
+                ["authentication"],
+                ["start"],
+                "success",
+                user__name=m["user"],
+                source__ip=m["ip"],
+                source__port=_port(m["port"]),
+                labels__ssh_method=m["method"],
+            )
         if m := SSH_FAILED.match(msg):
-            return ecs_event("ssh_login", ["authentication"], ["start"], "failure", user__name=m["user"],
-                          source__ip=m["ip"], source__port=_port(m["port"]), labels__ssh_method=m["method"],
-                          event__reason="invalid user" if m["invalid"] else f"bad {m['method']}")
+            return ecs_event(
+                "ssh_login",
+                ["authentication"],
+                ["start"],
+                "failure",
+                user__name=m["user"],
+                source__ip=m["ip"],
+                source__port=_port(m["port"]),
+                labels__ssh_method=m["method"],
+                event__reason="invalid user" if m["invalid"] else f"bad {m['method']}",
+            )
         if m := SSH_INVALID.match(msg):
-            return ecs_event("ssh_invalid_user", ["authentication"], ["start"], "failure", user__name=m["user"],
-                          source__ip=m["ip"], source__port=_port(m["port"]), event__reason="invalid user")
+            return ecs_event(
+                "ssh_invalid_user",
+                ["authentication"],
+                ["start"],
+                "failure",
+                user__name=m["user"],
+                source__ip=m["ip"],
+                source__port=_port(m["port"]),
+                event__reason="invalid user",
+            )
         if m := SSH_DISCONNECT.match(msg):
-            return ecs_event("ssh_logout", ["session"], ["end"], "success", user__name=m["user"],
-                          source__ip=m["ip"], source__port=_port(m["port"]))
+            return ecs_event(
+                "ssh_logout",
+                ["session"],
+                ["end"],
+                "success",
+                user__name=m["user"],
+                source__ip=m["ip"],
+                source__port=_port(m["port"]),
+            )
     if m := PAM_SESSION.match(msg):
         opened = m["what"] == "opened"
-        return ecs_event("session_opened" if opened else "session_closed", ["session"],
-                      ["start" if opened else "end"], "success", user__name=m["user"], user__id=m["uid"],
-                      labels__pam_service=m["service"], user__effective__name=m["by"] or None)
+        return ecs_event(
+            "session_opened" if opened else "session_closed",
+            ["session"],
+            ["start" if opened else "end"],
+            "success",
+            user__name=m["user"],
+            user__id=m["uid"],
+            labels__pam_service=m["service"],
+            user__effective__name=m["by"] or None,
+        )
     if m := PAM_AUTH_FAIL.match(msg):
-        return ecs_event("pam_authentication_failure", ["authentication"], ["start"], "failure",
-                      user__name=m["user"], source__address=m["rhost"] or None,
-                      labels__pam_service=m["service"], event__reason="authentication failure")
+        return ecs_event(
+            "pam_authentication_failure",
+            ["authentication"],
+            ["start"],
+            "failure",
+            user__name=m["user"],
+            source__address=m["rhost"] or None,
+            labels__pam_service=m["service"],
+            event__reason="authentication failure",
+        )
     if prog == "sudo" and (m := SUDO.match(msg)):
         if m["attempts"]:
-            return ecs_event("sudo_auth_failure", ["authentication"], ["start"], "failure", user__name=m["user"],
-                          user__effective__name=m["target"], process__command_line=m["cmd"],
-                          event__reason=f"{m['attempts']} incorrect password attempts")
-        return ecs_event("sudo_command", ["process"], ["start"], "success", user__name=m["user"],
-                      user__effective__name=m["target"], process__command_line=m["cmd"],
-                      process__working_directory=m["pwd"], labels__tty=m["tty"])
+            return ecs_event(
+                "sudo_auth_failure",
+                ["authentication"],
+                ["start"],
+                "failure",
+                user__name=m["user"],
+                user__effective__name=m["target"],
+                process__command_line=m["cmd"],
+                event__reason=f"{m['attempts']} incorrect password attempts",
+            )
+        return ecs_event(
+            "sudo_command",
+            ["process"],
+            ["start"],
+            "success",
+            user__name=m["user"],
+            user__effective__name=m["target"],
+            process__command_line=m["cmd"],
+            process__working_directory=m["pwd"],
+            labels__tty=m["tty"],
+        )
     return None
 
 
@@ -129,8 +195,7 @@ class AuthLog:
             if not m:
                 out.rejected.append((line, Rejected("unrecognised_line", "not a syslog line")))
                 continue
-            doc = classify(m["prog"], m["msg"]) or ecs_event(
-                "auth_log_line", ["host"], ["info"], "unknown")
+            doc = classify(m["prog"], m["msg"]) or ecs_event("auth_log_line", ["host"], ["info"], "unknown")
             doc["@timestamp"] = parse_time(m, now)
             doc["message"] = m["msg"]
             doc["event"]["original"] = text

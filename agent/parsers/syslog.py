@@ -19,10 +19,14 @@ from .auth import bsd_time, classify, ecs_event
 PRI = re.compile(r"^<(?P<pri>\d{1,3})>")
 RFC5424 = re.compile(
     r"^1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
-    r"(?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<msg>.*))?$", re.S)
+    r"(?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<msg>.*))?$",
+    re.S,
+)
 RFC3164 = re.compile(
     r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?:(?P<host>[^\s:\[]+) )?(?P<tag>[^\s:\[]+)"
-    r"(?:\[(?P<pid>[^\]]+)\])?: ?(?P<msg>.*)$", re.S)
+    r"(?:\[(?P<pid>[^\]]+)\])?: ?(?P<msg>.*)$",
+    re.S,
+)
 RFC3164_NO_TAG = re.compile(r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<host>\S+) (?P<msg>.*)$", re.S)
 SD_ELEMENT = re.compile(r"\[(?P<id>[^\s\]]+)(?P<params>(?:\s+[^=\s\]]+=\"(?:[^\"\\]|\\.)*\")*)\s*\]")
 SD_PARAM = re.compile(r"([^=\s\]]+)=\"((?:[^\"\\]|\\.)*)\"")
@@ -39,7 +43,7 @@ def parse_message(data: bytes, now: dt.datetime) -> dict:
     if not m or int(m["pri"]) > 191:
         raise Rejected("bad_syslog", "no <PRI> at the start of the message")
     pri = int(m["pri"])
-    rest = text[m.end():]
+    rest = text[m.end() :]
     syslog = {"priority": pri, "facility": {"code": pri // 8}, "severity": {"code": pri % 8}}
     if (r := RFC5424.match(rest)) is not None:
         msg = r["msg"] or ""
@@ -50,9 +54,12 @@ def parse_message(data: bytes, now: dt.datetime) -> dict:
         host, app, procid = _nil(r["host"]), _nil(r["app"]), _nil(r["procid"])
         if r["sd"] != "-":
             syslog["structured_data"] = {
-                e["id"]: {k: v.replace('\\"', '"').replace("\\]", "]").replace("\\\\", "\\")
-                          for k, v in SD_PARAM.findall(e["params"])}
-                for e in SD_ELEMENT.finditer(r["sd"])}
+                e["id"]: {
+                    k: v.replace('\\"', '"').replace("\\]", "]").replace("\\\\", "\\")
+                    for k, v in SD_PARAM.findall(e["params"])
+                }
+                for e in SD_ELEMENT.finditer(r["sd"])
+            }
         if _nil(r["msgid"]):
             syslog["msgid"] = r["msgid"]
         syslog["version"] = "1"

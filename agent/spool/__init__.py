@@ -5,5 +5,15 @@ from .ledger import EVENT, LEDGER_VERSION, MAGIC, POSITIONS, Recovered, ResumeTr
 from .store import Spool
 from .view import SpoolView, view
 
-__all__ = ["EVENT", "LEDGER_VERSION", "MAGIC", "POSITIONS", "Recovered", "ResumeTracker", "Spool", "SpoolView",
-           "holes", "view"]
+__all__ = [
+    "EVENT",
+    "LEDGER_VERSION",
+    "MAGIC",
+    "POSITIONS",
+    "Recovered",
+    "ResumeTracker",
+    "Spool",
+    "SpoolView",
+    "holes",
+    "view",
+]

@@ -39,8 +39,7 @@ from .ledger import EVENT, LEDGER_VERSION, MAGIC, POSITIONS, Recovered, ResumeTr
 class Spool:
     def __init__(self, directory: Path, max_segment_bytes: int, max_bytes: int | None = None):
         self.directory = Path(directory)
-        self.log = SegmentLog(self.directory / "segments", MAGIC, max_segment_bytes,
-                              frozenset({EVENT, POSITIONS}))
+        self.log = SegmentLog(self.directory / "segments", MAGIC, max_segment_bytes, frozenset({EVENT, POSITIONS}))
         self.ledger_path = self.directory / "acked.json"
         self.max_bytes = max_bytes
         self.next_seq = 1
@@ -110,8 +109,7 @@ class Spool:
         return scan
 
     def _read_ledger(self, found: Recovered, first_event: int | None) -> dict:
-        rebuilt = {"acked_seq": max(first_event - 1, 0) if first_event else 0,
-                   "resume": None, "gaps": []}
+        rebuilt = {"acked_seq": max(first_event - 1, 0) if first_event else 0, "resume": None, "gaps": []}
         if not self.ledger_path.exists():
             if first_event and first_event > 1:
                 found.degraded.append("ack ledger missing: rebuilt from the spool")
@@ -121,8 +119,10 @@ class Spool:
             int(ledger["acked_seq"])
             return ledger
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            found.degraded.append("ack ledger unreadable: rebuilt from the spool (unacked events resent, "
-                                  "the collector drops the duplicates)")
+            found.degraded.append(
+                "ack ledger unreadable: rebuilt from the spool (unacked events resent, "
+                "the collector drops the duplicates)"
+            )
             return rebuilt
 
     # -- writing -----------------------------------------------------------------------
@@ -141,8 +141,11 @@ class Spool:
 
     def has_room(self, incoming: int) -> bool:
         """Bounded spool: an append must leave the spool within ``max_bytes``."""
-        return self.max_bytes is None or self.size_bytes() + incoming <= self.max_bytes \
-            or self.next_seq - 1 <= self.acked_seq  # an empty spool always takes one append
+        return (
+            self.max_bytes is None
+            or self.size_bytes() + incoming <= self.max_bytes
+            or self.next_seq - 1 <= self.acked_seq
+        )  # an empty spool always takes one append
 
     def read(self, start: Position):
         """Records from ``start`` on; the commits among them are remembered for the resume point."""
@@ -187,9 +190,17 @@ class Spool:
         return removed
 
     def _write_ledger(self) -> None:
-        write_atomic(self.ledger_path, orjson.dumps({
-            "version": LEDGER_VERSION, "acked_seq": self.acked_seq, "resume": self.resume,
-            "gaps": [list(g) for g in self.gaps]}))
+        write_atomic(
+            self.ledger_path,
+            orjson.dumps(
+                {
+                    "version": LEDGER_VERSION,
+                    "acked_seq": self.acked_seq,
+                    "resume": self.resume,
+                    "gaps": [list(g) for g in self.gaps],
+                }
+            ),
+        )
 
     def gaps_before(self, last_seq: int) -> list[tuple[int, int]]:
         """Declared lost ranges that a batch ending at ``last_seq`` skips over."""

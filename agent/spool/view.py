@@ -27,8 +27,11 @@ class SpoolView:
 
 def view(spool_dir: Path) -> SpoolView:
     ledger = _json(spool_dir / "acked.json") or {}
-    found = SpoolView(acked_seq=int(ledger.get("acked_seq", 0) or 0), declared_gaps=ledger.get("gaps", []),
-                      ledger_path=spool_dir / "acked.json")
+    found = SpoolView(
+        acked_seq=int(ledger.get("acked_seq", 0) or 0),
+        declared_gaps=ledger.get("gaps", []),
+        ledger_path=spool_dir / "acked.json",
+    )
     segment_files = sorted((spool_dir / "segments").glob("*.seg"))
     found.segments = len(segment_files)
     for path in segment_files:

@@ -24,8 +24,9 @@ from auditseal.storage import archive
 
 
 def newest_checkpoint(store, log: str, verifiers: list[Verifier]) -> tuple[Checkpoint, str]:
-    counters = sorted((int(m.group(1)), key) for key in store.list(log)
-                      if (m := archive.CHECKPOINT_RE.match(key[len(log) + 1:])))
+    counters = sorted(
+        (int(m.group(1)), key) for key in store.list(log) if (m := archive.CHECKPOINT_RE.match(key[len(log) + 1 :]))
+    )
     for _, key in reversed(counters):
         note = store.get(key).decode()
         try:
@@ -36,8 +37,7 @@ def newest_checkpoint(store, log: str, verifiers: list[Verifier]) -> tuple[Check
     raise Rejected("no_checkpoint", f"log {log} has no checkpoint signed by a pinned key")
 
 
-def build_proof(store, event_id: str, verifiers: list[Verifier], tenant: str | None = None,
-                cipher=None) -> dict:
+def build_proof(store, event_id: str, verifiers: list[Verifier], tenant: str | None = None, cipher=None) -> dict:
     needle = f'"id":"{event_id}"'.encode()
     logs = [(t, p) for t, p in archive.list_logs(store) if tenant is None or t == tenant]
     for t, p in logs:
@@ -46,7 +46,7 @@ def build_proof(store, event_id: str, verifiers: list[Verifier], tenant: str | N
         hashes: list[bytes] = []
         found: tuple[int, bytes] | None = None
         for key in sorted(k for k in store.list(f"{log}/segments")):
-            m = archive.SEGMENT_RE.match(key[len(log) + 1:])
+            m = archive.SEGMENT_RE.match(key[len(log) + 1 :])
             if not m or int(m.group(1)) >= checkpoint.size:
                 continue
             for line in archive.decode_segment(store.get(key), cipher, key):
@@ -56,13 +56,21 @@ def build_proof(store, event_id: str, verifiers: list[Verifier], tenant: str | N
         if found is None:
             continue
         if len(hashes) != checkpoint.size:
-            raise Rejected("archive_incomplete", f"log {log}: segments hold {len(hashes)} leaves, "
-                                                 f"checkpoint says {checkpoint.size}; run auditseal verify")
+            raise Rejected(
+                "archive_incomplete",
+                f"log {log}: segments hold {len(hashes)} leaves, "
+                f"checkpoint says {checkpoint.size}; run auditseal verify",
+            )
         index, line = found
-        return {"version": 1, "log": log, "event": line.decode(), "leaf_index": index,
-                "tree_size": checkpoint.size,
-                "proof": [base64.b64encode(h).decode() for h in inclusion_proof(index, hashes)],
-                "checkpoint": note}
+        return {
+            "version": 1,
+            "log": log,
+            "event": line.decode(),
+            "leaf_index": index,
+            "tree_size": checkpoint.size,
+            "proof": [base64.b64encode(h).decode() for h in inclusion_proof(index, hashes)],
+            "checkpoint": note,
+        }
     raise Rejected("not_found", f"event {event_id} is not in a sealed segment (yet)")
 
 
@@ -80,11 +88,15 @@ def check_proof(bundle: dict, verifiers: list[Verifier]) -> str:
         raise Rejected("malformed", f"malformed proof bundle: {exc}") from None
     # The signed origin names the log, and its key-name part is the signing key's: the
     # bundle's own "log" must be exactly the rest of it (not a suffix such as "0").
-    log = f"{checkpoint.origin[len(verifier.name) + 1:]}" if checkpoint.origin.startswith(verifier.name + "/") else None
+    log = (
+        f"{checkpoint.origin[len(verifier.name) + 1 :]}" if checkpoint.origin.startswith(verifier.name + "/") else None
+    )
     if checkpoint.size != size or log is None or bundle.get("log") != log:
         raise Rejected("mismatch", "the checkpoint is not for this tree size or log")
     if not verify_inclusion(leaf_hash(event), index, size, proof, checkpoint.root):
         raise Rejected("not_included", "the audit path does not lead to the signed root")
     event_id = orjson.loads(event)["event"]["id"]
-    return (f"event {event_id} is leaf {index} of {checkpoint.origin} (tree {size}), "
-            f"signed by {verifier.name}; proof of {len(proof)} hashes verified")
+    return (
+        f"event {event_id} is leaf {index} of {checkpoint.origin} (tree {size}), "
+        f"signed by {verifier.name}; proof of {len(proof)} hashes verified"
+    )

@@ -89,11 +89,17 @@ class Report:
         return f"{self.segments_valid}/{self.segments_total} segments valid"
 
     def to_json(self) -> bytes:
-        return orjson.dumps({"summary": self.summary, "segments_total": self.segments_total,
-                             "segments_valid": self.segments_valid,
-                             "events_verified": self.events_verified,
-                             "segments_encrypted_unopened": self.segments_encrypted_unopened,
-                             "findings": [asdict(f) for f in self.findings]}, option=orjson.OPT_INDENT_2)
+        return orjson.dumps(
+            {
+                "summary": self.summary,
+                "segments_total": self.segments_total,
+                "segments_valid": self.segments_valid,
+                "events_verified": self.events_verified,
+                "segments_encrypted_unopened": self.segments_encrypted_unopened,
+                "findings": [asdict(f) for f in self.findings],
+            },
+            option=orjson.OPT_INDENT_2,
+        )
 
 
 @dataclass
@@ -115,13 +121,19 @@ def sqlite_index(path: str) -> Callable[[str], Iterable[IndexRow]]:
                 yield IndexRow(event_id, agent, seq, doc)
         finally:
             conn.close()
+
     return rows
 
 
-def verify_store(store: archive.Store, verifiers: list[Verifier], state: dict | None = None,
-                 index: Callable[[str], Iterable[IndexRow]] | None = None,
-                 cipher: SegmentCipher | None = None, index_since: str | None = None,
-                 incremental: bool = False) -> Report:
+def verify_store(
+    store: archive.Store,
+    verifiers: list[Verifier],
+    state: dict | None = None,
+    index: Callable[[str], Iterable[IndexRow]] | None = None,
+    cipher: SegmentCipher | None = None,
+    index_since: str | None = None,
+    incremental: bool = False,
+) -> Report:
     """Without ``cipher``, encrypted segments are checked against their signed SHA-256 only
     (that binds their content); their leaves are recomputed when the key is given.
     ``index_since`` (canonical UTC ISO): events older than this have aged out of the index
@@ -142,8 +154,9 @@ def verify_store(store: archive.Store, verifiers: list[Verifier], state: dict | 
         for key in store.list(""):
             parts = key.split("/")
             if len(parts) < 4 or "/".join(parts[:2]) not in present or parts[2] not in ("segments", "checkpoints"):
-                report.findings.append(Finding(UNKNOWN_OBJECT, "/".join(parts[:2]), None, None, key,
-                                               "outside the archive's layout"))
+                report.findings.append(
+                    Finding(UNKNOWN_OBJECT, "/".join(parts[:2]), None, None, key, "outside the archive's layout")
+                )
     _report_anomalies(store, report)
     return report
 
@@ -155,15 +168,24 @@ def _report_missing_logs(report: Report, present: set[str]) -> None:
         if name in present or not isinstance(remembered, dict) or "size" not in remembered:
             continue
         size = remembered["size"]
-        report.findings.append(Finding(LOG_MISSING, name, 0 if size else None, size - 1 if size else None,
-                                       f"{name}/", f"verified before up to checkpoint {remembered.get('counter')} "
-                                                   f"(tree {size}); no object of it is in the archive now"))
+        report.findings.append(
+            Finding(
+                LOG_MISSING,
+                name,
+                0 if size else None,
+                size - 1 if size else None,
+                f"{name}/",
+                f"verified before up to checkpoint {remembered.get('counter')} "
+                f"(tree {size}); no object of it is in the archive now",
+            )
+        )
 
 
 def _report_anomalies(store, report: Report) -> None:
     """A versioned store (S3) is read by first version; attempts to hide or replace an
     object (delete markers, later versions) are reported, though the record is intact."""
     from auditseal.storage.archive_s3 import DELETE_MARKER
+
     for anomaly in store.anomalies():
         parts = anomaly.key.split("/")
         name = "/".join(parts[:2])
@@ -171,26 +193,45 @@ def _report_anomalies(store, report: Report) -> None:
         m = archive.SEGMENT_RE.match(rel)
         first, last = (int(m.group(1)), int(m.group(2))) if m else (None, None)
         if anomaly.kind == DELETE_MARKER:
-            report.findings.append(Finding(OBJECT_DELETE_MARKER, name, first, last, anomaly.key,
-                                           f"delete marker {anomaly.version_id} hides this object; the locked "
-                                           f"version is intact and was verified"))
+            report.findings.append(
+                Finding(
+                    OBJECT_DELETE_MARKER,
+                    name,
+                    first,
+                    last,
+                    anomaly.key,
+                    f"delete marker {anomaly.version_id} hides this object; the locked "
+                    f"version is intact and was verified",
+                )
+            )
         else:
-            report.findings.append(Finding(OBJECT_OVERWRITTEN, name, first, last, anomaly.key,
-                                           f"a later version {anomaly.version_id} was written over this "
-                                           f"object; the first (locked) version was verified"))
+            report.findings.append(
+                Finding(
+                    OBJECT_OVERWRITTEN,
+                    name,
+                    first,
+                    last,
+                    anomaly.key,
+                    f"a later version {anomaly.version_id} was written over this "
+                    f"object; the first (locked) version was verified",
+                )
+            )
 
 
-def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, index, cipher,
-                index_since=None, incremental=False) -> None:
+def _verify_log(
+    store, tenant: str, partition: str, verifiers, report: Report, index, cipher, index_since=None, incremental=False
+) -> None:
     name = f"{tenant}/{partition}"
     remembered = report.state.get(name) if incremental else None
     floor = remembered["counter"] if remembered else 0  # verified up to this checkpoint before
     if floor:
-        keys = [k[len(name) + 1:] for k in
-                store.list(f"{name}/segments/", f"{name}/segments/{remembered['size']:012d}")
-                + store.list(f"{name}/checkpoints/", f"{name}/{archive.checkpoint_key(floor - 1)}")]
+        keys = [
+            k[len(name) + 1 :]
+            for k in store.list(f"{name}/segments/", f"{name}/segments/{remembered['size']:012d}")
+            + store.list(f"{name}/checkpoints/", f"{name}/{archive.checkpoint_key(floor - 1)}")
+        ]
     else:
-        keys = [k[len(name) + 1:] for k in store.list(name)]
+        keys = [k[len(name) + 1 :] for k in store.list(name)]
     segment_files = {}
     for k in keys:
         m = archive.SEGMENT_RE.match(k)
@@ -204,8 +245,12 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
     for k in keys:  # in a write-once archive every object is ours or a finding
         if not archive.SEGMENT_RE.match(k) and not archive.CHECKPOINT_RE.match(k):
             finding(UNKNOWN_OBJECT, None, None, k, "not a segment or checkpoint of this log")
-    parsed = [p for k in keys if (m := archive.CHECKPOINT_RE.match(k))
-              if (p := _parse_checkpoint(store, name, k, int(m.group(1)), verifiers, tenant, partition, finding))]
+    parsed = [
+        p
+        for k in keys
+        if (m := archive.CHECKPOINT_RE.match(k))
+        if (p := _parse_checkpoint(store, name, k, int(m.group(1)), verifiers, tenant, partition, finding))
+    ]
     parsed.sort(key=lambda p: p.counter)
     trusted = {p.counter: p.checkpoint for p in parsed if p.trusted}
     present = {p.counter for p in parsed}
@@ -230,8 +275,13 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
         previous = trusted.get(counter - 1)
         if previous is not None and (cp.frontier.size != previous.size or cp.frontier.root() != previous.root):
             inconsistent.append(counter)
-            finding(CONSISTENCY_FAILURE, previous.size, cp.size - 1, archive.checkpoint_key(counter),
-                    f"does not extend checkpoint {counter - 1} (tree {previous.size})")
+            finding(
+                CONSISTENCY_FAILURE,
+                previous.size,
+                cp.size - 1,
+                archive.checkpoint_key(counter),
+                f"does not extend checkpoint {counter - 1} (tree {previous.size})",
+            )
         if counter <= floor:
             continue  # the remembered checkpoint: its root is compared with the state below
         if cp.segment is None:
@@ -242,8 +292,13 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
         first, last = seg.first, seg.first + seg.count - 1
         if cp.frontier.size != seg.first:
             inconsistent.append(counter)
-            finding(CONSISTENCY_FAILURE, first, last, archive.checkpoint_key(counter),
-                    "frontier does not end where the segment starts")
+            finding(
+                CONSISTENCY_FAILURE,
+                first,
+                last,
+                archive.checkpoint_key(counter),
+                "frontier does not end where the segment starts",
+            )
             continue
         try:
             blob = store.get(f"{name}/{seg.key}")
@@ -251,8 +306,7 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
             finding(SEGMENT_MISSING, first, last, seg.key, f"signed by checkpoint {counter}, not in the archive")
             continue
         if hashlib.sha256(blob).hexdigest() != seg.sha256:
-            finding(SEGMENT_HASH_MISMATCH, first, last, seg.key,
-                    f"sha256 differs from checkpoint {counter}")
+            finding(SEGMENT_HASH_MISMATCH, first, last, seg.key, f"sha256 differs from checkpoint {counter}")
             continue
         if is_encrypted(blob) and cipher is None:
             report.segments_valid += 1  # bound by its signed SHA-256; leaves need the key
@@ -275,8 +329,13 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
 
     for rng in sorted(set(segment_files) - set(declared)):
         if missing_counters:
-            finding(CHECKPOINT_MISSING, rng[0], rng[1], segment_files[rng],
-                    f"no checkpoint signs this segment (checkpoints {_ranges(missing_counters)} are missing)")
+            finding(
+                CHECKPOINT_MISSING,
+                rng[0],
+                rng[1],
+                segment_files[rng],
+                f"no checkpoint signs this segment (checkpoints {_ranges(missing_counters)} are missing)",
+            )
         else:
             finding(SEGMENT_UNSIGNED, rng[0], rng[1], segment_files[rng], "no checkpoint signs this segment")
     if missing_counters and not (set(segment_files) - set(declared)):
@@ -287,9 +346,14 @@ def _verify_log(store, tenant: str, partition: str, verifiers, report: Report, i
             last = after.frontier.size - 1 if after is not None else None
             if first is not None and last is not None and last < first:
                 first = last = None  # only idle checkpoints were lost: no events
-            finding(CHECKPOINT_MISSING, first, last, "checkpoints/",
-                    f"checkpoints {_ranges(list(range(a, b + 1)))} are missing"
-                    + (f" with leaves {first}-{last}" if first is not None and last is not None else ""))
+            finding(
+                CHECKPOINT_MISSING,
+                first,
+                last,
+                "checkpoints/",
+                f"checkpoints {_ranges(list(range(a, b + 1)))} are missing"
+                + (f" with leaves {first}-{last}" if first is not None and last is not None else ""),
+            )
 
     _compare_state(name, trusted, parsed, segment_files, report, finding, min(inconsistent, default=None))
     if index is not None:
@@ -328,14 +392,22 @@ def _parse_checkpoint(store, name, key, counter, verifiers, tenant, partition, f
         finding(CHECKPOINT_MALFORMED, None, None, key, str(exc))
         return _Parsed(counter, key, None, False)
     if cp.counter != counter:
-        finding(CHECKPOINT_MISPLACED, *_range_of(cp), key,
-                f"holds checkpoint {cp.counter} (tree {cp.size}) under the name of checkpoint {counter}")
+        finding(
+            CHECKPOINT_MISPLACED,
+            *_range_of(cp),
+            key,
+            f"holds checkpoint {cp.counter} (tree {cp.size}) under the name of checkpoint {counter}",
+        )
         return _Parsed(counter, key, None, False)
     # The origin's key-name part is bound to the key that signed it: a pinned key's signature
     # over another name's log (other.example/acme/0) is not acme's log.
     if cp.origin != f"{signed_by.name}/{tenant}/{partition}":
-        finding(CHECKPOINT_ORIGIN_MISMATCH, *_range_of(cp), key,
-                f"origin {cp.origin!r} is not {signed_by.name}/{tenant}/{partition}")
+        finding(
+            CHECKPOINT_ORIGIN_MISMATCH,
+            *_range_of(cp),
+            key,
+            f"origin {cp.origin!r} is not {signed_by.name}/{tenant}/{partition}",
+        )
         return _Parsed(counter, key, cp, False)
     return _Parsed(counter, key, cp, True)
 
@@ -359,8 +431,9 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(str(n) for n in numbers[:10]) + ("..." if len(numbers) > 10 else "")
 
 
-def _compare_state(name, trusted, parsed, segment_files, report: Report, finding,
-                   inconsistent_from: int | None = None) -> None:
+def _compare_state(
+    name, trusted, parsed, segment_files, report: Report, finding, inconsistent_from: int | None = None
+) -> None:
     """Compare with the remembered checkpoint; remember the newest one that verified — never
     one at or past the first checkpoint that does not extend its predecessor."""
     remembered = report.state.get(name)
@@ -371,29 +444,49 @@ def _compare_state(name, trusted, parsed, segment_files, report: Report, finding
             beyond = any(first >= have for first, _ in segment_files)
             misplaced = any(p.checkpoint is None and p.counter >= remembered["counter"] for p in parsed)
             code = ROLLBACK if beyond or misplaced else TRUNCATION
-            finding(code, have, remembered["size"] - 1, "checkpoints/",
-                    f"newest valid checkpoint is {newest.counter if newest else 0} (tree {have}); "
-                    f"checkpoint {remembered['counter']} (tree {remembered['size']}) was verified before")
+            finding(
+                code,
+                have,
+                remembered["size"] - 1,
+                "checkpoints/",
+                f"newest valid checkpoint is {newest.counter if newest else 0} (tree {have}); "
+                f"checkpoint {remembered['counter']} (tree {remembered['size']}) was verified before",
+            )
             return  # keep remembering the newer tree
         same = trusted.get(remembered["counter"])
         if same is not None and base64.b64encode(same.root).decode() != remembered["root"]:
-            finding(FORK, None, remembered["size"] - 1, archive.checkpoint_key(remembered["counter"]),
-                    "same checkpoint number, different tree than verified before")
+            finding(
+                FORK,
+                None,
+                remembered["size"] - 1,
+                archive.checkpoint_key(remembered["counter"]),
+                "same checkpoint number, different tree than verified before",
+            )
             return
         # The remembered checkpoint itself gone (a finding already): its successor's frontier
         # is the same tree, so the log still must extend what was verified before.
         after = trusted.get(remembered["counter"] + 1) if same is None else None
-        if (after is not None and after.frontier.size == remembered["size"]
-                and base64.b64encode(after.frontier.root()).decode() != remembered["root"]):
-            finding(FORK, None, remembered["size"] - 1, archive.checkpoint_key(after.counter),
-                    f"does not extend checkpoint {remembered['counter']} (tree {remembered['size']}) "
-                    f"verified before")
+        if (
+            after is not None
+            and after.frontier.size == remembered["size"]
+            and base64.b64encode(after.frontier.root()).decode() != remembered["root"]
+        ):
+            finding(
+                FORK,
+                None,
+                remembered["size"] - 1,
+                archive.checkpoint_key(after.counter),
+                f"does not extend checkpoint {remembered['counter']} (tree {remembered['size']}) verified before",
+            )
             return
     good = [c for c in trusted if inconsistent_from is None or c < inconsistent_from]
     if good:
         newest = trusted[max(good)]
-        report.state[name] = {"counter": newest.counter, "size": newest.size,
-                              "root": base64.b64encode(newest.root).decode()}
+        report.state[name] = {
+            "counter": newest.counter,
+            "size": newest.size,
+            "root": base64.b64encode(newest.root).decode(),
+        }
 
 
 def _compare_index(name, tenant, leaves, rows: Iterable[IndexRow], trusted, finding, index_since=None) -> None:
@@ -414,12 +507,18 @@ def _compare_index(name, tenant, leaves, rows: Iterable[IndexRow], trusted, find
         if leaf is None:
             # Not sealed (yet?): an injection when sealing has passed this agent's sequence.
             if row.seq <= sealed_high.get(row.agent_id, 0) or (row.agent_id not in sealed_high and trusted):
-                finding(INDEX_EXTRA, None, None, f"index:{row.event_id}",
-                        f"indexed event (agent {row.agent_id}, seq {row.seq}) has no leaf in the archive")
+                finding(
+                    INDEX_EXTRA,
+                    None,
+                    None,
+                    f"index:{row.event_id}",
+                    f"indexed event (agent {row.agent_id}, seq {row.seq}) has no leaf in the archive",
+                )
             continue
         if row.event_id in seen:
-            finding(INDEX_DUPLICATE, leaf[0], leaf[0], f"index:{row.event_id}",
-                    "the index holds this event more than once")
+            finding(
+                INDEX_DUPLICATE, leaf[0], leaf[0], f"index:{row.event_id}", "the index holds this event more than once"
+            )
             continue
         seen.add(row.event_id)
         if bytes(row.doc) != leaf[1]:

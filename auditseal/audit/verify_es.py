@@ -31,9 +31,16 @@ def elasticsearch_index(url: str, streams: str = STREAMS) -> Callable[[str], Ite
         while True:
             extra = {"search_after": after} if after is not None else {}
             try:
-                reply = client.search(index=streams, query={"bool": {"filter": [
-                    {"term": {"organization.id": tenant}}]}}, sort=[{"event.id": "asc"}], size=PAGE,
-                    ignore_unavailable=True, allow_no_indices=True, track_total_hits=False, **extra)
+                reply = client.search(
+                    index=streams,
+                    query={"bool": {"filter": [{"term": {"organization.id": tenant}}]}},
+                    sort=[{"event.id": "asc"}],
+                    size=PAGE,
+                    ignore_unavailable=True,
+                    allow_no_indices=True,
+                    track_total_hits=False,
+                    **extra,
+                )
             except TransportError as exc:
                 raise Retryable(f"{url}: Elasticsearch unreachable: {exc}") from None
             except ApiError as exc:
@@ -42,9 +49,14 @@ def elasticsearch_index(url: str, streams: str = STREAMS) -> Callable[[str], Ite
             for hit in hits:
                 doc = hit["_source"]
                 event = doc.get("event", {})
-                yield IndexRow(event.get("id", hit["_id"]), doc.get("agent", {}).get("id", ""),
-                               event.get("sequence", 0), canonical_bytes(doc))
+                yield IndexRow(
+                    event.get("id", hit["_id"]),
+                    doc.get("agent", {}).get("id", ""),
+                    event.get("sequence", 0),
+                    canonical_bytes(doc),
+                )
             if len(hits) < PAGE:
                 return
             after = hits[-1]["sort"]
+
     return rows

@@ -29,9 +29,16 @@ class DevSetup:
     watch_dir: Path
 
 
-def setup(root: Path, *, agent_id: str = "demo-agent", tenants: tuple[str, ...] = ("acme", "globex"),
-          ingest_port: int = 9443, admin_port: int = 9444, agent_overrides: dict | None = None,
-          collector_overrides: dict | None = None) -> DevSetup:
+def setup(
+    root: Path,
+    *,
+    agent_id: str = "demo-agent",
+    tenants: tuple[str, ...] = ("acme", "globex"),
+    ingest_port: int = 9443,
+    admin_port: int = 9444,
+    agent_overrides: dict | None = None,
+    collector_overrides: dict | None = None,
+) -> DevSetup:
     root = Path(root).resolve()
     pki_dir = root / "pki"
     if not (pki_dir / "ca.crt").exists():
@@ -60,23 +67,29 @@ def setup(root: Path, *, agent_id: str = "demo-agent", tenants: tuple[str, ...] 
         "collector": {"id": "local", "data_dir": str(root / "collector")},
         "ingest": {
             "listen": f"127.0.0.1:{ingest_port}",
-            "tls": {"cert": str(pki_dir / "collector-local.crt"), "key": str(pki_dir / "collector-local.key"),
-                    "client_ca": str(pki_dir / "ca.crt")},
+            "tls": {
+                "cert": str(pki_dir / "collector-local.crt"),
+                "key": str(pki_dir / "collector-local.key"),
+                "client_ca": str(pki_dir / "ca.crt"),
+            },
             "hmac_keys_file": str(pki_dir / "hmac-keys.yaml"),
         },
-        "archive": {"signing_key": str(key_dir / "auditseal.local.key"),
-                    "encryption_key": str(key_dir / "archive.key")},
-        "admin": {"listen": f"127.0.0.1:{admin_port}",
-                  "token_sha256": [hashlib.sha256(token.encode()).hexdigest()]},
+        "archive": {
+            "signing_key": str(key_dir / "auditseal.local.key"),
+            "encryption_key": str(key_dir / "archive.key"),
+        },
+        "admin": {"listen": f"127.0.0.1:{admin_port}", "token_sha256": [hashlib.sha256(token.encode()).hexdigest()]},
     }
     agent = {
         "agent": {"id": agent_id, "state_dir": str(root / "agent")},
-        "inputs": [{"type": "file", "name": "app-audit", "paths": [str(watch_dir / "*.jsonl")],
-                    "tenant": tenants[0]}],
+        "inputs": [{"type": "file", "name": "app-audit", "paths": [str(watch_dir / "*.jsonl")], "tenant": tenants[0]}],
         "output": {
             "collectors": [ingest_url],
-            "tls": {"cert": str(pki_dir / f"agent-{agent_id}.crt"),
-                    "key": str(pki_dir / f"agent-{agent_id}.key"), "ca": str(pki_dir / "ca.crt")},
+            "tls": {
+                "cert": str(pki_dir / f"agent-{agent_id}.crt"),
+                "key": str(pki_dir / f"agent-{agent_id}.key"),
+                "ca": str(pki_dir / "ca.crt"),
+            },
             "hmac_key_file": str(pki_dir / f"agent-{agent_id}.hmac.yaml"),
             "backoff": {"initial": 0.2, "max": 2.0},
         },

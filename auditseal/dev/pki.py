@@ -38,8 +38,9 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _load_ca(directory: Path):
@@ -59,14 +60,28 @@ def init_ca(directory: Path, name: str = "auditseal development CA", days: int =
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -75,22 +90,24 @@ def init_ca(directory: Path, name: str = "auditseal development CA", days: int =
     return directory / "ca.crt"
 
 
-def _issue(directory: Path, stem: str, common_name: str, sans: list[x509.GeneralName],
-           usage: x509.ObjectIdentifier, days: int) -> tuple[Path, Path]:
+def _issue(
+    directory: Path, stem: str, common_name: str, sans: list[x509.GeneralName], usage: x509.ObjectIdentifier, days: int
+) -> tuple[Path, Path]:
     ca_cert, ca_key = _load_ca(directory)
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(ca_cert.subject).public_key(key.public_key())
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     key_path, cert_path = directory / f"{stem}.key", directory / f"{stem}.crt"
@@ -106,8 +123,7 @@ def issue_agent(directory: Path, agent_id: str, tenants: list[str], days: int = 
         raise Halt("an agent needs at least one tenant (--tenants t1,t2)")
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(AGENT_URI + agent_id)]
     sans += [x509.UniformResourceIdentifier(TENANT_URI + t) for t in tenants]
-    cert, key = _issue(directory, f"agent-{agent_id}", agent_id, sans,
-                       ExtendedKeyUsageOID.CLIENT_AUTH, days)
+    cert, key = _issue(directory, f"agent-{agent_id}", agent_id, sans, ExtendedKeyUsageOID.CLIENT_AUTH, days)
     hmac_path = add_hmac_key(directory, agent_id)
     return {"cert": cert, "key": key, "hmac": hmac_path}
 

@@ -49,13 +49,24 @@ class Checkpoint:
     frontier: CompactRange
 
     def text(self) -> str:
-        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode(),
-                 f"auditseal-checkpoint {self.counter} {self.time}"]
+        lines = [
+            self.origin,
+            str(self.size),
+            base64.b64encode(self.root).decode(),
+            f"auditseal-checkpoint {self.counter} {self.time}",
+        ]
         if self.segment is not None:
             s = self.segment
             lines.append(f"auditseal-segment {s.key} {s.sha256} {s.first} {s.count}")
-        lines.append(" ".join(["auditseal-frontier", str(self.frontier.size),
-                               *(base64.b64encode(h).decode() for h in self.frontier.hashes)]))
+        lines.append(
+            " ".join(
+                [
+                    "auditseal-frontier",
+                    str(self.frontier.size),
+                    *(base64.b64encode(h).decode() for h in self.frontier.hashes),
+                ]
+            )
+        )
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -71,8 +82,9 @@ class Checkpoint:
                 segment = SegmentRef(key, digest, int(first), int(count))
             frontier_size, *hashes = fields["auditseal-frontier"]
             frontier = CompactRange(int(frontier_size), [base64.b64decode(h, validate=True) for h in hashes])
-            checkpoint = cls(origin, int(size), base64.b64decode(root_b64, validate=True), int(counter),
-                             time, segment, frontier)
+            checkpoint = cls(
+                origin, int(size), base64.b64decode(root_b64, validate=True), int(counter), time, segment, frontier
+            )
         except (ValueError, KeyError, binascii.Error) as exc:
             raise CheckpointError(f"malformed checkpoint: {exc}") from None
         if not frontier.valid() or len(checkpoint.root) != 32:

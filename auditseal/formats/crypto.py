@@ -69,16 +69,24 @@ class SegmentCipher:
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         dek, wrap_nonce, nonce = AESGCM.generate_key(256), os.urandom(12), os.urandom(12)
         wrapped = self._kek.encrypt(wrap_nonce, dek, DEK_AAD)
-        return (MAGIC + bytes([VERSION]) + self.key_id + wrap_nonce + wrapped + nonce
-                + AESGCM(dek).encrypt(nonce, plaintext, aad))
+        return (
+            MAGIC
+            + bytes([VERSION])
+            + self.key_id
+            + wrap_nonce
+            + wrapped
+            + nonce
+            + AESGCM(dek).encrypt(nonce, plaintext, aad)
+        )
 
     def open(self, blob: bytes, aad: bytes) -> bytes:
         if not is_encrypted(blob) or len(blob) < HEADER + 16 or blob[4] != VERSION:
             raise Rejected("not_encrypted", "not an encrypted segment of a known version")
         kek = self._keks.get(blob[5:13])
         if kek is None:
-            raise Rejected("wrong_key", f"segment was encrypted under archive key {blob[5:13].hex()}, "
-                                        f"not in this key file")
+            raise Rejected(
+                "wrong_key", f"segment was encrypted under archive key {blob[5:13].hex()}, not in this key file"
+            )
         wrap_nonce, wrapped, nonce = blob[13:25], blob[25:73], blob[73:85]
         try:
             dek = kek.decrypt(wrap_nonce, wrapped, DEK_AAD)

@@ -124,8 +124,7 @@ def format_ts(moment: dt.datetime) -> str:
         m = moment.astimezone(dt.timezone.utc)
     except (OverflowError, ValueError) as exc:
         raise Rejected("bad_timestamp", f"outside years 0001-9999 in UTC: {moment.isoformat()}") from exc
-    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-            f".{m.microsecond:06d}Z")
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
 
 
 def parse_ts(text: str) -> dt.datetime:

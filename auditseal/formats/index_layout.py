@@ -23,8 +23,10 @@ CREATE INDEX IF NOT EXISTS events_tenant_ts ON events (tenant, ts);
 CREATE INDEX IF NOT EXISTS events_tenant_user_ts ON events (tenant, user_name, ts);
 CREATE INDEX IF NOT EXISTS events_tenant_action_ts ON events (tenant, action, ts);
 """
-SQLITE_INSERT = ("INSERT OR IGNORE INTO events (event_id, tenant, ts, user_name, action, outcome, "
-                 "agent_id, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+SQLITE_INSERT = (
+    "INSERT OR IGNORE INTO events (event_id, tenant, ts, user_name, action, outcome, "
+    "agent_id, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 SQLITE_TENANT_ROWS = "SELECT event_id, agent_id, seq, doc FROM events WHERE tenant = ?"
 
 ES_DATASET = "auditseal.audit"

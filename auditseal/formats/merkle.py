@@ -105,8 +105,7 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], exp
     return sn == 0 and r == expected_root
 
 
-def verify_consistency(first: int, second: int, proof: list[bytes], first_root: bytes,
-                       second_root: bytes) -> bool:
+def verify_consistency(first: int, second: int, proof: list[bytes], first_root: bytes, second_root: bytes) -> bool:
     """RFC 9162 §2.1.4.2."""
     if first < 1 or second < first:
         return False

@@ -66,8 +66,7 @@ class Verifier:
         return cls(name, kid_bytes, raw[1:])
 
     def encode(self) -> str:
-        return f"{self.name}+{self.key_id.hex()}+" + base64.b64encode(
-            bytes([ALG_ED25519]) + self.public_key).decode()
+        return f"{self.name}+{self.key_id.hex()}+" + base64.b64encode(bytes([ALG_ED25519]) + self.public_key).decode()
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         try:
@@ -86,8 +85,12 @@ class Signer:
     def generate(cls, name: str) -> "Signer":
         _check_name(name)
         key = Ed25519PrivateKey.generate()
-        return cls(name, key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                           serialization.NoEncryption()))
+        return cls(
+            name,
+            key.private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            ),
+        )
 
     @classmethod
     def parse(cls, text: str) -> "Signer":
@@ -107,8 +110,7 @@ class Signer:
         return Ed25519PrivateKey.from_private_bytes(self.seed)
 
     def verifier(self) -> Verifier:
-        public = self._key().public_key().public_bytes(serialization.Encoding.Raw,
-                                                       serialization.PublicFormat.Raw)
+        public = self._key().public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return Verifier(self.name, key_id(self.name, public), public)
 
     def encode(self) -> str:
@@ -134,7 +136,7 @@ def open_note(note: str, verifiers: list[Verifier]) -> tuple[str, Verifier]:
     if split < 0 or not note.endswith("\n"):
         raise NoteError("malformed", "not a signed note (no blank line before signatures)")
     text = note[: split + 1]
-    lines = note[split + 2:].splitlines()
+    lines = note[split + 2 :].splitlines()
     if not lines or len(lines) > MAX_SIGNATURES:
         raise NoteError("malformed", "no signatures or too many")
     known = {(v.name, v.key_id): v for v in verifiers}
@@ -145,7 +147,7 @@ def open_note(note: str, verifiers: list[Verifier]) -> tuple[str, Verifier]:
         if not line.startswith(DASH):
             raise NoteError("malformed", "malformed signature line")
         try:
-            name, blob = line[len(DASH):].rsplit(" ", 1)
+            name, blob = line[len(DASH) :].rsplit(" ", 1)
             raw = base64.b64decode(blob, validate=True)
         except (ValueError, binascii.Error):
             raise NoteError("malformed", "malformed signature line") from None
@@ -159,5 +161,5 @@ def open_note(note: str, verifiers: list[Verifier]) -> tuple[str, Verifier]:
         if not verifier.verify(text.encode(), raw[4:]):
             raise NoteError("bad_signature", f"signature by {name} does not verify")
         return text, verifier
-    names = ", ".join(sorted({line[len(DASH):].rsplit(" ", 1)[0] for line in lines}))
+    names = ", ".join(sorted({line[len(DASH) :].rsplit(" ", 1)[0] for line in lines}))
     raise NoteError("unknown_key", f"signed only by keys not pinned here: {names}")

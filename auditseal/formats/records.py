@@ -72,8 +72,7 @@ class DecodeStop:
     reason: str | None  # None: clean end of data; else why decoding stopped
 
 
-def decode_records(data: bytes, offset: int, base: int = 0, stop: DecodeStop | None = None
-                   ) -> Iterator[Record]:
+def decode_records(data: bytes, offset: int, base: int = 0, stop: DecodeStop | None = None) -> Iterator[Record]:
     """Yield valid records from ``data[offset:]``; ``base`` is added to reported offsets.
 
     ``stop`` (if given) is filled in with where and why decoding ended.
@@ -93,7 +92,7 @@ def decode_records(data: bytes, offset: int, base: int = 0, stop: DecodeStop | N
         if end > size:
             reason = "torn record payload"
             break
-        payload = bytes(view[offset + RECORD_OVERHEAD:end])
+        payload = bytes(view[offset + RECORD_OVERHEAD : end])
         if zlib.crc32(payload, zlib.crc32(_CRC_PART.pack(kind, seq))) != crc:
             reason = "crc mismatch"
             break
@@ -112,7 +111,7 @@ def _valid_at(data: bytes, offset: int, kinds: frozenset[int]) -> int | None:
     end = offset + RECORD_OVERHEAD + length
     if length > MAX_PAYLOAD or end > len(data):
         return None
-    payload = data[offset + RECORD_OVERHEAD:end]
+    payload = data[offset + RECORD_OVERHEAD : end]
     if zlib.crc32(payload, zlib.crc32(_CRC_PART.pack(kind, seq))) != crc:
         return None
     return end

@@ -45,21 +45,75 @@ TENANT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 REQUIRED_PARSED = tuple(f for f in REQUIRED_FROM_AGENT if f not in ("agent.id", "event.sequence"))
 
 # ECS fields that are objects: a scalar there breaks the index mapping.
-OBJECTS = frozenset({
-    "agent", "client", "cloud", "container", "destination", "dns", "email", "error", "event",
-    "file", "group", "host", "http", "labels", "network", "observer", "organization", "process",
-    "related", "rule", "server", "service", "source", "threat", "tls", "url", "user",
-    "user.target", "user.effective", "user.changes", "user.group", "user_agent", "auditseal",
-})
+OBJECTS = frozenset(
+    {
+        "agent",
+        "client",
+        "cloud",
+        "container",
+        "destination",
+        "dns",
+        "email",
+        "error",
+        "event",
+        "file",
+        "group",
+        "host",
+        "http",
+        "labels",
+        "network",
+        "observer",
+        "organization",
+        "process",
+        "related",
+        "rule",
+        "server",
+        "service",
+        "source",
+        "threat",
+        "tls",
+        "url",
+        "user",
+        "user.target",
+        "user.effective",
+        "user.changes",
+        "user.group",
+        "user_agent",
+        "auditseal",
+    }
+)
 # ECS keyword fields the indexes key on or that SIEM rules match: strings only.
-KEYWORDS = frozenset({
-    "user.name", "user.id", "user.email", "user.domain", "user.full_name",
-    "user.target.name", "user.target.id", "user.effective.name", "user.effective.id",
-    "host.name", "host.hostname", "host.id", "source.address", "source.domain",
-    "destination.address", "event.kind", "event.reason",
-    "event.provider", "event.dataset", "event.module", "event.code", "event.original",
-    "process.name", "process.executable", "message", "service.name", "url.original",
-})
+KEYWORDS = frozenset(
+    {
+        "user.name",
+        "user.id",
+        "user.email",
+        "user.domain",
+        "user.full_name",
+        "user.target.name",
+        "user.target.id",
+        "user.effective.name",
+        "user.effective.id",
+        "host.name",
+        "host.hostname",
+        "host.id",
+        "source.address",
+        "source.domain",
+        "destination.address",
+        "event.kind",
+        "event.reason",
+        "event.provider",
+        "event.dataset",
+        "event.module",
+        "event.code",
+        "event.original",
+        "process.name",
+        "process.executable",
+        "message",
+        "service.name",
+        "url.original",
+    }
+)
 # ECS ip fields (a string that is not an address breaks the index mapping), and lists of them.
 IPS = frozenset({"source.ip", "destination.ip", "client.ip", "server.ip"})
 IP_LISTS = frozenset({"host.ip", "related.ip"})
@@ -68,16 +122,25 @@ KEYWORD_LISTS = frozenset({"event.type", "related.user", "related.hosts", "tags"
 
 
 _OBJECT, _KEYWORD, _IP, _KEYWORD_LIST, _IP_LIST = "object", "keyword", "ip", "keyword list", "ip list"
-_REASONS = {_OBJECT: "ECS has an object here", _KEYWORD: "ECS has a keyword (string) here",
-            _IP: "ECS has an IP address here", _KEYWORD_LIST: "ECS has a list of keywords here",
-            _IP_LIST: "ECS has a list of IP addresses here"}
+_REASONS = {
+    _OBJECT: "ECS has an object here",
+    _KEYWORD: "ECS has a keyword (string) here",
+    _IP: "ECS has an IP address here",
+    _KEYWORD_LIST: "ECS has a list of keywords here",
+    _IP_LIST: "ECS has a list of IP addresses here",
+}
 
 
 def _schema() -> dict:
     """The field lists above as one tree: key → child tree (an object) or a leaf kind."""
     tree: dict = {}
-    for names, kind in ((OBJECTS, _OBJECT), (KEYWORDS, _KEYWORD), (IPS, _IP), (IP_LISTS, _IP_LIST),
-                        (KEYWORD_LISTS, _KEYWORD_LIST)):
+    for names, kind in (
+        (OBJECTS, _OBJECT),
+        (KEYWORDS, _KEYWORD),
+        (IPS, _IP),
+        (IP_LISTS, _IP_LIST),
+        (KEYWORD_LISTS, _KEYWORD_LIST),
+    ):
         for name in sorted(names, key=len):
             node = tree
             *parents, leaf = name.split(".")
@@ -157,8 +220,9 @@ _GOOD_KEYS: set[str] = set()  # field names seen valid: events repeat theirs end
 
 def _check_key(key: str, path: tuple) -> None:
     if not key or "." in key or key[0].isspace() or key[-1].isspace():
-        raise Rejected("bad_field_name", f"field name {key!r} under {_dotted(path) or 'the top'} "
-                                         f"is empty, has dots or edge spaces")
+        raise Rejected(
+            "bad_field_name", f"field name {key!r} under {_dotted(path) or 'the top'} is empty, has dots or edge spaces"
+        )
     if len(_GOOD_KEYS) < 100_000:
         _GOOD_KEYS.add(key)
 
@@ -288,15 +352,26 @@ def _canonical_time(value: str) -> bool:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", bool: "a boolean", int: "a number", float: "a number",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 _PATHS = {name: tuple(name.split(".")) for name in REQUIRED_FROM_AGENT}
 _REQUIRED_CHECKS = {
-    "event.action": _action, "event.category": _category, "event.outcome": _string,
-    "organization.id": _tenant, "agent.id": _string, "event.sequence": _sequence,
-    "@timestamp": _timestamp, "event.created": _timestamp,
+    "event.action": _action,
+    "event.category": _category,
+    "event.outcome": _string,
+    "organization.id": _tenant,
+    "agent.id": _string,
+    "event.sequence": _sequence,
+    "@timestamp": _timestamp,
+    "event.created": _timestamp,
 }
 
 
@@ -304,8 +379,9 @@ def fits(doc: dict, reserve: int = STAMP_RESERVE) -> None:
     """Refuse an event whose canonical bytes, plus what is added later, pass the limit."""
     size = len(canonical_bytes(doc)) + reserve
     if size > MAX_EVENT_BYTES:
-        raise Rejected("event_too_large", f"event of {size - reserve} bytes (+{reserve} added on "
-                                          f"shipping) > {MAX_EVENT_BYTES}")
+        raise Rejected(
+            "event_too_large", f"event of {size - reserve} bytes (+{reserve} added on shipping) > {MAX_EVENT_BYTES}"
+        )
 
 
 def check_parsed(doc: dict) -> dict:
@@ -336,6 +412,7 @@ def _check_own(doc: dict) -> None:
         return
     invalid = own.get("invalid", [])
     if type(invalid) is not list or not all(
-            type(i) is dict and set(i) == {"field", "value", "reason"} and all(type(v) is str for v in i.values())
-            for i in invalid):
+        type(i) is dict and set(i) == {"field", "value", "reason"} and all(type(v) is str for v in i.values())
+        for i in invalid
+    ):
         raise Rejected("bad_field", "auditseal.invalid: not as the agent writes it")

@@ -97,8 +97,9 @@ def parse_gaps(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(gaps)
 
 
-def signing_string(method: str, path: str, agent: str, key_id: str, timestamp: int,
-                   batch: str, body: bytes, gaps: str = "") -> bytes:
+def signing_string(
+    method: str, path: str, agent: str, key_id: str, timestamp: int, batch: str, body: bytes, gaps: str = ""
+) -> bytes:
     digest = hashlib.sha256(body).hexdigest()
     return "\n".join([method.upper(), path, agent, key_id, str(timestamp), batch, gaps, digest]).encode()
 
@@ -112,13 +113,15 @@ def encode_body(lines: list[bytes]) -> bytes:
     return lz4.frame.compress(b"".join(line + b"\n" for line in lines))
 
 
-def build_headers(*, agent: str, key_id: str, key: bytes, timestamp: int, first_seq: int,
-                  last_seq: int, body: bytes, gaps=()) -> dict[str, str]:
+def build_headers(
+    *, agent: str, key_id: str, key: bytes, timestamp: int, first_seq: int, last_seq: int, body: bytes, gaps=()
+) -> dict[str, str]:
     batch = f"{first_seq}-{last_seq}"
     gaps_text = format_gaps(gaps)
     mac = sign(key, signing_string("POST", PATH, agent, key_id, timestamp, batch, body, gaps_text))
     extra = {H_GAPS: gaps_text} if gaps_text else {}
-    return {**extra,
+    return {
+        **extra,
         H_VERSION: VERSION,
         H_AGENT: agent,
         H_KEY_ID: key_id,
@@ -149,21 +152,23 @@ def parse_headers(headers: Mapping[str, str]) -> BatchHeader:
         raise Rejected("bad_headers", f"malformed {H_TIMESTAMP}, {H_BATCH} or {H_GAPS}") from exc
     if first_seq < 1 or last_seq < first_seq:
         raise Rejected("bad_headers", f"bad batch range {headers[H_BATCH]!r}")
-    return BatchHeader(headers[H_AGENT], headers[H_KEY_ID], timestamp, first_seq, last_seq,
-                       headers[H_SIGNATURE], gaps)
+    return BatchHeader(headers[H_AGENT], headers[H_KEY_ID], timestamp, first_seq, last_seq, headers[H_SIGNATURE], gaps)
 
 
 def verify_signature(key: bytes, header: BatchHeader, body: bytes, path: str = PATH) -> None:
-    expected = sign(key, signing_string("POST", path, header.agent, header.key_id,
-                                        header.timestamp, header.batch, body, header.gaps_text))
+    expected = sign(
+        key,
+        signing_string(
+            "POST", path, header.agent, header.key_id, header.timestamp, header.batch, body, header.gaps_text
+        ),
+    )
     if not hmac.compare_digest(expected, header.signature):
         raise Rejected("bad_mac", "signature does not match the batch")
 
 
 def check_skew(header: BatchHeader, now: float, limits: Limits) -> None:
     if abs(now - header.timestamp) > limits.max_skew_seconds:
-        raise Rejected("timestamp_skew",
-                       f"timestamp {header.timestamp} outside the ±{limits.max_skew_seconds}s window")
+        raise Rejected("timestamp_skew", f"timestamp {header.timestamp} outside the ±{limits.max_skew_seconds}s window")
 
 
 def decompress(body: bytes, limits: Limits) -> bytes:
@@ -176,8 +181,7 @@ def decompress(body: bytes, limits: Limits) -> bytes:
     except RuntimeError as exc:
         raise Rejected("bad_compression", f"body is not a valid lz4 frame: {exc}") from exc
     if len(out) > cap:
-        raise Rejected("decompressed_too_large",
-                       f"body decompresses past {cap} bytes (ratio cap {limits.max_ratio})")
+        raise Rejected("decompressed_too_large", f"body decompresses past {cap} bytes (ratio cap {limits.max_ratio})")
     if not decompressor.eof:
         raise Rejected("bad_compression", "lz4 frame is truncated")
     return out

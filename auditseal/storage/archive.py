@@ -107,8 +107,11 @@ class LocalStore:
     def logs(self) -> list[tuple[str, str]]:
         found = []
         for tenant in _subdirs(self.root):
-            found.extend((tenant.name, log.name) for log in _subdirs(tenant)
-                         if (log / "segments").is_dir() or (log / "checkpoints").is_dir())
+            found.extend(
+                (tenant.name, log.name)
+                for log in _subdirs(tenant)
+                if (log / "segments").is_dir() or (log / "checkpoints").is_dir()
+            )
         return sorted(found)
 
     def get(self, key: str) -> bytes:

@@ -30,8 +30,16 @@ from auditseal.errors import Halt, Retryable
 DELETE_MARKER = "delete_marker"
 EXTRA_VERSION = "extra_version"
 VERSION_CACHE = 100_000
-RETRYABLE_CODES = {"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError", "503", "500",
-                   "Throttling", "RequestTimeTooSkewed"}
+RETRYABLE_CODES = {
+    "SlowDown",
+    "RequestTimeout",
+    "ServiceUnavailable",
+    "InternalError",
+    "503",
+    "500",
+    "Throttling",
+    "RequestTimeTooSkewed",
+}
 
 
 @dataclass(frozen=True)
@@ -55,18 +63,29 @@ class S3Location:
         return cls(parsed.netloc, prefix + "/" if prefix else "")
 
 
-def make_client(endpoint_url: str | None = None, region: str | None = None,
-                path_style: bool = True, connect_timeout: float = 5.0, read_timeout: float = 30.0):
+def make_client(
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    path_style: bool = True,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 30.0,
+):
     """A boto3 S3 client: credentials from the standard chain (env, profile, instance role)."""
     import boto3
     from botocore.config import Config
 
-    config = Config(s3={"addressing_style": "path" if path_style else "auto"},
-                    connect_timeout=connect_timeout, read_timeout=read_timeout,
-                    retries={"max_attempts": 3, "mode": "standard"})
-    return boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
-                        region_name=region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                        config=config)
+    config = Config(
+        s3={"addressing_style": "path" if path_style else "auto"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+        region_name=region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        config=config,
+    )
 
 
 def translate(exc: Exception, what: str) -> Exception:
@@ -110,15 +129,19 @@ class S3Store:
         where = f"s3://{self.bucket}"
         versioning = self._call(f"{where}: reading versioning", self.client.get_bucket_versioning)
         if versioning.get("Status") != "Enabled":
-            raise Halt(f"{where}: versioning is {versioning.get('Status', 'off')}; an audit archive needs a "
-                       f"bucket created with Object Lock (versioning Enabled, Object Lock Enabled)")
+            raise Halt(
+                f"{where}: versioning is {versioning.get('Status', 'off')}; an audit archive needs a "
+                f"bucket created with Object Lock (versioning Enabled, Object Lock Enabled)"
+            )
         try:
             lock = self.client.get_object_lock_configuration(Bucket=self.bucket)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ObjectLockConfigurationNotFoundError":
-                raise Halt(f"{where}: Object Lock is not enabled; records there could be deleted or "
-                           f"overwritten. Create the bucket with Object Lock enabled "
-                           f"(aws s3api create-bucket --object-lock-enabled-for-bucket)") from None
+                raise Halt(
+                    f"{where}: Object Lock is not enabled; records there could be deleted or "
+                    f"overwritten. Create the bucket with Object Lock enabled "
+                    f"(aws s3api create-bucket --object-lock-enabled-for-bucket)"
+                ) from None
             raise translate(exc, f"{where}: reading Object Lock configuration") from None
         except Exception as exc:
             raise translate(exc, f"{where}: reading Object Lock configuration") from None
@@ -145,12 +168,12 @@ class S3Store:
         first: dict[str, str] = {}
         anomalies = []
         for v in versions:
-            key = v["Key"][len(self.prefix):]
+            key = v["Key"][len(self.prefix) :]
             if key in first:
                 anomalies.append(Anomaly(key, EXTRA_VERSION, v["VersionId"]))
             else:
                 first[key] = v["VersionId"]
-        anomalies.extend(Anomaly(m["Key"][len(self.prefix):], DELETE_MARKER, m["VersionId"]) for m in markers)
+        anomalies.extend(Anomaly(m["Key"][len(self.prefix) :], DELETE_MARKER, m["VersionId"]) for m in markers)
         self._remember(first)
         return first, anomalies
 
@@ -170,8 +193,9 @@ class S3Store:
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix, Delimiter="/"):
-                names.extend(p["Prefix"][len(self.prefix + prefix):].rstrip("/")
-                             for p in page.get("CommonPrefixes", []))
+                names.extend(
+                    p["Prefix"][len(self.prefix + prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])
+                )
         except Exception as exc:
             raise translate(exc, f"listing s3://{self.bucket}/{self.prefix}{prefix}") from None
         return names
@@ -181,8 +205,9 @@ class S3Store:
 
         A log whose every object is hidden by a delete marker is still a log: the versions
         listing of ``anomalies`` reports those; here a tenant with only markers is missed."""
-        return sorted((tenant, partition) for tenant in self._children("")
-                      for partition in self._children(f"{tenant}/"))
+        return sorted(
+            (tenant, partition) for tenant in self._children("") for partition in self._children(f"{tenant}/")
+        )
 
     def anomalies(self, prefix: str = "") -> list[Anomaly]:
         """Delete markers and versions written over an object (both mean someone tried)."""
@@ -206,8 +231,9 @@ class S3Store:
         reply = self._call(f"reading {key}", self.client.get_object, Key=self.prefix + key, VersionId=version)
         return reply["Body"].read()
 
-    def put_once(self, key: str, data: bytes, retain_until: datetime | None = None,
-                 metadata: dict[str, str] | None = None) -> str:
+    def put_once(
+        self, key: str, data: bytes, retain_until: datetime | None = None, metadata: dict[str, str] | None = None
+    ) -> str:
         """Write ``key`` COMPLIANCE-locked until ``retain_until``; refuses an existing key."""
         if self.exists(key):
             raise FileExistsError(f"{key} exists: archive objects are written once")
@@ -216,10 +242,17 @@ class S3Store:
         extra = {}
         if self.sse_kms_key_id:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.sse_kms_key_id}
-        reply = self._call(f"writing {key}", self.client.put_object, Key=self.prefix + key, Body=data,
-                           ContentMD5=base64.b64encode(hashlib.md5(data).digest()).decode(),
-                           ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=retain_until,
-                           Metadata=metadata or {}, **extra)
+        reply = self._call(
+            f"writing {key}",
+            self.client.put_object,
+            Key=self.prefix + key,
+            Body=data,
+            ContentMD5=base64.b64encode(hashlib.md5(data).digest()).decode(),
+            ObjectLockMode="COMPLIANCE",
+            ObjectLockRetainUntilDate=retain_until,
+            Metadata=metadata or {},
+            **extra,
+        )
         version = reply.get("VersionId")
         if not version:
             raise Halt(f"s3://{self.bucket}: the PUT of {key} returned no version id; versioning is off")
@@ -227,29 +260,43 @@ class S3Store:
         return version
 
     def remove_unsealed(self, key: str) -> None:
-        raise Halt(f"s3://{self.bucket}/{self.prefix}{key} is beyond the sealer's recorded state and "
-                   f"cannot be removed from a locked bucket; restore the sealer state directory")
+        raise Halt(
+            f"s3://{self.bucket}/{self.prefix}{key} is beyond the sealer's recorded state and "
+            f"cannot be removed from a locked bucket; restore the sealer state directory"
+        )
 
     # -- retention and legal holds -------------------------------------------------------
     def retention(self, key: str) -> tuple[str, datetime]:
-        reply = self._call(f"reading retention of {key}", self.client.get_object_retention,
-                           Key=self.prefix + key, VersionId=self._version_of(key))
+        reply = self._call(
+            f"reading retention of {key}",
+            self.client.get_object_retention,
+            Key=self.prefix + key,
+            VersionId=self._version_of(key),
+        )
         return reply["Retention"]["Mode"], reply["Retention"]["RetainUntilDate"]
 
     def metadata(self, key: str) -> dict[str, str]:
-        reply = self._call(f"reading {key}", self.client.head_object, Key=self.prefix + key,
-                           VersionId=self._version_of(key))
+        reply = self._call(
+            f"reading {key}", self.client.head_object, Key=self.prefix + key, VersionId=self._version_of(key)
+        )
         return reply.get("Metadata", {})
 
     def set_legal_hold(self, key: str, on: bool) -> None:
-        self._call(f"legal hold on {key}", self.client.put_object_legal_hold, Key=self.prefix + key,
-                   VersionId=self._version_of(key), LegalHold={"Status": "ON" if on else "OFF"})
+        self._call(
+            f"legal hold on {key}",
+            self.client.put_object_legal_hold,
+            Key=self.prefix + key,
+            VersionId=self._version_of(key),
+            LegalHold={"Status": "ON" if on else "OFF"},
+        )
 
     def legal_hold(self, key: str) -> bool:
         from botocore.exceptions import ClientError
+
         try:
-            reply = self.client.get_object_legal_hold(Bucket=self.bucket, Key=self.prefix + key,
-                                                      VersionId=self._version_of(key))
+            reply = self.client.get_object_legal_hold(
+                Bucket=self.bucket, Key=self.prefix + key, VersionId=self._version_of(key)
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "NoSuchObjectLockConfiguration":
                 return False

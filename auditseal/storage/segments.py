@@ -36,8 +36,13 @@ def _decode(data: bytes, base: int) -> tuple[list[records.Record], records.Decod
 
 
 class SegmentLog:
-    def __init__(self, directory: Path, magic: bytes, max_segment_bytes: int = 64 * 1024 * 1024,
-                 kinds: frozenset[int] = frozenset({1, 2, 3})):
+    def __init__(
+        self,
+        directory: Path,
+        magic: bytes,
+        max_segment_bytes: int = 64 * 1024 * 1024,
+        kinds: frozenset[int] = frozenset({1, 2, 3}),
+    ):
         self.directory = Path(directory)
         self.magic = magic
         self.kinds = kinds  # record kinds this log writes: what resync looks for
@@ -53,8 +58,9 @@ class SegmentLog:
         return self.directory / f"{segment:012d}{SUFFIX}"
 
     def segment_ids(self) -> list[int]:
-        return sorted(int(p.name[: -len(SUFFIX)]) for p in self.directory.glob(f"*{SUFFIX}")
-                      if p.name[: -len(SUFFIX)].isdigit())
+        return sorted(
+            int(p.name[: -len(SUFFIX)]) for p in self.directory.glob(f"*{SUFFIX}") if p.name[: -len(SUFFIX)].isdigit()
+        )
 
     # -- open / recover -------------------------------------------------------------------
     def open(self) -> None:
@@ -157,8 +163,11 @@ class SegmentLog:
                 limit, data = offset, b""
             found, stop = _decode(data, offset)
             if not found and stop.reason is not None:
-                need = records.RECORD_OVERHEAD + records.RECORD_HEAD.unpack_from(data)[0] \
-                    if len(data) >= records.RECORD_OVERHEAD else None
+                need = (
+                    records.RECORD_OVERHEAD + records.RECORD_HEAD.unpack_from(data)[0]
+                    if len(data) >= records.RECORD_OVERHEAD
+                    else None
+                )
                 if stop.reason == "torn record payload" and need is not None and offset + need <= limit:
                     # One record larger than max_bytes: read exactly that record.
                     found, stop = _decode(_read_at(path, offset, need), offset)

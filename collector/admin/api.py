@@ -20,18 +20,32 @@ from .auth import TokenAuth
 
 log = logging.getLogger("auditseal.collector.admin")
 
-STATUS = {"bad_query": 400, "not_found": 404, "no_checkpoint": 404, "archive_incomplete": 409,
-          "encrypted": 403, "index_unavailable": 503}
+STATUS = {
+    "bad_query": 400,
+    "not_found": 404,
+    "no_checkpoint": 404,
+    "archive_incomplete": 409,
+    "encrypted": 403,
+    "index_unavailable": 503,
+}
 
 
 def error(reason: str, message: str, headers: dict | None = None) -> web.Response:
-    return web.json_response({"error": message, "reason": reason}, status=STATUS.get(reason, 400),
-                             headers=headers)
+    return web.json_response({"error": message, "reason": reason}, status=STATUS.get(reason, 400), headers=headers)
 
 
 class Admin:
-    def __init__(self, token_hashes: list[str], search, metrics: CollectorMetrics,
-                 readiness, store=None, verifiers=None, alerts=None, cipher=None):
+    def __init__(
+        self,
+        token_hashes: list[str],
+        search,
+        metrics: CollectorMetrics,
+        readiness,
+        store=None,
+        verifiers=None,
+        alerts=None,
+        cipher=None,
+    ):
         self.auth = TokenAuth(token_hashes)
         self.search = search  # async (EventQuery) -> list[dict], from the configured index
         self.store = store
@@ -59,8 +73,7 @@ class Admin:
         return web.json_response({"ready": ready, **details}, status=200 if ready else 503)
 
     async def metrics_text(self, _request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(self.metrics.registry),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def list_alerts(self, request: web.Request) -> web.Response:
         tenant = request.query.get("tenant")
@@ -75,8 +88,7 @@ class Admin:
         if not re.fullmatch(r"[0-9a-f]{32}", event_id) or not tenant:
             return error("bad_query", "event_id (32 hex digits) and tenant are required")
         try:
-            bundle = await asyncio.to_thread(build_proof, self.store, event_id, self.verifiers, tenant,
-                                             self.cipher)
+            bundle = await asyncio.to_thread(build_proof, self.store, event_id, self.verifiers, tenant, self.cipher)
         except Rejected as exc:
             return error(exc.reason, str(exc))
         return web.json_response(bundle)

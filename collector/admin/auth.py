@@ -43,7 +43,10 @@ class TokenAuth:
             return await handler(request)
         principal = self.principal(request.headers.get("Authorization", ""))
         if principal is None:
-            return web.json_response({"error": "missing or invalid bearer token", "reason": "unauthorised"},
-                                     status=401, headers={"WWW-Authenticate": "Bearer"})
+            return web.json_response(
+                {"error": "missing or invalid bearer token", "reason": "unauthorised"},
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         request["principal"] = principal
         return await handler(request)

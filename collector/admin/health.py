@@ -25,5 +25,11 @@ class Readiness:
         # events); it is unready only when it cannot journal.
         ready = journal.failing is None and not full
         status = "unavailable" if not ready else "degraded" if failing else "ok"
-        return ready, {"status": status, "sinks_failing": failing, "journal_failing": journal.failing,
-                       "journal_full": full, "journal_bytes": held, "journal_end": journal.end.encode()}
+        return ready, {
+            "status": status,
+            "sinks_failing": failing,
+            "journal_failing": journal.failing,
+            "journal_full": full,
+            "journal_bytes": held,
+            "journal_end": journal.end.encode(),
+        }

@@ -41,26 +41,63 @@ class Acceptance:
     acked_seq: int  # the agent's mark once ``writes`` are stored
 
     def answer(self) -> dict:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "acked_seq": self.acked_seq,
-                "rejected": [{"seq": r.seq, "reason": r.reason, "error": r.message} for r in self.told]}
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "acked_seq": self.acked_seq,
+            "rejected": [{"seq": r.seq, "reason": r.reason, "error": r.message} for r in self.told],
+        }
 
 
-def accept(identity: PeerIdentity, header: BatchHeader, lines: list[bytes], events: list[dict],
-           agent_mark: int, own_agent: str, own_mark: int, now: str,
-           max_event_bytes: int = MAX_EVENT_BYTES) -> Acceptance:
+def accept(
+    identity: PeerIdentity,
+    header: BatchHeader,
+    lines: list[bytes],
+    events: list[dict],
+    agent_mark: int,
+    own_agent: str,
+    own_mark: int,
+    now: str,
+    max_event_bytes: int = MAX_EVENT_BYTES,
+) -> Acceptance:
     """Raises ``Rejected`` for what refuses the whole batch (see ``admit``)."""
     admitted, refused = admit(identity, header, lines, events, now, max_event_bytes)
     fresh = [e for e in admitted if e[0] > agent_mark]
-    writes = [Write(header.agent, group[-1][0],
-                    encode_batch(BatchMeta(header.agent, tenant, now), [line for _, line in group]))
-              for tenant, group in by_tenant(fresh).items()]
+    writes = [
+        Write(
+            header.agent, group[-1][0], encode_batch(BatchMeta(header.agent, tenant, now), [line for _, line in group])
+        )
+        for tenant, group in by_tenant(fresh).items()
+    ]
     holes = find_holes(agent_mark, [seq for seq, _, _ in fresh])
-    writes += own_writes(own_agent, own_mark, [
-        (fresh[at][1], partial(gap_event, own_agent, tenant=fresh[at][1], agent=header.agent, first=a, last=b,
-                               is_declared=declared(a, b, header.gaps), now=now))
-        for a, b, at in holes], now)
+    writes += own_writes(
+        own_agent,
+        own_mark,
+        [
+            (
+                fresh[at][1],
+                partial(
+                    gap_event,
+                    own_agent,
+                    tenant=fresh[at][1],
+                    agent=header.agent,
+                    first=a,
+                    last=b,
+                    is_declared=declared(a, b, header.gaps),
+                    now=now,
+                ),
+            )
+            for a, b, at in holes
+        ],
+        now,
+    )
     fresh_seqs = {seq for seq, _, _ in fresh} if refused else set()
     told = [r for r in refused if r.seq in fresh_seqs]
-    return Acceptance(writes, len(fresh) - len(told), len(admitted) - len(fresh), told,
-                      [Hole(a, b, declared(a, b, header.gaps)) for a, b, _ in holes],
-                      fresh[-1][0] if fresh else agent_mark)
+    return Acceptance(
+        writes,
+        len(fresh) - len(told),
+        len(admitted) - len(fresh),
+        told,
+        [Hole(a, b, declared(a, b, header.gaps)) for a, b, _ in holes],
+        fresh[-1][0] if fresh else agent_mark,
+    )

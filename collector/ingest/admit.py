@@ -22,8 +22,14 @@ class Refused:
     message: str
 
 
-def admit(identity: PeerIdentity, header: BatchHeader, lines: list[bytes], events: list[dict],
-          now: str, max_event_bytes: int = MAX_EVENT_BYTES) -> tuple[list[tuple[int, str, bytes]], list[Refused]]:
+def admit(
+    identity: PeerIdentity,
+    header: BatchHeader,
+    lines: list[bytes],
+    events: list[dict],
+    now: str,
+    max_event_bytes: int = MAX_EVENT_BYTES,
+) -> tuple[list[tuple[int, str, bytes]], list[Refused]]:
     """Check every event of a batch; return (sequence, tenant, line) in order, and the refusals.
 
     What is wrong with the batch as a unit (no events, an event without a usable sequence
@@ -46,8 +52,7 @@ def admit(identity: PeerIdentity, header: BatchHeader, lines: list[bytes], event
         if type(seq) is not int or seq <= previous:
             raise Rejected("bad_sequence", f"event {number}: event.sequence must increase")
         if seq > header.last_seq:
-            raise Rejected("bad_sequence", f"event {number}: sequence {seq} outside batch "
-                                           f"{header.batch}")
+            raise Rejected("bad_sequence", f"event {number}: sequence {seq} outside batch {header.batch}")
         agent = doc.get("agent")
         if type(agent) is not dict or agent.get("id") != identity.agent_id:
             raise Rejected("agent_mismatch", f"event {number}: agent.id is not the certificate's agent")
@@ -57,34 +62,45 @@ def admit(identity: PeerIdentity, header: BatchHeader, lines: list[bytes], event
         try:
             check(doc, REQUIRED, len(line), max_event_bytes)
             if tenant not in allowed:
-                raise Rejected("tenant_not_allowed", f"agent {identity.agent_id!r} may not write for "
-                                                     f"tenant {str(tenant)[:128]!r}")
+                raise Rejected(
+                    "tenant_not_allowed", f"agent {identity.agent_id!r} may not write for tenant {str(tenant)[:128]!r}"
+                )
         except Rejected as exc:
             if not allowed:
                 raise Rejected("tenant_not_allowed", "the certificate names no tenant") from exc
             home = tenant if tenant in allowed else allowed[0]
             refused.append(Refused(seq, exc.reason, str(exc)))
-            out.append((seq, home, canonical_bytes(rejection_event(
-                identity.agent_id, seq, home, exc.reason, str(exc), line, now))))
+            out.append(
+                (
+                    seq,
+                    home,
+                    canonical_bytes(rejection_event(identity.agent_id, seq, home, exc.reason, str(exc), line, now)),
+                )
+            )
             continue
         out.append((seq, tenant, line))
     return out, refused
 
 
-def rejection_event(agent: str, seq: int, tenant: str, reason: str, message: str, line: bytes,
-                    now: str) -> dict:
+def rejection_event(agent: str, seq: int, tenant: str, reason: str, message: str, line: bytes, now: str) -> dict:
     """The record that takes a refused event's place in its agent's stream: who sent it, why
     it was refused and the hash of what was sent — never the refused content itself."""
     return {
         "@timestamp": now,
-        "event": {"action": "event_rejected", "kind": "pipeline_error", "category": ["host"],
-                  "type": ["denied"], "outcome": "failure", "reason": message[:1000],
-                  "sequence": seq, "created": now},
+        "event": {
+            "action": "event_rejected",
+            "kind": "pipeline_error",
+            "category": ["host"],
+            "type": ["denied"],
+            "outcome": "failure",
+            "reason": message[:1000],
+            "sequence": seq,
+            "created": now,
+        },
         "organization": {"id": tenant},
         "agent": {"id": agent},
         "message": f"event {seq} of agent {agent} refused by the collector: {reason}",
-        "auditseal": {"rejected": {"reason": reason, "sha256": hashlib.sha256(line).hexdigest(),
-                                   "bytes": len(line)}},
+        "auditseal": {"rejected": {"reason": reason, "sha256": hashlib.sha256(line).hexdigest(), "bytes": len(line)}},
     }
 
 

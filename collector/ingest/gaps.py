@@ -23,19 +23,36 @@ def declared(first: int, last: int, gaps: tuple[tuple[int, int], ...]) -> bool:
     return len(covered) == last - first + 1
 
 
-def gap_event(own_agent: str, sequence: int, tenant: str, agent: str, first: int, last: int,
-              is_declared: bool, now: str) -> dict:
-    reason = ("the agent declared these events lost (spool damage)" if is_declared
-              else "events missing from the agent's stream, not declared by the agent")
+def gap_event(
+    own_agent: str, sequence: int, tenant: str, agent: str, first: int, last: int, is_declared: bool, now: str
+) -> dict:
+    reason = (
+        "the agent declared these events lost (spool damage)"
+        if is_declared
+        else "events missing from the agent's stream, not declared by the agent"
+    )
     return {
         "@timestamp": now,
-        "event": {"action": "sequence_gap", "kind": "alert", "category": ["host"], "type": ["info"],
-                  "outcome": "failure", "reason": reason, "sequence": sequence, "created": now,
-                  "id": event_id(own_agent, sequence)},
+        "event": {
+            "action": "sequence_gap",
+            "kind": "alert",
+            "category": ["host"],
+            "type": ["info"],
+            "outcome": "failure",
+            "reason": reason,
+            "sequence": sequence,
+            "created": now,
+            "id": event_id(own_agent, sequence),
+        },
         "organization": {"id": tenant},
         "agent": {"id": own_agent},
         "observer": {"agent": agent},
         "message": f"sequence gap {first}-{last} from agent {agent} ({'declared' if is_declared else 'undeclared'})",
-        "labels": {"gap_agent": agent, "gap_first": first, "gap_last": last, "gap_events": last - first + 1,
-                   "gap_declared": is_declared},
+        "labels": {
+            "gap_agent": agent,
+            "gap_first": first,
+            "gap_last": last,
+            "gap_events": last - first + 1,
+            "gap_declared": is_declared,
+        },
     }

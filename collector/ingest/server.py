@@ -38,8 +38,15 @@ def refusal(reason: str, message: str) -> web.Response:
 
 
 class Ingest:
-    def __init__(self, journal: Journal, hmac_keys: dict[str, dict[str, bytes]], limits: wire.Limits,
-                 metrics: CollectorMetrics, own: OwnStream, body_timeout: float = 30.0):
+    def __init__(
+        self,
+        journal: Journal,
+        hmac_keys: dict[str, dict[str, bytes]],
+        limits: wire.Limits,
+        metrics: CollectorMetrics,
+        own: OwnStream,
+        body_timeout: float = 30.0,
+    ):
         self.body_timeout = body_timeout
         self.deadline = None  # ingest_guard.HeaderDeadline, set by the site that serves this
         self.journal = journal
@@ -66,13 +73,16 @@ class Ingest:
             response = await self._handle(request)
         except Rejected as exc:
             self.metrics.rejects.labels(exc.reason).inc()
-            log.warning("batch refused", extra=kv(status=status_of(exc.reason), reason=exc.reason,
-                                                  error=str(exc), peer=request.remote))
+            log.warning(
+                "batch refused",
+                extra=kv(status=status_of(exc.reason), reason=exc.reason, error=str(exc), peer=request.remote),
+            )
             response = refusal(exc.reason, str(exc))
         except ClientGone as gone:  # nothing to answer: the client is not there to read it
             self.metrics.slow_clients.labels(gone.reason).inc()
-            log.warning("ingest client cut or gone before its body arrived",
-                        extra=kv(reason=gone.reason, peer=request.remote))
+            log.warning(
+                "ingest client cut or gone before its body arrived", extra=kv(reason=gone.reason, peer=request.remote)
+            )
             if request.transport is not None:
                 request.transport.abort()
             response = refusal(gone.reason, "request body not received")
@@ -98,8 +108,7 @@ class Ingest:
         if request.content_length is None:
             raise Rejected("length_required", "Content-Length is required")
         if request.content_length > self.limits.max_body_bytes:
-            raise Rejected("body_too_large", f"body of {request.content_length} bytes > "
-                                             f"{self.limits.max_body_bytes}")
+            raise Rejected("body_too_large", f"body of {request.content_length} bytes > {self.limits.max_body_bytes}")
         wire.check_skew(header, time.time(), self.limits)
         key = self._keys.get(header.agent, {}).get(header.key_id)
         if key is None:
@@ -112,8 +121,18 @@ class Ingest:
         marks = self.journal.marks
 
         def decide():
-            return accept(identity, header, lines, events, marks.acked(header.agent), self.own.agent,
-                          marks.acked(self.own.agent), ingested, self.limits.max_event_bytes)
+            return accept(
+                identity,
+                header,
+                lines,
+                events,
+                marks.acked(header.agent),
+                self.own.agent,
+                marks.acked(self.own.agent),
+                ingested,
+                self.limits.max_event_bytes,
+            )
+
         # One request per agent at a time from here: a retry racing its original must see
         # the original's sequences as stored.
         async with self._agent_locks[header.agent]:
@@ -127,12 +146,16 @@ class Ingest:
         for hole in acceptance.holes:
             kind = "declared" if hole.declared else "undeclared"
             self.metrics.gaps.labels(kind).inc(hole.last - hole.first + 1)
-            log.error("sequence gap in an agent's stream", extra=kv(
-                agent=header.agent, first=hole.first, last=hole.last, declared=hole.declared))
+            log.error(
+                "sequence gap in an agent's stream",
+                extra=kv(agent=header.agent, first=hole.first, last=hole.last, declared=hole.declared),
+            )
         for r in acceptance.told:
             self.metrics.event_rejects.labels(r.reason).inc()
-            log.warning("event refused; an event_rejected record takes its place", extra=kv(
-                agent=header.agent, seq=r.seq, reason=r.reason, error=r.message))
+            log.warning(
+                "event refused; an event_rejected record takes its place",
+                extra=kv(agent=header.agent, seq=r.seq, reason=r.reason, error=r.message),
+            )
         self.metrics.events.inc(acceptance.accepted)
         self.metrics.duplicates.inc(acceptance.duplicates)
         return web.json_response(acceptance.answer())
@@ -166,13 +189,21 @@ class IngestSite:
 
     async def start(self) -> "IngestSite":
         await self.runner.setup()
-        self.ingest.deadline = HeaderDeadline(self.runner.server, self.cfg.header_timeout,
-                                              lambda reason: self.ingest.metrics.slow_clients.labels(reason).inc())
+        self.ingest.deadline = HeaderDeadline(
+            self.runner.server,
+            self.cfg.header_timeout,
+            lambda reason: self.ingest.metrics.slow_clients.labels(reason).inc(),
+        )
         host, port = collector_config.split_listen(self.cfg.listen)
         try:
             self.server = await asyncio.get_running_loop().create_server(
-                self.ingest.deadline, host, port, ssl=self.ssl_context, backlog=512,
-                ssl_handshake_timeout=self.cfg.tls_handshake_timeout)
+                self.ingest.deadline,
+                host,
+                port,
+                ssl=self.ssl_context,
+                backlog=512,
+                ssl_handshake_timeout=self.cfg.tls_handshake_timeout,
+            )
         except OSError as exc:
             raise Halt(f"cannot listen on {self.cfg.listen}: {exc.strerror}") from None
         return self

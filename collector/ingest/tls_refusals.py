@@ -32,9 +32,14 @@ def install(counter) -> bool:
             reason = (getattr(exc, "reason", None) or type(exc).__name__).lower()
             counter.labels(reason).inc()
             peer = self._get_extra_info("peername")
-            log.warning("TLS handshake refused", extra=kv(
-                peer=str(peer[0]) if peer else None, reason=reason,
-                error=getattr(exc, "verify_message", None) or str(exc)))
+            log.warning(
+                "TLS handshake refused",
+                extra=kv(
+                    peer=str(peer[0]) if peer else None,
+                    reason=reason,
+                    error=getattr(exc, "verify_message", None) or str(exc),
+                ),
+            )
         return original(self, handshake_exc)
 
     on_handshake_complete._auditseal_hook = True

@@ -5,5 +5,4 @@ only the composition root (``collector.main``) picks a backend."""
 from .base import Cursor, Entry, Journal, Marks, Write
 from .batch import BatchMeta, batch_meta, decode_batch, encode_batch
 
-__all__ = ["BatchMeta", "Cursor", "Entry", "Journal", "Marks", "Write", "batch_meta", "decode_batch",
-           "encode_batch"]
+__all__ = ["BatchMeta", "Cursor", "Entry", "Journal", "Marks", "Write", "batch_meta", "decode_batch", "encode_batch"]

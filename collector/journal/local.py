@@ -113,8 +113,7 @@ class LocalJournal:
 
     def bytes_behind(self, cursor: Cursor) -> int:
         at = position_of(cursor)
-        return max(sum(self.log.segment_size(s) for s in self.log.segment_ids() if s >= at.segment)
-                   - at.offset, 0)
+        return max(sum(self.log.segment_size(s) for s in self.log.segment_ids() if s >= at.segment) - at.offset, 0)
 
     def segments_held(self) -> int:
         return len(self.log.segment_ids())

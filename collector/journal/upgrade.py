@@ -62,8 +62,10 @@ def migrate_sqlite(path: Path) -> bool:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("CREATE TABLE IF NOT EXISTS sink_cursors (consumer TEXT PRIMARY KEY, cursor TEXT NOT NULL)")
         for consumer, segment, offset in conn.execute("SELECT consumer, segment, offset FROM cursors").fetchall():
-            conn.execute("INSERT OR REPLACE INTO sink_cursors (consumer, cursor) VALUES (?, ?)",
-                         (consumer, legacy_cursor([segment, offset])))
+            conn.execute(
+                "INSERT OR REPLACE INTO sink_cursors (consumer, cursor) VALUES (?, ?)",
+                (consumer, legacy_cursor([segment, offset])),
+            )
         conn.execute("DROP TABLE cursors")
         conn.execute("COMMIT")
         return True

@@ -32,9 +32,19 @@ from auditseal.formats.event import utc_now_iso
 from ..journal import BatchMeta, Cursor
 
 # Errors that come from one event's content, whatever the store's health.
-POISON_TYPES = (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError,
-                UnicodeError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError,
-                sqlite3.ProgrammingError)
+POISON_TYPES = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    RecursionError,
+    UnicodeError,
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+)
 
 
 class Poison(Exception):
@@ -60,11 +70,20 @@ class Entry:
     line: bytes
 
     def to_json(self) -> dict:
-        return {"kind": "quarantined", "at": self.at, "sink": self.sink, "cursor": self.cursor,
-                "event_id": self.event_id, "agent": self.agent, "tenant": self.tenant, "seq": self.seq,
-                "error_type": self.error_type, "error": self.error,
-                "meta": {"agent": self.meta.agent, "tenant": self.meta.tenant, "ingested": self.meta.ingested},
-                "line": self.line.decode("utf-8", "backslashreplace")}
+        return {
+            "kind": "quarantined",
+            "at": self.at,
+            "sink": self.sink,
+            "cursor": self.cursor,
+            "event_id": self.event_id,
+            "agent": self.agent,
+            "tenant": self.tenant,
+            "seq": self.seq,
+            "error_type": self.error_type,
+            "error": self.error,
+            "meta": {"agent": self.meta.agent, "tenant": self.meta.tenant, "ingested": self.meta.ingested},
+            "line": self.line.decode("utf-8", "backslashreplace"),
+        }
 
 
 def entry_for(sink: str, cursor: Cursor, meta: BatchMeta, line: bytes, exc: BaseException) -> Entry:
@@ -78,8 +97,19 @@ def entry_for(sink: str, cursor: Cursor, meta: BatchMeta, line: bytes, exc: Base
         pass
     seq = seq if type(seq) is int else None
     eid = derive_event_id(meta.agent, seq) if seq is not None else ""
-    return Entry(sink, eid, meta.agent, meta.tenant, seq, cursor.encode(),
-                 type(exc).__name__, str(exc)[:1000], utc_now_iso(), meta, bytes(line))
+    return Entry(
+        sink,
+        eid,
+        meta.agent,
+        meta.tenant,
+        seq,
+        cursor.encode(),
+        type(exc).__name__,
+        str(exc)[:1000],
+        utc_now_iso(),
+        meta,
+        bytes(line),
+    )
 
 
 def fold(lines: list[dict]) -> tuple[list[dict], set[str] | None]:
@@ -157,8 +187,10 @@ class Quarantine:
         return [e for e in entries if not wanted or e.get("event_id") in wanted]
 
     def finish_retry(self, resolved: list[str]) -> None:
-        self._append([{"kind": "resolved", "at": utc_now_iso(), "event_id": e} for e in resolved]
-                     + [{"kind": "retried", "at": utc_now_iso(), "resolved": len(resolved)}])
+        self._append(
+            [{"kind": "resolved", "at": utc_now_iso(), "event_id": e} for e in resolved]
+            + [{"kind": "retried", "at": utc_now_iso(), "resolved": len(resolved)}]
+        )
 
     @staticmethod
     def entry_input(item: dict) -> tuple[BatchMeta, bytes]:

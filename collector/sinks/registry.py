@@ -19,17 +19,18 @@ Search = Callable[[EventQuery], Awaitable[list[dict]]]
 
 def sqlite(cfg, data: Path, metrics, retention, box: Quarantine) -> tuple[Sink, Search]:
     path = cfg.path or data / "index.sqlite"
-    return (sqlite_index.SqliteIndex(path, box),
-            lambda query: asyncio.to_thread(sqlite_index.search, path, query))
+    return (sqlite_index.SqliteIndex(path, box), lambda query: asyncio.to_thread(sqlite_index.search, path, query))
 
 
 def elasticsearch(cfg, data: Path, metrics, retention, box: Quarantine) -> tuple[Sink, Search]:
     from .es.client import make_client
     from .es.search import search
     from .es.sink import ElasticsearchIndex
+
     client = make_client(cfg)
-    sink = ElasticsearchIndex(client, data / "elasticsearch", retention, metrics, cfg.bulk_max_events,
-                              cfg.item_retries, box)
+    sink = ElasticsearchIndex(
+        client, data / "elasticsearch", retention, metrics, cfg.bulk_max_events, cfg.item_retries, box
+    )
     return sink, lambda query: search(client, query)
 
 
@@ -39,8 +40,12 @@ def local_store(cfg, data: Path) -> archive.Store:
 
 def s3_store(cfg, data: Path) -> archive.Store:
     from auditseal.storage.archive_s3 import S3Location, S3Store, make_client
-    return S3Store(make_client(cfg.endpoint_url, cfg.region, cfg.path_style), S3Location(cfg.bucket, cfg.prefix),
-                   cfg.sse_kms_key_id)
+
+    return S3Store(
+        make_client(cfg.endpoint_url, cfg.region, cfg.path_style),
+        S3Location(cfg.bucket, cfg.prefix),
+        cfg.sse_kms_key_id,
+    )
 
 
 INDEXES: dict[str, Callable[..., tuple[Sink, Search]]] = {"sqlite": sqlite, "elasticsearch": elasticsearch}

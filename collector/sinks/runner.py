@@ -20,8 +20,9 @@ log = logging.getLogger("auditseal.collector.sinks")
 
 
 class SinkRunner:
-    def __init__(self, journal: Journal, sink: Sink, metrics, min_events: int = 1,
-                 max_wait: float = 0.0, poll: float = 0.5):
+    def __init__(
+        self, journal: Journal, sink: Sink, metrics, min_events: int = 1, max_wait: float = 0.0, poll: float = 0.5
+    ):
         self.journal = journal
         self.sink = sink
         self.metrics = metrics
@@ -56,8 +57,9 @@ class SinkRunner:
             log.error(message, extra=kv(sink=self.sink.name, error=self.failing))
             return exc.retry_after or min(self.poll * 4, 5.0)
         # Not a failure the sink translated: a defect. Never skip; retry slowly, with its trace.
-        log.error(message + " (unexpected error: a defect)", exc_info=exc,
-                  extra=kv(sink=self.sink.name, error=self.failing))
+        log.error(
+            message + " (unexpected error: a defect)", exc_info=exc, extra=kv(sink=self.sink.name, error=self.failing)
+        )
         return 5.0
 
     async def _open(self) -> Cursor | None:
@@ -95,8 +97,7 @@ class SinkRunner:
                 first_at = time.monotonic()
             read_at = nxt
             waited = time.monotonic() - first_at if events else 0.0
-            flush = events and (events >= self.min_events or waited >= self.max_wait
-                                 or self._stopping.is_set())
+            flush = events and (events >= self.min_events or waited >= self.max_wait or self._stopping.is_set())
             if flush:
                 pending.end = read_at
                 pause = await self._process(pending)

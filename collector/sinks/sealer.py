@@ -67,24 +67,38 @@ class LogState:
         return self.tenant if self.partition == DEFAULT_PARTITION else f"{self.tenant}@{self.partition}"
 
     def to_json(self) -> bytes:
-        return orjson.dumps({
-            "tenant": self.tenant, "partition": self.partition, "size": self.size, "counter": self.counter,
-            "frontier": [base64.b64encode(h).decode() for h in self.frontier.hashes],
-            "journal_end": self.journal_end.encode() if self.journal_end else None,
-            "last_checkpoint": self.last_checkpoint})
+        return orjson.dumps(
+            {
+                "tenant": self.tenant,
+                "partition": self.partition,
+                "size": self.size,
+                "counter": self.counter,
+                "frontier": [base64.b64encode(h).decode() for h in self.frontier.hashes],
+                "journal_end": self.journal_end.encode() if self.journal_end else None,
+                "last_checkpoint": self.last_checkpoint,
+            }
+        )
 
     @classmethod
     def from_json(cls, data: bytes) -> "LogState":
         d = orjson.loads(data)
         frontier = CompactRange(d["size"], [base64.b64decode(h) for h in d["frontier"]])
         end = Cursor.decode(d["journal_end"]) if d["journal_end"] else None
-        return cls(d["tenant"], d["size"], frontier, d["counter"], end,
-                   d["last_checkpoint"], d.get("partition", DEFAULT_PARTITION))
+        return cls(
+            d["tenant"],
+            d["size"],
+            frontier,
+            d["counter"],
+            end,
+            d["last_checkpoint"],
+            d.get("partition", DEFAULT_PARTITION),
+        )
 
 
 @dataclass
 class _Pending:
     """New events of one log within one journal batch."""
+
     lines: list[bytes] = field(default_factory=list)
     first_ts: str = ""
     last_ts: str = ""
@@ -99,9 +113,17 @@ class _Pending:
 class Sealer:
     name = "archive"
 
-    def __init__(self, store, state_dir: Path, signer: Signer, log_prefix: str,
-                 checkpoint_interval: float = 3600.0, cipher: SegmentCipher | None = None,
-                 retention: RetentionPolicy | None = None, quarantine=None):
+    def __init__(
+        self,
+        store,
+        state_dir: Path,
+        signer: Signer,
+        log_prefix: str,
+        checkpoint_interval: float = 3600.0,
+        cipher: SegmentCipher | None = None,
+        retention: RetentionPolicy | None = None,
+        quarantine=None,
+    ):
         self.cipher = cipher  # AES-256-GCM at rest when set
         self.store = store
         self.state_dir = Path(state_dir)
@@ -131,8 +153,10 @@ class Sealer:
         for tenant, partition in archive.list_logs(self.store):
             state = self.states.get(f"{tenant}/{partition}")
             if state is None:
-                raise Halt(f"archive log {tenant}/{partition} exists but the sealer state for it is "
-                           f"missing from {self.state_dir}; restore the state directory")
+                raise Halt(
+                    f"archive log {tenant}/{partition} exists but the sealer state for it is "
+                    f"missing from {self.state_dir}; restore the state directory"
+                )
             self._remove_unsealed(state)
         cursor = self.state_dir / "cursor.json"
         return Cursor.decode(orjson.loads(cursor.read_bytes())) if cursor.exists() else None
@@ -213,16 +237,26 @@ class Sealer:
         key = archive.segment_key(state.size, len(pending.lines))
         blob = archive.encode_segment(pending.lines, self.cipher, f"{name}/{key}")
         segment = SegmentRef(key, hashlib.sha256(blob).hexdigest(), state.size, len(pending.lines))
-        checkpoint = Checkpoint(self.origin(tenant, partition), after.size, after.root(), state.counter + 1,
-                                utc_now_iso(), segment, state.frontier.copy())
+        checkpoint = Checkpoint(
+            self.origin(tenant, partition),
+            after.size,
+            after.root(),
+            state.counter + 1,
+            utc_now_iso(),
+            segment,
+            state.frontier.copy(),
+        )
         new = LogState(tenant, after.size, after, checkpoint.counter, journal_end, time.time(), partition)
         note = self.signer.sign(checkpoint.text()).encode()
         self._write_intent(new, segment, note)
         retain_until = self.retention.retain_until(partition)
-        self.store.put_once(f"{name}/{key}", blob, retain_until=retain_until,
-                            metadata={"events-from": pending.first_ts, "events-to": pending.last_ts})
-        self.store.put_once(f"{name}/{archive.checkpoint_key(checkpoint.counter)}", note,
-                            retain_until=retain_until)
+        self.store.put_once(
+            f"{name}/{key}",
+            blob,
+            retain_until=retain_until,
+            metadata={"events-from": pending.first_ts, "events-to": pending.last_ts},
+        )
+        self.store.put_once(f"{name}/{archive.checkpoint_key(checkpoint.counter)}", note, retain_until=retain_until)
         self._commit(new)
 
     def tick(self) -> int:
@@ -232,12 +266,20 @@ class Sealer:
             for state in list(self.states.values()):
                 if time.time() - state.last_checkpoint < self.checkpoint_interval:
                     continue
-                checkpoint = Checkpoint(self.origin(state.tenant, state.partition), state.size,
-                                        state.frontier.root(), state.counter + 1, utc_now_iso(), None,
-                                        state.frontier.copy())
-                self.store.put_once(f"{state.name}/{archive.checkpoint_key(checkpoint.counter)}",
-                                    self.signer.sign(checkpoint.text()).encode(),
-                                    retain_until=self.retention.retain_until(state.partition))
+                checkpoint = Checkpoint(
+                    self.origin(state.tenant, state.partition),
+                    state.size,
+                    state.frontier.root(),
+                    state.counter + 1,
+                    utc_now_iso(),
+                    None,
+                    state.frontier.copy(),
+                )
+                self.store.put_once(
+                    f"{state.name}/{archive.checkpoint_key(checkpoint.counter)}",
+                    self.signer.sign(checkpoint.text()).encode(),
+                    retain_until=self.retention.retain_until(state.partition),
+                )
                 state.counter, state.last_checkpoint = checkpoint.counter, time.time()
                 self._save(state)
                 written += 1
@@ -251,9 +293,17 @@ class Sealer:
         return self.state_dir / f"{state.file_stem}.intent.json"
 
     def _write_intent(self, new: LogState, segment: SegmentRef, note: bytes) -> None:
-        write_atomic(self._intent_path(new), orjson.dumps({
-            "state": orjson.loads(new.to_json()), "segment": segment.key, "sha256": segment.sha256,
-            "note": note.decode()}))
+        write_atomic(
+            self._intent_path(new),
+            orjson.dumps(
+                {
+                    "state": orjson.loads(new.to_json()),
+                    "segment": segment.key,
+                    "sha256": segment.sha256,
+                    "note": note.decode(),
+                }
+            ),
+        )
 
     def _commit(self, new: LogState) -> None:
         self._save(new)
@@ -271,31 +321,36 @@ class Sealer:
                 continue
             segment_key = f"{new.name}/{intent['segment']}"
             if not self.store.exists(segment_key):
-                log.warning("dropping a seal whose segment never reached the archive; its events "
-                            "are sealed again from the journal", extra=kv(log=new.name, segment=segment_key))
+                log.warning(
+                    "dropping a seal whose segment never reached the archive; its events "
+                    "are sealed again from the journal",
+                    extra=kv(log=new.name, segment=segment_key),
+                )
                 path.unlink()
                 continue
             if hashlib.sha256(self.store.get(segment_key)).hexdigest() != intent["sha256"]:
-                raise Halt(f"{segment_key} differs from the one this collector was sealing; "
-                           f"someone wrote to the archive: run `auditseal verify`")
+                raise Halt(
+                    f"{segment_key} differs from the one this collector was sealing; "
+                    f"someone wrote to the archive: run `auditseal verify`"
+                )
             checkpoint_key = f"{new.name}/{archive.checkpoint_key(new.counter)}"
             if not self.store.exists(checkpoint_key):
-                self.store.put_once(checkpoint_key, intent["note"].encode(),
-                                    retain_until=self.retention.retain_until(new.partition))
+                self.store.put_once(
+                    checkpoint_key, intent["note"].encode(), retain_until=self.retention.retain_until(new.partition)
+                )
             log.info("completed a seal interrupted part-way", extra=kv(log=new.name, segment=segment_key))
             self._commit(new)
 
     def _remove_unsealed(self, state: LogState) -> None:
         prefix = state.name
         # Only what lies beyond the recorded state (keys sort by their zero-padded numbers).
-        beyond = (self.store.list(f"{prefix}/segments/", f"{prefix}/segments/{state.size:012d}")
-                  + self.store.list(f"{prefix}/checkpoints/",
-                                    f"{prefix}/{archive.checkpoint_key(state.counter)}"))
+        beyond = self.store.list(f"{prefix}/segments/", f"{prefix}/segments/{state.size:012d}") + self.store.list(
+            f"{prefix}/checkpoints/", f"{prefix}/{archive.checkpoint_key(state.counter)}"
+        )
         for key in beyond:
-            rel = key[len(prefix) + 1:]
+            rel = key[len(prefix) + 1 :]
             seg = archive.SEGMENT_RE.match(rel)
             ckpt = archive.CHECKPOINT_RE.match(rel)
             if (seg and int(seg.group(1)) >= state.size) or (ckpt and int(ckpt.group(1)) > state.counter):
-                log.warning("removing an archive object from a seal that never completed",
-                            extra=kv(key=key))
+                log.warning("removing an archive object from a seal that never completed", extra=kv(key=key))
                 self.store.remove_unsealed(key)

@@ -21,21 +21,32 @@ from .base import Batch, SinkUnavailable
 from .quarantine import POISON_TYPES, Quarantine, is_poison
 from .stored import materialise
 
-SCHEMA = SQLITE_EVENTS_SCHEMA + """
+SCHEMA = (
+    SQLITE_EVENTS_SCHEMA
+    + """
 CREATE TABLE IF NOT EXISTS sink_cursors (
     consumer TEXT PRIMARY KEY,
     cursor   TEXT NOT NULL
 );
 """
+)
 INSERT = SQLITE_INSERT
 
 
 def row(doc: dict, stored: bytes) -> tuple:
     event = doc["event"]
     user = doc.get("user") or {}
-    return (event["id"], doc["organization"]["id"], doc["@timestamp"],
-            user.get("name") or user.get("id"), event["action"], event.get("outcome"),
-            doc["agent"]["id"], event["sequence"], stored)
+    return (
+        event["id"],
+        doc["organization"]["id"],
+        doc["@timestamp"],
+        user.get("name") or user.get("id"),
+        event["action"],
+        event.get("outcome"),
+        doc["agent"]["id"],
+        event["sequence"],
+        stored,
+    )
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -59,8 +70,11 @@ class SqliteIndex:
             conn = connect(self.path)
             conn.executescript(SCHEMA)
             conn.close()
-            found = self._connection().execute(
-                "SELECT cursor FROM sink_cursors WHERE consumer = ?", (self.name,)).fetchone()
+            found = (
+                self._connection()
+                .execute("SELECT cursor FROM sink_cursors WHERE consumer = ?", (self.name,))
+                .fetchone()
+            )
         except (OSError, sqlite3.OperationalError) as exc:
             raise SinkUnavailable(f"SQLite index {self.path}: {exc}") from exc
         return Cursor.decode(found[0]) if found else None
@@ -68,8 +82,7 @@ class SqliteIndex:
     def _connection(self) -> sqlite3.Connection:
         # Opened on the worker thread that uses it; consumers run one process() at a time.
         if self._conn is None:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30,
-                                         check_same_thread=False)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
             self._conn.execute("PRAGMA synchronous=NORMAL")
         return self._conn
 
@@ -110,9 +123,11 @@ class SqliteIndex:
                         stored.append(values)
                     except POISON_TYPES as exc:
                         self._set_aside(exc, *source)
-            conn.execute("INSERT INTO sink_cursors (consumer, cursor) VALUES (?, ?) "
-                         "ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor",
-                         (self.name, end.encode()))
+            conn.execute(
+                "INSERT INTO sink_cursors (consumer, cursor) VALUES (?, ?) "
+                "ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor",
+                (self.name, end.encode()),
+            )
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -153,8 +168,9 @@ def prune(path: Path, policy, now=None, chunk: int = 10_000) -> int:
             cutoff = format_ts(now - dt.timedelta(days=policy.index_days_of(tenant)))
             while True:
                 done = conn.execute(
-                    "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE tenant = ? AND ts < ? "
-                    "LIMIT ?)", (tenant, cutoff, chunk)).rowcount
+                    "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE tenant = ? AND ts < ? LIMIT ?)",
+                    (tenant, cutoff, chunk),
+                ).rowcount
                 removed += done
                 if done < chunk:
                     break

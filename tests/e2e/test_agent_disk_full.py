@@ -22,9 +22,13 @@ def small_disk(tmp_path):
 
 
 def test_disk_full_pauses_and_resumes_without_loss_or_corruption(tmp_path, small_disk):
-    pipe = Pipeline(tmp_path / "pipe", agent_overrides={
-        "agent": {"id": "demo-agent", "state_dir": str(small_disk / "agent")},
-        "spool": {"max_segment_bytes": 65536}})
+    pipe = Pipeline(
+        tmp_path / "pipe",
+        agent_overrides={
+            "agent": {"id": "demo-agent", "state_dir": str(small_disk / "agent")},
+            "spool": {"max_segment_bytes": 65536},
+        },
+    )
     try:
         pipe.start_agent()  # no collector yet: everything stays in the spool
         pipe.write_events(0, TOTAL, chunk=200)

@@ -19,8 +19,7 @@ def test_sighup_reload_adds_an_input_and_a_broken_config_is_refused(pipeline):
     config = yaml.safe_load(pipeline.setup.agent_config.read_text())
     other = pipeline.setup.watch_dir.parent / "other"
     other.mkdir()
-    config["inputs"].append({"type": "file", "name": "other", "paths": [str(other / "*.log")],
-                             "tenant": "globex"})
+    config["inputs"].append({"type": "file", "name": "other", "paths": [str(other / "*.log")], "tenant": "globex"})
     pipeline.setup.agent_config.write_text(yaml.safe_dump(config))
     pipeline.agent.popen.send_signal(signal.SIGHUP)
     pipeline.write_events(2000, 1000, chunk=100, pause=0.01)

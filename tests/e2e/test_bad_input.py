@@ -30,8 +30,9 @@ def agent_event(seq: int, tenant: str = "acme") -> bytes:
 
 def agent_tls(pipeline, pki_dir=None, agent=AGENT) -> ssl.SSLContext:
     pki_dir = pki_dir or pipeline.root / "pki"
-    return tls.client_context(str(pki_dir / f"agent-{agent}.crt"), str(pki_dir / f"agent-{agent}.key"),
-                              str(pipeline.root / "pki" / "ca.crt"))
+    return tls.client_context(
+        str(pki_dir / f"agent-{agent}.crt"), str(pki_dir / f"agent-{agent}.key"), str(pipeline.root / "pki" / "ca.crt")
+    )
 
 
 def hmac_key(pipeline) -> tuple[str, bytes]:
@@ -39,17 +40,24 @@ def hmac_key(pipeline) -> tuple[str, bytes]:
     return data["key_id"], bytes.fromhex(data["secret"])
 
 
-def post(pipeline, body: bytes, first: int, last: int, *, key: bytes | None = None,
-         ctx: ssl.SSLContext | None = None) -> tuple[int, dict]:
+def post(
+    pipeline, body: bytes, first: int, last: int, *, key: bytes | None = None, ctx: ssl.SSLContext | None = None
+) -> tuple[int, dict]:
     key_id, real_key = hmac_key(pipeline)
-    headers = wire.build_headers(agent=AGENT, key_id=key_id, key=key or real_key,
-                                 timestamp=int(time.time()), first_seq=first, last_seq=last, body=body)
+    headers = wire.build_headers(
+        agent=AGENT,
+        key_id=key_id,
+        key=key or real_key,
+        timestamp=int(time.time()),
+        first_seq=first,
+        last_seq=last,
+        body=body,
+    )
 
     async def go():
         connector = aiohttp.TCPConnector(ssl=ctx or agent_tls(pipeline))
         async with aiohttp.ClientSession(connector=connector) as session:
-            async with session.post(pipeline.setup.ingest_url + wire.PATH, data=body,
-                                    headers=headers) as resp:
+            async with session.post(pipeline.setup.ingest_url + wire.PATH, data=body, headers=headers) as resp:
                 return resp.status, orjson.loads(await resp.read())
 
     return asyncio.run(go())
@@ -157,7 +165,11 @@ def test_config_with_an_unknown_key_exits_non_zero_naming_file_line_and_key(pipe
     config.write_text("\n".join(text) + "\n")
     parent = text[section].rstrip(":")
     for command in ("run", "check-config"):
-        done = subprocess.run([sys.executable, "-m", f"{program}.main", command, "--config", str(config)],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [sys.executable, "-m", f"{program}.main", command, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert done.returncode == 2
         assert f"{config}:{section + 2}: {parent}.bogus_key: unknown key" in done.stderr, done.stderr

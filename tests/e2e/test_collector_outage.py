@@ -37,6 +37,7 @@ def test_collector_outage_under_load(pipeline, outage):
             if pipeline.agent.alive():
                 peak[0] = max(peak[0], rss_mb(pipeline.agent.pid))
             time.sleep(0.5)
+
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
@@ -66,14 +67,22 @@ def test_status_reports_backlog_offsets_and_dead_letters(pipeline):
     with open(pipeline.watched, "ab") as f:
         f.write(b"not json\n")
     wait_for(lambda: pipeline.agent_metric("auditseal_agent_events_spooled_total") >= 500, 20, "spooled")
-    done = subprocess.run([sys.executable, "-m", "agent.main", "status", "--config",
-                           str(pipeline.setup.agent_config), "--json"], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.main", "status", "--config", str(pipeline.setup.agent_config), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["spool"]["unacked_events"] == 500 and report["spool"]["acked_seq"] == 0
     assert report["spool"]["oldest_unacked_age_seconds"] is not None
     assert report["inputs"]["app-audit"][str(pipeline.watched)] == pipeline.watched.stat().st_size
     assert report["dead_letters"]["malformed_lines"] == 1 and report["last_ack"] is None
-    text = subprocess.run([sys.executable, "-m", "agent.main", "status", "--config",
-                           str(pipeline.setup.agent_config)], capture_output=True, text=True, timeout=30).stdout
+    text = subprocess.run(
+        [sys.executable, "-m", "agent.main", "status", "--config", str(pipeline.setup.agent_config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
     assert "500 unacked events" in text and "1 malformed lines" in text and "last ack:     never" in text

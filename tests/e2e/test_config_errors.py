@@ -15,8 +15,12 @@ BIN = Path(sys.executable).parent
 
 
 def program(name: str, command: str, config: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"{name}.main", command, "--config", str(config)],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", f"{name}.main", command, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def edit(config: Path, old: str, new: str) -> int:
@@ -42,12 +46,14 @@ def test_a_missing_or_garbage_certificate_or_ca_is_named(pipeline, tmp_path):
     config = pipeline.setup.collector_config
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
-    cases = [("cert:", f"cert: {tmp_path / 'missing.crt'}", "ingest.tls.cert", "No such file"),
-             ("cert:", f"cert: {garbage}", "ingest.tls.cert", "not a PEM certificate"),
-             ("client_ca:", f"client_ca: {garbage}", "ingest.tls.client_ca", "not a PEM CA"),
-             ("hmac_keys_file:", f"hmac_keys_file: {garbage}", "ingest.hmac_keys_file", "cannot read HMAC keys"),
-             ("signing_key:", f"signing_key: {garbage}", "archive.signing_key", "not a signing key"),
-             ("encryption_key:", f"encryption_key: {garbage}", "archive.encryption_key", "cannot read the archive key")]
+    cases = [
+        ("cert:", f"cert: {tmp_path / 'missing.crt'}", "ingest.tls.cert", "No such file"),
+        ("cert:", f"cert: {garbage}", "ingest.tls.cert", "not a PEM certificate"),
+        ("client_ca:", f"client_ca: {garbage}", "ingest.tls.client_ca", "not a PEM CA"),
+        ("hmac_keys_file:", f"hmac_keys_file: {garbage}", "ingest.hmac_keys_file", "cannot read HMAC keys"),
+        ("signing_key:", f"signing_key: {garbage}", "archive.signing_key", "not a signing key"),
+        ("encryption_key:", f"encryption_key: {garbage}", "archive.encryption_key", "cannot read the archive key"),
+    ]
     original = config.read_text()
     for old, new, key, reason in cases:
         config.write_text(original)
@@ -67,8 +73,9 @@ def test_unusable_directories_and_ports_are_named(pipeline, tmp_path):
     config = pipeline.setup.collector_config
     original = config.read_text()
     line = edit(config, "data_dir:", f"data_dir: {blocker / 'sub'}")
-    assert_refused(program("collector", "check-config", config), config, line, "collector.data_dir",
-                   "not a writable directory")
+    assert_refused(
+        program("collector", "check-config", config), config, line, "collector.data_dir", "not a writable directory"
+    )
     config.write_text(original)
     line = edit(config, "listen:", "listen: 127.0.0.1:99999")
     assert_refused(program("collector", "run", config), config, line, "ingest.listen", "port from 1 to 65535")
@@ -95,8 +102,9 @@ def test_yaml_oddities_are_config_errors(tmp_path, case):
     for name in ("collector", "agent"):
         done = program(name, "check-config", config)
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-        assert re.search(rf"{re.escape(str(config))}:{line}: {re.escape(key)}: .*{re.escape(reason)}", done.stderr), \
+        assert re.search(rf"{re.escape(str(config))}:{line}: {re.escape(key)}: .*{re.escape(reason)}", done.stderr), (
             done.stderr
+        )
 
 
 def test_non_utf8_and_alias_bombs_are_refused_quickly(tmp_path):
@@ -129,8 +137,11 @@ def test_the_readmes_running_it_for_real_commands_with_the_example_configs(tmp_p
     readme = (REPO / "README.md").read_text()
     block = readme.split("## Running it for real", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     etc = tmp_path / "etc"
-    moved = {"/etc/auditseal": str(etc), "/var/lib/auditseal": str(tmp_path / "var"),
-             "configs/": str(tmp_path / "configs") + "/"}
+    moved = {
+        "/etc/auditseal": str(etc),
+        "/var/lib/auditseal": str(tmp_path / "var"),
+        "configs/": str(tmp_path / "configs") + "/",
+    }
     (tmp_path / "configs").mkdir()
     for name in ("collector.yaml", "agent.yaml"):
         text = (REPO / "configs" / name).read_text()

@@ -19,8 +19,11 @@ def archived_numbers(pipeline) -> list[int]:
     """labels.n of every archived event that has one."""
     root = pipeline.root / "collector" / "archive"
     cipher = SegmentCipher.load(pipeline.root / "keys" / "archive.key")
-    docs = [orjson.loads(line) for path in root.rglob("*.lz4")
-            for line in decode_segment(path.read_bytes(), cipher, str(path.relative_to(root)))]
+    docs = [
+        orjson.loads(line)
+        for path in root.rglob("*.lz4")
+        for line in decode_segment(path.read_bytes(), cipher, str(path.relative_to(root)))
+    ]
     return [d["labels"]["n"] for d in docs if isinstance(d.get("labels"), dict) and "n" in d["labels"]]
 
 
@@ -130,8 +133,9 @@ def test_every_bad_line_is_handled_alone_and_its_neighbours_flow(pipeline):
     metrics = pipeline.collector_metrics()
     assert metrics['auditseal_collector_events_rejected_total{reason="tenant_not_allowed"}'] == 1
     agent_metrics = pipeline.agent_metrics()
-    assert sum(v for k, v in agent_metrics.items()
-               if k.startswith("auditseal_agent_malformed_lines_total")) == len(DEAD)
+    assert sum(v for k, v in agent_metrics.items() if k.startswith("auditseal_agent_malformed_lines_total")) == len(
+        DEAD
+    )
     assert agent_metrics['auditseal_agent_rejected_events_total{reason="tenant_not_allowed"}'] == 1
 
     # Still up, and the next 1,000 good events are indexed and archived.

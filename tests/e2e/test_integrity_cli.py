@@ -13,21 +13,29 @@ from tests.harness import wait_for
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "auditseal.cli", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "auditseal.cli", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
 def sealed_leaves(pipeline) -> int:
-    done = cli("verify", "--archive", str(pipeline.root / "collector" / "archive"),
-               "--pubkey", str(pipeline.root / "keys" / "auditseal.local.vkey"), "--json",
-               "--archive-key", str(pipeline.root / "keys" / "archive.key"))
+    done = cli(
+        "verify",
+        "--archive",
+        str(pipeline.root / "collector" / "archive"),
+        "--pubkey",
+        str(pipeline.root / "keys" / "auditseal.local.vkey"),
+        "--json",
+        "--archive-key",
+        str(pipeline.root / "keys" / "archive.key"),
+    )
     return orjson.loads(done.stdout)["events_verified"] if done.stdout else 0
 
 
 def test_verify_prove_and_tamper_through_the_cli(pipeline):
     pipeline.setup.collector_config.write_text(
-        pipeline.setup.collector_config.read_text().replace(
-            "archive:\n", "archive:\n  segment_max_age: 0.5\n"))
+        pipeline.setup.collector_config.read_text().replace("archive:\n", "archive:\n  segment_max_age: 0.5\n")
+    )
     pipeline.start_collector()
     pipeline.start_agent()
     pipeline.write_events(0, 3000, chunk=1000, pause=0.6)
@@ -46,8 +54,10 @@ def test_verify_prove_and_tamper_through_the_cli(pipeline):
 
     # An inclusion proof from the admin API and from the CLI, both checked offline.
     event_id = pipeline.index_docs()[1234]["event"]["id"]
-    request = urllib.request.Request(f"{pipeline.setup.admin_url}/v1/proof?event_id={event_id}&tenant=acme",
-                                     headers={"Authorization": f"Bearer {pipeline.setup.token}"})
+    request = urllib.request.Request(
+        f"{pipeline.setup.admin_url}/v1/proof?event_id={event_id}&tenant=acme",
+        headers={"Authorization": f"Bearer {pipeline.setup.token}"},
+    )
     with urllib.request.urlopen(request, timeout=30) as resp:
         bundle = resp.read()
     bundle_path = pipeline.root / "proof.json"
@@ -83,8 +93,9 @@ def test_verify_prove_and_tamper_through_the_cli(pipeline):
 
 def test_the_collector_verifies_itself_and_raises_one_integrity_failure_per_finding(pipeline):
     pipeline.setup.collector_config.write_text(
-        pipeline.setup.collector_config.read_text().replace(
-            "archive:\n", "archive:\n  segment_max_age: 0.3\n") + "verify:\n  interval: 1\n")
+        pipeline.setup.collector_config.read_text().replace("archive:\n", "archive:\n  segment_max_age: 0.3\n")
+        + "verify:\n  interval: 1\n"
+    )
     pipeline.start_collector()
     pipeline.start_agent()
     pipeline.write_events(0, 200)
@@ -97,17 +108,23 @@ def test_the_collector_verifies_itself_and_raises_one_integrity_failure_per_find
     segment.write_bytes(bytes(data))
 
     def alerts():
-        request = urllib.request.Request(f"{pipeline.setup.admin_url}/v1/alerts?tenant=acme",
-                                         headers={"Authorization": f"Bearer {pipeline.setup.token}"})
+        request = urllib.request.Request(
+            f"{pipeline.setup.admin_url}/v1/alerts?tenant=acme",
+            headers={"Authorization": f"Bearer {pipeline.setup.token}"},
+        )
         with urllib.request.urlopen(request, timeout=10) as resp:
             return orjson.loads(resp.read())["alerts"]
+
     found = wait_for(alerts, 20, "an integrity alert")
     assert [a["details"]["code"] for a in found] == ["SEGMENT_HASH_MISMATCH"]
     assert found[0]["details"]["object"] == f"acme/0/segments/{segment.name}"
     time.sleep(2.5)  # several more verification runs: the same finding alerts once
     assert len(alerts()) == 1
-    events = wait_for(lambda: [d for d in pipeline.index_docs()
-                               if d["event"]["action"] == "integrity_failure"], 10, "the security event")
+    events = wait_for(
+        lambda: [d for d in pipeline.index_docs() if d["event"]["action"] == "integrity_failure"],
+        10,
+        "the security event",
+    )
     assert len(events) == 1
     event = events[0]
     assert event["organization"]["id"] == "acme" and event["labels"]["finding_code"] == "SEGMENT_HASH_MISMATCH"
@@ -122,9 +139,11 @@ def test_a_tenants_log_deleted_under_the_running_collector_is_one_alert_and_one_
     however many runs see the loss; the sealer goes on with globex's log (its new checkpoints
     still commit to the lost leaves), and the finding event is sealed there."""
     import shutil
+
     pipeline.setup.collector_config.write_text(
-        pipeline.setup.collector_config.read_text().replace(
-            "archive:\n", "archive:\n  segment_max_age: 0.3\n") + "verify:\n  interval: 1\n")
+        pipeline.setup.collector_config.read_text().replace("archive:\n", "archive:\n  segment_max_age: 0.3\n")
+        + "verify:\n  interval: 1\n"
+    )
     pipeline.start_collector()
     pipeline.start_agent()
     pipeline.write_events(0, 200, tenant="acme")
@@ -132,25 +151,34 @@ def test_a_tenants_log_deleted_under_the_running_collector_is_one_alert_and_one_
     pipeline.wait_indexed(300)
     wait_for(lambda: sealed_leaves(pipeline) == 300, 30, "events sealed")
     state_file = pipeline.root / "collector" / "verify-state.json"
-    wait_for(lambda: state_file.exists() and orjson.loads(state_file.read_bytes()).get("globex/0", {}).get("size")
-             == 100, 20, "the collector's check remembers globex's log")
+    wait_for(
+        lambda: state_file.exists() and orjson.loads(state_file.read_bytes()).get("globex/0", {}).get("size") == 100,
+        20,
+        "the collector's check remembers globex's log",
+    )
 
     def alerts(tenant):
-        request = urllib.request.Request(f"{pipeline.setup.admin_url}/v1/alerts?tenant={tenant}",
-                                         headers={"Authorization": f"Bearer {pipeline.setup.token}"})
+        request = urllib.request.Request(
+            f"{pipeline.setup.admin_url}/v1/alerts?tenant={tenant}",
+            headers={"Authorization": f"Bearer {pipeline.setup.token}"},
+        )
         with urllib.request.urlopen(request, timeout=10) as resp:
             return orjson.loads(resp.read())["alerts"]
 
     shutil.rmtree(pipeline.root / "collector" / "archive" / "globex")
     found = wait_for(lambda: alerts("globex"), 20, "an alert for the vanished log")
     assert [(a["details"]["code"], a["details"]["first_leaf"], a["details"]["last_leaf"]) for a in found] == [
-        ("LOG_MISSING", 0, 99)]
+        ("LOG_MISSING", 0, 99)
+    ]
     runs = pipeline.collector_metrics()['auditseal_collector_verify_runs_total{result="findings"}']
     pipeline.write_events(300, 50, tenant="globex")  # the tenant's events keep coming
     pipeline.write_events(350, 50, tenant="acme")
     pipeline.wait_indexed(401)  # 400 + the finding event
-    wait_for(lambda: pipeline.collector_metrics()['auditseal_collector_verify_runs_total{result="findings"}']
-             >= runs + 3, 30, "more verification runs after globex's log grew again")
+    wait_for(
+        lambda: pipeline.collector_metrics()['auditseal_collector_verify_runs_total{result="findings"}'] >= runs + 3,
+        30,
+        "more verification runs after globex's log grew again",
+    )
     assert len(alerts("globex")) == 1 and alerts("acme") == []
     events = [d for d in pipeline.index_docs() if d["event"]["action"] == "integrity_failure"]
     assert len(events) == 1, events
@@ -158,10 +186,18 @@ def test_a_tenants_log_deleted_under_the_running_collector_is_one_alert_and_one_
 
     # Offline, with the key: the lost leaves are bounded by the log's new checkpoints, and the
     # finding event and the later globex events are sealed in the log that goes on.
-    done = cli("verify", "--archive", str(pipeline.root / "collector" / "archive"),
-               "--pubkey", str(pipeline.root / "keys" / "auditseal.local.vkey"), "--json",
-               "--archive-key", str(pipeline.root / "keys" / "archive.key"))
+    done = cli(
+        "verify",
+        "--archive",
+        str(pipeline.root / "collector" / "archive"),
+        "--pubkey",
+        str(pipeline.root / "keys" / "auditseal.local.vkey"),
+        "--json",
+        "--archive-key",
+        str(pipeline.root / "keys" / "archive.key"),
+    )
     report = orjson.loads(done.stdout)
     assert [(f["code"], f["log"], f["first"], f["last"]) for f in report["findings"]] == [
-        ("CHECKPOINT_MISSING", "globex/0", 0, 99)]
+        ("CHECKPOINT_MISSING", "globex/0", 0, 99)
+    ]
     assert report["events_verified"] == 250 + 50 + 1  # acme, globex after the loss, the finding

@@ -16,8 +16,11 @@ HALF = TOTAL // 2
 def archived_numbers(pipeline) -> list[int]:
     root = pipeline.root / "collector" / "archive"
     cipher = SegmentCipher.load(pipeline.root / "keys" / "archive.key")  # the default encrypts at rest
-    return [orjson.loads(line)["labels"]["n"] for path in root.rglob("*.lz4")
-            for line in decode_segment(path.read_bytes(), cipher, str(path.relative_to(root)))]
+    return [
+        orjson.loads(line)["labels"]["n"]
+        for path in root.rglob("*.lz4")
+        for line in decode_segment(path.read_bytes(), cipher, str(path.relative_to(root)))
+    ]
 
 
 def test_events_in_a_watched_file_are_indexed_and_archived_exactly_once(pipeline):

@@ -16,14 +16,19 @@ import pytest
 from tests.e2e.test_integrity_cli import cli, sealed_leaves
 from tests.harness import Pipeline, wait_for
 
-POISON = (b'{"event":{"action":"api_key_created","category":"iam","outcome":"success"},'
-          b'"user":{"name":"mallory"},"labels":{"n":"not-a-number"}}\n')
+POISON = (
+    b'{"event":{"action":"api_key_created","category":"iam","outcome":"success"},'
+    b'"user":{"name":"mallory"},"labels":{"n":"not-a-number"}}\n'
+)
 
 
 def quarantine(pipe: Pipeline, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "collector.main", "quarantine", *args,
-                           "--config", str(pipe.setup.collector_config)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "collector.main", "quarantine", *args, "--config", str(pipe.setup.collector_config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def listed(pipe: Pipeline) -> list[dict]:
@@ -33,17 +38,22 @@ def listed(pipe: Pipeline) -> list[dict]:
 
 
 def alerts(pipe: Pipeline) -> list[dict]:
-    request = urllib.request.Request(f"{pipe.setup.admin_url}/v1/alerts?tenant=acme",
-                                     headers={"Authorization": f"Bearer {pipe.setup.token}"})
+    request = urllib.request.Request(
+        f"{pipe.setup.admin_url}/v1/alerts?tenant=acme", headers={"Authorization": f"Bearer {pipe.setup.token}"}
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         return orjson.loads(resp.read())["alerts"]
 
 
 @pytest.mark.timeout(300)
 def test_a_poison_event_is_quarantined_and_the_sink_goes_on(es, tmp_path):
-    pipe = Pipeline(tmp_path / "pipe", collector_overrides={
-        "index": {"type": "elasticsearch", "hosts": [es.url], "request_timeout": 5},
-        "archive": {"segment_max_age": 0.3}})
+    pipe = Pipeline(
+        tmp_path / "pipe",
+        collector_overrides={
+            "index": {"type": "elasticsearch", "hosts": [es.url], "request_timeout": 5},
+            "archive": {"segment_max_age": 0.3},
+        },
+    )
     try:
         pipe.start_collector()
         pipe.start_agent()
@@ -63,16 +73,28 @@ def test_a_poison_event_is_quarantined_and_the_sink_goes_on(es, tmp_path):
         found = [a for a in wait_for(lambda: alerts(pipe), 10, "an alert") if a["rule"] == "sink_quarantine"]
         assert len(found) == 1 and found[0]["details"]["event_id"] == entry["event_id"]
         metrics = pipe.collector_metrics()
-        assert sum(v for k, v in metrics.items()
-                   if k.startswith('auditseal_collector_quarantined_events_total{error="Poison",sink="index"')) == 1
+        assert (
+            sum(
+                v
+                for k, v in metrics.items()
+                if k.startswith('auditseal_collector_quarantined_events_total{error="Poison",sink="index"')
+            )
+            == 1
+        )
         text = quarantine(pipe, "list").stdout
         assert entry["event_id"] in text and "1 quarantined events" in text
 
         # The archive holds it like any event, and verifies.
         wait_for(lambda: sealed_leaves(pipe) == 201, 30, "201 events sealed")
-        done = cli("verify", "--archive", str(pipe.root / "collector" / "archive"),
-                   "--pubkey", str(pipe.root / "keys" / "auditseal.local.vkey"),
-                   "--archive-key", str(pipe.root / "keys" / "archive.key"))
+        done = cli(
+            "verify",
+            "--archive",
+            str(pipe.root / "collector" / "archive"),
+            "--pubkey",
+            str(pipe.root / "keys" / "auditseal.local.vkey"),
+            "--archive-key",
+            str(pipe.root / "keys" / "archive.key"),
+        )
         assert done.returncode == 0 and "0 findings" in done.stdout, done.stdout + done.stderr
 
         # A retry the index still refuses leaves the entry as it was; nothing else moves.

@@ -14,9 +14,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 def query(pipeline, *args, token=None):
     env = {**os.environ, "AUDITSEAL_TOKEN": token or pipeline.setup.token}
-    return subprocess.run([sys.executable, "-m", "auditseal.cli", "query", "--collector",
-                           pipeline.setup.admin_url, *args], capture_output=True, text=True,
-                          timeout=30, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "auditseal.cli", "query", "--collector", pipeline.setup.admin_url, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
 
 
 def test_query_filters_by_tenant_user_action_and_time(pipeline):
@@ -33,8 +37,7 @@ def test_query_filters_by_tenant_user_action_and_time(pipeline):
     stamps = [d["@timestamp"] for d in docs]
     assert stamps == sorted(stamps, reverse=True)  # newest first
 
-    done = query(pipeline, "--tenant", "acme", "--user", "alice", "--action", "user_login",
-                 "--format", "ndjson")
+    done = query(pipeline, "--tenant", "acme", "--user", "alice", "--action", "user_login", "--format", "ndjson")
     docs = [orjson.loads(line) for line in done.stdout.splitlines()]
     # alice is n % 5 == 0, user_login is n % 9 in (0, 1): n in {0, 10, 45, 55}
     assert sorted(d["labels"]["n"] for d in docs) == [0, 10, 45, 55]
@@ -64,12 +67,16 @@ def test_query_refuses_a_bad_token_and_bad_parameters(pipeline):
 
 def test_make_run_script_brings_up_a_queryable_pipeline(tmp_path):
     run_dir = tmp_path / "run"
-    env = {**os.environ, "RUN_DIR": str(run_dir), "BIN": str(Path(sys.executable).parent),
-           "INGEST_PORT": str(free_port()), "ADMIN_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "RUN_DIR": str(run_dir),
+        "BIN": str(Path(sys.executable).parent),
+        "INGEST_PORT": str(free_port()),
+        "ADMIN_PORT": str(free_port()),
+    }
     script = str(REPO / "scripts" / "run-local.sh")
     try:
-        started = subprocess.run([script, "start"], capture_output=True, text=True, timeout=120,
-                                 env=env, cwd=REPO)
+        started = subprocess.run([script, "start"], capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
         assert started.returncode == 0, started.stdout + started.stderr
         assert "(5 events)" in started.stdout, started.stdout
         assert "The pipeline is running" in started.stdout
@@ -79,11 +86,29 @@ def test_make_run_script_brings_up_a_queryable_pipeline(tmp_path):
         token = (run_dir / "admin-token").read_text().strip()
 
         def found():
-            done = subprocess.run([sys.executable, "-m", "auditseal.cli", "query", "--collector",
-                                   f"http://127.0.0.1:{env['ADMIN_PORT']}", "--token", token,
-                                   "--tenant", "acme", "--user", "zed", "--format", "ndjson"],
-                                  capture_output=True, text=True, timeout=30)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "auditseal.cli",
+                    "query",
+                    "--collector",
+                    f"http://127.0.0.1:{env['ADMIN_PORT']}",
+                    "--token",
+                    token,
+                    "--tenant",
+                    "acme",
+                    "--user",
+                    "zed",
+                    "--format",
+                    "ndjson",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             return done.stdout.strip()
+
         doc = orjson.loads(wait_for(found, 15, "the appended event in a query"))
         assert doc["event"]["action"] == "break_glass" and doc["organization"]["id"] == "acme"
     finally:

@@ -22,8 +22,12 @@ EVERY = 5.0
 
 
 def line(n: int) -> bytes:
-    return orjson.dumps({"event": {"action": "rotation_test", "category": ["file"]},
-                         "labels": {"n": n}, "message": f"line {n:08d}"}) + b"\n"
+    return (
+        orjson.dumps(
+            {"event": {"action": "rotation_test", "category": ["file"]}, "labels": {"n": n}, "message": f"line {n:08d}"}
+        )
+        + b"\n"
+    )
 
 
 class Writer(threading.Thread):
@@ -108,6 +112,7 @@ def test_rename_rotation_every_5s(tmp_path, logs):
     def rotate(w):
         os.rename(app, logs / f"app.log.{w.rotations + 1}")  # outside the glob: drained, released
         return "reopen"
+
     run_rotating(tmp_path, [app], app, rotate)
 
 
@@ -117,6 +122,7 @@ def test_copytruncate_every_5s_with_the_copy_in_the_glob(tmp_path, logs):
     def rotate(w):
         shutil.copyfile(app, copy)
         os.truncate(app, 0)
+
     run_rotating(tmp_path, [app, copy], app, rotate)
 
 
@@ -161,6 +167,7 @@ def test_delete_and_recreate_reusing_the_inode(tmp_path, logs):
         inodes.append(os.stat(app).st_ino)
         os.unlink(app)
         return "reopen"
+
     try:
         run_rotating(tmp_path, [app], app, rotate, close_inactive=0.5)
         assert len(set(inodes)) < len(inodes), f"no inode was reused: {inodes}"
@@ -169,8 +176,11 @@ def test_delete_and_recreate_reusing_the_inode(tmp_path, logs):
 
 
 def test_two_files_with_an_identical_first_kilobyte(tmp_path, logs):
-    header = b"".join(orjson.dumps({"event": {"action": "header", "category": ["file"]},
-                                    "message": "x" * 80, "labels": {"h": i}}) + b"\n" for i in range(12))
+    header = b"".join(
+        orjson.dumps({"event": {"action": "header", "category": ["file"]}, "message": "x" * 80, "labels": {"h": i}})
+        + b"\n"
+        for i in range(12)
+    )
     assert len(header) > 1024
     a, b = logs / "a.log", logs / "b.log"
     a.write_bytes(header)
@@ -195,4 +205,3 @@ def test_two_files_with_an_identical_first_kilobyte(tmp_path, logs):
         assert len(rows) - len(numbered) == 24  # each file's 12 header lines, once each
     finally:
         pipe.stop()
-

@@ -5,8 +5,10 @@ from tests.harness import Pipeline
 
 def test_collector_refuses_a_bucket_without_object_lock(ceph, tmp_path):
     bucket = ceph.bucket(object_lock=False, versioning=True)
-    pipe = Pipeline(tmp_path / "pipe", collector_overrides={
-        "archive": {"type": "s3", "bucket": bucket, "endpoint_url": ceph.endpoint}})
+    pipe = Pipeline(
+        tmp_path / "pipe",
+        collector_overrides={"archive": {"type": "s3", "bucket": bucket, "endpoint_url": ceph.endpoint}},
+    )
     pipe.collector.env = ceph.env
     pipe.collector.start()
     try:

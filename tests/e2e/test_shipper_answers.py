@@ -24,8 +24,9 @@ class ScriptedCollector:
         self.gaps: list[str] = []  # the Auditseal-Gaps header of each request
         self.port = free_port()
         pki = pipe.root / "pki"
-        self.ssl = tls.server_context(str(pki / "collector-local.crt"), str(pki / "collector-local.key"),
-                                      str(pki / "ca.crt"))
+        self.ssl = tls.server_context(
+            str(pki / "collector-local.crt"), str(pki / "collector-local.key"), str(pki / "ca.crt")
+        )
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)

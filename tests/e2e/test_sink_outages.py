@@ -35,8 +35,9 @@ def readyz(pipe: Pipeline) -> tuple[int, dict]:
 
 
 def query(pipe: Pipeline, params: str) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{pipe.setup.admin_url}/v1/events?{params}",
-                                     headers={"Authorization": f"Bearer {pipe.setup.token}"})
+    request = urllib.request.Request(
+        f"{pipe.setup.admin_url}/v1/events?{params}", headers={"Authorization": f"Bearer {pipe.setup.token}"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
             return resp.status, json.loads(resp.read())
@@ -45,8 +46,11 @@ def query(pipe: Pipeline, params: str) -> tuple[int, dict]:
 
 
 def es_rows(es) -> list[tuple]:
-    return [(doc["agent"]["id"], doc["event"]["sequence"], doc["labels"]["n"])
-            for _, _, doc in es.documents() if "labels" in doc]
+    return [
+        (doc["agent"]["id"], doc["event"]["sequence"], doc["labels"]["n"])
+        for _, _, doc in es.documents()
+        if "labels" in doc
+    ]
 
 
 def flow(pipe: Pipeline, total: int) -> threading.Thread:
@@ -66,8 +70,10 @@ def stopping():
 @pytest.mark.timeout(900)
 @pytest.mark.es_faults
 def test_elasticsearch_down_for_minutes_then_back(es, tmp_path, stopping):
-    pipe = Pipeline(tmp_path / "pipe", collector_overrides={
-        "index": {"type": "elasticsearch", "hosts": [es.url], "request_timeout": 5}})
+    pipe = Pipeline(
+        tmp_path / "pipe",
+        collector_overrides={"index": {"type": "elasticsearch", "hosts": [es.url], "request_timeout": 5}},
+    )
     stopping(pipe)
     total = RATE * (OUTAGE + 20)
     pipe.start_collector()
@@ -75,14 +81,18 @@ def test_elasticsearch_down_for_minutes_then_back(es, tmp_path, stopping):
     writer = flow(pipe, total)
     wait_for(lambda: len(es.documents()) > 1000, 60, "events in Elasticsearch")
     # The admin API queries Elasticsearch (after its 1 s refresh).
-    status, found = wait_for(lambda: (r := query(pipe, "tenant=acme&limit=500")) and r[1].get("count") == 500 and r,
-                             30, "admin query answered from Elasticsearch")
+    status, found = wait_for(
+        lambda: (r := query(pipe, "tenant=acme&limit=500")) and r[1].get("count") == 500 and r,
+        30,
+        "admin query answered from Elasticsearch",
+    )
     assert status == 200 and all(e["organization"]["id"] == "acme" for e in found["events"])
     es.stop()
     down_at = time.monotonic()
     # Degraded, still accepting: the journal holds what the index cannot take.
-    status, body = wait_for(lambda: (r := readyz(pipe)) and r[1].get("status") == "degraded" and r, 30,
-                            "readiness to say degraded")
+    status, body = wait_for(
+        lambda: (r := readyz(pipe)) and r[1].get("status") == "degraded" and r, 30, "readiness to say degraded"
+    )
     assert status == 200 and "index" in body["sinks_failing"] and body["ready"] is True
     status, refused = query(pipe, "tenant=acme")
     assert status == 503 and refused["reason"] == "index_unavailable" and "127.0.0.1" not in refused["error"]
@@ -98,8 +108,12 @@ def test_elasticsearch_down_for_minutes_then_back(es, tmp_path, stopping):
     # The archive never stopped: every event sealed once there too.
     wait_for(lambda: readyz(pipe)[1].get("status") == "ok", 30, "readiness back to ok")
     store = archive.LocalStore(pipe.root / "collector" / "archive")
-    sealed = wait_for(lambda: (rows := sealed_rows(store, pipe)) and len(rows) >= total and rows, 60,
-                      f"{total} events sealed", interval=1)
+    sealed = wait_for(
+        lambda: (rows := sealed_rows(store, pipe)) and len(rows) >= total and rows,
+        60,
+        f"{total} events sealed",
+        interval=1,
+    )
     assert_exactly_once(sealed, range(total))
 
 
@@ -108,9 +122,13 @@ def test_elasticsearch_down_for_minutes_then_back(es, tmp_path, stopping):
 def test_a_full_journal_answers_503_and_loses_nothing(es, tmp_path, stopping):
     """With Elasticsearch away long enough to fill the journal's bound, agents get 503 and
     keep events in their spools; when it returns everything arrives once."""
-    pipe = Pipeline(tmp_path / "pipe", collector_overrides={
-        "index": {"type": "elasticsearch", "hosts": [es.url], "request_timeout": 5},
-        "journal": {"max_bytes": 1024 * 1024, "max_segment_bytes": 64 * 1024}})
+    pipe = Pipeline(
+        tmp_path / "pipe",
+        collector_overrides={
+            "index": {"type": "elasticsearch", "hosts": [es.url], "request_timeout": 5},
+            "journal": {"max_bytes": 1024 * 1024, "max_segment_bytes": 64 * 1024},
+        },
+    )
     stopping(pipe)
     total = 12_000  # ~4 MB of events: four times the bound
     es.stop()
@@ -119,12 +137,20 @@ def test_a_full_journal_answers_503_and_loses_nothing(es, tmp_path, stopping):
     writer = flow(pipe, total)
     status, body = wait_for(lambda: (r := readyz(pipe)) and r[0] == 503 and r, 90, "the journal bound")
     assert body["journal_full"] is True and body["status"] == "unavailable"
-    wait_for(lambda: pipe.collector_metrics().get('auditseal_collector_rejects_total{reason="journal_full"}', 0) > 0,
-             30, "503 journal_full answers")
+    wait_for(
+        lambda: pipe.collector_metrics().get('auditseal_collector_rejects_total{reason="journal_full"}', 0) > 0,
+        30,
+        "503 journal_full answers",
+    )
     # The agent holds what the collector refused: spooled, not acknowledged.
-    wait_for(lambda: (pipe.agent_metric("auditseal_agent_events_spooled_total")
-                      > pipe.agent_metric("auditseal_agent_events_acked_total") + 2000), 60,
-             "events held in the agent's spool")
+    wait_for(
+        lambda: (
+            pipe.agent_metric("auditseal_agent_events_spooled_total")
+            > pipe.agent_metric("auditseal_agent_events_acked_total") + 2000
+        ),
+        60,
+        "events held in the agent's spool",
+    )
     assert readyz(pipe)[0] == 503  # still full: nothing drains while the index is away
     es.start()
     writer.join()
@@ -137,6 +163,7 @@ def sealed_rows(store, pipe: Pipeline) -> list[tuple]:
     """(agent, seq, labels.n) of every sample event in every verified segment."""
     vkey = (pipe.root / "keys" / "auditseal.local.vkey").read_text()
     from auditseal.formats.crypto import SegmentCipher
+
     cipher = SegmentCipher.load(pipe.root / "keys" / "archive.key")
     report = verify_store(store, [Verifier.parse(vkey)], cipher=cipher)
     assert report.findings == [], [f.line() for f in report.findings]
@@ -154,10 +181,19 @@ def sealed_rows(store, pipe: Pipeline) -> list[tuple]:
 @pytest.mark.timeout(900)
 def test_s3_down_for_minutes_then_back(ceph, tmp_path, stopping):
     bucket = ceph.bucket()
-    pipe = Pipeline(tmp_path / "pipe", collector_overrides={
-        "archive": {"type": "s3", "bucket": bucket, "prefix": "audit", "endpoint_url": ceph.endpoint,
-                    "segment_max_age": 2.0},
-        "retention": {"archive_days": 1}})
+    pipe = Pipeline(
+        tmp_path / "pipe",
+        collector_overrides={
+            "archive": {
+                "type": "s3",
+                "bucket": bucket,
+                "prefix": "audit",
+                "endpoint_url": ceph.endpoint,
+                "segment_max_age": 2.0,
+            },
+            "retention": {"archive_days": 1},
+        },
+    )
     pipe.collector.env = ceph.env
     stopping(pipe)
     total = RATE * (OUTAGE + 20)
@@ -169,8 +205,9 @@ def test_s3_down_for_minutes_then_back(ceph, tmp_path, stopping):
     ceph.gateway_stop()
     down_at = time.monotonic()
     try:
-        status, body = wait_for(lambda: (r := readyz(pipe)) and r[1].get("status") == "degraded" and r, 60,
-                                "readiness to say degraded")
+        status, body = wait_for(
+            lambda: (r := readyz(pipe)) and r[1].get("status") == "degraded" and r, 60, "readiness to say degraded"
+        )
         assert status == 200 and "archive" in body["sinks_failing"]
         time.sleep(max(0.0, OUTAGE - (time.monotonic() - down_at)))
         # Ingest and the index went on without the archive.
@@ -185,6 +222,7 @@ def test_s3_down_for_minutes_then_back(ceph, tmp_path, stopping):
     def archived():
         rows = sealed_rows(ceph.store(bucket, "audit"), pipe)
         return len(rows) >= total and rows
+
     rows = wait_for(archived, 120, f"{total} events sealed in S3", interval=2)
     assert_exactly_once(rows, range(total))
     assert ceph.store(bucket, "audit").anomalies() == []

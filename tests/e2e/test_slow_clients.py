@@ -41,22 +41,30 @@ def closed_after(sock: ssl.SSLSocket, feed: bytes, per_byte: float, limit: float
 def signed_headers(pipe: Pipeline) -> bytes:
     """A real agent's request headers for a 5,000-byte body (that then never comes whole)."""
     key_id, key = hmac_key(pipe)
-    headers = wire.build_headers(agent=AGENT, key_id=key_id, key=key, timestamp=int(time.time()),
-                                 first_seq=1, last_seq=1, body=b"x" * 5000)
-    lines = [f"POST {wire.PATH} HTTP/1.1", "Host: collector", "Content-Length: 5000",
-             *(f"{k}: {v}" for k, v in headers.items())]
+    headers = wire.build_headers(
+        agent=AGENT, key_id=key_id, key=key, timestamp=int(time.time()), first_seq=1, last_seq=1, body=b"x" * 5000
+    )
+    lines = [
+        f"POST {wire.PATH} HTTP/1.1",
+        "Host: collector",
+        "Content-Length: 5000",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def cut(pipe: Pipeline, reason: str) -> float:
-    return pipe.collector_metrics().get(
-        f'auditseal_collector_ingest_connections_cut_total{{reason="{reason}"}}', 0)
+    return pipe.collector_metrics().get(f'auditseal_collector_ingest_connections_cut_total{{reason="{reason}"}}', 0)
 
 
 @pytest.mark.timeout(180)
 def test_slow_clients_are_cut_and_counted_while_agents_are_served(tmp_path):
-    pipe = Pipeline(tmp_path / "pipe", collector_overrides={"ingest": {
-        "header_timeout": HEADER_TIMEOUT, "body_timeout": BODY_TIMEOUT, "keepalive_timeout": 3}})
+    pipe = Pipeline(
+        tmp_path / "pipe",
+        collector_overrides={
+            "ingest": {"header_timeout": HEADER_TIMEOUT, "body_timeout": BODY_TIMEOUT, "keepalive_timeout": 3}
+        },
+    )
     try:
         pipe.start_collector()
         pipe.start_agent()
@@ -64,8 +72,7 @@ def test_slow_clients_are_cut_and_counted_while_agents_are_served(tmp_path):
         results = {}
 
         def dribble_headers():  # headers at one byte a second
-            results["headers"] = closed_after(connect(pipe), b"POST /v1/batches HTTP/1.1\r\nHost: x\r\n" * 4,
-                                              1.0, 30)
+            results["headers"] = closed_after(connect(pipe), b"POST /v1/batches HTTP/1.1\r\nHost: x\r\n" * 4, 1.0, 30)
 
         def never_send_body():
             sock = connect(pipe)

@@ -25,8 +25,12 @@ def sigterm_takes(pipe: Pipeline) -> float:
 
 
 def test_sigterm_ends_a_collector_whose_index_never_opens_within_10_s(tmp_path):
-    pipe = Pipeline(tmp_path / "pipe", collector_overrides={"index": {
-        "type": "elasticsearch", "hosts": [f"http://127.0.0.1:{free_port()}"], "request_timeout": 30}})
+    pipe = Pipeline(
+        tmp_path / "pipe",
+        collector_overrides={
+            "index": {"type": "elasticsearch", "hosts": [f"http://127.0.0.1:{free_port()}"], "request_timeout": 30}
+        },
+    )
     try:
         pipe.start_collector()
         pipe.start_agent()
@@ -40,8 +44,10 @@ def test_sigterm_ends_a_collector_whose_index_never_opens_within_10_s(tmp_path):
 
 @pytest.mark.es_faults
 def test_sigterm_ends_a_collector_whose_index_went_away_mid_run_within_10_s(es, tmp_path):
-    pipe = Pipeline(tmp_path / "pipe", collector_overrides={"index": {
-        "type": "elasticsearch", "hosts": [es.url], "request_timeout": 30}})
+    pipe = Pipeline(
+        tmp_path / "pipe",
+        collector_overrides={"index": {"type": "elasticsearch", "hosts": [es.url], "request_timeout": 30}},
+    )
     try:
         pipe.start_collector()
         pipe.start_agent()
@@ -58,8 +64,12 @@ def test_sigterm_ends_a_collector_whose_index_went_away_mid_run_within_10_s(es, 
 
 def test_a_second_collector_on_a_held_data_directory_exits_2(pipeline):
     pipeline.start_collector()
-    done = subprocess.run([sys.executable, "-m", "collector.main", "run", "--config",
-                           str(pipeline.setup.collector_config)], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "collector.main", "run", "--config", str(pipeline.setup.collector_config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2, done.stderr
     assert "held by a running collector" in done.stderr and f"pid {pipeline.collector.pid}" in done.stderr
     assert "Traceback" not in done.stderr
@@ -76,8 +86,10 @@ def collectors_on(run_dir: Path) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(b"auditseal-collector" in part for part in cmdline[:2]) and \
-                str(run_dir / "collector.yaml").encode() in cmdline:
+        if (
+            any(b"auditseal-collector" in part for part in cmdline[:2])
+            and str(run_dir / "collector.yaml").encode() in cmdline
+        ):
             state = (entry / "stat").read_text().split()[2]
             if state != "Z":
                 found.append(int(entry.name))
@@ -87,12 +99,18 @@ def collectors_on(run_dir: Path) -> list[int]:
 @pytest.mark.timeout(240)
 def test_make_stop_then_make_run_never_leaves_two_collectors(tmp_path):
     run_dir = tmp_path / "run"
-    env = {**os.environ, "RUN_DIR": str(run_dir), "BIN": str(Path(sys.executable).parent),
-           "INGEST_PORT": str(free_port()), "ADMIN_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "RUN_DIR": str(run_dir),
+        "BIN": str(Path(sys.executable).parent),
+        "INGEST_PORT": str(free_port()),
+        "ADMIN_PORT": str(free_port()),
+    }
     script = str(REPO / "scripts" / "run-local.sh")
 
     def sh(*args):
         return subprocess.run([script, *args], capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+
     try:
         assert sh("start").returncode == 0
         [first] = collectors_on(run_dir)

@@ -27,11 +27,23 @@ def syslog_pipe(tmp_path):
     ports = {"udp": free_udp_port(), "tcp": free_port(), "tls": free_port()}
     unix = str(tmp_path / "agent-syslog.sock")
     config = yaml.safe_load(pipe.setup.agent_config.read_text())
-    config["inputs"].append({
-        "type": "syslog", "name": "syslog", "tenant": "acme", "udp": f"127.0.0.1:{ports['udp']}",
-        "tcp": f"127.0.0.1:{ports['tcp']}", "unix": unix, "queue_messages": 200,
-        "tls": {"listen": f"127.0.0.1:{ports['tls']}", "cert": str(pki / "collector-local.crt"),
-                "key": str(pki / "collector-local.key"), "client_ca": str(pki / "ca.crt")}})
+    config["inputs"].append(
+        {
+            "type": "syslog",
+            "name": "syslog",
+            "tenant": "acme",
+            "udp": f"127.0.0.1:{ports['udp']}",
+            "tcp": f"127.0.0.1:{ports['tcp']}",
+            "unix": unix,
+            "queue_messages": 200,
+            "tls": {
+                "listen": f"127.0.0.1:{ports['tls']}",
+                "cert": str(pki / "collector-local.crt"),
+                "key": str(pki / "collector-local.key"),
+                "client_ca": str(pki / "ca.crt"),
+            },
+        }
+    )
     pipe.setup.agent_config.write_text(yaml.safe_dump(config))
     pipe.start_collector()
     pipe.start_agent()
@@ -57,18 +69,70 @@ def one(pipe, predicate, what):
 
 def test_logger_over_every_transport(syslog_pipe):
     pipe, ports = syslog_pipe, syslog_pipe.ports
-    logger("--rfc3164", "--udp", "-n", "127.0.0.1", "-P", str(ports["udp"]), "-t", "sshd",
-           "Accepted password for alice from 10.0.0.1 port 2222 ssh2")
-    logger("--rfc5424", "--udp", "-n", "127.0.0.1", "-P", str(ports["udp"]), "-t", "billing", "--msgid", "INV7",
-           "--sd-id", "audit@32473", "--sd-param", 'actor="bob"', "invoice voided")
+    logger(
+        "--rfc3164",
+        "--udp",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        str(ports["udp"]),
+        "-t",
+        "sshd",
+        "Accepted password for alice from 10.0.0.1 port 2222 ssh2",
+    )
+    logger(
+        "--rfc5424",
+        "--udp",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        str(ports["udp"]),
+        "-t",
+        "billing",
+        "--msgid",
+        "INV7",
+        "--sd-id",
+        "audit@32473",
+        "--sd-param",
+        'actor="bob"',
+        "invoice voided",
+    )
     logger("--rfc5424", "--tcp", "-n", "127.0.0.1", "-P", str(ports["tcp"]), "-t", "lf", "plain tcp line")
-    logger("--rfc5424", "--tcp", "--octet-count", "-n", "127.0.0.1", "-P", str(ports["tcp"]), "-t", "multi",
-           "first line\nsecond line")
+    logger(
+        "--rfc5424",
+        "--tcp",
+        "--octet-count",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        str(ports["tcp"]),
+        "-t",
+        "multi",
+        "first line\nsecond line",
+    )
     big = "B" * 65536
-    logger("--rfc5424", "--tcp", "--octet-count", "--size", "70000", "-n", "127.0.0.1", "-P", str(ports["tcp"]),
-           "-t", "big", big)
-    logger("-u", pipe.unix, "--socket-errors=on", "-t", "sudo",
-           "  carol : TTY=pts/0 ; PWD=/root ; USER=root ; COMMAND=/usr/bin/id")
+    logger(
+        "--rfc5424",
+        "--tcp",
+        "--octet-count",
+        "--size",
+        "70000",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        str(ports["tcp"]),
+        "-t",
+        "big",
+        big,
+    )
+    logger(
+        "-u",
+        pipe.unix,
+        "--socket-errors=on",
+        "-t",
+        "sudo",
+        "  carol : TTY=pts/0 ; PWD=/root ; USER=root ; COMMAND=/usr/bin/id",
+    )
 
     ssh = one(pipe, lambda d: d.get("process", {}).get("name") == "sshd", "rfc3164/udp")
     assert (ssh["event"]["action"], ssh["user"]["name"], ssh["source"]["ip"]) == ("ssh_login", "alice", "10.0.0.1")
@@ -76,8 +140,10 @@ def test_logger_over_every_transport(syslog_pipe):
     assert sd["log"]["syslog"]["structured_data"]["audit@32473"] == {"actor": "bob"}
     assert sd["log"]["syslog"]["msgid"] == "INV7" and sd["message"] == "invoice voided"
     assert one(pipe, lambda d: d.get("process", {}).get("name") == "lf", "lf/tcp")["message"] == "plain tcp line"
-    assert one(pipe, lambda d: d.get("process", {}).get("name") == "multi", "octet/tcp")["message"] == \
-        "first line\nsecond line"
+    assert (
+        one(pipe, lambda d: d.get("process", {}).get("name") == "multi", "octet/tcp")["message"]
+        == "first line\nsecond line"
+    )
     assert one(pipe, lambda d: d.get("process", {}).get("name") == "big", "64 KiB")["message"] == big
     sudo = one(pipe, lambda d: d.get("process", {}).get("name") == "sudo", "unix socket")
     assert (sudo["event"]["action"], sudo["user"]["name"]) == ("sudo_command", "carol")
@@ -95,9 +161,15 @@ def test_tls_and_a_stalled_client_that_blocks_nobody(syslog_pipe):
             tls.unwrap()  # a clean TLS close (close_notify), as syslog-over-TLS clients do
     logger("--rfc5424", "--tcp", "-n", "127.0.0.1", "-P", str(ports["tcp"]), "-t", "other", "not blocked")
     assert one(pipe, lambda d: d.get("process", {}).get("name") == "other", "other client")
-    tls_docs = wait_for(lambda: [d for d in messages(pipe) if d.get("process", {}).get("name") == "tlsapp"]
-                        if len([d for d in messages(pipe) if d.get("process", {}).get("name") == "tlsapp"]) == 2
-                        else None, 20, "tls messages")
+    tls_docs = wait_for(
+        lambda: (
+            [d for d in messages(pipe) if d.get("process", {}).get("name") == "tlsapp"]
+            if len([d for d in messages(pipe) if d.get("process", {}).get("name") == "tlsapp"]) == 2
+            else None
+        ),
+        20,
+        "tls messages",
+    )
     assert sorted(d["message"] for d in tls_docs) == sorted(["over tls one", "over tls\ntwo"])
     stalled.close()
 
@@ -113,11 +185,14 @@ def test_rsyslog_forwarding_with_omfwd(syslog_pipe, tmp_path):
 global(workDirectory="{work}" maxMessageSize="128k" parser.escapeControlCharactersOnReceive="off")
 module(load="imuxsock" SysSock.Use="off")
 input(type="imuxsock" Socket="{sock}")
-action(type="omfwd" target="127.0.0.1" port="{ports['tcp']}" protocol="tcp" TCP_Framing="octet-counted"
+action(type="omfwd" target="127.0.0.1" port="{ports["tcp"]}" protocol="tcp" TCP_Framing="octet-counted"
        template="RSYSLOG_SyslogProtocol23Format")
 """)
-    rsyslog = subprocess.Popen(["rsyslogd", "-n", "-f", str(conf), "-i", str(work / "pid")],
-                               stdout=subprocess.DEVNULL, stderr=open(work / "err", "wb"))
+    rsyslog = subprocess.Popen(
+        ["rsyslogd", "-n", "-f", str(conf), "-i", str(work / "pid")],
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "err", "wb"),
+    )
     try:
         wait_for(sock.exists, 15, "rsyslog's input socket")
         logger("-u", str(sock), "-t", "relayed", "via rsyslog\nwith a newline")
@@ -146,5 +221,6 @@ def test_udp_drops_are_counted_exactly(syslog_pipe):
         dropped = pipe.agent_metric('auditseal_agent_syslog_udp_dropped_total{input="syslog"}')
         kernel = pipe.agent_metric('auditseal_agent_syslog_udp_kernel_drops{input="syslog"}')
         return (received, dropped, kernel) if received + dropped + kernel == sent else None
+
     received, dropped, kernel = wait_for(accounted, 60, "every datagram received or counted as dropped")
     assert received > 0 and dropped + kernel > 0  # the flood did overflow, and nothing went uncounted

@@ -18,10 +18,18 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "collector-data-
 
 
 def verified(pipe) -> dict:
-    done = cli("verify", "--archive", str(pipe.root / "collector" / "archive"),
-               "--pubkey", str(pipe.root / "keys" / "auditseal.local.vkey"), "--json",
-               "--archive-key", str(pipe.root / "keys" / "archive.key"),
-               "--index", "sqlite:" + str(pipe.index_path))
+    done = cli(
+        "verify",
+        "--archive",
+        str(pipe.root / "collector" / "archive"),
+        "--pubkey",
+        str(pipe.root / "keys" / "auditseal.local.vkey"),
+        "--json",
+        "--archive-key",
+        str(pipe.root / "keys" / "archive.key"),
+        "--index",
+        "sqlite:" + str(pipe.index_path),
+    )
     return orjson.loads(done.stdout)
 
 
@@ -49,8 +57,10 @@ def test_a_data_directory_from_the_previous_release_resumes_every_sink_where_it_
         assert report["findings"] == [] and report["events_verified"] == 360, report
         after = {str(p.relative_to(archive_dir)): p.read_bytes() for p in archive_dir.rglob("*") if p.is_file()}
         assert {k: v for k, v in after.items() if k in before} == before, "an old object changed"
-        assert sorted(set(after) - set(before)) == ["acme/0/checkpoints/00000002.note",
-                                                    "acme/0/segments/000000000200-000000000259.ndjson.lz4"]
+        assert sorted(set(after) - set(before)) == [
+            "acme/0/checkpoints/00000002.note",
+            "acme/0/segments/000000000200-000000000259.ndjson.lz4",
+        ]
 
         # The journal's dedupe marks came through as well: a resend of 360 is a duplicate,
         # and the next events flow into both sinks exactly once.
@@ -59,8 +69,11 @@ def test_a_data_directory_from_the_previous_release_resumes_every_sink_where_it_
         body = wire.encode_body([agent_event(n) for n in range(361, 371)])
         status, answer = post(pipe, body, 361, 370)
         assert status == 200 and answer["accepted"] == 10, answer
-        wait_for(lambda: sink_events(pipe, "index") == 10 and sink_events(pipe, "archive") == 70, 30,
-                 "the new events in both sinks")
+        wait_for(
+            lambda: sink_events(pipe, "index") == 10 and sink_events(pipe, "archive") == 70,
+            30,
+            "the new events in both sinks",
+        )
         report = verified(pipe)
         assert report["findings"] == [] and report["events_verified"] == 370, report
         assert pipe.index_count() == 370

@@ -66,8 +66,11 @@ def _check_leaf(kind: str, path: str, value) -> None:
     if kind == "keyword" or kind == "match_only_text" or kind == "text":
         return
     if kind == "long":
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.lstrip("-").isdigit())
-                                           or (isinstance(value, float) and value.is_integer())):
+        if isinstance(value, bool) or not (
+            isinstance(value, int)
+            or (isinstance(value, str) and value.lstrip("-").isdigit())
+            or (isinstance(value, float) and value.is_integer())
+        ):
             raise MappingError(f"failed to parse field [{path}] of type [long]: [{value}]")
     elif kind == "float":
         try:
@@ -83,8 +86,9 @@ def _check_leaf(kind: str, path: str, value) -> None:
         try:
             ipaddress.ip_address(str(value))
         except ValueError:
-            raise MappingError(f"failed to parse field [{path}] of type [ip]: '{value}' is not an IP "
-                               f"string literal.") from None
+            raise MappingError(
+                f"failed to parse field [{path}] of type [ip]: '{value}' is not an IP string literal."
+            ) from None
     else:
         raise Unsupported(f"mapping type {kind}")
 
@@ -113,8 +117,10 @@ def validate(stream: DataStream, doc: dict) -> dict[str, str]:
                     continue
                 if spec is not None and "properties" in spec:
                     if not isinstance(item, dict):
-                        raise MappingError(f"object mapping for [{path}] tried to parse field [{path}] as "
-                                           f"object, but found a concrete value")
+                        raise MappingError(
+                            f"object mapping for [{path}] tried to parse field [{path}] as "
+                            f"object, but found a concrete value"
+                        )
                     walk(item, spec["properties"], path + ".")
                 elif spec is not None:
                     _check_leaf(spec.get("type", "object"), path, item)
@@ -127,12 +133,15 @@ def validate(stream: DataStream, doc: dict) -> dict[str, str]:
                 else:
                     known = stream.dynamic.get(path) or added.get(path)
                     if known == "object":
-                        raise MappingError(f"object mapping for [{path}] tried to parse field [{path}] as "
-                                           f"object, but found a concrete value")
+                        raise MappingError(
+                            f"object mapping for [{path}] tried to parse field [{path}] as "
+                            f"object, but found a concrete value"
+                        )
                     if known is None:
                         added[path] = _dynamic_type(item)
                     else:
                         _check_leaf(known, path, item)
+
     walk(doc, stream.mapping, "")
     return added
 

@@ -15,6 +15,7 @@ def field_type(stream: DataStream, path: str) -> str:
             return stream.dynamic.get(path, "keyword")
     return node.get("type", "object")
 
+
 def norm(stream, path, value):
     kind = field_type(stream, path)
     if kind == "date":
@@ -23,8 +24,9 @@ def norm(stream, path, value):
         return to_nanos(value)
     return value
 
+
 def matches(query: dict, doc: dict, stream: DataStream) -> bool:
-    (kind, spec), = query.items()
+    ((kind, spec),) = query.items()
     if kind == "match_all":
         return True
     if kind == "bool":
@@ -42,22 +44,26 @@ def matches(query: dict, doc: dict, stream: DataStream) -> bool:
             return sum(matches(q, doc, stream) for q in should) >= need
         return True
     if kind in ("term", "terms"):
-        (path, wanted), = spec.items()
+        ((path, wanted),) = spec.items()
         if kind == "term" and isinstance(wanted, dict):
             wanted = wanted["value"]
         wanted = wanted if kind == "terms" else [wanted]
         have = {norm(stream, path, v) for v in field_values(doc, path)}
         return any(norm(stream, path, w) in have for w in wanted)
     if kind == "range":
-        (path, bounds), = spec.items()
+        ((path, bounds),) = spec.items()
         if set(bounds) - {"gte", "gt", "lte", "lt"}:
             raise Unsupported(f"range options {sorted(bounds)}")
         for v in field_values(doc, path):
             v = norm(stream, path, v)
-            ok = all([("gte" not in bounds or v >= norm(stream, path, bounds["gte"])),
-                      ("gt" not in bounds or v > norm(stream, path, bounds["gt"])),
-                      ("lte" not in bounds or v <= norm(stream, path, bounds["lte"])),
-                      ("lt" not in bounds or v < norm(stream, path, bounds["lt"]))])
+            ok = all(
+                [
+                    ("gte" not in bounds or v >= norm(stream, path, bounds["gte"])),
+                    ("gt" not in bounds or v > norm(stream, path, bounds["gt"])),
+                    ("lte" not in bounds or v <= norm(stream, path, bounds["lte"])),
+                    ("lt" not in bounds or v < norm(stream, path, bounds["lt"])),
+                ]
+            )
             if ok:
                 return True
         return False
@@ -65,11 +71,12 @@ def matches(query: dict, doc: dict, stream: DataStream) -> bool:
         raise Unsupported("ids query on data streams (use a term query)")
     raise Unsupported(f"query {kind}")
 
+
 def sort_key(sort: list, d) -> dict:
     _, _, source, stream = d
     values, cmp = [], []
     for spec in sort:
-        (path, opts), = (spec.items() if isinstance(spec, dict) else [(spec, {"order": "asc"})])
+        ((path, opts),) = spec.items() if isinstance(spec, dict) else [(spec, {"order": "asc"})]
         order = opts.get("order", "asc") if isinstance(opts, dict) else opts
         found = field_values(source, path)
         value = norm(stream, path, found[0]) if found else None
@@ -77,10 +84,11 @@ def sort_key(sort: list, d) -> dict:
         cmp.append(_Ordered(value, order == "desc"))
     return {"values": values, "cmp": tuple(cmp)}
 
+
 def cmp_from_values(sort: list, values: list) -> tuple:
     out = []
     for spec, value in zip(sort, values, strict=False):
-        (_, opts), = (spec.items() if isinstance(spec, dict) else [(spec, {"order": "asc"})])
+        ((_, opts),) = spec.items() if isinstance(spec, dict) else [(spec, {"order": "asc"})]
         order = opts.get("order", "asc") if isinstance(opts, dict) else opts
         out.append(_Ordered(value, order == "desc"))
     return tuple(out)

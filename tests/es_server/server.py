@@ -17,8 +17,10 @@ HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 
 
 def _error(status: int, kind: str, reason: str) -> web.Response:
-    body = {"error": {"type": kind, "reason": reason, "root_cause": [{"type": kind, "reason": reason}]},
-            "status": status}
+    body = {
+        "error": {"type": kind, "reason": reason, "root_cause": [{"type": kind, "reason": reason}]},
+        "status": status,
+    }
     return web.Response(status=status, body=orjson.dumps(body), headers=HEADERS, content_type="application/json")
 
 
@@ -93,8 +95,13 @@ class ElasticsearchTestServer:
     def documents(self, stream: str | None = None) -> list[tuple[str, str, dict]]:
         """(backing index, _id, source) of every stored document, refreshed or not."""
         with self._lock:
-            return [(index.name, doc_id, source) for s in self.streams.values() if stream in (None, s.name)
-                    for index in s.indices for doc_id, source in index.docs.items()]
+            return [
+                (index.name, doc_id, source)
+                for s in self.streams.values()
+                if stream in (None, s.name)
+                for index in s.indices
+                for doc_id, source in index.docs.items()
+            ]
 
     def rollover(self, stream: str) -> str:
         with self._lock:
@@ -140,10 +147,18 @@ class ElasticsearchTestServer:
     async def _route(self, request, method, parts) -> web.Response:
         body = await request.read()
         if not parts and method in ("GET", "HEAD"):
-            return _ok({"name": "auditseal-test", "cluster_name": "auditseal-test",
-                        "version": {"number": VERSION, "build_flavor": "default",
-                                    "minimum_wire_compatibility_version": "7.17.0"},
-                        "tagline": "You Know, for Search"})
+            return _ok(
+                {
+                    "name": "auditseal-test",
+                    "cluster_name": "auditseal-test",
+                    "version": {
+                        "number": VERSION,
+                        "build_flavor": "default",
+                        "minimum_wire_compatibility_version": "7.17.0",
+                    },
+                    "tagline": "You Know, for Search",
+                }
+            )
         if parts[:2] == ["_ilm", "policy"] and len(parts) == 3:
             return self._ilm_policy(method, parts[2], body)
         if parts[:1] == ["_index_template"] and len(parts) == 2:
@@ -153,9 +168,19 @@ class ElasticsearchTestServer:
         if parts[:1] == ["_data_stream"] and len(parts) == 2 and method == "GET":
             with self._lock:
                 found = self._resolve(parts[1])
-                return _ok({"data_streams": [{"name": s.name, "template": s.template, "generation": len(s.indices),
-                                              "indices": [{"index_name": i.name} for i in s.indices]}
-                                             for s in found]})
+                return _ok(
+                    {
+                        "data_streams": [
+                            {
+                                "name": s.name,
+                                "template": s.template,
+                                "generation": len(s.indices),
+                                "indices": [{"index_name": i.name} for i in s.indices],
+                            }
+                            for s in found
+                        ]
+                    }
+                )
         if parts[-1:] == ["_refresh"] and method in ("POST", "GET"):
             shards = self._refresh(parts[0] if len(parts) == 2 else "*")
             return _ok({"_shards": {"total": shards, "successful": shards, "failed": 0}})
@@ -193,8 +218,15 @@ class ElasticsearchTestServer:
         with self._lock:
             if method == "PUT":
                 doc = orjson.loads(body)
-                unknown = set(doc) - {"index_patterns", "data_stream", "priority", "template", "_meta",
-                                      "composed_of", "version"}
+                unknown = set(doc) - {
+                    "index_patterns",
+                    "data_stream",
+                    "priority",
+                    "template",
+                    "_meta",
+                    "composed_of",
+                    "version",
+                }
                 if unknown or not doc.get("index_patterns"):
                     return _error(400, "x_content_parse_exception", f"bad template: {sorted(unknown)}")
                 if doc.get("composed_of"):
@@ -206,8 +238,11 @@ class ElasticsearchTestServer:
         raise Unsupported(f"{method} _index_template")
 
     def _template_for(self, name: str) -> tuple[str, dict] | None:
-        matching = [(t.get("priority", 0), n, t) for n, t in self.templates.items()
-                    if any(fnmatchcase(name, p) for p in t["index_patterns"])]
+        matching = [
+            (t.get("priority", 0), n, t)
+            for n, t in self.templates.items()
+            if any(fnmatchcase(name, p) for p in t["index_patterns"])
+        ]
         if not matching:
             return None
         _, n, t = max(matching, key=lambda m: m[0])
@@ -238,7 +273,7 @@ class ElasticsearchTestServer:
                     i += 1
                     continue
                 action = orjson.loads(lines[i])
-                (op, meta), = action.items()
+                ((op, meta),) = action.items()
                 if op not in ("create", "index"):
                     raise Unsupported(f"bulk action {op}")
                 source = lines[i + 1]
@@ -263,22 +298,33 @@ class ElasticsearchTestServer:
             if found is None or "data_stream" not in found[1]:
                 raise Unsupported(f"writing to [{name}], which no data stream template matches")
             template_name, template = found
-            stream = DataStream(name, template_name, template.get("template", {}).get("mappings", {})
-                                .get("properties", {}))
+            stream = DataStream(
+                name, template_name, template.get("template", {}).get("mappings", {}).get("properties", {})
+            )
             stream.rollover()
             self.streams[name] = stream
         if op != "create":
-            return {**base, "status": 400, "error": {
-                "type": "illegal_argument_exception",
-                "reason": "only write ops with an op_type of create are allowed in data streams"}}
+            return {
+                **base,
+                "status": 400,
+                "error": {
+                    "type": "illegal_argument_exception",
+                    "reason": "only write ops with an op_type of create are allowed in data streams",
+                },
+            }
         if doc_id is None:
             raise Unsupported("documents without _id")
         index = stream.write_index
         base["_index"] = index.name
         if doc_id in index.docs:
-            return {**base, "status": 409, "error": {
-                "type": "version_conflict_engine_exception",
-                "reason": f"[{doc_id}]: version conflict, document already exists (current version [1])"}}
+            return {
+                **base,
+                "status": 409,
+                "error": {
+                    "type": "version_conflict_engine_exception",
+                    "reason": f"[{doc_id}]: version conflict, document already exists (current version [1])",
+                },
+            }
         try:
             doc = orjson.loads(source)
             if "@timestamp" not in doc:
@@ -288,26 +334,36 @@ class ElasticsearchTestServer:
             return {**base, "status": 400, "error": {"type": "document_parsing_exception", "reason": str(exc)}}
         stream.dynamic.update(added)
         index.docs[doc_id] = doc
-        return {**base, "_version": 1, "result": "created", "status": 201,
-                "_shards": {"total": 1, "successful": 1, "failed": 0}}
+        return {
+            **base,
+            "_version": 1,
+            "result": "created",
+            "status": 201,
+            "_shards": {"total": 1, "successful": 1, "failed": 0},
+        }
 
     # -- search --------------------------------------------------------------------------
     def _visible(self, target: str, query_params) -> list[tuple[str, str, dict, DataStream]]:
         ignore = query_params.get("ignore_unavailable") == "true"
         streams = self._resolve(target, missing_ok=ignore)
-        return [(index.name, doc_id, index.docs[doc_id], s) for s in streams for index in s.indices
-                for doc_id in index.visible]
+        return [
+            (index.name, doc_id, index.docs[doc_id], s)
+            for s in streams
+            for index in s.indices
+            for doc_id in index.visible
+        ]
 
     def _search(self, target, params, body) -> web.Response:
         req = orjson.loads(body) if body else {}
-        allowed = {"query", "sort", "size", "search_after", "_source", "docvalue_fields", "track_total_hits",
-                   "from"}
+        allowed = {"query", "sort", "size", "search_after", "_source", "docvalue_fields", "track_total_hits", "from"}
         if set(req) - allowed:
             raise Unsupported(f"search options {sorted(set(req) - allowed)}")
         if req.get("from"):
             raise Unsupported("from (use search_after)")
         with self._lock:
-            docs = [d for d in self._visible(target, params) if matches(req.get("query", {"match_all": {}}), d[2], d[3])]
+            docs = [
+                d for d in self._visible(target, params) if matches(req.get("query", {"match_all": {}}), d[2], d[3])
+            ]
             sort = req.get("sort", [])
             keys = [sort_key(sort, d) for d in docs]
         order = sorted(range(len(docs)), key=lambda n: keys[n]["cmp"])
@@ -326,8 +382,7 @@ class ElasticsearchTestServer:
             if sort:
                 hit["sort"] = keys[n]["values"]
             if req.get("docvalue_fields"):
-                hit["fields"] = {f: field_values(source, f) for f in req["docvalue_fields"]
-                                 if field_values(source, f)}
+                hit["fields"] = {f: field_values(source, f) for f in req["docvalue_fields"] if field_values(source, f)}
             hits.append(hit)
         result = {"took": 1, "timed_out": False, "hits": {"max_score": None, "hits": hits}}
         if req.get("track_total_hits", True) is not False:
@@ -337,6 +392,7 @@ class ElasticsearchTestServer:
     def _count(self, target, params, body) -> web.Response:
         req = orjson.loads(body) if body else {}
         with self._lock:
-            n = sum(1 for d in self._visible(target, params)
-                    if matches(req.get("query", {"match_all": {}}), d[2], d[3]))
+            n = sum(
+                1 for d in self._visible(target, params) if matches(req.get("query", {"match_all": {}}), d[2], d[3])
+            )
         return _ok({"count": n})

@@ -86,7 +86,7 @@ def syslog(data: bytes) -> None:
     framer = Framer(64 * 1024)
     for cut in (len(data) // 3, len(data)):
         try:
-            frames = framer.feed(data[:cut] if cut < len(data) else data[len(data) // 3:])
+            frames = framer.feed(data[:cut] if cut < len(data) else data[len(data) // 3 :])
         except FramingError:
             return
         for frame in frames:
@@ -127,10 +127,13 @@ TARGETS = {f.__name__: f for f in (wire_body, ndjson_events, json_line, record_f
 
 def _seed_events() -> list[bytes]:
     from auditseal.dev import samples
+
     out = [orjson.dumps(samples.event(n, "acme")) for n in range(5)]
-    out += [b'{"event.action":"x","event.category":"iam","user.name":"a","labels":{"n":18446744073709551615}}',
-            b'{"event":{"action":"x","category":["iam"]},"@timestamp":"0999-01-01T00:00:00+14:00","user":"a"}',
-            b'{"event":{"action":"x","category":"iam"},"source":{"ip":"::1"},"x":[[[{"a":[1]}]]]}']
+    out += [
+        b'{"event.action":"x","event.category":"iam","user.name":"a","labels":{"n":18446744073709551615}}',
+        b'{"event":{"action":"x","category":["iam"]},"@timestamp":"0999-01-01T00:00:00+14:00","user":"a"}',
+        b'{"event":{"action":"x","category":"iam"},"source":{"ip":"::1"},"x":[[[{"a":[1]}]]]}',
+    ]
     return out
 
 
@@ -147,6 +150,7 @@ def seeds(name: str) -> list[bytes]:
     """A starting corpus per target, so mutation begins from inputs that reach deep code."""
     from agent.spool import EVENT
     from auditseal.formats.records import encode_header, encode_record
+
     events = _seed_events()
     stamped = b"\n".join(_stamped(e, i + 1) for i, e in enumerate(events)) + b"\n"
     if name == "wire_body":
@@ -159,20 +163,26 @@ def seeds(name: str) -> list[bytes]:
         payload = encode_batch(BatchMeta("web-1", "acme", NOW), [_stamped(events[0], 1)])
         return [encode_header(b"ASJL") + encode_record(EVENT, 1, payload) + encode_record(EVENT, 2, b"x" * 40)]
     if name == "syslog":
-        return [b"<38>1 2026-12-01T10:00:00Z host sshd 42 - [x@1 a=\"b\"] \xef\xbb\xbfAccepted password for "
-                b"alice from 10.0.0.1 port 22 ssh2\n",
-                b"63 <86>Dec  1 10:00:00 host sudo: alice : TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/bin/ls"]
+        return [
+            b'<38>1 2026-12-01T10:00:00Z host sshd 42 - [x@1 a="b"] \xef\xbb\xbfAccepted password for '
+            b"alice from 10.0.0.1 port 22 ssh2\n",
+            b"63 <86>Dec  1 10:00:00 host sudo: alice : TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/bin/ls",
+        ]
     if name == "auditd":
-        return [b"type=USER_LOGIN msg=audit(1764324901.123:456): pid=2190 uid=0 auid=1000 ses=3 "
-                b"msg='op=login acct=\"alice\" exe=\"/usr/sbin/sshd\" hostname=? addr=10.0.0.1 terminal=ssh "
-                b"res=success'\n"
-                b"type=SYSCALL msg=audit(1764324901.200:457): arch=c000003e syscall=59 success=yes exit=0 "
-                b"a0=55 items=2 ppid=1 pid=2 auid=1000 uid=0 comm=\"ls\" exe=\"/bin/ls\" key=(null)\n"
-                b"type=EXECVE msg=audit(1764324901.200:457): argc=2 a0=\"ls\" a1=2D6C\n"
-                b"type=EOE msg=audit(1764324901.200:457): \n"]
+        return [
+            b"type=USER_LOGIN msg=audit(1764324901.123:456): pid=2190 uid=0 auid=1000 ses=3 "
+            b'msg=\'op=login acct="alice" exe="/usr/sbin/sshd" hostname=? addr=10.0.0.1 terminal=ssh '
+            b"res=success'\n"
+            b"type=SYSCALL msg=audit(1764324901.200:457): arch=c000003e syscall=59 success=yes exit=0 "
+            b'a0=55 items=2 ppid=1 pid=2 auid=1000 uid=0 comm="ls" exe="/bin/ls" key=(null)\n'
+            b'type=EXECVE msg=audit(1764324901.200:457): argc=2 a0="ls" a1=2D6C\n'
+            b"type=EOE msg=audit(1764324901.200:457): \n"
+        ]
     if name == "auth_log":
-        return [b"2026-12-01T20:28:03.639193+00:00 host sshd[1269]: Failed password for invalid user bob from "
-                b"10.0.0.9 port 50000 ssh2\n"
-                b"Dec  1 20:28:03 host sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; "
-                b"COMMAND=/usr/bin/id\n"]
+        return [
+            b"2026-12-01T20:28:03.639193+00:00 host sshd[1269]: Failed password for invalid user bob from "
+            b"10.0.0.9 port 50000 ssh2\n"
+            b"Dec  1 20:28:03 host sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; "
+            b"COMMAND=/usr/bin/id\n"
+        ]
     return []

@@ -55,8 +55,9 @@ def classify(docs: list[Doc], reply: dict) -> BulkOutcome:
     """Sort a ``_bulk`` reply's items (same order as ``docs``)."""
     items = reply.get("items")
     if not isinstance(items, list) or len(items) != len(docs):
-        raise ValueError(f"bulk reply has {len(items) if isinstance(items, list) else 'no'} items "
-                         f"for {len(docs)} documents")
+        raise ValueError(
+            f"bulk reply has {len(items) if isinstance(items, list) else 'no'} items for {len(docs)} documents"
+        )
     outcome = BulkOutcome()
     for doc, item in zip(docs, items, strict=True):
         (result,) = item.values()
@@ -72,6 +73,7 @@ def classify(docs: list[Doc], reply: dict) -> BulkOutcome:
             error = result.get("error") or {}
             if isinstance(error, str):
                 error = {"type": "error", "reason": error}
-            outcome.dead.append(DeadLetter(doc, status, str(error.get("type", "unknown")),
-                                           str(error.get("reason", ""))[:1000]))
+            outcome.dead.append(
+                DeadLetter(doc, status, str(error.get("type", "unknown")), str(error.get("reason", ""))[:1000])
+            )
     return outcome

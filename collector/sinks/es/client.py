@@ -28,5 +28,11 @@ def make_client(cfg):
     if cfg.ca_certs:
         options["ca_certs"] = str(cfg.ca_certs)
     # Retries are the sink's (per item, with backoff, and from its cursor), not the transport's.
-    return AsyncElasticsearch(cfg.hosts, request_timeout=cfg.request_timeout, max_retries=0,
-                              retry_on_timeout=False, verify_certs=cfg.verify_certs, **options)
+    return AsyncElasticsearch(
+        cfg.hosts,
+        request_timeout=cfg.request_timeout,
+        max_retries=0,
+        retry_on_timeout=False,
+        verify_certs=cfg.verify_certs,
+        **options,
+    )

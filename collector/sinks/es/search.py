@@ -16,8 +16,14 @@ PAGE = 1000
 def query_body(query: EventQuery) -> dict:
     filters: list[dict] = [{"term": {"organization.id": query.tenant}}]
     if query.user is not None:
-        filters.append({"bool": {"should": [{"term": {"user.name": query.user}},
-                                            {"term": {"user.id": query.user}}], "minimum_should_match": 1}})
+        filters.append(
+            {
+                "bool": {
+                    "should": [{"term": {"user.name": query.user}}, {"term": {"user.id": query.user}}],
+                    "minimum_should_match": 1,
+                }
+            }
+        )
     if query.action is not None:
         filters.append({"term": {"event.action": query.action}})
     if query.since is not None or query.until is not None:
@@ -39,9 +45,16 @@ async def search(client, query: EventQuery) -> list[dict]:
     while len(found) < query.limit:
         size = min(PAGE, query.limit - len(found))
         extra = {"search_after": after} if after is not None else {}
-        reply = await client.search(index=templates.data_stream(query.tenant), query=query_body(query),
-                                    sort=SORT, size=size, ignore_unavailable=True, allow_no_indices=True,
-                                    track_total_hits=False, **extra)
+        reply = await client.search(
+            index=templates.data_stream(query.tenant),
+            query=query_body(query),
+            sort=SORT,
+            size=size,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+            track_total_hits=False,
+            **extra,
+        )
         hits = reply.body["hits"]["hits"]
         found.extend(hit["_source"] for hit in hits)
         if len(hits) < size:

@@ -40,8 +40,16 @@ LOOKUP_CHUNK = 1000
 class ElasticsearchIndex:
     name = "index"
 
-    def __init__(self, client, state_dir: Path, retention: RetentionPolicy, metrics,
-                 bulk_max_events: int = 5000, item_retries: int = 8, quarantine=None):
+    def __init__(
+        self,
+        client,
+        state_dir: Path,
+        retention: RetentionPolicy,
+        metrics,
+        bulk_max_events: int = 5000,
+        item_retries: int = 8,
+        quarantine=None,
+    ):
         self.client = client
         self.state_dir = Path(state_dir)
         self.retention = retention
@@ -81,14 +89,13 @@ class ElasticsearchIndex:
         docs = []
         for event in batch.events:
             event_id = event.doc["event"]["id"]
-            docs.append(bulk.Doc(event.meta.tenant, templates.data_stream(event.meta.tenant), event_id,
-                                 event.stored))
+            docs.append(bulk.Doc(event.meta.tenant, templates.data_stream(event.meta.tenant), event_id, event.stored))
             self._sources[event_id] = (event.cursor, event.meta, event.line)
         try:
             if self._replay:
                 docs = await self._not_yet_indexed(docs)
             for start in range(0, len(docs), self.bulk_max_events):
-                await self._send(docs[start:start + self.bulk_max_events])
+                await self._send(docs[start : start + self.bulk_max_events])
         except STORE_ERRORS as exc:
             self._replay = True
             raise SinkUnavailable(f"elasticsearch: {type(exc).__name__}: {exc}") from exc
@@ -120,8 +127,10 @@ class ElasticsearchIndex:
                 return refused
             docs = outcome.retry
             delay = backoff.delay(attempt + 1)
-            log.warning("elasticsearch deferred items; retrying", extra=kv(
-                items=len(docs), statuses=outcome.retry_statuses, attempt=attempt + 1, delay=round(delay, 2)))
+            log.warning(
+                "elasticsearch deferred items; retrying",
+                extra=kv(items=len(docs), statuses=outcome.retry_statuses, attempt=attempt + 1, delay=round(delay, 2)),
+            )
             await asyncio.sleep(delay)
         raise SinkUnavailable(f"elasticsearch kept {len(docs)} items deferred after {self.item_retries} retries")
 
@@ -147,33 +156,53 @@ class ElasticsearchIndex:
                 source = self._sources.get(d.doc.event_id)
                 if source is not None:
                     self.quarantine.add(*source, Poison(f"{d.status} {d.error_type}: {d.reason}"))
-            log.error("elasticsearch refused events; quarantined (they stay in the archive)",
-                      extra=kv(count=len(dead), first_type=dead[0].error_type))
+            log.error(
+                "elasticsearch refused events; quarantined (they stay in the archive)",
+                extra=kv(count=len(dead), first_type=dead[0].error_type),
+            )
             return
         with open(self.dead_letter_path, "ab") as f:
             for d in dead:
                 self.metrics.index_dead_letters.labels(d.error_type).inc()
-                f.write(orjson.dumps({"time": time.time(), "tenant": d.doc.tenant, "stream": d.doc.stream,
-                                      "event_id": d.doc.event_id, "status": d.status, "type": d.error_type,
-                                      "reason": d.reason, "event": orjson.Fragment(d.doc.source)}) + b"\n")
-        log.error("elasticsearch refused events; dead-lettered (they stay in the archive)",
-                  extra=kv(count=len(dead), first_type=dead[0].error_type, file=str(self.dead_letter_path)))
+                f.write(
+                    orjson.dumps(
+                        {
+                            "time": time.time(),
+                            "tenant": d.doc.tenant,
+                            "stream": d.doc.stream,
+                            "event_id": d.doc.event_id,
+                            "status": d.status,
+                            "type": d.error_type,
+                            "reason": d.reason,
+                            "event": orjson.Fragment(d.doc.source),
+                        }
+                    )
+                    + b"\n"
+                )
+        log.error(
+            "elasticsearch refused events; dead-lettered (they stay in the archive)",
+            extra=kv(count=len(dead), first_type=dead[0].error_type, file=str(self.dead_letter_path)),
+        )
 
     async def _not_yet_indexed(self, docs: list[bulk.Doc]) -> list[bulk.Doc]:
         """Drop the docs a previous attempt already stored (in any backing index)."""
         if not docs:
             return docs
         streams = sorted({d.stream for d in docs})
-        await self.client.indices.refresh(index=",".join(streams), ignore_unavailable=True,
-                                          allow_no_indices=True)
+        await self.client.indices.refresh(index=",".join(streams), ignore_unavailable=True, allow_no_indices=True)
         present: set[str] = set()
         ids = [d.event_id for d in docs]
         for start in range(0, len(ids), LOOKUP_CHUNK):
-            chunk = ids[start:start + LOOKUP_CHUNK]
-            reply = await self.client.search(index=",".join(streams), ignore_unavailable=True,
-                                             allow_no_indices=True, size=len(chunk), source=False,
-                                             query={"terms": {"event.id": chunk}},
-                                             docvalue_fields=["event.id"])
+            chunk = ids[start : start + LOOKUP_CHUNK]
+            reply = await self.client.search(
+                index=",".join(streams),
+                ignore_unavailable=True,
+                allow_no_indices=True,
+                size=len(chunk),
+                source=False,
+                query={"terms": {"event.id": chunk}},
+                docvalue_fields=["event.id"],
+            )
             for hit in reply.body["hits"]["hits"]:
                 present.add(hit["fields"]["event.id"][0])
         if present:

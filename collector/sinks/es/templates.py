@@ -40,10 +40,21 @@ MAPPINGS = {
         # the archive and the SQLite index, not just to the millisecond.
         "@timestamp": {"type": "date_nanos"},
         "message": {"type": "match_only_text"},
-        "event": _obj(id=KEYWORD, action=KEYWORD, category=KEYWORD, type=KEYWORD, outcome=KEYWORD,
-                      kind=KEYWORD, dataset=KEYWORD, module=KEYWORD, reason=KEYWORD, sequence=LONG,
-                      created=DATE, ingested=DATE,
-                      original={"type": "keyword", "index": False, "doc_values": False}),
+        "event": _obj(
+            id=KEYWORD,
+            action=KEYWORD,
+            category=KEYWORD,
+            type=KEYWORD,
+            outcome=KEYWORD,
+            kind=KEYWORD,
+            dataset=KEYWORD,
+            module=KEYWORD,
+            reason=KEYWORD,
+            sequence=LONG,
+            created=DATE,
+            ingested=DATE,
+            original={"type": "keyword", "index": False, "doc_values": False},
+        ),
         "organization": _obj(id=KEYWORD),
         "agent": _obj(id=KEYWORD),
         "host": _obj(name=KEYWORD, hostname=KEYWORD),
@@ -73,14 +84,21 @@ def ilm_name(days: int) -> str:
 
 
 def ilm_policy(days: int, rollover_age: str = "1d", rollover_size: str = "50gb") -> dict:
-    return {"policy": {
-        "_meta": {"managed_by": "auditseal", "description": f"hot {days} days, then deleted; "
-                                                              f"the archive keeps every event"},
-        "phases": {
-            "hot": {"min_age": "0ms", "actions": {"rollover": {"max_age": rollover_age,
-                                                               "max_primary_shard_size": rollover_size}}},
-            "delete": {"min_age": f"{days}d", "actions": {"delete": {}}},
-        }}}
+    return {
+        "policy": {
+            "_meta": {
+                "managed_by": "auditseal",
+                "description": f"hot {days} days, then deleted; the archive keeps every event",
+            },
+            "phases": {
+                "hot": {
+                    "min_age": "0ms",
+                    "actions": {"rollover": {"max_age": rollover_age, "max_primary_shard_size": rollover_size}},
+                },
+                "delete": {"min_age": f"{days}d", "actions": {"delete": {}}},
+            },
+        }
+    }
 
 
 def index_template(pattern: str, days: int, priority: int) -> dict:
@@ -90,8 +108,11 @@ def index_template(pattern: str, days: int, priority: int) -> dict:
         "priority": priority,
         "_meta": {"managed_by": "auditseal"},
         "template": {
-            "settings": {"index.lifecycle.name": ilm_name(days), "index.codec": "best_compression",
-                         "index.refresh_interval": "1s"},
+            "settings": {
+                "index.lifecycle.name": ilm_name(days),
+                "index.codec": "best_compression",
+                "index.refresh_interval": "1s",
+            },
             "mappings": MAPPINGS,
         },
     }
