@@ -8,8 +8,7 @@ from auditseal.storage.segments import Position
 from collector.journal import Entry
 from collector.journal.local import cursor_at  # noqa: F401  (re-exported for tests)
 from collector.sinks.base import Batch
-from collector.sinks.stored import decode
 
 
 def journal_batch(records: list[tuple[Position, Record]], end: Position) -> Batch:
-    return decode([Entry(cursor_at(position), record.payload) for position, record in records], cursor_at(end))
+    return Batch([Entry(cursor_at(position), record.payload) for position, record in records], cursor_at(end))

@@ -83,7 +83,7 @@ def test_a_sink_that_cannot_open_keeps_the_journal_from_being_released(tmp_path)
         quarantine = None
 
         def process(self, batch):
-            self.seen = getattr(self, "seen", 0) + len(batch.events)
+            self.seen = getattr(self, "seen", 0) + batch.count
 
         def close(self):
             pass

@@ -3,6 +3,17 @@ stream (``own_stream``) and the backends (``local``). Sinks and ingest import th
 only the composition root (``collector.main``) picks a backend."""
 
 from .base import Cursor, Entry, Journal, Marks, Write
-from .batch import BatchMeta, batch_meta, decode_batch, encode_batch
+from .batch import BatchMeta, batch_meta, decode_batch, encode_batch, event_count
 
-__all__ = ["BatchMeta", "Cursor", "Entry", "Journal", "Marks", "Write", "batch_meta", "decode_batch", "encode_batch"]
+__all__ = [
+    "BatchMeta",
+    "Cursor",
+    "Entry",
+    "Journal",
+    "Marks",
+    "Write",
+    "batch_meta",
+    "decode_batch",
+    "encode_batch",
+    "event_count",
+]

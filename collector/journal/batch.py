@@ -37,3 +37,8 @@ def batch_meta(payload: bytes) -> BatchMeta:
 def decode_batch(payload: bytes) -> tuple[BatchMeta, list[bytes]]:
     _, _, body = payload.partition(b"\n")
     return batch_meta(payload), body.split(b"\n") if body else []
+
+
+def event_count(payload: bytes) -> int:
+    """Events in a payload without decoding it: canonical JSON lines hold no raw newline."""
+    return payload.count(b"\n")

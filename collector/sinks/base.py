@@ -1,8 +1,8 @@
 """The sink port: what the runner hands a sink and what a sink may raise.
 
-The runner reads the journal, materialises each event once (``stored``) and hands the sink a
-``Batch``: the events with the cursor of the record each came in, the lines that could not
-be materialised, and the cursor after the batch. The sink stores them and durably records
+The runner reads the journal and hands the sink a ``Batch`` (``stored``): iterating it yields
+each event materialised once, with the cursor of the record it came in (or, for a line that
+cannot be materialised, the error), and ``end`` is the cursor after the batch. The sink stores them and durably records
 ``end`` (its own cursor, as ``Cursor.encode()`` text) — the runner persists nothing.
 
 Errors, by what the runner does next:
@@ -19,41 +19,19 @@ Errors, by what the runner does next:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from auditseal.errors import Retryable
 
 from ..journal import BatchMeta, Cursor
 from .quarantine import Quarantine
+from .stored import Batch, StoredEvent
+
+__all__ = ["Batch", "Sink", "SinkUnavailable", "StoredEvent"]
 
 
 class SinkUnavailable(Retryable):
     """The sink's store cannot take writes now; retried from the sink's cursor."""
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    cursor: Cursor  # the journal record it came in
-    meta: BatchMeta
-    line: bytes  # as journaled (what a quarantine keeps)
-    doc: dict  # materialised (``stored.materialise``)
-    stored: bytes  # its canonical bytes: what the index holds and the archive seals
-
-
-@dataclass(frozen=True)
-class Unreadable:
-    cursor: Cursor
-    meta: BatchMeta
-    line: bytes
-    error: Exception
-
-
-@dataclass
-class Batch:
-    events: list[StoredEvent]
-    end: Cursor  # the cursor after the last record: the sink's new cursor once stored
-    unreadable: list[Unreadable] = field(default_factory=list)
 
 
 class Sink(Protocol):
@@ -64,7 +42,7 @@ class Sink(Protocol):
         """Where this sink has durably processed up to (None: from the journal's start)."""
 
     def process(self, batch: Batch) -> None:
-        """Store ``batch.events``; durably record ``batch.end`` as the new cursor."""
+        """Store the batch's events (iterate it once); durably record ``batch.end``."""
 
     def retry(self, items: list[tuple[BatchMeta, bytes]]) -> list[str]:
         """Store quarantined events again; the event ids now stored."""

@@ -12,9 +12,8 @@ import time
 from auditseal.errors import Halt, Retryable
 from auditseal.logs import kv
 
-from ..journal import Cursor, Journal
+from ..journal import Cursor, Journal, event_count
 from .base import Batch, Sink
-from .stored import decode
 
 log = logging.getLogger("auditseal.collector.sinks")
 
@@ -82,17 +81,14 @@ class SinkRunner:
         self.position = cursor or self.journal.start()
         self.journal.register(self.sink.name, self.position)
         pending = Batch([], self.position)
-        first_at = 0.0
+        events, first_at = 0, 0.0
         read_at = self.position
         while True:
             self.appended.clear()
             await self._retry_quarantined()
             entries, nxt = self.journal.read(read_at)
-            if entries:  # decoded once, here; the sink gets them as they are
-                part = decode(entries, nxt)
-                pending.events.extend(part.events)
-                pending.unreadable.extend(part.unreadable)
-            events = len(pending.events) + len(pending.unreadable)
+            pending.entries.extend(entries)
+            events += sum(event_count(entry.payload) for entry in entries)
             if entries and not first_at:
                 first_at = time.monotonic()
             read_at = nxt
@@ -105,10 +101,10 @@ class SinkRunner:
                     if self._stopping.is_set():
                         return  # its store is down: what it has not stored stays in the journal
                     # The sink failed: read again from its durable cursor after a pause.
-                    pending, first_at, read_at = Batch([], self.position), 0.0, self.position
+                    pending, events, first_at, read_at = Batch([], self.position), 0, 0.0, self.position
                     await self._pause(pause)
                     continue
-                pending, first_at = Batch([], read_at), 0.0
+                pending, events, first_at = Batch([], read_at), 0, 0.0
                 continue
             if entries:
                 continue
@@ -127,7 +123,7 @@ class SinkRunner:
             return self._failed(exc, "sink failed; will retry from its cursor")
         self.failing = None
         self.position = batch.end
-        self.metrics.sink_events.labels(self.sink.name).inc(len(batch.events) + len(batch.unreadable))
+        self.metrics.sink_events.labels(self.sink.name).inc(batch.count)
         self.journal.release(self.sink.name, batch.end)
         return None
 

@@ -174,9 +174,10 @@ class Sealer:
                 self._resolve_intents()
             self._unsettled = False
         per_log: dict[tuple[str, str], _Pending] = {}
-        for bad in batch.unreadable:
-            self._set_aside(bad.error, bad.cursor, bad.meta, bad.line)
-        for event in batch.events:
+        for event in batch:
+            if event.error is not None:
+                self._set_aside(event.error, event.cursor, event.meta, event.line)
+                continue
             try:
                 partition = self.retention.partition(event.doc)
             except Exception as exc:  # this event's content, not the store: set it aside

@@ -87,10 +87,11 @@ class SqliteIndex:
         return self._conn
 
     def process(self, batch: Batch) -> None:
-        for bad in batch.unreadable:
-            self._set_aside(bad.error, bad.cursor, bad.meta, bad.line)
         rows = []  # (row, where it came from)
-        for event in batch.events:
+        for event in batch:
+            if event.error is not None:
+                self._set_aside(event.error, event.cursor, event.meta, event.line)
+                continue
             try:
                 rows.append((row(event.doc, event.stored), (event.cursor, event.meta, event.line)))
             except Exception as exc:

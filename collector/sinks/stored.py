@@ -7,12 +7,14 @@ Materialised from a journal record, deterministically, so a replay stores the sa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Iterator
+
 import orjson
 
 from auditseal.formats.event import canonical_bytes, event_id
 
-from ..journal import BatchMeta, Cursor, Entry, decode_batch
-from .base import Batch, StoredEvent, Unreadable
+from ..journal import BatchMeta, Cursor, Entry, decode_batch, event_count
 
 
 def materialise(meta: BatchMeta, line: bytes) -> tuple[dict, bytes]:
@@ -23,18 +25,37 @@ def materialise(meta: BatchMeta, line: bytes) -> tuple[dict, bytes]:
     return doc, canonical_bytes(doc)
 
 
-def decode(entries: list[Entry], end: Cursor) -> Batch:
-    """The events of ``entries``, each materialised once; a line that cannot be (not the
-    stored form: a journal written by hand, a defect) is kept aside as unreadable."""
-    events: list[StoredEvent] = []
-    unreadable: list[Unreadable] = []
-    for entry in entries:
-        meta, lines = decode_batch(entry.payload)
-        for line in lines:
-            try:
-                doc, stored = materialise(meta, line)
-            except Exception as exc:  # its content: each sink quarantines it
-                unreadable.append(Unreadable(entry.cursor, meta, line, exc))
-                continue
-            events.append(StoredEvent(entry.cursor, meta, line, doc, stored))
-    return Batch(events, end, unreadable)
+@dataclass(slots=True)
+class StoredEvent:
+    cursor: Cursor  # the journal record it came in
+    meta: BatchMeta
+    line: bytes  # as journaled (what a quarantine keeps)
+    doc: dict | None  # materialised; None when it cannot be (then ``error`` says why)
+    stored: bytes  # its canonical bytes: what the index holds and the archive seals
+    error: Exception | None = None
+
+
+class Batch:
+    """Journal records for one sink call. Iterating yields their events, materialised as
+    they are reached — never all held at once (a sealer's batch is tens of thousands)."""
+
+    __slots__ = ("entries", "end")
+
+    def __init__(self, entries: list[Entry], end: Cursor):
+        self.entries = entries
+        self.end = end  # the cursor after the last record: the sink's new cursor once stored
+
+    @property
+    def count(self) -> int:
+        return sum(event_count(entry.payload) for entry in self.entries)
+
+    def __iter__(self) -> Iterator[StoredEvent]:
+        for entry in self.entries:
+            meta, lines = decode_batch(entry.payload)
+            for line in lines:
+                try:
+                    doc, stored = materialise(meta, line)
+                except Exception as exc:  # its content (a journal written by hand, a defect)
+                    yield StoredEvent(entry.cursor, meta, line, None, b"", exc)
+                    continue
+                yield StoredEvent(entry.cursor, meta, line, doc, stored)

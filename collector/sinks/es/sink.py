@@ -81,13 +81,14 @@ class ElasticsearchIndex:
             await self.client.indices.put_index_template(name=name, **body)
 
     async def process(self, batch: Batch) -> None:
-        for bad in batch.unreadable:
-            if self.quarantine is None or not is_poison(bad.error):
-                raise bad.error
-            self.quarantine.add(bad.cursor, bad.meta, bad.line, bad.error)
         self._sources = {}  # event id → (cursor, meta, journal line): what a quarantine keeps
         docs = []
-        for event in batch.events:
+        for event in batch:
+            if event.error is not None:
+                if self.quarantine is None or not is_poison(event.error):
+                    raise event.error
+                self.quarantine.add(event.cursor, event.meta, event.line, event.error)
+                continue
             event_id = event.doc["event"]["id"]
             docs.append(bulk.Doc(event.meta.tenant, templates.data_stream(event.meta.tenant), event_id, event.stored))
             self._sources[event_id] = (event.cursor, event.meta, event.line)
