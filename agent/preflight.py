@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from auditseal.preflight import Preflight
 
+from .config import SyslogInput
+
 
 def check(cfg, config_path, load_hmac_key) -> list[str]:
     """Raise ``ConfigError`` on the first problem; return warnings."""
@@ -16,7 +18,7 @@ def check(cfg, config_path, load_hmac_key) -> list[str]:
         if not url.startswith("https://"):
             raise p.error(("output", "collectors", number), f"{url!r}: collectors are https:// URLs (mTLS)")
     for number, item in enumerate(cfg.inputs):
-        tls = getattr(item, "tls", None)
+        tls = item.tls if isinstance(item, SyslogInput) else None  # only syslog listens with TLS
         if tls is not None:
             p.tls_pair(("inputs", number, "tls"), tls.cert, tls.key, tls.client_ca, "client_ca")
     return p.warnings

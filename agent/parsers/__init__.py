@@ -26,6 +26,10 @@ class Parsed:
 
 
 class Parser(Protocol):
+    # True: the parser applies ``auditseal.formats.storable`` to its own events (they are not
+    # checked again here); False: ``parse_safely`` checks each one.
+    checks_storable: bool
+
     def parse(self, lines: list[Line], source: Source, created: str, final: bool) -> Parsed: ...
 
 
@@ -68,7 +72,7 @@ def parse_safely(parser: Parser, lines: list[Line], source: Source, created: str
                 continue
             parsed.events.extend(one.events)
             parsed.rejected.extend(one.rejected)
-    if getattr(parser, "checks_storable", False):
+    if parser.checks_storable:
         return parsed
     kept = []
     for doc in parsed.events:

@@ -175,6 +175,8 @@ KERNEL_GROUP = {
 
 @register("auditd")
 class AuditLog:
+    checks_storable = False  # parse_safely checks each event
+
     def __init__(self, config=None):
         self.config = config
 

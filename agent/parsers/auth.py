@@ -183,6 +183,8 @@ def bsd_time(text: str, now: dt.datetime) -> dt.datetime | None:
 
 @register("auth")
 class AuthLog:
+    checks_storable = False  # parse_safely checks each event
+
     def __init__(self, config=None):
         self.config = config
 

@@ -13,7 +13,7 @@ class JsonLines:
     checks_storable = True  # from_json_line applies auditseal.formats.storable to each line
 
     def __init__(self, config=None):
-        self.field_map = getattr(config, "field_map", None) or {}
+        self.field_map = (config.field_map if config is not None else None) or {}
 
     def parse(self, lines, source, created, final) -> Parsed:
         out = Parsed(consumed=len(lines))
