@@ -18,17 +18,24 @@ def cli(*args, cwd=None):
     )
 
 
-def sealed_leaves(pipeline) -> int:
-    done = cli(
+def verify_archive(pipeline, *extra: str) -> subprocess.CompletedProcess:
+    """``auditseal verify`` of the pipeline's archive with its key and public key."""
+    archive_dir = pipeline.root / "collector" / "archive"
+    keys = pipeline.root / "keys"
+    return cli(
         "verify",
         "--archive",
-        str(pipeline.root / "collector" / "archive"),
+        str(archive_dir),
         "--pubkey",
-        str(pipeline.root / "keys" / "auditseal.local.vkey"),
-        "--json",
+        str(keys / "auditseal.local.vkey"),
         "--archive-key",
-        str(pipeline.root / "keys" / "archive.key"),
+        str(keys / "archive.key"),
+        *extra,
     )
+
+
+def sealed_leaves(pipeline) -> int:
+    done = verify_archive(pipeline, "--json")
     return orjson.loads(done.stdout)["events_verified"] if done.stdout else 0
 
 
@@ -186,17 +193,7 @@ def test_a_tenants_log_deleted_under_the_running_collector_is_one_alert_and_one_
 
     # Offline, with the key: the lost leaves are bounded by the log's new checkpoints, and the
     # finding event and the later globex events are sealed in the log that goes on.
-    done = cli(
-        "verify",
-        "--archive",
-        str(pipeline.root / "collector" / "archive"),
-        "--pubkey",
-        str(pipeline.root / "keys" / "auditseal.local.vkey"),
-        "--json",
-        "--archive-key",
-        str(pipeline.root / "keys" / "archive.key"),
-    )
-    report = orjson.loads(done.stdout)
+    report = orjson.loads(verify_archive(pipeline, "--json").stdout)
     assert [(f["code"], f["log"], f["first"], f["last"]) for f in report["findings"]] == [
         ("CHECKPOINT_MISSING", "globex/0", 0, 99)
     ]

@@ -13,7 +13,7 @@ import urllib.request
 import orjson
 import pytest
 
-from tests.e2e.test_integrity_cli import cli, sealed_leaves
+from tests.e2e.test_integrity_cli import sealed_leaves, verify_archive
 from tests.harness import Pipeline, wait_for
 
 POISON = (
@@ -86,15 +86,7 @@ def test_a_poison_event_is_quarantined_and_the_sink_goes_on(es, tmp_path):
 
         # The archive holds it like any event, and verifies.
         wait_for(lambda: sealed_leaves(pipe) == 201, 30, "201 events sealed")
-        done = cli(
-            "verify",
-            "--archive",
-            str(pipe.root / "collector" / "archive"),
-            "--pubkey",
-            str(pipe.root / "keys" / "auditseal.local.vkey"),
-            "--archive-key",
-            str(pipe.root / "keys" / "archive.key"),
-        )
+        done = verify_archive(pipe)
         assert done.returncode == 0 and "0 findings" in done.stdout, done.stdout + done.stderr
 
         # A retry the index still refuses leaves the entry as it was; nothing else moves.

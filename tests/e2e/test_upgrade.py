@@ -11,26 +11,14 @@ import orjson
 
 from auditseal.formats import wire
 from tests.e2e.test_bad_input import agent_event, post
-from tests.e2e.test_integrity_cli import cli
+from tests.e2e.test_integrity_cli import verify_archive
 from tests.harness import Pipeline, wait_for
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "collector-data-7ab1416.tar.gz"
 
 
 def verified(pipe) -> dict:
-    done = cli(
-        "verify",
-        "--archive",
-        str(pipe.root / "collector" / "archive"),
-        "--pubkey",
-        str(pipe.root / "keys" / "auditseal.local.vkey"),
-        "--json",
-        "--archive-key",
-        str(pipe.root / "keys" / "archive.key"),
-        "--index",
-        "sqlite:" + str(pipe.index_path),
-    )
-    return orjson.loads(done.stdout)
+    return orjson.loads(verify_archive(pipe, "--json", "--index", "sqlite:" + str(pipe.index_path)).stdout)
 
 
 def sink_events(pipe, sink: str) -> float:
