@@ -141,3 +141,23 @@ def test_index_retention_removes_events_past_their_tenants_hot_days(tmp_path):
     assert [d["event"]["sequence"] for d in search(path, EventQuery("acme"))] == [2]
     assert search(path, EventQuery("sandbox")) == []
     assert prune(path, policy, now) == 0
+
+
+def test_every_configurable_sink_and_store_type_is_registered_with_its_model():
+    import typing
+
+    from collector import config
+    from collector.sinks import registry
+
+    def types(field):
+        annotation = config.CollectorConfig.model_fields[field].annotation
+        union = (
+            typing.get_args(typing.get_args(annotation)[0])
+            if typing.get_origin(annotation) is typing.Annotated
+            else typing.get_args(annotation)
+        )
+        models = [typing.get_args(a)[0] if typing.get_origin(a) is typing.Annotated else a for a in union]
+        return {m.model_fields["type"].annotation.__args__[0]: m for m in models}
+
+    assert {name: model for name, (model, _) in registry.INDEXES.items()} == types("index")
+    assert {name: model for name, (model, _) in registry.STORES.items()} == types("archive")

@@ -9,6 +9,7 @@ from typing import Awaitable, Callable
 
 from auditseal.storage import archive
 
+from .. import config
 from ..query import EventQuery
 from . import sqlite_index
 from .base import Sink
@@ -48,15 +49,26 @@ def s3_store(cfg, data: Path) -> archive.Store:
     )
 
 
-INDEXES: dict[str, Callable[..., tuple[Sink, Search]]] = {"sqlite": sqlite, "elasticsearch": elasticsearch}
-STORES: dict[str, Callable[..., archive.Store]] = {"local": local_store, "s3": s3_store}
+# type name → (its strict config model in ``collector.config``, the factory that builds it)
+INDEXES: dict[str, tuple[type, Callable[..., tuple[Sink, Search]]]] = {
+    "sqlite": (config.SqliteIndexConfig, sqlite),
+    "elasticsearch": (config.ElasticsearchIndexConfig, elasticsearch),
+}
+STORES: dict[str, tuple[type, Callable[..., archive.Store]]] = {
+    "local": (config.LocalArchiveConfig, local_store),
+    "s3": (config.S3ArchiveConfig, s3_store),
+}
 
 
 def open_index(cfg, data: Path, metrics, box: Quarantine) -> tuple[Sink, Search]:
     """The index sink ``cfg.index`` names and the search the admin API runs on it."""
-    return INDEXES[cfg.index.type](cfg.index, data, metrics, cfg.retention, box)
+    model, build = INDEXES[cfg.index.type]
+    assert isinstance(cfg.index, model)
+    return build(cfg.index, data, metrics, cfg.retention, box)
 
 
 def open_store(cfg, data: Path) -> archive.Store:
     """The archive store ``cfg`` (``archive:``) names."""
-    return STORES[cfg.type](cfg, data)
+    model, build = STORES[cfg.type]
+    assert isinstance(cfg, model)
+    return build(cfg, data)
