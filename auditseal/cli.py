@@ -15,6 +15,7 @@ import orjson
 
 from auditseal.audit import prove, verify
 from auditseal.dev import devsetup, pki, samples
+from auditseal.rules import command as rules_command
 from auditseal.errors import Halt, Rejected, Retryable
 from auditseal.formats import crypto, keys
 from auditseal.formats.note import NoteError, Verifier
@@ -361,8 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     p_events.add_argument("--count", type=int, default=20)
     p_events.add_argument("--start", type=int, default=0)
 
+    rules_command.add_parser(sub)
+
     args = parser.parse_args(argv)
     handlers = {
+        "rules": rules_command.run,
         "pki": _cmd_pki,
         "token": _cmd_token,
         "keys": _cmd_keys,

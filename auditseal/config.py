@@ -119,8 +119,8 @@ def _data_path(data: Any, loc: tuple) -> tuple:
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
-        elif isinstance(node, dict) and node.get("type") == part:
-            continue  # pydantic names the union member chosen by ``type``: not a key
+        elif isinstance(node, dict) and part in (node.get("type"), node.get("kind")):
+            continue  # pydantic names the union member chosen by ``type``/``kind``: not a key
         else:
             node = None  # a missing or unknown key: keep it and stop walking
         path.append(part)

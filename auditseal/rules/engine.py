@@ -1,0 +1,352 @@
+"""Rule evaluation over stored events, in event time (pure; DESIGN.md section 8).
+
+- Time is ``@timestamp`` in ms. A set of events fits a window W when max − min ≤ W (inclusive).
+- ``organization.id`` is always the first part of a group key: tenants never combine. An event
+  missing a ``group_by`` field is not grouped under "nothing": it is skipped and counted.
+- Lateness L: per tenant, an event older than (newest seen − L) is skipped by every rule and
+  counted (``late``); it was stored all the same.
+- Duplicates (same ``event.id``) never count twice (``duplicates``).
+- A threshold/distinct window that fires is used up (its events count for no later alert);
+  throttle per (rule, group): alerts within ``throttle`` of the last one are suppressed and
+  counted.
+- Alert id = hash(rule, tenant, group, window start); for per-event kinds (match, first_seen,
+  off_hours) the event id is part of the group, so a replay gives the same ids.
+
+``Engine.snapshot()`` is plain JSON data; ``Engine(rules, state=snapshot)`` continues exactly
+where it stood (the alert sink stores it with its journal cursor).
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from auditseal.errors import Rejected
+from auditseal.formats.event import format_ts, parse_ts
+
+from . import model
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+MISSING = object()
+
+
+def alert_id(rule: str, tenant: str, group: str, window_start: str) -> str:
+    return hashlib.sha256("\x00".join([rule, tenant, group, window_start]).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Alert:
+    alert_id: str
+    rule: str
+    kind: str
+    severity: str
+    tenant: str
+    group: list[str]  # the group key's values after the tenant
+    window_start: str  # ISO UTC
+    at: str  # event time of the event that fired it
+    events: list[str]  # event ids that make it
+    summary: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def field_value(doc: dict, path: str) -> Any:
+    """``a.b.c`` through nested objects (or a flat dotted key); MISSING when absent."""
+    if path in doc:
+        return doc[path]
+    node: Any = doc
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
+def matches(doc: dict, where: dict) -> bool:
+    for path, cond in where.items():
+        value = field_value(doc, path)
+        if isinstance(cond, model.Exists):
+            if (value is not MISSING and value is not None) != cond.exists:
+                return False
+            continue
+        wanted = cond if isinstance(cond, list) else [cond]
+        have = value if isinstance(value, list) else [value]
+        # Equal values of the same kind: true is not 1, "1" is not 1.
+        if not any(
+            h == w and isinstance(h, bool) == isinstance(w, bool) and isinstance(h, str) == isinstance(w, str)
+            for h in have
+            for w in wanted
+        ):
+            return False
+    return True
+
+
+def _key_part(value: Any) -> str | None:
+    if value is MISSING or value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)
+
+
+def to_ms(moment: dt.datetime) -> int:
+    return (moment - EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def iso(ms: int) -> str:
+    return format_ts(EPOCH + dt.timedelta(milliseconds=ms))
+
+
+class Engine:
+    def __init__(
+        self,
+        rules: list,
+        lateness_ms: int = 300_000,
+        tz_of: Callable[[str], str] | None = None,
+        state: dict | None = None,
+    ):
+        self.rules = [r for r in rules if r.enabled]
+        self.lateness = lateness_ms
+        self.tz_of = tz_of or (lambda tenant: "UTC")
+        self._zones: dict[str, ZoneInfo] = {}
+        self.stats: Counter = Counter()  # (counter, rule or "") → n
+        state = state or {}
+        self.newest: dict[str, int] = dict(state.get("newest", {}))  # tenant → newest ms
+        self.seen: dict[str, dict[str, int]] = {t: dict(v) for t, v in state.get("seen", {}).items()}
+        self.throttles: dict[str, int] = dict(state.get("throttles", {}))  # rule\x1fgroup → until ms
+        self.windows: dict[str, dict[str, list]] = {  # rule → group → sorted [ts, id, value]
+            r: {g: [list(e) for e in entries] for g, entries in groups.items()}
+            for r, groups in state.get("windows", {}).items()
+        }
+        self.history: dict[str, dict[str, dict[str, int]]] = {  # rule → group → value → last ms
+            r: {g: dict(v) for g, v in groups.items()} for r, groups in state.get("history", {}).items()
+        }
+
+    # -- state -----------------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        return {
+            "version": 1,
+            "newest": self.newest,
+            "seen": self.seen,
+            "throttles": self.throttles,
+            "windows": self.windows,
+            "history": self.history,
+        }
+
+    # -- evaluation --------------------------------------------------------------------------
+    def process(self, doc: dict) -> list[Alert]:
+        """The alerts ``doc`` fires (each rule at most once)."""
+        tenant = _key_part(field_value(doc, "organization.id"))
+        event_id = _key_part(field_value(doc, "event.id"))
+        try:
+            ts = to_ms(parse_ts(doc["@timestamp"]))
+        except (KeyError, TypeError, Rejected):
+            self.stats["unusable", ""] += 1
+            return []
+        if tenant is None or event_id is None:
+            self.stats["unusable", ""] += 1
+            return []
+        newest = max(self.newest.get(tenant, ts), ts)
+        self.newest[tenant] = newest
+        horizon = newest - self.lateness
+        if ts < horizon:
+            self.stats["late", ""] += 1
+            return []
+        seen = self.seen.setdefault(tenant, {})
+        if event_id in seen:
+            self.stats["duplicates", ""] += 1
+            return []
+        seen[event_id] = ts
+        if len(seen) > 2 * 4096:  # prune what no non-late duplicate can still meet
+            self.seen[tenant] = {i: t for i, t in seen.items() if t >= horizon}
+        out = []
+        for rule in self.rules:
+            self.stats["evaluations", rule.name] += 1
+            alert = self._evaluate(rule, doc, tenant, event_id, ts, horizon)
+            if alert is not None:
+                out.append(alert)
+        return out
+
+    def _group(self, rule, doc: dict, tenant: str) -> list[str] | None:
+        parts = [_key_part(field_value(doc, f)) for f in rule.group_by]
+        if any(p is None for p in parts):
+            self.stats["missing_group", rule.name] += 1
+            return None
+        return [tenant, *parts]  # type: ignore[list-item]
+
+    def _evaluate(self, rule, doc, tenant, event_id, ts, horizon) -> Alert | None:
+        if rule.kind == "sequence":
+            return self._sequence(rule, doc, tenant, event_id, ts, horizon)
+        if not matches(doc, rule.where):
+            return None
+        self.stats["matches", rule.name] += 1
+        group = self._group(rule, doc, tenant)
+        if group is None:
+            return None
+        if rule.kind == "match":
+            return self._fire(rule, group, [event_id], ts, ts, f"{rule.name}: matching event {event_id}", event_id)
+        if rule.kind == "off_hours":
+            return self._off_hours(rule, group, tenant, event_id, ts)
+        if rule.kind == "first_seen":
+            return self._first_seen(rule, doc, group, event_id, ts, horizon)
+        value = None
+        if rule.kind == "distinct":
+            value = _key_part(field_value(doc, rule.field))
+            if value is None:
+                self.stats["missing_group", rule.name] += 1
+                return None
+        return self._window(rule, group, event_id, ts, value, horizon)
+
+    def _window(self, rule, group, event_id, ts, value, horizon) -> Alert | None:
+        key = "\x1f".join(group)
+        entries = self.windows.setdefault(rule.name, {}).setdefault(key, [])
+        bisect.insort(entries, [ts, event_id, value])
+        found = None
+        times = [e[0] for e in entries]
+        for start_at in range(bisect.bisect_left(times, ts - rule.window), bisect.bisect_right(times, ts)):
+            start = times[start_at]
+            inside = entries[start_at : bisect.bisect_right(times, start + rule.window)]
+            if not any(e[1] == event_id for e in inside):
+                continue
+            size = len(inside) if rule.kind == "threshold" else len({e[2] for e in inside})
+            if size >= rule.count:
+                found = (start, inside)
+                break
+        # What no later non-late event can share a window with is dropped.
+        entries[:] = [e for e in entries if e[0] >= horizon - rule.window]
+        if found is None:
+            if not entries:
+                del self.windows[rule.name][key]
+            return None
+        start, inside = found
+        used = {e[1] for e in inside}
+        entries[:] = [e for e in entries if e[1] not in used]  # a window that fired is used up
+        last = max(e[0] for e in inside)
+        what = (
+            f"{len(inside)} events"
+            if rule.kind == "threshold"
+            else f"{len({e[2] for e in inside})} distinct {rule.field}"
+        )
+        return self._fire(
+            rule,
+            group,
+            [e[1] for e in inside],
+            start,
+            last,
+            f"{rule.name}: {what} within {rule.window // 1000}s for {', '.join(group)}",
+        )
+
+    def _sequence(self, rule, doc, tenant, event_id, ts, horizon) -> Alert | None:
+        state = self.windows.setdefault(rule.name, {})
+        fired = None
+        for number, step in enumerate(rule.steps):
+            if not matches(doc, step.where):
+                continue
+            key = _key_part(field_value(doc, step.key))
+            if key is None:
+                self.stats["missing_group", rule.name] += 1
+                continue
+            self.stats["matches", rule.name] += 1
+            group_key = "\x1f".join([tenant, key])
+            mine = state.setdefault(f"{number}\x1e{group_key}", [])
+            other = state.get(f"{1 - number}\x1e{group_key}", [])
+            # Step 1 at a, step 2 at b: a ≤ b ≤ a + W.
+            lo, hi = (ts, ts + rule.window) if number == 0 else (ts - rule.window, ts)
+            partner = next(
+                (e for e in (other if number == 0 else reversed(other)) if lo <= e[0] <= hi and e[1] != event_id), None
+            )
+            if partner is None or fired is not None:
+                bisect.insort(mine, [ts, event_id, None])
+            else:
+                other.remove(partner)
+                first, second = (ts, partner[0]) if number == 0 else (partner[0], ts)
+                ids = [event_id, partner[1]] if number == 0 else [partner[1], event_id]
+                fired = self._fire(
+                    rule,
+                    [tenant, key],
+                    ids,
+                    first,
+                    second,
+                    f"{rule.name}: step 2 {(second - first) // 1000}s after step 1 for {key}",
+                )
+        for name in list(state):
+            state[name] = [e for e in state[name] if e[0] >= horizon - rule.window]
+            if not state[name]:
+                del state[name]
+        return fired
+
+    def _first_seen(self, rule, doc, group, event_id, ts, horizon) -> Alert | None:
+        value = _key_part(field_value(doc, rule.field))
+        if value is None:
+            self.stats["missing_group", rule.name] += 1
+            return None
+        key = "\x1f".join(group)
+        known = self.history.setdefault(rule.name, {}).setdefault(key, {})
+        last = known.get(value)
+        new_group = not known
+        known[value] = max(last or ts, ts)
+        for v in [v for v, t in known.items() if t < horizon - rule.history]:
+            del known[v]
+        if last is not None and last >= ts - rule.history:
+            return None  # seen within the history (or later: out of order)
+        if new_group and not rule.alert_on_new_group:
+            return None  # learning this group's first value
+        return self._fire(
+            rule,
+            group,
+            [event_id],
+            ts,
+            ts,
+            f"{rule.name}: {rule.field}={value} not seen for {', '.join(group)} before",
+            event_id,
+        )
+
+    def _off_hours(self, rule, group, tenant, event_id, ts) -> Alert | None:
+        zone = self._zones.get(tenant)
+        if zone is None:
+            zone = self._zones[tenant] = ZoneInfo(self.tz_of(tenant))
+        local = (EPOCH + dt.timedelta(milliseconds=ts)).astimezone(zone)
+        start, end = rule.hours.split("-")
+        clock = f"{local.hour:02d}:{local.minute:02d}"
+        if model.DAYS[local.weekday()] in rule.days and start <= clock < end:
+            return None
+        return self._fire(
+            rule,
+            group,
+            [event_id],
+            ts,
+            ts,
+            f"{rule.name}: at {local.isoformat(timespec='minutes')} ({zone.key}), outside "
+            f"{rule.hours} {'/'.join(rule.days)}",
+            event_id,
+        )
+
+    def _fire(self, rule, group, ids, start, last, summary, own_id=None) -> Alert | None:
+        key = "\x1f".join(group)
+        throttle_key = f"{rule.name}\x1f{key}"
+        until = self.throttles.get(throttle_key)
+        if until is not None and last < until:
+            self.stats["suppressed", rule.name] += 1
+            return None
+        if rule.throttle:
+            self.throttles[throttle_key] = last + rule.throttle
+            if len(self.throttles) > 4096:  # ended throttles are forgotten
+                self.throttles = {k: u for k, u in self.throttles.items() if u > last}
+        self.stats["alerts", rule.name] += 1
+        group_id = key if own_id is None else f"{key}\x1f{own_id}"
+        return Alert(
+            alert_id(rule.name, group[0], group_id, iso(start)),
+            rule.name,
+            rule.kind,
+            rule.severity,
+            group[0],
+            group[1:],
+            iso(start),
+            iso(last),
+            ids,
+            summary,
+        )
