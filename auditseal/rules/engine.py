@@ -243,6 +243,7 @@ class Engine:
     def _sequence(self, rule, doc, tenant, event_id, ts, horizon) -> Alert | None:
         state = self.windows.setdefault(rule.name, {})
         fired = None
+        keys: list[tuple[int, str]] = []
         for number, step in enumerate(rule.steps):
             if not matches(doc, step.where):
                 continue
@@ -251,6 +252,8 @@ class Engine:
                 self.stats["missing_group", rule.name] += 1
                 continue
             self.stats["matches", rule.name] += 1
+            keys.append((number, key))
+            keys.append((1 - number, key))
             group_key = "\x1f".join([tenant, key])
             mine = state.setdefault(f"{number}\x1e{group_key}", [])
             other = state.get(f"{1 - number}\x1e{group_key}", [])
@@ -273,7 +276,10 @@ class Engine:
                     second,
                     f"{rule.name}: step 2 {(second - first) // 1000}s after step 1 for {key}",
                 )
-        for name in list(state):
+        # Entries no later non-late event can pair with: the touched keys now, all of them now and then.
+        touched = {f"{n}\x1e{tenant}\x1f{k}" for n, k in keys}
+        sweep = self.stats["evaluations", rule.name] % 4096 == 0
+        for name in list(state) if sweep else [t for t in touched if t in state]:
             state[name] = [e for e in state[name] if e[0] >= horizon - rule.window]
             if not state[name]:
                 del state[name]
