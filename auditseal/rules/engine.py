@@ -68,23 +68,70 @@ def field_value(doc: dict, path: str) -> Any:
     return node
 
 
-def matches(doc: dict, where: dict) -> bool:
+def _typed(value: Any):
+    """Equal values of the same kind only: true is not 1, "1" is not 1 (1 and 1.0 are equal)."""
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, str):
+        return ("s", value)
+    if isinstance(value, (int, float)):
+        return ("n", value)
+    return None  # objects, lists, null: equal to no condition value
+
+
+def getter(path: str) -> Callable[[dict], Any]:
+    parts = path.split(".")
+
+    def get(doc: dict) -> Any:
+        if path in doc:
+            return doc[path]
+        node: Any = doc
+        for part in parts:
+            if type(node) is not dict:
+                return MISSING
+            node = node.get(part, MISSING)
+            if node is MISSING:
+                return MISSING
+        return node
+
+    return get
+
+
+def compile_where(where: dict) -> Callable[[dict], bool]:
+    """``where`` as one predicate over a document (built once per rule)."""
+    checks: list[Callable[[dict], bool]] = []
     for path, cond in where.items():
-        value = field_value(doc, path)
+        get = getter(path)
         if isinstance(cond, model.Exists):
-            if (value is not MISSING and value is not None) != cond.exists:
-                return False
+
+            def exists(doc: dict, get=get, want: bool = cond.exists) -> bool:
+                return (get(doc) not in (MISSING, None)) == want
+
+            checks.append(exists)
             continue
-        wanted = cond if isinstance(cond, list) else [cond]
-        have = value if isinstance(value, list) else [value]
-        # Equal values of the same kind: true is not 1, "1" is not 1.
-        if not any(
-            h == w and isinstance(h, bool) == isinstance(w, bool) and isinstance(h, str) == isinstance(w, str)
-            for h in have
-            for w in wanted
-        ):
-            return False
-    return True
+        wanted = frozenset(t for t in map(_typed, cond if isinstance(cond, list) else [cond]) if t is not None)
+
+        def check(doc, get=get, wanted=wanted) -> bool:
+            value = get(doc)
+            if isinstance(value, list):
+                return any(_typed(v) in wanted for v in value)
+            return _typed(value) in wanted
+
+        checks.append(check)
+    return lambda doc: all(check(doc) for check in checks)
+
+
+def matches(doc: dict, where: dict) -> bool:
+    return compile_where(where)(doc)
+
+
+def _actions(where: dict) -> frozenset[str] | None:
+    """The ``event.action`` values a filter admits, when it names them (for the rule index)."""
+    cond = where.get("event.action")
+    values = cond if isinstance(cond, list) else [cond]
+    if cond is None or not all(isinstance(v, str) for v in values):
+        return None
+    return frozenset(values)
 
 
 def _key_part(value: Any) -> str | None:
@@ -110,6 +157,22 @@ class Engine:
         state: dict | None = None,
     ):
         self.rules = [r for r in rules if r.enabled]
+        self._where = {r.name: compile_where(r.where) for r in self.rules}
+        self._steps = {
+            r.name: [compile_where(step.where) for step in r.steps] for r in self.rules if r.kind == "sequence"
+        }
+        # Rules by the event.action values they admit; the rest see every event.
+        self._by_action: dict[str, list[int]] = {}
+        self._always: list[int] = []
+        for number, rule in enumerate(self.rules):
+            wheres = [step.where for step in rule.steps] if rule.kind == "sequence" else [rule.where]
+            admitted = [_actions(w) for w in wheres]
+            if any(a is None for a in admitted):
+                self._always.append(number)
+                continue
+            for action in frozenset().union(*admitted):  # type: ignore[arg-type]
+                self._by_action.setdefault(action, []).append(number)
+        self._candidates: dict[Any, list] = {}
         self.lateness = lateness_ms
         self.tz_of = tz_of or (lambda tenant: "UTC")
         self._zones: dict[str, ZoneInfo] = {}
@@ -164,7 +227,16 @@ class Engine:
         if len(seen) > 2 * 4096:  # prune what no non-late duplicate can still meet
             self.seen[tenant] = {i: t for i, t in seen.items() if t >= horizon}
         out = []
-        for rule in self.rules:
+        event = doc.get("event")
+        action = event.get("action") if type(event) is dict else None
+        action = action if isinstance(action, str) else None
+        candidates = self._candidates.get(action)
+        if candidates is None:
+            numbers = sorted({*self._always, *(self._by_action.get(action, ()) if action is not None else ())})
+            candidates = [self.rules[n] for n in numbers]
+            if len(self._candidates) < 10_000:  # action names are few; a flood of odd ones is not cached
+                self._candidates[action] = candidates
+        for rule in candidates:
             self.stats["evaluations", rule.name] += 1
             alert = self._evaluate(rule, doc, tenant, event_id, ts, horizon)
             if alert is not None:
@@ -181,7 +253,7 @@ class Engine:
     def _evaluate(self, rule, doc, tenant, event_id, ts, horizon) -> Alert | None:
         if rule.kind == "sequence":
             return self._sequence(rule, doc, tenant, event_id, ts, horizon)
-        if not matches(doc, rule.where):
+        if not self._where[rule.name](doc):
             return None
         self.stats["matches", rule.name] += 1
         group = self._group(rule, doc, tenant)
@@ -245,7 +317,7 @@ class Engine:
         fired = None
         keys: list[tuple[int, str]] = []
         for number, step in enumerate(rule.steps):
-            if not matches(doc, step.where):
+            if not self._steps[rule.name][number](doc):
                 continue
             key = _key_part(field_value(doc, step.key))
             if key is None:
