@@ -1,17 +1,18 @@
 """The alert store: one row per alert id, so a condition that persists alerts once.
 
 Alert id = SHA-256(rule ‖ tenant ‖ group key ‖ window start), truncated to 32 hex digits
+(``auditseal.rules.engine.alert_id``, the one definition)
 (DESIGN.md section 8): reused later as PagerDuty ``dedup_key`` and webhook id.
 """
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -24,10 +25,6 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_tenant_created ON alerts (tenant, created);
 """
-
-
-def alert_id(rule: str, tenant: str, group: str, window_start: str) -> str:
-    return hashlib.sha256("\x00".join([rule, tenant, group, window_start]).encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ from auditseal.logs import kv
 from auditseal.storage import archive
 from auditseal.storage.files import write_atomic
 
-from .alerts import Alert, AlertStore, alert_id
+from auditseal.rules.engine import alert_id
+
+from .alerts import Alert, AlertStore
 from .journal import Journal
 from .journal.own_stream import OwnStream
 

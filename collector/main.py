@@ -26,7 +26,9 @@ from . import config as collector_config
 from . import preflight
 from .admin.api import Admin
 from .admin.health import Readiness
-from .alerts import Alert, AlertStore, alert_id
+from auditseal.rules.engine import alert_id
+
+from .alerts import Alert, AlertStore
 from .datalock import DataDirLock
 from .ingest import tls_refusals
 from .ingest.server import Ingest, IngestSite

@@ -260,7 +260,7 @@ class Engine:
         if group is None:
             return None
         if rule.kind == "match":
-            return self._fire(rule, group, [event_id], ts, ts, f"{rule.name}: matching event {event_id}", event_id)
+            return self._fire_one(rule, group, event_id, ts, f"{rule.name}: matching event {event_id}")
         if rule.kind == "off_hours":
             return self._off_hours(rule, group, tenant, event_id, ts)
         if rule.kind == "first_seen":
@@ -373,14 +373,8 @@ class Engine:
             return None  # seen within the history (or later: out of order)
         if new_group and not rule.alert_on_new_group:
             return None  # learning this group's first value
-        return self._fire(
-            rule,
-            group,
-            [event_id],
-            ts,
-            ts,
-            f"{rule.name}: {rule.field}={value} not seen for {', '.join(group)} before",
-            event_id,
+        return self._fire_one(
+            rule, group, event_id, ts, f"{rule.name}: {rule.field}={value} not seen for {', '.join(group)} before"
         )
 
     def _off_hours(self, rule, group, tenant, event_id, ts) -> Alert | None:
@@ -392,16 +386,18 @@ class Engine:
         clock = f"{local.hour:02d}:{local.minute:02d}"
         if model.DAYS[local.weekday()] in rule.days and start <= clock < end:
             return None
-        return self._fire(
+        return self._fire_one(
             rule,
             group,
-            [event_id],
-            ts,
-            ts,
-            f"{rule.name}: at {local.isoformat(timespec='minutes')} ({zone.key}), outside "
-            f"{rule.hours} {'/'.join(rule.days)}",
             event_id,
+            ts,
+            f"{rule.name}: at {local.isoformat(timespec='minutes')} "
+            f"({zone.key}), outside {rule.hours} {'/'.join(rule.days)}",
         )
+
+    def _fire_one(self, rule, group, event_id, ts, summary) -> Alert | None:
+        """An alert of one event (match, first_seen, off_hours): its id is part of the group."""
+        return self._fire(rule, group, [event_id], ts, ts, summary, event_id)
 
     def _fire(self, rule, group, ids, start, last, summary, own_id=None) -> Alert | None:
         key = "\x1f".join(group)
