@@ -1,5 +1,5 @@
 """One-time migration of a data directory written by a release before journal cursors were
-opaque (commit 7ab1416 and earlier). Those releases wrote the local journal's position
+opaque (up to commit cdbf7bd). Those releases wrote the local journal's position
 ``[segment, offset]`` in four places; each becomes the cursor text ``1:local:<segment>.<offset>``:
 
 - the SQLite index: table ``cursors (consumer, segment, offset)`` → ``sink_cursors (consumer, cursor)``

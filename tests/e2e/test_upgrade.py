@@ -1,4 +1,4 @@
-"""Today's collector started on a data directory left by the previous release (7ab1416,
+"""Today's collector started on a data directory left by the previous release (cdbf7bd,
 written by ``tests/fixtures/make_previous_release.py`` with that release's code): a collector
 killed while its index stood at the journal's end and its sealer 60 events behind. Every
 sink resumes where it stood — nothing re-indexed, nothing re-sealed, nothing skipped."""
@@ -14,7 +14,7 @@ from tests.e2e.test_bad_input import agent_event, post
 from tests.e2e.test_integrity_cli import verify_archive
 from tests.harness import Pipeline, wait_for
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "collector-data-7ab1416.tar.gz"
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "collector-data-cdbf7bd.tar.gz"
 
 
 def verified(pipe) -> dict:
