@@ -28,7 +28,9 @@ def login(n, minute, outcome="failure", ip="203.0.113.9", tenant="acme"):
 def test_rules_test_prints_the_alerts_of_the_default_pack(tmp_path):
     events = [login(n, n) for n in range(6)] + [login(9, 7, tenant="globex")] + [login(10, 8, "success")]
     path = tmp_path / "events.ndjson"
-    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events) + b"not json\n")
+    path.write_bytes(
+        b"".join(orjson.dumps(e) + b"\n" for e in events) + b"not json\n" + b'{"bad": "\xff\xfe"}\n' + b"[1, 2]\n"
+    )
     done = cli("test", "--rules", str(PACK), "--events", str(path))
     assert done.returncode == 0, done.stderr
     alerts = [orjson.loads(line) for line in done.stdout.splitlines()]
@@ -37,7 +39,8 @@ def test_rules_test_prints_the_alerts_of_the_default_pack(tmp_path):
         ("brute-force-then-success", "acme", ["bob"]),
     ]
     assert alerts[0]["window_start"] == "2026-11-30T10:00:00.000000Z" and len(alerts[0]["events"]) == 5
-    assert f"{path}:9: not JSON" in done.stderr
+    assert f"{path}:9: not JSON" in done.stderr and f"{path}:10: not JSON" in done.stderr  # invalid UTF-8
+    assert f"{path}:11: not a JSON object" in done.stderr
 
 
 def test_rules_check_names_file_line_and_field(tmp_path):

@@ -271,3 +271,51 @@ def test_the_default_pack_loads_and_fires_the_brief_example_once():
     assert [a.rule for a in fired] == ["failed-logins-from-one-ip"]
     fired = feed.ev(9 * MINUTE, outcome="success", user__name="bob")
     assert [a.rule for a in fired] == ["brute-force-then-success"]
+
+
+def test_hostile_and_odd_events_are_counted_never_raise_and_never_group_wrongly():
+    from pathlib import Path
+
+    from auditseal.rules.model import load_rules
+
+    engine = Engine(load_rules(Path(__file__).resolve().parent.parent / "configs" / "rules"))
+    deep: dict = {}
+    node = deep
+    for _ in range(200):
+        node["a"] = {}
+        node = node["a"]
+    odd = [
+        {},
+        {"@timestamp": 12345, "organization": {"id": "acme"}, "event": {"id": "x1"}},
+        {"@timestamp": "yesterday", "organization": {"id": "acme"}, "event": {"id": "x2"}},
+        {"@timestamp": "2026-11-30T09:00:00Z", "organization": {"id": {"nested": 1}}, "event": {"id": "x3"}},
+        {"@timestamp": "2026-11-30T09:00:00Z", "organization": {"id": "acme"}, "event": "not an object"},
+        {
+            "@timestamp": "2026-11-30T09:00:00Z",
+            "organization": {"id": "acme"},
+            "event": {"id": "x5", "action": ["login"], "category": "authentication", "outcome": 1},
+            "source": {"ip": 10**40},
+            "user": {"name": deep, "roles": "admin"},
+        },
+        {
+            "@timestamp": "2026-11-30T09:00:00Z",
+            "organization": {"id": "acme"},
+            "event": {"id": "x6", "category": ["authentication"], "outcome": "failure"},
+            "source": {"ip": ["10.0.0.1", "10.0.0.2"]},
+            "user": {"name": "\udcff bad surrogate"},
+        },
+        {
+            "@timestamp": "9999-12-31T23:59:59.999999Z",
+            "organization": {"id": "acme"},
+            "event": {"id": "x7", "action": "api_key_created", "x" * 10_000: "y" * 1500},
+        },
+    ]
+    for doc in odd:
+        engine.process(doc)
+    assert engine.stats["unusable", ""] == 5
+    # A list-valued IP is no group value: skipped and counted, never grouped as one "IP".
+    assert engine.stats["missing_group", "failed-logins-from-one-ip"] >= 1
+    # A far-future event makes everything before it late, per tenant only.
+    feed = Feed(engine)
+    assert feed.ev(0) == [] and engine.stats["late", ""] >= 1
+    assert feed.many([0, 1, 2, 3, 4], tenant="globex")[0].rule == "failed-logins-from-one-ip"
