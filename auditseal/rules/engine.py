@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import hashlib
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -58,14 +59,7 @@ class Alert:
 
 def field_value(doc: dict, path: str) -> Any:
     """``a.b.c`` through nested objects (or a flat dotted key); MISSING when absent."""
-    if path in doc:
-        return doc[path]
-    node: Any = doc
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return MISSING
-        node = node[part]
-    return node
+    return getter(path)(doc)
 
 
 def _typed(value: Any):
@@ -79,6 +73,7 @@ def _typed(value: Any):
     return None  # objects, lists, null: equal to no condition value
 
 
+@functools.lru_cache(maxsize=4096)
 def getter(path: str) -> Callable[[dict], Any]:
     parts = path.split(".")
 
@@ -119,10 +114,6 @@ def compile_where(where: dict) -> Callable[[dict], bool]:
 
         checks.append(check)
     return lambda doc: all(check(doc) for check in checks)
-
-
-def matches(doc: dict, where: dict) -> bool:
-    return compile_where(where)(doc)
 
 
 def _actions(where: dict) -> frozenset[str] | None:
