@@ -61,8 +61,16 @@ def _cmd_token(_args) -> int:
 
 def _cmd_dev(args) -> int:
     if args.dev_command == "setup":
-        done = devsetup.setup(Path(args.dir), ingest_port=args.ingest_port, admin_port=args.admin_port)
+        done = devsetup.setup(
+            Path(args.dir),
+            ingest_port=args.ingest_port,
+            admin_port=args.admin_port,
+            webhook_url=args.webhook_url,
+            rules_dir=None if args.rules == "none" else Path(args.rules),
+        )
         print(f"collector config: {done.collector_config}")
+        if args.webhook_url:
+            print(f"webhook secret:   {done.root / 'webhook-secret'} (Standard Webhooks, whsec_...)")
         print(f"agent config:     {done.agent_config}")
         print(f"admin token:      {done.root / 'admin-token'}")
         print(f"watched files:    {done.watch_dir}/*.jsonl")
@@ -356,6 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     p_setup = dev_sub.add_parser("setup", help="dev PKI, admin token and configs in --dir")
     p_setup.add_argument("--dir", required=True)
     p_setup.add_argument("--ingest-port", type=int, default=9443)
+    p_setup.add_argument(
+        "--rules",
+        default=str(devsetup.RULES_DIR) if devsetup.RULES_DIR.is_dir() else "none",
+        help="alert rules directory (default: the checkout's configs/rules; 'none': built-in rules only)",
+    )
+    p_setup.add_argument("--webhook-url", help="send alerts to this webhook too (signed; secret in DIR/webhook-secret)")
     p_setup.add_argument("--admin-port", type=int, default=9444)
     p_events = dev_sub.add_parser("events", help="append sample events to a JSON-lines file")
     p_events.add_argument("--file", required=True)

@@ -5,11 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Discriminator, Field, Tag
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
 from auditseal.config import Listen, StrictModel, load_config
 from auditseal.formats.wire import Limits
+from auditseal.rules.model import Duration
 
+from .channels.pagerduty import PagerDutyConfig
+from .channels.slack import SlackConfig
+from .channels.webhook import WebhookConfig
 from .retention import RetentionPolicy
 
 
@@ -128,6 +134,45 @@ class AdminConfig(StrictModel):
     )
 
 
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+    return value
+
+
+Zone = Annotated[str, AfterValidator(_zone)]
+ChannelConfig = Annotated[WebhookConfig | SlackConfig | PagerDutyConfig, Field(discriminator="type")]
+
+
+class AlertingConfig(StrictModel):
+    rules_dir: Path | None = Field(None, description="directory of rule files; without it the built-in rules only")
+    lateness: Duration = Field(300_000, ge=0, description="events older than the newest seen minus this are skipped")
+    default_time_zone: Zone = "UTC"
+    time_zones: dict[str, Zone] = Field(default_factory=dict, description="tenant → IANA zone (off-hours rules)")
+    channels: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")], ChannelConfig] = Field(
+        default_factory=dict
+    )
+    default_channels: list[str] | None = Field(
+        None, description="channels of rules that name none (default: every channel)"
+    )
+    snapshot_interval: float = Field(1.0, gt=0, le=300, description="seconds between engine state snapshots")
+
+    @model_validator(mode="after")
+    def _known_defaults(self):
+        for name in self.default_channels or []:
+            if name not in self.channels:
+                raise ValueError(f"default_channels: {name!r} is not a configured channel")
+        return self
+
+    def defaults(self) -> list[str]:
+        return list(self.channels) if self.default_channels is None else list(self.default_channels)
+
+    def channels_for(self, rule) -> list[str]:
+        return list(rule.channels) if rule.channels else self.defaults()
+
+
 class CollectorConfig(StrictModel):
     collector: Identity = Identity()
     ingest: IngestConfig
@@ -143,6 +188,7 @@ class CollectorConfig(StrictModel):
     retention: RetentionPolicy = RetentionPolicy()
     verify: VerifyConfig = VerifyConfig()
     admin: AdminConfig = AdminConfig()
+    alerting: AlertingConfig = AlertingConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

@@ -1,6 +1,7 @@
 """Scheduled self-verification: the collector verifies its own archive (as ``auditseal
 verify`` would, with a state file so truncation and rollback show) and turns each new
-finding into an ``integrity_failure`` security event in the tenant's own log and an alert.
+finding into an ``integrity_failure`` security event in the tenant's own log; the alert sink's
+built-in ``integrity-failure`` rule turns each such event into one alert.
 
 The events go through the journal like any agent's, under the collector's own stream
 (agent id ``collector.<id>``), so they are indexed, sealed and deduplicated the same way.
@@ -30,9 +31,7 @@ from auditseal.logs import kv
 from auditseal.storage import archive
 from auditseal.storage.files import write_atomic
 
-from auditseal.rules.engine import alert_id
-
-from .alerts import Alert, AlertStore
+from .alerts import AlertStore
 from .journal import Journal
 from .journal.own_stream import OwnStream
 
@@ -65,6 +64,7 @@ def finding_event(finding: Finding, agent: str, sequence: int, now: str) -> dict
             "object": finding.object,
             "first_leaf": finding.first,
             "last_leaf": finding.last,
+            "incident": alert_group(finding),
         },
     }
 
@@ -90,24 +90,12 @@ def confirmed(first: list[Finding], second: list[Finding]) -> list[Finding]:
     return [f for f in second if alert_group(f) in seen]
 
 
-def finding_alert(finding: Finding, now: str) -> Alert:
-    tenant = finding.log.split("/")[0]
-    # The window is the finding itself: the same tamper found again is the same alert.
-    return Alert(
-        alert_id(RULE, tenant, alert_group(finding), ""),
-        RULE,
-        tenant,
-        now,
-        finding.line(),
-        {
-            "code": finding.code,
-            "log": finding.log,
-            "object": finding.object,
-            "first_leaf": finding.first,
-            "last_leaf": finding.last,
-            "detail": finding.detail,
-        },
-    )
+def adopt_legacy_alerts(alerts: AlertStore) -> None:
+    """Data from before the alert sink: the verifier's alerts were rows of their own
+    (rule ``integrity_failure``); their findings count as raised, so none is raised again."""
+    for tenant, created, d in alerts.details_of_rule(RULE):
+        finding = Finding(d["code"], d["log"], d["first_leaf"], d["last_leaf"], d["object"], d["detail"])
+        alerts.record_finding(alert_group(finding), tenant, created)
 
 
 class IntegrityMonitor:
@@ -133,6 +121,7 @@ class IntegrityMonitor:
         self.cipher = cipher
         self.metrics = metrics
         self.last_report: Report | None = None
+        adopt_legacy_alerts(alerts)
 
     def verify(self) -> Report:
         state = orjson.loads(self.state_path.read_bytes()) if self.state_path.exists() else None
@@ -146,7 +135,8 @@ class IntegrityMonitor:
         """Verify, record alerts, journal an event per new finding; returns the new findings."""
         report = await asyncio.to_thread(self.verify)
         findings = report.findings
-        if findings and not all(await asyncio.to_thread(self.alerts.known, [finding_alert(f, "") for f in findings])):
+        known = self.alerts.findings_known
+        if findings and not all(await asyncio.to_thread(known, [alert_group(f) for f in findings])):
             # Something not alerted yet: look again once writes in flight have landed.
             await asyncio.sleep(self.confirm_after)
             report = await asyncio.to_thread(self.verify)
@@ -156,7 +146,8 @@ class IntegrityMonitor:
         for code in {f.code for f in report.findings}:
             self.metrics.integrity_findings.labels(code).inc(sum(1 for f in report.findings if f.code == code))
         now = utc_now_iso()
-        new = [f for f in findings if await asyncio.to_thread(self.alerts.record, finding_alert(f, now))]
+        record = self.alerts.record_finding
+        new = [f for f in findings if await asyncio.to_thread(record, alert_group(f), f.log.split("/")[0], now)]
         if new:
             await self._journal(new, now)
             for f in new:

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,10 +26,13 @@ from auditseal.logs import kv
 from . import config as collector_config
 from . import preflight
 from .admin.api import Admin
-from .admin.health import Readiness
 from auditseal.rules.engine import alert_id
+from auditseal.rules.model import load_rules
 
+from .admin.health import Readiness
 from .alerts import Alert, AlertStore
+from .channels import registry as channel_registry
+from .channels.dispatcher import Dispatcher
 from .datalock import DataDirLock
 from .ingest import tls_refusals
 from .ingest.server import Ingest, IngestSite
@@ -38,6 +42,7 @@ from .journal.local import LocalJournal
 from .journal.own_stream import OwnStream
 from .metrics import CollectorMetrics
 from .sinks import registry, sqlite_index
+from .sinks.alerting import AlertSink
 from .sinks.quarantine import Quarantine
 from .sinks.runner import SinkRunner
 from .sinks.sealer import Sealer
@@ -111,7 +116,24 @@ async def start_site(app: web.Application, listen: str, ssl_context=None) -> web
     return runner
 
 
-async def run(cfg: collector_config.CollectorConfig) -> None:
+def alerting_parts(cfg: collector_config.CollectorConfig, config_path) -> tuple[list, dict]:
+    """The rules (built-in and ``rules_dir``'s) and the channels, their secrets read: a
+    problem is a config error naming its file and line, before anything runs."""
+    from auditseal.preflight import Preflight
+
+    rules = load_rules(cfg.alerting.rules_dir, frozenset(cfg.alerting.channels))
+    p = Preflight(config_path)
+    channels = {}
+    for name, channel_cfg in cfg.alerting.channels.items():
+        secret = next(k for k in ("secret_file", "url_file", "routing_key_file") if hasattr(channel_cfg, k))
+        key = ("alerting", "channels", name, secret)
+        channels[name] = p.loads(
+            key, getattr(channel_cfg, secret), lambda _p, n=name, c=channel_cfg: channel_registry.build(n, c)
+        )
+    return rules, channels
+
+
+async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict) -> None:
     metrics = CollectorMetrics()
     tls_refusals.install(metrics.tls_refusals)
     data = cfg.collector.data_dir
@@ -122,7 +144,12 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     journal = LocalJournal(data / "journal", cfg.journal.max_segment_bytes, cfg.journal.max_bytes)
     await asyncio.to_thread(journal.open)
     alerts = AlertStore(data / "alerts.sqlite")
-    on_entry = functools.partial(quarantined, metrics, alerts)
+    dispatcher = Dispatcher(alerts, channels, {n: c.retry.policy() for n, c in cfg.alerting.channels.items()}, metrics)
+    loop = asyncio.get_running_loop()
+    # Quarantines are reported from the sinks' worker threads.
+    on_entry = functools.partial(
+        quarantined, metrics, alerts, cfg.alerting.defaults(), lambda: loop.call_soon_threadsafe(dispatcher.wake)
+    )
     index, search = registry.open_index(cfg, data, metrics, Quarantine(data / "quarantine", "index", on_entry))
     signer = load_signer(cfg.archive.signing_key)
     store = registry.open_store(cfg.archive, data)
@@ -137,8 +164,22 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
         cfg.retention,
         Quarantine(data / "quarantine", "archive", on_entry),
     )
+    zones = cfg.alerting.time_zones
+    alert_sink = AlertSink(
+        alerts,
+        rules,
+        cfg.alerting.channels_for,
+        journal,
+        cfg.collector.id,
+        metrics,
+        cfg.alerting.lateness,
+        lambda tenant: zones.get(tenant, cfg.alerting.default_time_zone),
+        cfg.alerting.snapshot_interval,
+        on_new=dispatcher.wake,
+    )
     runners = [
         SinkRunner(journal, index, metrics),
+        SinkRunner(journal, alert_sink, metrics),
         SinkRunner(
             journal, sealer, metrics, min_events=cfg.archive.segment_max_events, max_wait=cfg.archive.segment_max_age
         ),
@@ -146,6 +187,7 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     # Sinks open (and create the index schema) before the admin API can query them; a sink
     # whose store is down keeps retrying while ingest runs.
     tasks = [asyncio.create_task(r.run()) for r in runners]
+    dispatching = asyncio.create_task(dispatcher.run())
     while any(r.position is None and r.failing is None for r in runners) and not any(t.done() for t in tasks):
         await asyncio.sleep(0.01)
     readiness = Readiness(journal, runners, metrics)
@@ -206,26 +248,31 @@ async def run(cfg: collector_config.CollectorConfig) -> None:
     scheduler.shutdown(wait=False)
     for r in runners:
         r.stop()
-    _, late = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+    dispatcher.stop()
+    _, late = await asyncio.wait([*tasks, dispatching], timeout=STOP_SECONDS)
     if late:
         # A sink still inside a slow call to its store: everything acknowledged is in the
         # fsynced journal and every sink is idempotent from its cursor, so ending now is safe.
         log.error(
             "sinks did not stop in time; exiting without them",
             extra=kv(
-                sinks=[r.sink.name for r, t in zip(runners, tasks, strict=True) if t in late], seconds=STOP_SECONDS
+                sinks=[r.sink.name for r, t in zip(runners, tasks, strict=True) if t in late]
+                + (["dispatcher"] if dispatching in late else []),
+                seconds=STOP_SECONDS,
             ),
         )
         journal.close()
         logging.shutdown()
         os._exit(2 if halted else 0)
     await SinkRunner._call(index.close)
+    await alert_sink.close()
+    alerts.close()
     journal.close()
     if halted is not None:
         raise halted
 
 
-def quarantined(metrics: CollectorMetrics, alerts: AlertStore, entry) -> None:
+def quarantined(metrics: CollectorMetrics, alerts: AlertStore, channels: list[str], wake, entry) -> None:
     """A sink set an event aside: a counter, an error line and one alert per event."""
     metrics.quarantined.labels(entry.sink, entry.error_type).inc()
     log.error(
@@ -254,9 +301,14 @@ def quarantined(metrics: CollectorMetrics, alerts: AlertStore, entry) -> None:
                 "seq": entry.seq,
                 "cursor": entry.cursor,
                 "error": f"{entry.error_type}: {entry.error}",
+                "severity": "high",
+                "kind": "quarantine",
             },
-        )
+        ),
+        tuple(channels),
+        time.time(),
     )
+    wake()
 
 
 def export(what: str, cfg) -> int:
@@ -333,14 +385,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = collector_config.load(args.config)
         for warning in preflight.check(cfg, args.config, load_hmac_keys, load_signer):
             print(f"auditseal-collector: warning: {warning}", file=sys.stderr)
+        rules, channels = alerting_parts(cfg, args.config)
         if args.command == "check-config":
-            print(f"{args.config}: ok")
+            print(f"{args.config}: ok ({len(rules)} rules, {len(channels)} alert channels)")
             return 0
         logs.setup(cfg.log_level)
         runtime.tune_gc()
         lock = DataDirLock(cfg.collector.data_dir)
         lock.acquire()  # a second collector on the same data would corrupt both
-        asyncio.run(run(cfg))
+        asyncio.run(run(cfg, rules, channels))
         return 0
     except Halt as exc:
         print(f"auditseal-collector: {exc}", file=sys.stderr)

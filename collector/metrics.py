@@ -77,3 +77,49 @@ class CollectorMetrics:
             ["sink"],
             registry=r,
         )
+        # Alerting (the alert sink and the channels).
+        self.rule_evaluations = Counter(
+            "auditseal_collector_rule_evaluations", "Events a rule looked at", ["rule"], registry=r
+        )
+        self.rule_matches = Counter(
+            "auditseal_collector_rule_matches", "Events a rule's filter took", ["rule"], registry=r
+        )
+        self.rule_missing_group = Counter(
+            "auditseal_collector_rule_missing_group",
+            "Matching events without a group_by (or key/field) value, skipped by the rule",
+            ["rule"],
+            registry=r,
+        )
+        self.alerts_fired = Counter("auditseal_collector_alerts_fired", "Alerts raised, by rule", ["rule"], registry=r)
+        self.alerts_suppressed = Counter(
+            "auditseal_collector_alerts_suppressed", "Alerts held back by a rule's throttle", ["rule"], registry=r
+        )
+        self.rule_events_skipped = Counter(
+            "auditseal_collector_rule_events_skipped",
+            "Events no rule evaluated: late (beyond the lateness bound), duplicate (event.id seen), unusable",
+            ["reason"],
+            registry=r,
+        )
+        self.alert_lag = Gauge(
+            "auditseal_collector_alert_evaluation_lag_seconds",
+            "Journal append to rule evaluation, for the newest evaluated event",
+            registry=r,
+        )
+        self.alert_journal_errors = Counter(
+            "auditseal_collector_alert_journal_errors", "Alert events not journaled yet (retried)", registry=r
+        )
+        self.alert_deliveries = Counter(
+            "auditseal_collector_alert_deliveries",
+            "Delivery attempts by channel and outcome (delivered, retried, dead_letter)",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.alert_dead_letters = Counter(
+            "auditseal_collector_alert_dead_letters", "Alert deliveries given up, by channel", ["channel"], registry=r
+        )
+        self.alert_pending = Gauge(
+            "auditseal_collector_alert_deliveries_pending",
+            "Deliveries waiting to be sent, by channel",
+            ["channel"],
+            registry=r,
+        )

@@ -5,6 +5,7 @@ RUN_DIR=${RUN_DIR:-run}
 BIN=${BIN:-.venv/bin}
 INGEST_PORT=${INGEST_PORT:-9443}
 ADMIN_PORT=${ADMIN_PORT:-9444}
+WEBHOOK_URL=${WEBHOOK_URL:-}  # alerts go to this webhook too (secret: $RUN_DIR/webhook-secret)
 
 stop() {
   # SIGTERM, up to 15 s for a clean stop, then SIGKILL (every acknowledged event is in the
@@ -34,7 +35,8 @@ stop() {
 start() {
   stop >/dev/null || { echo "cannot start: a previous pipeline is still running" >&2; exit 1; }
   mkdir -p "$RUN_DIR"
-  "$BIN/auditseal" dev setup --dir "$RUN_DIR" --ingest-port "$INGEST_PORT" --admin-port "$ADMIN_PORT" >/dev/null
+  "$BIN/auditseal" dev setup --dir "$RUN_DIR" --ingest-port "$INGEST_PORT" --admin-port "$ADMIN_PORT" \
+    ${WEBHOOK_URL:+--webhook-url "$WEBHOOK_URL"} >/dev/null
   "$BIN/auditseal-collector" run --config "$RUN_DIR/collector.yaml" >>"$RUN_DIR/collector.log" 2>&1 &
   echo $! >"$RUN_DIR/collector.pid"
   for _ in $(seq 100); do

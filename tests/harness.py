@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -166,12 +167,15 @@ class Pipeline:
             return False
 
     def index_rows(self) -> list[tuple]:
-        """(agent_id, seq, labels.n) of every indexed event."""
+        """(agent_id, seq, labels.n) of every indexed event but alert events (the alert sink's
+        stream: ``alert_events`` has those)."""
         if not self.index_path.exists():
             return []
         conn = sqlite3.connect(f"file:{self.index_path}?mode=ro", uri=True, timeout=30)
         try:
-            return conn.execute("SELECT agent_id, seq, json_extract(doc, '$.labels.n') FROM events").fetchall()
+            return conn.execute(
+                "SELECT agent_id, seq, json_extract(doc, '$.labels.n') FROM events WHERE agent_id NOT LIKE '%.alerts'"
+            ).fetchall()
         except sqlite3.OperationalError:
             return []
         finally:
@@ -188,6 +192,19 @@ class Pipeline:
             return []
         finally:
             conn.close()
+
+    def alert_events(self) -> list[dict]:
+        """The indexed audit events of alerts (``event.action`` alert_fired)."""
+        return [d for d in self.index_docs() if d["event"]["action"] == "alert_fired"]
+
+    def alerts(self, tenant: str = "acme", **filters) -> list[dict]:
+        """``/v1/alerts`` for the tenant (filters: rule, severity, since, until, limit)."""
+        query = urllib.parse.urlencode({"tenant": tenant, **filters})
+        request = urllib.request.Request(
+            f"{self.setup.admin_url}/v1/alerts?{query}", headers={"Authorization": f"Bearer {self.setup.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return orjson.loads(resp.read())["alerts"]
 
     def index_count(self) -> int:
         return len(self.index_rows())

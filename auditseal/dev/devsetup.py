@@ -6,6 +6,7 @@ exactly the same configuration shape.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import secrets
@@ -16,6 +17,10 @@ import yaml
 
 from auditseal.dev import pki
 from auditseal.formats import crypto, keys
+
+
+# The default rule pack, in a checkout (``make run`` uses it).
+RULES_DIR = Path(__file__).resolve().parents[2] / "configs" / "rules"
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,8 @@ def setup(
     admin_port: int = 9444,
     agent_overrides: dict | None = None,
     collector_overrides: dict | None = None,
+    webhook_url: str | None = None,
+    rules_dir: Path | None = None,
 ) -> DevSetup:
     root = Path(root).resolve()
     pki_dir = root / "pki"
@@ -80,6 +87,20 @@ def setup(
         },
         "admin": {"listen": f"127.0.0.1:{admin_port}", "token_sha256": [hashlib.sha256(token.encode()).hexdigest()]},
     }
+    alerting: dict = {}
+    if rules_dir is not None:
+        alerting["rules_dir"] = str(Path(rules_dir).resolve())
+    if webhook_url:
+        secret_path = root / "webhook-secret"
+        if not secret_path.exists():  # kept: a receiver may already hold it
+            fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+        alerting["channels"] = {
+            "webhook": {"type": "webhook", "url": webhook_url, "secret_file": str(secret_path), "timeout": 5}
+        }
+    if alerting:
+        collector["alerting"] = alerting
     agent = {
         "agent": {"id": agent_id, "state_dir": str(root / "agent")},
         "inputs": [{"type": "file", "name": "app-audit", "paths": [str(watch_dir / "*.jsonl")], "tenant": tenants[0]}],

@@ -23,7 +23,7 @@ import datetime as dt
 import functools
 import hashlib
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from auditseal.formats.event import format_ts, parse_ts
 
 from . import model
 
+PER_EVENT = frozenset({"match", "first_seen", "off_hours"})
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 MISSING = object()
 
@@ -52,9 +53,30 @@ class Alert:
     at: str  # event time of the event that fired it
     events: list[str]  # event ids that make it
     summary: str
+    context: dict = field(default_factory=dict)  # per-event kinds: what the event said
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+EVIDENCE = ("event.action", "event.outcome", "user.name", "source.ip", "host.name", "message", "labels")
+
+
+def evidence(doc: dict) -> dict:
+    """The fields of an alert's one event worth showing with it (bounded in size)."""
+    out = {}
+    for path in EVIDENCE:
+        value = getter(path)(doc)
+        if value is MISSING or value is None:
+            continue
+        if isinstance(value, str):
+            value = value[:1000]
+        elif isinstance(value, dict):
+            value = {str(k)[:100]: v for k, v in list(value.items())[:20] if isinstance(v, (str, int, float, bool))}
+        elif not isinstance(value, (int, float, bool)):
+            continue
+        out[path] = value
+    return out
 
 
 def field_value(doc: dict, path: str) -> Any:
@@ -231,7 +253,7 @@ class Engine:
             self.stats["evaluations", rule.name] += 1
             alert = self._evaluate(rule, doc, tenant, event_id, ts, horizon)
             if alert is not None:
-                out.append(alert)
+                out.append(replace(alert, context=evidence(doc)) if rule.kind in PER_EVENT else alert)
         return out
 
     def _group(self, rule, doc: dict, tenant: str) -> list[str] | None:
@@ -251,7 +273,9 @@ class Engine:
         if group is None:
             return None
         if rule.kind == "match":
-            return self._fire_one(rule, group, event_id, ts, f"{rule.name}: matching event {event_id}")
+            message = doc.get("message")
+            what = message[:500] if isinstance(message, str) and message else f"matching event {event_id}"
+            return self._fire_one(rule, group, event_id, ts, f"{rule.name}: {what}")
         if rule.kind == "off_hours":
             return self._off_hours(rule, group, tenant, event_id, ts)
         if rule.kind == "first_seen":

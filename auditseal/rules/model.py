@@ -22,7 +22,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from auditseal.config import StrictModel, load_config
+from auditseal.config import StrictModel, line_of, load_config
 from auditseal.errors import ConfigError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
@@ -125,15 +125,53 @@ class RuleFile(StrictModel):
     rules: list[Rule]
 
 
-def load_rules(directory: Path) -> list:
-    """Every ``*.yaml``/``*.yml`` under ``directory``, sorted; rule names unique."""
+# Events the collector raises itself alert without any rule file; a rule file may redefine
+# one by name (another severity, other channels).
+BUILTIN: tuple[dict, ...] = (
+    {
+        "name": "integrity-failure",
+        "description": "the archive verifier found tampering or loss",
+        "kind": "match",
+        "severity": "critical",
+        "where": {"event.action": "integrity_failure"},
+    },
+    {
+        "name": "sequence-gap",
+        "description": "events missing from an agent's stream",
+        "kind": "match",
+        "severity": "high",
+        "where": {"event.action": "sequence_gap"},
+    },
+)
+
+
+def builtin_rules() -> list:
+    return list(RuleFile.model_validate({"rules": list(BUILTIN)}).rules)
+
+
+def load_rules(directory: Path | None, channels: frozenset[str] | None = None) -> list:
+    """Every ``*.yaml``/``*.yml`` under ``directory``, sorted, then the built-in rules not
+    redefined there; rule names unique. With ``channels``, a rule naming another channel is
+    an error at its line."""
     rules: list = []
     seen: dict[str, str] = {}
-    files = sorted([*Path(directory).glob("*.yaml"), *Path(directory).glob("*.yml")])
+    files = sorted([*Path(directory).glob("*.yaml"), *Path(directory).glob("*.yml")]) if directory else []
+    if directory is not None and not Path(directory).is_dir():
+        raise ConfigError(str(directory), None, "(directory)", "no such directory of rule files")
     for path in files:
-        for rule in load_config(RuleFile, path).rules:
+        for number, rule in enumerate(load_config(RuleFile, path).rules):
             if rule.name in seen:
                 raise ConfigError(str(path), None, "rules.name", f"{rule.name!r} is defined in {seen[rule.name]} too")
+            unknown = [c for c in rule.channels if channels is not None and c not in channels]
+            if unknown:
+                key = ("rules", number, "channels")
+                raise ConfigError(
+                    str(path),
+                    line_of(path, key),
+                    f"rules.{number}.channels",
+                    f"unknown channel {unknown[0]!r} (configured: {', '.join(sorted(channels or ())) or 'none'})",
+                )
             seen[rule.name] = str(path)
             rules.append(rule)
+    rules.extend(rule for rule in builtin_rules() if rule.name not in seen)
     return rules

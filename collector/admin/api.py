@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from auditseal.audit.prove import build_proof
 from auditseal.errors import Rejected
+from auditseal.formats.event import format_ts, parse_ts
 from auditseal.logs import kv
 
 from ..metrics import CollectorMetrics
@@ -63,6 +64,7 @@ class Admin:
         app.router.add_get("/v1/events", self.events)
         app.router.add_get("/v1/proof", self.proof)
         app.router.add_get("/v1/alerts", self.list_alerts)
+        app.router.add_get("/v1/alerts/dead-letters", self.dead_letters)
         return app
 
     async def healthz(self, _request: web.Request) -> web.Response:
@@ -76,11 +78,51 @@ class Admin:
         return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def list_alerts(self, request: web.Request) -> web.Response:
+        """A tenant's alerts, newest first, each with its deliveries per channel. Filters:
+        ``rule``, ``severity``, ``since``/``until`` (alert time, ISO UTC); ``limit`` (≤ 1000) and
+        ``cursor`` (from the previous page's ``next_cursor``)."""
+        q = request.query
+        tenant = q.get("tenant")
+        if not tenant:
+            return error("bad_query", "tenant is required")
+        unknown = sorted(set(q) - {"tenant", "rule", "severity", "since", "until", "limit", "cursor"})
+        if unknown:
+            return error("bad_query", f"unknown parameter {unknown[0]!r}")
+        limit = q.get("limit", "100")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            return error("bad_query", "limit: a whole number from 1 to 1000")
+        severity = q.get("severity")
+        if severity and severity not in ("low", "medium", "high", "critical"):
+            return error("bad_query", "severity: one of low, medium, high, critical")
+        bounds = {}
+        for key in ("since", "until"):
+            if q.get(key):
+                try:
+                    bounds[key] = format_ts(parse_ts(q[key]))
+                except Rejected:
+                    return error("bad_query", f"{key}: not an ISO 8601 time")
+        try:
+            found, nxt = await asyncio.to_thread(
+                self.alerts.query,
+                tenant,
+                int(limit),
+                q.get("rule"),
+                severity,
+                bounds.get("since"),
+                bounds.get("until"),
+                q.get("cursor"),
+            )
+        except Rejected as exc:
+            return error(exc.reason, str(exc))
+        return web.json_response({"count": len(found), "alerts": found, "next_cursor": nxt})
+
+    async def dead_letters(self, request: web.Request) -> web.Response:
+        """A tenant's deliveries given up (4xx, or retried past the channel's give_up_after)."""
         tenant = request.query.get("tenant")
         if not tenant:
             return error("bad_query", "tenant is required")
-        found = await asyncio.to_thread(self.alerts.list, tenant)
-        return web.json_response({"count": len(found), "alerts": found})
+        found = await asyncio.to_thread(self.alerts.dead_letters, tenant)
+        return web.json_response({"count": len(found), "dead_letters": found})
 
     async def proof(self, request: web.Request) -> web.Response:
         """Inclusion proof bundle for ``event_id`` in ``tenant``'s log (see auditseal.audit.prove)."""

@@ -3,7 +3,8 @@
 The runner reads the journal and hands the sink a ``Batch`` (``stored``): iterating it yields
 each event materialised once, with the cursor of the record it came in (or, for a line that
 cannot be materialised, the error), and ``end`` is the cursor after the batch. The sink stores them and durably records
-``end`` (its own cursor, as ``Cursor.encode()`` text) — the runner persists nothing.
+``end`` (its own cursor, as ``Cursor.encode()`` text) — the runner persists nothing. A sink
+that records its cursor only now and then returns the one it has recorded.
 
 Errors, by what the runner does next:
 
@@ -31,7 +32,12 @@ __all__ = ["Batch", "Sink", "SinkUnavailable", "StoredEvent"]
 
 
 class SinkUnavailable(Retryable):
-    """The sink's store cannot take writes now; retried from the sink's cursor."""
+    """The sink's store cannot take writes now; retried from the sink's cursor — or from
+    ``replay_from``, when the sink has gone back to an older durable state of its own."""
+
+    def __init__(self, message: str, retry_after: float | None = None, replay_from: Cursor | None = None):
+        super().__init__(message, retry_after)
+        self.replay_from = replay_from
 
 
 class Sink(Protocol):
@@ -41,8 +47,10 @@ class Sink(Protocol):
     def open(self) -> Cursor | None:
         """Where this sink has durably processed up to (None: from the journal's start)."""
 
-    def process(self, batch: Batch) -> None:
-        """Store the batch's events (iterate it once); durably record ``batch.end``."""
+    def process(self, batch: Batch) -> Cursor | None:
+        """Store the batch's events (iterate it once); durably record ``batch.end`` (None), or
+        return the older cursor it has durably recorded (a sink that checkpoints its state
+        now and then): the journal keeps what lies after it."""
 
     def retry(self, items: list[tuple[BatchMeta, bytes]]) -> list[str]:
         """Store quarantined events again; the event ids now stored."""

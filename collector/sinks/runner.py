@@ -116,15 +116,18 @@ class SinkRunner:
     async def _process(self, batch: Batch) -> float | None:
         """Hand the sink one batch; None when stored, else the pause before a replay."""
         try:
-            await self._call(self.sink.process, batch)
+            durable = await self._call(self.sink.process, batch)
         except Halt:
             raise
         except Exception as exc:  # the sink's store is down or broken: retry, never skip
+            replay_from = getattr(exc, "replay_from", None)
+            if replay_from is not None:  # the sink went back to an older state of its own
+                self.position = replay_from
             return self._failed(exc, "sink failed; will retry from its cursor")
         self.failing = None
         self.position = batch.end
         self.metrics.sink_events.labels(self.sink.name).inc(batch.count)
-        self.journal.release(self.sink.name, batch.end)
+        self.journal.release(self.sink.name, durable or batch.end)
         return None
 
     async def _retry_quarantined(self) -> None:

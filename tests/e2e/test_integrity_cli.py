@@ -115,16 +115,12 @@ def test_the_collector_verifies_itself_and_raises_one_integrity_failure_per_find
     segment.write_bytes(bytes(data))
 
     def alerts():
-        request = urllib.request.Request(
-            f"{pipeline.setup.admin_url}/v1/alerts?tenant=acme",
-            headers={"Authorization": f"Bearer {pipeline.setup.token}"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return orjson.loads(resp.read())["alerts"]
+        return pipeline.alerts("acme", rule="integrity-failure")
 
     found = wait_for(alerts, 20, "an integrity alert")
-    assert [a["details"]["code"] for a in found] == ["SEGMENT_HASH_MISMATCH"]
-    assert found[0]["details"]["object"] == f"acme/0/segments/{segment.name}"
+    assert [a["details"]["context"]["labels"]["finding_code"] for a in found] == ["SEGMENT_HASH_MISMATCH"]
+    assert found[0]["details"]["context"]["labels"]["object"] == f"acme/0/segments/{segment.name}"
+    assert found[0]["details"]["severity"] == "critical"
     time.sleep(2.5)  # several more verification runs: the same finding alerts once
     assert len(alerts()) == 1
     events = wait_for(
@@ -165,18 +161,14 @@ def test_a_tenants_log_deleted_under_the_running_collector_is_one_alert_and_one_
     )
 
     def alerts(tenant):
-        request = urllib.request.Request(
-            f"{pipeline.setup.admin_url}/v1/alerts?tenant={tenant}",
-            headers={"Authorization": f"Bearer {pipeline.setup.token}"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return orjson.loads(resp.read())["alerts"]
+        return pipeline.alerts(tenant, rule="integrity-failure")
 
     shutil.rmtree(pipeline.root / "collector" / "archive" / "globex")
     found = wait_for(lambda: alerts("globex"), 20, "an alert for the vanished log")
-    assert [(a["details"]["code"], a["details"]["first_leaf"], a["details"]["last_leaf"]) for a in found] == [
-        ("LOG_MISSING", 0, 99)
-    ]
+    labels = [a["details"]["context"]["labels"] for a in found]
+    assert [(x["finding_code"], x["first_leaf"], x["last_leaf"]) for x in labels] == [("LOG_MISSING", 0, 99)]
+    alert_events = wait_for(pipeline.alert_events, 10, "the alert's own audit event")
+    assert [(e["organization"]["id"], e["rule"]["name"]) for e in alert_events] == [("globex", "integrity-failure")]
     runs = pipeline.collector_metrics()['auditseal_collector_verify_runs_total{result="findings"}']
     pipeline.write_events(300, 50, tenant="globex")  # the tenant's events keep coming
     pipeline.write_events(350, 50, tenant="acme")
@@ -197,4 +189,5 @@ def test_a_tenants_log_deleted_under_the_running_collector_is_one_alert_and_one_
     assert [(f["code"], f["log"], f["first"], f["last"]) for f in report["findings"]] == [
         ("CHECKPOINT_MISSING", "globex/0", 0, 99)
     ]
-    assert report["events_verified"] == 250 + 50 + 1  # acme, globex after the loss, the finding
+    # acme, globex after the loss, the finding event and the alert's own audit event
+    assert report["events_verified"] == 250 + 50 + 1 + 1

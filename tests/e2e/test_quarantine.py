@@ -8,7 +8,6 @@ admission check can know in advance). The same event seals into the archive as u
 
 import subprocess
 import sys
-import urllib.request
 
 import orjson
 import pytest
@@ -38,11 +37,7 @@ def listed(pipe: Pipeline) -> list[dict]:
 
 
 def alerts(pipe: Pipeline) -> list[dict]:
-    request = urllib.request.Request(
-        f"{pipe.setup.admin_url}/v1/alerts?tenant=acme", headers={"Authorization": f"Bearer {pipe.setup.token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        return orjson.loads(resp.read())["alerts"]
+    return pipe.alerts("acme", rule="sink_quarantine")
 
 
 @pytest.mark.timeout(300)
