@@ -157,7 +157,9 @@ class AlertingConfig(StrictModel):
     default_channels: list[str] | None = Field(
         None, description="channels of rules that name none (default: every channel)"
     )
-    snapshot_interval: float = Field(1.0, gt=0, le=300, description="seconds between engine state snapshots")
+    snapshot_interval: float = Field(
+        5.0, gt=0, le=300, description="seconds between engine state snapshots (a crash replays at most this much)"
+    )
 
     @model_validator(mode="after")
     def _known_defaults(self):

@@ -121,7 +121,6 @@ def alerting_parts(cfg: collector_config.CollectorConfig, config_path) -> tuple[
     problem is a config error naming its file and line, before anything runs."""
     from auditseal.preflight import Preflight
 
-    rules = load_rules(cfg.alerting.rules_dir, frozenset(cfg.alerting.channels))
     p = Preflight(config_path)
     channels = {}
     for name, channel_cfg in cfg.alerting.channels.items():
@@ -130,7 +129,7 @@ def alerting_parts(cfg: collector_config.CollectorConfig, config_path) -> tuple[
         channels[name] = p.loads(
             key, getattr(channel_cfg, secret), lambda _p, n=name, c=channel_cfg: channel_registry.build(n, c)
         )
-    return rules, channels
+    return load_rules(cfg.alerting.rules_dir, frozenset(cfg.alerting.channels)), channels
 
 
 async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict) -> None:

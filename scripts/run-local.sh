@@ -62,6 +62,8 @@ The pipeline is running (collector pid $(cat "$RUN_DIR/collector.pid"), agent pi
              (or any JSON line with event.action and event.category to $RUN_DIR/logs/*.jsonl)
   query:     AUDITSEAL_TOKEN=\$(cat $RUN_DIR/admin-token) $BIN/auditseal query \\
                --collector http://127.0.0.1:$ADMIN_PORT --tenant acme --user alice --action user_login
+  alerts:    curl -H "Authorization: Bearer \$(cat $RUN_DIR/admin-token)" \\
+               'http://127.0.0.1:$ADMIN_PORT/v1/alerts?tenant=acme'   (rules: configs/rules; webhook: make run WEBHOOK_URL=...)
   metrics:   curl http://127.0.0.1:$ADMIN_PORT/metrics
   stop:      make stop
 MSG

@@ -50,6 +50,7 @@ def add_import(path: Path, line: str) -> None:
             "Only the local journal backend touches segment files",
         ),
         ("collector/sinks/runner.py", "from ..ingest import accept  # noqa", "Collector layers"),
+        ("collector/channels/dispatcher.py", "from ..admin import api  # noqa", "Collector layers"),
         ("auditseal/formats/wire.py", "from collector import query  # noqa", "The core imports neither program"),
         ("auditseal/formats/event.py", "from auditseal.storage import archive  # noqa", "Core wings"),
         ("agent/shipper.py", "from collector.journal import base  # noqa", "never import each other"),

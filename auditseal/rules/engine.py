@@ -5,7 +5,8 @@
   missing a ``group_by`` field is not grouped under "nothing": it is skipped and counted.
 - Lateness L: per tenant, an event older than (newest seen − L) is skipped by every rule and
   counted (``late``); it was stored all the same.
-- Duplicates (same ``event.id``) never count twice (``duplicates``).
+- Duplicates (same ``event.id``) never count twice (``duplicates``): the last ``RECENT`` ids
+  of each tenant are remembered, and every window and sequence step knows its own events.
 - A threshold/distinct window that fires is used up (its events count for no later alert);
   throttle per (rule, group): alerts within ``throttle`` of the last one are suppressed and
   counted.
@@ -32,6 +33,7 @@ from auditseal.formats.event import format_ts, parse_ts
 
 from . import model
 
+RECENT = 4096  # event ids remembered per tenant for dedupe (beyond: each window's own ids)
 PER_EVENT = frozenset({"match", "first_seen", "off_hours"})
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 MISSING = object()
@@ -153,6 +155,16 @@ def _key_part(value: Any) -> str | None:
     return str(value)
 
 
+def _holds(entries: list, ts: int, event_id: str) -> bool:
+    """Whether a time-sorted ``[ts, id, ...]`` list has this event already."""
+    at = bisect.bisect_left(entries, [ts])
+    while at < len(entries) and entries[at][0] == ts:
+        if entries[at][1] == event_id:
+            return True
+        at += 1
+    return False
+
+
 def to_ms(moment: dt.datetime) -> int:
     return (moment - EPOCH) // dt.timedelta(milliseconds=1)
 
@@ -237,8 +249,8 @@ class Engine:
             self.stats["duplicates", ""] += 1
             return []
         seen[event_id] = ts
-        if len(seen) > 2 * 4096:  # prune what no non-late duplicate can still meet
-            self.seen[tenant] = {i: t for i, t in seen.items() if t >= horizon}
+        if len(seen) > RECENT:  # the oldest goes; windows still know their own events
+            del seen[next(iter(seen))]
         out = []
         event = doc.get("event")
         action = event.get("action") if type(event) is dict else None
@@ -291,6 +303,9 @@ class Engine:
     def _window(self, rule, group, event_id, ts, value, horizon) -> Alert | None:
         key = "\x1f".join(group)
         entries = self.windows.setdefault(rule.name, {}).setdefault(key, [])
+        if _holds(entries, ts, event_id):
+            self.stats["duplicates", rule.name] += 1
+            return None
         bisect.insort(entries, [ts, event_id, value])
         found = None
         times = [e[0] for e in entries]
@@ -349,7 +364,9 @@ class Engine:
             partner = next(
                 (e for e in (other if number == 0 else reversed(other)) if lo <= e[0] <= hi and e[1] != event_id), None
             )
-            if partner is None or fired is not None:
+            if _holds(mine, ts, event_id):
+                self.stats["duplicates", rule.name] += 1
+            elif partner is None or fired is not None:
                 bisect.insort(mine, [ts, event_id, None])
             else:
                 other.remove(partner)

@@ -114,7 +114,7 @@ class AlertSink:
         metrics,
         lateness_ms: int = 300_000,
         tz_of: Callable[[str], str] | None = None,
-        snapshot_every: float = 1.0,
+        snapshot_every: float = 5.0,
         on_new: Callable[[], None] = lambda: None,
     ):
         self.on_new = on_new  # new alerts are stored (the dispatcher looks at once)
@@ -151,7 +151,7 @@ class AlertSink:
         return cursor
 
     # -- evaluation ------------------------------------------------------------------------------
-    def _evaluate(self, batch: Batch) -> tuple[list[Fired], str | None]:
+    def _evaluate(self, batch: Batch, snapshot: bool) -> tuple[list[Fired], str | None, bytes | None]:
         fired: list[Fired] = []
         ingested = None
         for event in batch:
@@ -162,17 +162,17 @@ class AlertSink:
                 self.engine.stats["unusable", ""] += 1
                 continue
             fired.extend(self.engine.process(event.doc))
-        return fired, ingested
+        return fired, ingested, orjson.dumps(self.engine.snapshot()) if snapshot else None
 
     async def process(self, batch: Batch) -> Cursor | None:
         try:
-            fired, ingested = self._evaluate(batch)
             now = time.time()
+            snapshot = now - self._snapshot_at >= self.snapshot_every
+            # Off the event loop: the rules and the snapshot are CPU work.
+            fired, ingested, state = await asyncio.to_thread(self._evaluate, batch, snapshot)
             stamp = utc_now_iso()
             rows = [(stored_alert(a, stamp), self.channels.get(a.rule, [])) for a in fired]
-            snapshot = now - self._snapshot_at >= self.snapshot_every
             if rows or snapshot:
-                state = orjson.dumps(self.engine.snapshot()) if snapshot else None
                 new = await asyncio.to_thread(
                     self.store.commit,
                     rows,

@@ -162,3 +162,67 @@ def test_the_readmes_running_it_for_real_commands_with_the_example_configs(tmp_p
         ran += 1
     assert ran >= 6
     assert (etc / "pki" / "collector-collector-1.crt").exists()
+
+
+def test_alerting_problems_are_named_in_the_config_and_in_the_rule_files(pipeline, tmp_path):
+    config = pipeline.setup.collector_config
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "mine.yaml").write_text(
+        "rules:\n  - name: ok-rule\n    kind: match\n    where: {event.action: x}\n"
+        "  - name: noisy\n    kind: match\n    channels: [pager]\n"
+    )
+    secret = tmp_path / "hook-secret"
+    secret.write_text("not-base64-at-all!\n")
+    original = config.read_text()
+
+    def with_alerting(block: str) -> None:
+        config.write_text(original + "alerting:\n" + block)
+
+    base_line = len(original.splitlines()) + 1  # the "alerting:" line
+    with_alerting(
+        f"  rules_dir: {rules}\n  channels:\n    hook:\n      type: webhook\n      url: http://127.0.0.1:9/\n"
+        f"      secret_file: {tmp_path / 'missing'}\n"
+    )
+    for command in ("check-config", "run"):
+        assert_refused(
+            program("collector", command, config),
+            config,
+            base_line + 6,
+            "alerting.channels.hook.secret_file",
+            "No such file",
+        )
+    with_alerting(
+        f"  rules_dir: {rules}\n  channels:\n    hook:\n      type: webhook\n      url: http://127.0.0.1:9/\n"
+        f"      secret_file: {secret}\n"
+    )
+    done = program("collector", "check-config", config)
+    assert_refused(done, config, base_line + 6, "alerting.channels.hook.secret_file", "not whsec_<base64>")
+    assert "not-base64-at-all" not in done.stderr  # a secret, even a broken one, is never shown
+    secret.write_text("whsec_" + "A" * 44 + "\n")
+    assert_refused(
+        program("collector", "check-config", config),
+        rules / "mine.yaml",
+        7,
+        "rules.1.channels",
+        "unknown channel 'pager'",
+    )
+    with_alerting("  time_zones: {acme: Mars/Olympus}\n")
+    assert_refused(
+        program("collector", "check-config", config),
+        config,
+        base_line + 1,
+        "alerting.time_zones.acme",
+        "IANA time zone",
+    )
+    with_alerting("  channels:\n    x:\n      type: carrier-pigeon\n")
+    assert_refused(
+        program("collector", "check-config", config), config, base_line + 2, "alerting.channels.x", "'webhook', 'slack'"
+    )
+    (rules / "mine.yaml").write_text("rules:\n  - name: ok-rule\n    kind: match\n    channels: [hook]\n")
+    with_alerting(
+        f"  rules_dir: {rules}\n  channels:\n    hook:\n      type: webhook\n      url: http://127.0.0.1:9/\n"
+        f"      secret_file: {secret}\n"
+    )
+    done = program("collector", "check-config", config)
+    assert done.returncode == 0 and "(3 rules, 1 alert channels)" in done.stdout, done.stdout + done.stderr
