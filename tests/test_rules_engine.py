@@ -5,6 +5,8 @@ import datetime as dt
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from auditseal.rules.engine import Engine, alert_id
 from auditseal.rules.model import RuleFile
@@ -319,3 +321,16 @@ def test_hostile_and_odd_events_are_counted_never_raise_and_never_group_wrongly(
     feed = Feed(engine)
     assert feed.ev(0) == [] and engine.stats["late", ""] >= 1
     assert feed.many([0, 1, 2, 3, 4], tenant="globex")[0].rule == "failed-logins-from-one-ip"
+
+
+@given(
+    st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30)),
+    st.integers(-23 * 3600, 23 * 3600),
+    st.integers(0, 999_999),
+)
+def test_event_time_in_milliseconds_is_exact_for_any_moment_and_offset(moment, offset_s, offset_us):
+    from auditseal.rules.engine import EPOCH, to_ms
+
+    zone = dt.timezone(dt.timedelta(seconds=offset_s, microseconds=offset_us if abs(offset_s) < 23 * 3600 else 0))
+    aware = moment.replace(tzinfo=zone)
+    assert to_ms(aware) == (aware - EPOCH) // dt.timedelta(milliseconds=1)

@@ -23,7 +23,7 @@ import bisect
 import datetime as dt
 import functools
 import hashlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
@@ -100,6 +100,18 @@ def _typed(value: Any):
 @functools.lru_cache(maxsize=4096)
 def getter(path: str) -> Callable[[dict], Any]:
     parts = path.split(".")
+    if len(parts) == 2:  # the common case (event.action, source.ip), unrolled
+        first, second = parts
+
+        def get2(doc: dict) -> Any:
+            if path in doc:
+                return doc[path]
+            node = doc.get(first, MISSING)
+            if type(node) is not dict:
+                return MISSING
+            return node.get(second, MISSING)
+
+        return get2
 
     def get(doc: dict) -> Any:
         if path in doc:
@@ -116,6 +128,35 @@ def getter(path: str) -> Callable[[dict], Any]:
     return get
 
 
+def _condition(get: Callable[[dict], Any], cond) -> Callable[[dict], bool]:
+    """One field's condition: equal to a value (or any of a list), or contained in a list field."""
+    values = cond if isinstance(cond, list) else [cond]
+    wanted = frozenset(t for t in map(_typed, values) if t is not None)
+    strings = frozenset(v for kind, v in wanted if kind == "s")
+    if len(strings) == len(wanted):  # strings only: no typing per value
+
+        def check_strings(doc: dict) -> bool:
+            value = get(doc)
+            kind = type(value)
+            if kind is str:
+                return value in strings
+            if kind is list:
+                for v in value:  # a loop, not any(genexpr): this is the hottest line
+                    if type(v) is str and v in strings:
+                        return True
+            return False
+
+        return check_strings
+
+    def check(doc: dict) -> bool:
+        value = get(doc)
+        if isinstance(value, list):
+            return any(_typed(v) in wanted for v in value)
+        return _typed(value) in wanted
+
+    return check
+
+
 def compile_where(where: dict) -> Callable[[dict], bool]:
     """``where`` as one predicate over a document (built once per rule)."""
     checks: list[Callable[[dict], bool]] = []
@@ -128,25 +169,44 @@ def compile_where(where: dict) -> Callable[[dict], bool]:
 
             checks.append(exists)
             continue
-        wanted = frozenset(t for t in map(_typed, cond if isinstance(cond, list) else [cond]) if t is not None)
+        checks.append(_condition(get, cond))
+    if not checks:
+        return lambda doc: True
+    if len(checks) == 1:
+        return checks[0]
 
-        def check(doc, get=get, wanted=wanted) -> bool:
-            value = get(doc)
-            if isinstance(value, list):
-                return any(_typed(v) in wanted for v in value)
-            return _typed(value) in wanted
+    def every(doc: dict) -> bool:
+        for check in checks:
+            if not check(doc):
+                return False
+        return True
 
-        checks.append(check)
-    return lambda doc: all(check(doc) for check in checks)
+    return every
 
 
-def _actions(where: dict) -> frozenset[str] | None:
-    """The ``event.action`` values a filter admits, when it names them (for the rule index)."""
-    cond = where.get("event.action")
-    values = cond if isinstance(cond, list) else [cond]
-    if cond is None or not all(isinstance(v, str) for v in values):
-        return None
-    return frozenset(values)
+# Fields whose string values index the rules: an event is offered only to the rules whose
+# filter could admit it (the filter still decides).
+INDEX_FIELDS = ("event.action", "event.category", "event.outcome", "user.roles")
+
+
+def _index_entry(where: dict) -> tuple[int, frozenset[str]] | None:
+    """The first index field a filter names with string values only, and those values."""
+    for number, path in enumerate(INDEX_FIELDS):
+        cond = where.get(path)
+        if cond is None or isinstance(cond, model.Exists):
+            continue
+        values = cond if isinstance(cond, list) else [cond]
+        if all(isinstance(v, str) for v in values):
+            return number, frozenset(values)
+    return None
+
+
+def _strings(value: Any) -> tuple:
+    if type(value) is str:
+        return (value,)
+    if type(value) is list:
+        return tuple(v for v in value if type(v) is str)
+    return ()
 
 
 def _key_part(value: Any) -> str | None:
@@ -165,8 +225,18 @@ def _holds(entries: list, ts: int, event_id: str) -> bool:
     return False
 
 
+EPOCH_ORDINAL = EPOCH.toordinal()
+
+
 def to_ms(moment: dt.datetime) -> int:
-    return (moment - EPOCH) // dt.timedelta(milliseconds=1)
+    """Milliseconds since the epoch, floored (integer arithmetic: a timedelta division costs
+    more than the rest of an event's evaluation)."""
+    offset = moment.utcoffset()
+    seconds = (moment.toordinal() - EPOCH_ORDINAL) * 86400 + moment.hour * 3600 + moment.minute * 60 + moment.second
+    micros = seconds * 1_000_000 + moment.microsecond
+    if offset:
+        micros -= (offset.days * 86400 + offset.seconds) * 1_000_000 + offset.microseconds
+    return micros // 1000
 
 
 def iso(ms: int) -> str:
@@ -186,17 +256,19 @@ class Engine:
         self._steps = {
             r.name: [compile_where(step.where) for step in r.steps] for r in self.rules if r.kind == "sequence"
         }
-        # Rules by the event.action values they admit; the rest see every event.
-        self._by_action: dict[str, list[int]] = {}
+        # Rules by the index field values they admit; the rest see every event.
+        self._indexed: list[dict[str, set[int]]] = [{} for _ in INDEX_FIELDS]
         self._always: list[int] = []
         for number, rule in enumerate(self.rules):
             wheres = [step.where for step in rule.steps] if rule.kind == "sequence" else [rule.where]
-            admitted = [_actions(w) for w in wheres]
-            if any(a is None for a in admitted):
+            entries = [_index_entry(w) for w in wheres]
+            if any(e is None for e in entries):
                 self._always.append(number)
                 continue
-            for action in frozenset().union(*admitted):  # type: ignore[arg-type]
-                self._by_action.setdefault(action, []).append(number)
+            for field_number, values in entries:  # type: ignore[misc]
+                for value in values:
+                    self._indexed[field_number].setdefault(value, set()).add(number)
+        self._index_getters = [getter(path) for path in INDEX_FIELDS]
         self._candidates: dict[Any, list] = {}
         self.lateness = lateness_ms
         self.tz_of = tz_of or (lambda tenant: "UTC")
@@ -204,7 +276,8 @@ class Engine:
         self.stats: Counter = Counter()  # (counter, rule or "") → n
         state = state or {}
         self.newest: dict[str, int] = dict(state.get("newest", {}))  # tenant → newest ms
-        self.seen: dict[str, dict[str, int]] = {t: dict(v) for t, v in state.get("seen", {}).items()}
+        # OrderedDict: dropping the oldest id is O(1) (a dict's first key is not, after many deletes)
+        self.seen: dict[str, OrderedDict[str, int]] = {t: OrderedDict(v) for t, v in state.get("seen", {}).items()}
         self.throttles: dict[str, int] = dict(state.get("throttles", {}))  # rule\x1fgroup → until ms
         self.windows: dict[str, dict[str, list]] = {  # rule → group → sorted [ts, id, value]
             r: {g: [list(e) for e in entries] for g, entries in groups.items()}
@@ -244,23 +317,26 @@ class Engine:
         if ts < horizon:
             self.stats["late", ""] += 1
             return []
-        seen = self.seen.setdefault(tenant, {})
+        seen = self.seen.get(tenant)
+        if seen is None:
+            seen = self.seen[tenant] = OrderedDict()
         if event_id in seen:
             self.stats["duplicates", ""] += 1
             return []
         seen[event_id] = ts
         if len(seen) > RECENT:  # the oldest goes; windows still know their own events
-            del seen[next(iter(seen))]
+            seen.popitem(last=False)
         out = []
-        event = doc.get("event")
-        action = event.get("action") if type(event) is dict else None
-        action = action if isinstance(action, str) else None
-        candidates = self._candidates.get(action)
+        key = tuple(_strings(get(doc)) for get in self._index_getters)
+        candidates = self._candidates.get(key)
         if candidates is None:
-            numbers = sorted({*self._always, *(self._by_action.get(action, ()) if action is not None else ())})
-            candidates = [self.rules[n] for n in numbers]
-            if len(self._candidates) < 10_000:  # action names are few; a flood of odd ones is not cached
-                self._candidates[action] = candidates
+            numbers = set(self._always)
+            for by_value, values in zip(self._indexed, key, strict=True):
+                for value in values:
+                    numbers |= by_value.get(value, set())
+            candidates = [self.rules[n] for n in sorted(numbers)]
+            if len(self._candidates) < 10_000:  # combinations are few; a flood of odd ones is not cached
+                self._candidates[key] = candidates
         for rule in candidates:
             self.stats["evaluations", rule.name] += 1
             alert = self._evaluate(rule, doc, tenant, event_id, ts, horizon)
