@@ -154,14 +154,14 @@ class AlertSink:
     def _evaluate(self, batch: Batch, snapshot: bool) -> tuple[list[Fired], str | None, bytes | None]:
         fired: list[Fired] = []
         ingested = None
-        for event in batch:
-            if is_alert_stream(event.meta.agent):
+        for meta, doc in batch.documents():
+            if is_alert_stream(meta.agent):
                 continue
-            ingested = event.meta.ingested
-            if event.doc is None:
+            ingested = meta.ingested
+            if doc is None:
                 self.engine.stats["unusable", ""] += 1
                 continue
-            fired.extend(self.engine.process(event.doc))
+            fired.extend(self.engine.process(doc))
         return fired, ingested, orjson.dumps(self.engine.snapshot()) if snapshot else None
 
     async def process(self, batch: Batch) -> Cursor | None:

@@ -17,11 +17,16 @@ from auditseal.formats.event import canonical_bytes, event_id
 from ..journal import BatchMeta, Cursor, Entry, decode_batch, event_count
 
 
-def materialise(meta: BatchMeta, line: bytes) -> tuple[dict, bytes]:
+def document(meta: BatchMeta, line: bytes) -> dict:
     doc = orjson.loads(line)
     event = doc["event"]
     event["id"] = event_id(meta.agent, event["sequence"])
     event["ingested"] = meta.ingested
+    return doc
+
+
+def materialise(meta: BatchMeta, line: bytes) -> tuple[dict, bytes]:
+    doc = document(meta, line)
     return doc, canonical_bytes(doc)
 
 
@@ -48,6 +53,20 @@ class Batch:
     @property
     def count(self) -> int:
         return sum(event_count(entry.payload) for entry in self.entries)
+
+    def documents(self) -> Iterator[tuple[BatchMeta, dict | None]]:
+        """Each event's document as stored (``event.id``, ``event.ingested`` set) without its
+        canonical bytes — for a sink that reads events and stores none (the alert sink);
+        None for a line that cannot be materialised."""
+        for entry in self.entries:
+            meta, lines = decode_batch(entry.payload)
+            for line in lines:
+                try:
+                    doc = document(meta, line)
+                except Exception:  # its content: the index and the archive quarantine it
+                    yield meta, None
+                    continue
+                yield meta, doc
 
     def __iter__(self) -> Iterator[StoredEvent]:
         for entry in self.entries:
