@@ -60,8 +60,8 @@ class Feed:
 class Collector:
     """The alert sink under its runner, started and crashed (no clean close) at will."""
 
-    def __init__(self, tmp_path, snapshot_every: float = 3600.0):
-        self.tmp, self.snapshot_every = tmp_path, snapshot_every
+    def __init__(self, tmp_path, snapshot_every: float = 3600.0, idle_snapshots: bool = True):
+        self.tmp, self.snapshot_every, self.idle_snapshots = tmp_path, snapshot_every, idle_snapshots
         self.metrics = CollectorMetrics()
 
     async def start(self, journal: LocalJournal) -> None:
@@ -69,6 +69,8 @@ class Collector:
         self.sink = AlertSink(
             self.store, RULES, lambda rule: ["hook"], journal, "c1", self.metrics, snapshot_every=self.snapshot_every
         )
+        if not self.idle_snapshots:  # a crash before the caught-up snapshot: the next start replays
+            self.sink.checkpoint = None
         self.runner = SinkRunner(journal, self.sink, self.metrics, poll=0.02)
         self.task = asyncio.create_task(self.runner.run())
 
@@ -128,7 +130,7 @@ def test_a_restart_mid_window_mid_throttle_and_after_an_alert_changes_no_outcome
     async def main():
         journal = LocalJournal(tmp_path / "journal", 1024 * 1024, 1024**3)
         journal.open()
-        feed, collector = Feed(journal), Collector(tmp_path)
+        feed, collector = Feed(journal), Collector(tmp_path, idle_snapshots=not crash)
         for burst in bursts:
             await collector.start(journal)
             await feed.failures(burst)
@@ -225,3 +227,27 @@ def test_two_tenants_with_the_same_ip_never_combine_and_alerts_are_never_evaluat
     assert sorted(r[2] for r in rows) == ["acme", "globex"]
     assert sorted(tenant for tenant, _ in events) == ["acme", "globex"]
     assert evaluations == 10, "the alert events themselves are not evaluated"
+
+
+def test_caught_up_the_sink_snapshots_at_once_so_the_journal_can_let_go(tmp_path):
+    """Snapshots are taken every few seconds while events flow; once caught up, at once — a full
+    journal brings no new batch that would move the sink's durable cursor."""
+
+    async def main():
+        journal = LocalJournal(tmp_path / "journal", 1024 * 1024, 1024**3)
+        journal.open()
+        feed, collector = Feed(journal), Collector(tmp_path, snapshot_every=3600.0)
+        await collector.start(journal)
+        await feed.failures([0, 1, 2])
+        await collector.settle(journal)
+        for _ in range(100):
+            found = collector.store.load_state("alerts")
+            if found and found[0] == journal.end.encode():
+                break
+            await asyncio.sleep(0.02)
+        await collector.crash()
+        journal.close()
+        return found[0], journal.end.encode()
+
+    stored, end = asyncio.run(main())
+    assert stored == end

@@ -235,9 +235,16 @@ class AlertSink:
                 return
             self.metrics.alert_lag.set(max(lag, 0.0))
 
+    async def checkpoint(self) -> Cursor | None:
+        """The runner is caught up: snapshot now if the engine is past the stored snapshot."""
+        if self.processed is None or self.processed == self.durable:
+            return None
+        at, now = self.processed, time.time()
+        state = await asyncio.to_thread(lambda: orjson.dumps(self.engine.snapshot()))
+        await asyncio.to_thread(self.store.commit, [], self.name, at.encode(), state, now)
+        self.durable, self._snapshot_at = at, now
+        return at
+
     async def close(self) -> None:
         """A last snapshot, so a clean restart replays nothing."""
-        if self.processed is not None and self.processed != self.durable:
-            state = orjson.dumps(self.engine.snapshot())
-            await asyncio.to_thread(self.store.commit, [], self.name, self.processed.encode(), state, time.time())
-            self.durable = self.processed
+        await self.checkpoint()

@@ -52,6 +52,9 @@ class Sink(Protocol):
         return the older cursor it has durably recorded (a sink that checkpoints its state
         now and then): the journal keeps what lies after it."""
 
+    # Optional: ``checkpoint() -> Cursor | None``, called when the runner is caught up; a sink
+    # that records its cursor now and then records it now and returns it.
+
     def retry(self, items: list[tuple[BatchMeta, bytes]]) -> list[str]:
         """Store quarantined events again; the event ids now stored."""
 

@@ -108,6 +108,8 @@ class SinkRunner:
                 continue
             if entries:
                 continue
+            if not events:
+                await self._checkpoint()
             if self._stopping.is_set():
                 return
             wait = self.poll if not events else max(self.max_wait - waited, 0.01)
@@ -129,6 +131,20 @@ class SinkRunner:
         self.metrics.sink_events.labels(self.sink.name).inc(batch.count)
         self.journal.release(self.sink.name, durable or batch.end)
         return None
+
+    async def _checkpoint(self) -> None:
+        """Caught up: a sink that records its cursor only now and then records it now, so the
+        journal can release what it holds (a full journal takes no new events to move it)."""
+        checkpoint = getattr(self.sink, "checkpoint", None)
+        if checkpoint is None:
+            return
+        try:
+            durable = await self._call(checkpoint)
+        except Exception as exc:
+            self._failed(exc, "sink checkpoint failed; will retry")
+            return
+        if durable is not None:
+            self.journal.release(self.sink.name, durable)
 
     async def _retry_quarantined(self) -> None:
         """Offer the sink the quarantined events an operator asked to retry
