@@ -279,6 +279,7 @@ class Engine:
         # OrderedDict: dropping the oldest id is O(1) (a dict's first key is not, after many deletes)
         self.seen: dict[str, OrderedDict[str, int]] = {t: OrderedDict(v) for t, v in state.get("seen", {}).items()}
         self.throttles: dict[str, int] = dict(state.get("throttles", {}))  # rule\x1fgroup → until ms
+        self._throttle_limit = max(4096, 2 * len(self.throttles))
         self.windows: dict[str, dict[str, list]] = {  # rule → group → sorted [ts, id, value]
             r: {g: [list(e) for e in entries] for g, entries in groups.items()}
             for r, groups in state.get("windows", {}).items()
@@ -516,8 +517,10 @@ class Engine:
             return None
         if rule.throttle:
             self.throttles[throttle_key] = last + rule.throttle
-            if len(self.throttles) > 4096:  # ended throttles are forgotten
+            if len(self.throttles) > self._throttle_limit:  # ended throttles are forgotten
                 self.throttles = {k: u for k, u in self.throttles.items() if u > last}
+                # Many still running: prune again only when they have doubled (amortised O(1)).
+                self._throttle_limit = max(4096, 2 * len(self.throttles))
         self.stats["alerts", rule.name] += 1
         group_id = key if own_id is None else f"{key}\x1f{own_id}"
         return Alert(
