@@ -163,9 +163,11 @@ def test_a_restart_mid_window_mid_throttle_and_after_an_alert_changes_no_outcome
     assert all(e["event"]["action"] == "alert_fired" and e["event"]["kind"] == "alert" for _, e in events)
 
 
-def test_a_store_failure_mid_batch_goes_back_to_the_snapshot_and_counts_nothing_twice(tmp_path):
+@pytest.mark.parametrize("restore_fails_too", [False, True], ids=["store", "store-and-restore"])
+def test_a_store_failure_mid_batch_goes_back_to_the_snapshot_and_counts_nothing_twice(tmp_path, restore_fails_too):
     """Four failures, the store failing once after the engine counted the third: were the
-    replay to count events again, the fifth count would be reached and a false alert fire."""
+    replay to count events again, the fifth count would be reached and a false alert fire.
+    With the snapshot unreadable at that moment too, the next batch restores it first."""
 
     async def main():
         journal = LocalJournal(tmp_path / "journal", 1024 * 1024, 1024**3)
@@ -183,6 +185,16 @@ def test_a_store_failure_mid_batch_goes_back_to_the_snapshot_and_counts_nothing_
             return commit(*args, **kwargs)
 
         collector.store.commit = flaky
+        if restore_fails_too:
+            load, load_failed = collector.store.load_state, []
+
+            def flaky_load(*args):
+                if not load_failed:
+                    load_failed.append(1)
+                    raise sqlite3.OperationalError("database is locked")
+                return load(*args)
+
+            collector.store.load_state = flaky_load
         await feed.failures([2])
         for _ in range(400):
             await asyncio.sleep(0.02)

@@ -131,6 +131,7 @@ class AlertSink:
         self.durable: Cursor | None = None  # the cursor of the stored snapshot
         self.processed: Cursor | None = None  # the cursor the engine's state is at
         self._snapshot_at = 0.0
+        self._stale = False  # the engine is ahead of the stored snapshot after a failure
         self._exported: Counter = Counter()
 
     # -- state ----------------------------------------------------------------------------------
@@ -140,6 +141,7 @@ class AlertSink:
         self.engine = Engine(self.rules, self.lateness, self.tz_of, state=state)
         self._exported = Counter()
         self.durable = self.processed = Cursor.decode(found[0]) if found else None
+        self._stale = False
         return self.durable
 
     async def open(self) -> Cursor | None:
@@ -166,6 +168,9 @@ class AlertSink:
 
     async def process(self, batch: Batch) -> Cursor | None:
         try:
+            if self._stale:  # the last restore failed: never evaluate on from an advanced state
+                await asyncio.to_thread(self._restore)
+                raise SinkUnavailable("alert sink restored its snapshot; replaying", replay_from=self.durable)
             now = time.time()
             snapshot = now - self._snapshot_at >= self.snapshot_every
             # Off the event loop: the rules and the snapshot are CPU work.
@@ -188,12 +193,15 @@ class AlertSink:
                 for alert in new:
                     log.warning("alert fired", extra=kv(rule=alert.rule, tenant=alert.tenant, alert_id=alert.alert_id))
             self.processed = batch.end
+        except SinkUnavailable:
+            raise
         except Exception as exc:
             # Back to the last snapshot: the runner replays from its cursor (nothing counted twice).
+            self._stale = True
             try:
                 await asyncio.to_thread(self._restore)
             except Exception:
-                pass
+                pass  # still stale: the next batch restores first
             raise SinkUnavailable(f"alert sink: {type(exc).__name__}: {exc}", replay_from=self.durable) from exc
         self._export_stats(ingested)
         await self._journal_pending()
