@@ -250,18 +250,16 @@ class AlertStore:
         """The tenant's alerts, newest first, with each channel's delivery; and the cursor of
         the next page (None on the last)."""
         where, args = ["tenant = ?"], [tenant]
-        if rule:
-            where.append("rule = ?")
-            args.append(rule)
-        if severity:
-            where.append("json_extract(doc, '$.severity') = ?")
-            args.append(severity)
-        if since:
-            where.append("created >= ?")
-            args.append(since)
-        if until:
-            where.append("created <= ?")
-            args.append(until)
+        filters = (
+            ("rule = ?", rule),
+            ("json_extract(doc, '$.severity') = ?", severity),
+            ("created >= ?", since),
+            ("created <= ?", until),
+        )
+        for clause, value in filters:
+            if value:
+                where.append(clause)
+                args.append(value)
         if cursor:
             where.append("(created, alert_id) < (?, ?)")
             args.extend(decode_cursor(cursor))

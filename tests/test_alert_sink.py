@@ -263,3 +263,48 @@ def test_caught_up_the_sink_snapshots_at_once_so_the_journal_can_let_go(tmp_path
 
     stored, end = asyncio.run(main())
     assert stored == end
+
+
+def test_hostile_and_real_sized_lines_are_counted_alone_and_their_neighbours_alert(tmp_path):
+    """Lines the engine cannot use (not JSON, invalid UTF-8, not an object, wrong types, 10^40,
+    200-deep nesting, a 1,500-byte realistic event with odd fields) sit between the failures
+    of one burst: none stops the sink, the burst still alerts once."""
+    hostile = [
+        b"not json",
+        b"\xff\xfe invalid utf-8",
+        b"[1, 2, 3]",
+        orjson.dumps({"event": "a string", "@timestamp": 5}),
+        b'{"event": {"sequence": 1e40}, "organization": {"id": 10000000000000000000000000000000000000000}}',
+        b'{"event": {"sequence": 2}, "x": ' + b'{"a": ' * 200 + b"1" + b"}" * 200 + b"}",
+    ]
+
+    async def main():
+        journal = LocalJournal(tmp_path / "journal", 1024 * 1024, 1024**3)
+        journal.open()
+        feed, collector = Feed(journal), Collector(tmp_path, snapshot_every=0.0)
+        await collector.start(journal)
+        meta = BatchMeta("odd-agent", "acme", "2026-12-01T09:00:00Z")
+        for n, minute in enumerate([0, 1, 2, 3, 4]):
+            await feed.failures([minute])
+            line = hostile[n] if n < len(hostile) else b"{}"
+            big = {
+                "@timestamp": "2026-12-01T09:00:30Z",
+                "event": {"action": "sudo", "category": ["process"], "sequence": n + 1, "outcome": "success"},
+                "organization": {"id": "acme"},
+                "process": {"command_line": "x" * 1200, "args": ["-u", "root"], "pid": 2**63 - 1},
+                "user": {"name": "bob", "roles": [None, 7, {"a": 1}], "target": {"name": ["list"]}},
+                "source": {"ip": None},
+            }
+            await journal.append(
+                [Write("odd-agent", n + 1, encode_batch(meta, [line, orjson.dumps(big), hostile[-1]]))]
+            )
+        await collector.settle(journal)
+        stats = dict(collector.sink.engine.stats)
+        await collector.crash()
+        journal.close()
+        return stats
+
+    stats = asyncio.run(main())
+    rows = alerts_in(tmp_path)
+    assert [r[1] for r in rows] == ["failed-logins"]
+    assert stats["unusable", ""] >= 10  # every hostile line, counted, none raising
