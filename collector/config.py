@@ -56,10 +56,38 @@ class IngestConfig(StrictModel):
 
 
 class JournalConfig(StrictModel):
+    """The embedded default: fsynced segment files in ``<data_dir>/journal``."""
+
+    type: Literal["local"] = "local"
     max_segment_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
     max_bytes: int = Field(
         16 * 1024**3, ge=1024 * 1024, description="when sinks lag this far behind, ingest answers 503"
     )
+
+
+class NatsJournalConfig(StrictModel):
+    """A NATS JetStream stream shared by every collector (the scaled deployment)."""
+
+    type: Literal["nats"]
+    servers: list[str] = Field(min_length=1, description="nats://host:port of the cluster's nodes")
+    stream: str = Field("AUDITSEAL", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    subject_prefix: str = Field("auditseal.journal", pattern=r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+    replicas: int = Field(3, ge=1, le=5, description="stream replicas; start-up refuses a stream with fewer")
+    max_bytes: int = Field(
+        16 * 1024**3, ge=1024 * 1024, description="stream bound: when sinks lag this far, ingest answers 503"
+    )
+    duplicate_window: float = Field(120.0, gt=0, le=86400, description="JetStream's Nats-Msg-Id window, seconds")
+    connect_timeout: float = Field(2.0, gt=0, le=60)
+    publish_timeout: float = Field(5.0, gt=0, le=60, description="an unacknowledged publish fails after this")
+    start_timeout: float = Field(60.0, gt=0, le=3600, description="how long start-up waits for the cluster")
+    fetch_batch: int = Field(64, ge=1, le=4096)
+    fetch_wait: float = Field(0.2, gt=0, le=5)
+    purge_every: int = Field(256, ge=1, description="messages every sink has passed before they are purged")
+    lease_ttl: float = Field(6.0, ge=1, le=300, description="the sinks lease lapses this long after its holder dies")
+
+
+def _journal_type(value) -> str:
+    return value.get("type", "local") if isinstance(value, dict) else getattr(value, "type", "local")
 
 
 class SqliteIndexConfig(StrictModel):
@@ -178,7 +206,10 @@ class AlertingConfig(StrictModel):
 class CollectorConfig(StrictModel):
     collector: Identity = Identity()
     ingest: IngestConfig
-    journal: JournalConfig = JournalConfig()
+    journal: Annotated[
+        Annotated[JournalConfig, Tag("local")] | Annotated[NatsJournalConfig, Tag("nats")],
+        Discriminator(_journal_type),
+    ] = JournalConfig()
     index: Annotated[
         Annotated[SqliteIndexConfig, Tag("sqlite")] | Annotated[ElasticsearchIndexConfig, Tag("elasticsearch")],
         Discriminator(_index_type),

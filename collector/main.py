@@ -38,7 +38,9 @@ from .ingest import tls_refusals
 from .ingest.server import Ingest, IngestSite
 from .integrity import IntegrityMonitor
 from .journal import upgrade
+from .fleet import Fleet
 from .journal.local import LocalJournal
+from .journal.nats import NatsJournal
 from .journal.own_stream import OwnStream
 from .metrics import CollectorMetrics
 from .sinks import registry, sqlite_index
@@ -69,6 +71,17 @@ async def sealer_tick(sealer: Sealer) -> None:
         await asyncio.to_thread(sealer.tick)
     except OSError as exc:
         log.error("idle checkpoint failed; will retry", extra=kv(error=str(exc)))
+
+
+def when_holding(holding, job):
+    """A job of the sinks' side: in a fleet, only the sinks lease holder runs it."""
+
+    @functools.wraps(job)
+    async def run(*args):
+        if holding():
+            return await job(*args)
+
+    return run
 
 
 def until_stopped(job):
@@ -139,10 +152,19 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
     keys = load_hmac_keys(cfg.ingest.hmac_keys_file)
     ssl_ctx = tls.server_context(str(cfg.ingest.tls.cert), str(cfg.ingest.tls.key), str(cfg.ingest.tls.client_ca))
     index_path = (cfg.index.path or data / "index.sqlite") if cfg.index.type == "sqlite" else None
-    await asyncio.to_thread(upgrade.migrate, data, index_path)  # before any sink reads its cursor
-    journal = LocalJournal(data / "journal", cfg.journal.max_segment_bytes, cfg.journal.max_bytes)
-    await asyncio.to_thread(journal.open)
+    shared = cfg.journal.type == "nats"  # a fleet: the sinks run where the sinks lease is
+    journal: LocalJournal | NatsJournal
+    if isinstance(cfg.journal, collector_config.NatsJournalConfig):
+        data.mkdir(parents=True, exist_ok=True)
+        journal = NatsJournal(cfg.journal, cfg.collector.id)
+        journal.publish_seconds = metrics.journal_publish_seconds
+        await journal.connect()
+    else:
+        await asyncio.to_thread(upgrade.migrate, data, index_path)  # before any sink reads its cursor
+        journal = LocalJournal(data / "journal", cfg.journal.max_segment_bytes, cfg.journal.max_bytes)
+        await asyncio.to_thread(journal.open)
     alerts = AlertStore(data / "alerts.sqlite")
+
     dispatcher = Dispatcher(alerts, channels, {n: c.retry.policy() for n, c in cfg.alerting.channels.items()}, metrics)
     loop = asyncio.get_running_loop()
     # Quarantines are reported from the sinks' worker threads.
@@ -169,27 +191,47 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
         rules,
         cfg.alerting.channels_for,
         journal,
-        cfg.collector.id,
+        "fleet" if shared else cfg.collector.id,  # a fleet's alert stream outlives each holder
         metrics,
         cfg.alerting.lateness,
         lambda tenant: zones.get(tenant, cfg.alerting.default_time_zone),
         cfg.alerting.snapshot_interval,
         on_new=dispatcher.wake,
     )
-    runners = [
-        SinkRunner(journal, index, metrics),
-        SinkRunner(journal, alert_sink, metrics),
-        SinkRunner(
-            journal, sealer, metrics, min_events=cfg.archive.segment_max_events, max_wait=cfg.archive.segment_max_age
-        ),
-    ]
-    # Sinks open (and create the index schema) before the admin API can query them; a sink
-    # whose store is down keeps retrying while ingest runs.
-    tasks = [asyncio.create_task(r.run()) for r in runners]
-    dispatching = asyncio.create_task(dispatcher.run())
-    while any(r.position is None and r.failing is None for r in runners) and not any(t.done() for t in tasks):
-        await asyncio.sleep(0.01)
-    readiness = Readiness(journal, runners, metrics)
+
+    def new_runners() -> list[SinkRunner]:
+        def view(sink):
+            return journal.reader(sink.name) if isinstance(journal, NatsJournal) else journal
+
+        return [
+            SinkRunner(view(index), index, metrics),
+            SinkRunner(view(alert_sink), alert_sink, metrics),
+            SinkRunner(
+                view(sealer),
+                sealer,
+                metrics,
+                min_events=cfg.archive.segment_max_events,
+                max_wait=cfg.archive.segment_max_age,
+            ),
+        ]
+
+    runners: list[SinkRunner] = []
+    tasks: list[asyncio.Task] = []
+    fleet = None
+    if isinstance(journal, NatsJournal):
+        fleet = Fleet(journal, cfg, metrics, runners, new_runners, dispatcher, DataDirLock(data))
+        await fleet.open()
+        tasks.append(asyncio.create_task(fleet.run()))
+        dispatching = asyncio.create_task(asyncio.sleep(0))
+    else:
+        runners += new_runners()
+        # Sinks open (and create the index schema) before the admin API can query them; a sink
+        # whose store is down keeps retrying while ingest runs.
+        tasks += [asyncio.create_task(r.run()) for r in runners]
+        dispatching = asyncio.create_task(dispatcher.run())
+        while any(r.position is None and r.failing is None for r in runners) and not any(t.done() for t in tasks):
+            await asyncio.sleep(0.01)
+    readiness = Readiness(journal, runners, metrics, fleet.status if fleet else None)
 
     own = OwnStream(journal, cfg.collector.id)
     ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own, cfg.ingest.body_timeout)
@@ -204,20 +246,25 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
         store, [signer.verifier()], data / "verify-state.json", journal, alerts, own, metrics, cipher
     )
     scheduler = AsyncIOScheduler()
+    holding = fleet.holding if fleet else (lambda: True)
     scheduler.add_job(
-        until_stopped(sealer_tick),
+        when_holding(holding, until_stopped(sealer_tick)),
         "interval",
         args=[sealer],
         seconds=min(60.0, cfg.archive.checkpoint_interval / 4),
         max_instances=1,
     )
     scheduler.add_job(
-        until_stopped(monitor.check), "interval", seconds=cfg.verify.interval, max_instances=1, coalesce=True
+        when_holding(holding, until_stopped(monitor.check)),
+        "interval",
+        seconds=cfg.verify.interval,
+        max_instances=1,
+        coalesce=True,
     )
     if cfg.index.type == "sqlite":  # Elasticsearch ages events out itself (ILM)
         # First pass a minute after start, not during it.
         scheduler.add_job(
-            until_stopped(prune_index),
+            when_holding(holding, until_stopped(prune_index)),
             "interval",
             args=[cfg.index.path or data / "index.sqlite", cfg.retention],
             seconds=3600,
@@ -245,6 +292,8 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
     for site in sites:
         await site.cleanup()
     scheduler.shutdown(wait=False)
+    if fleet is not None:
+        await fleet.stop()
     for r in runners:
         r.stop()
     dispatcher.stop()
@@ -267,6 +316,8 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
     await alert_sink.close()
     alerts.close()
     journal.close()
+    if isinstance(journal, NatsJournal):
+        await journal.aclose()
     if halted is not None:
         raise halted
 
@@ -390,8 +441,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         logs.setup(cfg.log_level)
         runtime.tune_gc()
-        lock = DataDirLock(cfg.collector.data_dir)
-        lock.acquire()  # a second collector on the same data would corrupt both
+        if cfg.journal.type == "local":
+            lock = DataDirLock(cfg.collector.data_dir)
+            lock.acquire()  # a second collector on the same data would corrupt both
         asyncio.run(run(cfg, rules, channels))
         return 0
     except Halt as exc:

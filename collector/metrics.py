@@ -71,6 +71,17 @@ class CollectorMetrics:
         )
         self.journal_bytes = Gauge("auditseal_collector_journal_bytes", "Bytes held in the journal", registry=r)
         self.journal_segments = Gauge("auditseal_collector_journal_segments", "Journal segment files", registry=r)
+        self.journal_publish_seconds = Histogram(
+            "auditseal_collector_journal_publish_seconds",
+            "NATS journal: publish to replicated acknowledgement, seconds",
+            registry=r,
+        )
+        self.sinks_lease_held = Gauge(
+            "auditseal_collector_sinks_lease_held",
+            "NATS journal: 1 while this collector holds the sinks lease (label: fencing token)",
+            ["token"],
+            registry=r,
+        )
         self.sink_lag = Gauge(
             "auditseal_collector_sink_lag_bytes",
             "Journal bytes not yet processed by a sink (same-segment estimate)",

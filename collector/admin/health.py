@@ -6,10 +6,11 @@ from ..journal import Journal
 
 
 class Readiness:
-    def __init__(self, journal: Journal, runners: list, metrics):
+    def __init__(self, journal: Journal, runners: list, metrics, extra=None):
         self.journal = journal
-        self.runners = runners  # sinks.runner.SinkRunner
+        self.runners = runners  # sinks.runner.SinkRunner (the live ones: a list that may change)
         self.metrics = metrics
+        self.extra = extra  # () -> dict: more to say (the sinks lease of a NATS journal)
 
     def __call__(self) -> tuple[bool, dict]:
         journal, metrics = self.journal, self.metrics
@@ -32,4 +33,5 @@ class Readiness:
             "journal_full": full,
             "journal_bytes": held,
             "journal_end": journal.end.encode(),
+            **(self.extra() if self.extra else {}),
         }

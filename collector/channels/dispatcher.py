@@ -62,6 +62,10 @@ class Dispatcher:
         self._stopping = True
         self.wakeup.set()
 
+    def resume(self) -> None:
+        """Before running again after a stop (a fleet collector took the sinks lease back)."""
+        self._stopping = False
+
     async def run(self) -> None:
         self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         try:

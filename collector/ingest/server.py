@@ -19,7 +19,7 @@ from auditseal.logs import kv
 from auditseal.tls import identity_from_der
 
 from .. import config as collector_config
-from ..journal import Journal
+from ..journal import Journal, MarkMoved
 from ..journal.own_stream import OwnStream
 from ..metrics import CollectorMetrics
 from .accept import accept
@@ -27,6 +27,7 @@ from .answers import headers_of, status_of
 from .guard import HeaderDeadline
 
 log = logging.getLogger("auditseal.collector.server")
+MARK_RETRIES = 8
 
 
 def error(status: int, reason: str, message: str, headers: dict | None = None) -> web.Response:
@@ -134,15 +135,25 @@ class Ingest:
             )
 
         # One request per agent at a time from here: a retry racing its original must see
-        # the original's sequences as stored.
+        # the original's sequences as stored. A shared journal checks the mark itself
+        # (``MarkMoved``: another collector stored some of these meanwhile; decide again).
         async with self._agent_locks[header.agent]:
-            acceptance = decide()
-            if acceptance.holes:  # gap events number the own stream: hold it from numbering to append
-                async with self.own.lock:
-                    acceptance = decide()
-                    await self.journal.append(acceptance.writes)
-            elif acceptance.writes:
-                await self.journal.append(acceptance.writes)
+            for _ in range(MARK_RETRIES):
+                await self.journal.refresh(header.agent)
+                acceptance = decide()
+                try:
+                    if acceptance.holes:  # gap events number the own stream: hold it from numbering to append
+                        async with self.own.lock:
+                            await self.journal.refresh(self.own.agent)
+                            acceptance = decide()
+                            await self.journal.append(acceptance.writes)
+                    elif acceptance.writes:
+                        await self.journal.append(acceptance.writes)
+                    break
+                except MarkMoved:
+                    continue
+            else:
+                raise Rejected("journal_unavailable", "agent's mark kept moving; retry")
         for hole in acceptance.holes:
             kind = "declared" if hole.declared else "undeclared"
             self.metrics.gaps.labels(kind).inc(hole.last - hole.first + 1)

@@ -2,7 +2,7 @@
 stream (``own_stream``) and the backends (``local``). Sinks and ingest import the port;
 only the composition root (``collector.main``) picks a backend."""
 
-from .base import Cursor, Entry, Journal, Marks, Write
+from .base import Cursor, Entry, Journal, MarkMoved, Marks, Write
 from .batch import BatchMeta, batch_meta, decode_batch, encode_batch, event_count
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Cursor",
     "Entry",
     "Journal",
+    "MarkMoved",
     "Marks",
     "Write",
     "batch_meta",

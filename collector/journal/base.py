@@ -89,6 +89,11 @@ class Marks:
         return [w for w in writes if w.last_seq > self.high.get(w.agent, 0)]
 
 
+class MarkMoved(Exception):
+    """Another collector stored this agent's events since its mark was read (a shared
+    journal): read the mark again (``refresh``) and decide again."""
+
+
 class Journal(Protocol):
     kind: str
     marks: Marks
@@ -96,9 +101,15 @@ class Journal(Protocol):
 
     def open(self) -> None: ...
 
-    async def append(self, writes: list[Write]) -> None: ...
+    async def refresh(self, agent: str) -> None:
+        """Make ``marks`` hold ``agent``'s mark as the journal has it (a shared journal reads
+        it from its store; the local journal has it in memory)."""
 
-    def read(self, cursor: Cursor) -> tuple[list[Entry], Cursor]: ...
+    async def append(self, writes: list[Write]) -> None:
+        """May raise ``MarkMoved`` (shared journals): nothing of the writes was stored."""
+
+    def read(self, cursor: Cursor) -> tuple[list[Entry], Cursor]:
+        """May be a coroutine function (a journal over the network)."""
 
     def start(self) -> Cursor: ...
 

@@ -69,6 +69,9 @@ class LocalJournal:
             for record in self.log.segment_records(segment):
                 self.marks.stored(batch_meta(record.payload).agent, record.seq)
 
+    async def refresh(self, agent: str) -> None:
+        """Every mark is in memory (one collector writes this journal)."""
+
     async def append(self, writes: list[Write]) -> None:
         """Durably append ``writes``; returns once fsynced. Concurrent callers share one
         write and one fsync (group commit)."""

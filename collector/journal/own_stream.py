@@ -9,7 +9,7 @@ from typing import Callable
 
 from auditseal.formats.event import canonical_bytes
 
-from .base import Journal, Write
+from .base import Journal, MarkMoved, Write
 from .batch import BatchMeta, encode_batch
 
 DocFor = Callable[[int], dict]  # sequence number → the event document
@@ -43,4 +43,11 @@ class OwnStream:
 
     async def append(self, items: list[tuple[str, DocFor]], ingested: str) -> None:
         async with self.lock:
-            await self.journal.append(self.writes(items, ingested))
+            for _ in range(8):  # a shared journal: this stream's mark moved (a restart elsewhere)
+                await self.journal.refresh(self.agent)
+                try:
+                    await self.journal.append(self.writes(items, ingested))
+                    return
+                except MarkMoved:
+                    continue
+            raise MarkMoved(self.agent)

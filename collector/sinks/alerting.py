@@ -211,6 +211,7 @@ class AlertSink:
         """Alerts stored but not yet in the journal (numbered after the stream's mark) go in.
         A failure here (the journal full) leaves them for the next batch: it never stops rules."""
         try:
+            await self.journal.refresh(self.agent)
             pending = await asyncio.to_thread(self.store.unjournaled, self.journal.marks.acked(self.agent))
             if pending:
                 await self.journal.append(alert_writes(self.agent, pending, utc_now_iso()))

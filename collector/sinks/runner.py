@@ -52,7 +52,7 @@ class SinkRunner:
         """Record a failure; the pause before trying again."""
         self.failing = f"{type(exc).__name__}: {exc}"
         self.metrics.sink_errors.labels(self.sink.name).inc()
-        if isinstance(exc, Retryable):
+        if isinstance(exc, (Retryable, OSError)):  # OSError: a journal or store unreachable
             log.error(message, extra=kv(sink=self.sink.name, error=self.failing))
             return exc.retry_after or min(self.poll * 4, 5.0)
         # Not a failure the sink translated: a defect. Never skip; retry slowly, with its trace.
@@ -86,7 +86,12 @@ class SinkRunner:
         while True:
             self.appended.clear()
             await self._retry_quarantined()
-            entries, nxt = self.journal.read(read_at)
+            try:
+                result = self.journal.read(read_at)
+                entries, nxt = await result if inspect.isawaitable(result) else result
+            except OSError as exc:  # a journal over the network is unreachable: read again later
+                await self._pause(self._failed(exc, "sink cannot read the journal; will retry"))
+                continue
             pending.entries.extend(entries)
             events += sum(event_count(entry.payload) for entry in entries)
             if entries and not first_at:

@@ -1,0 +1,427 @@
+"""The NATS JetStream journal: accepted batches in a Raft-replicated stream shared by every
+collector (the scaled deployment; the local journal stays the embedded default).
+
+Append, per writing agent (``nats_format``): look up the agent's mark (the last message on its
+subject, or the marks bucket once that message is purged), publish only what lies past it with
+``Nats-Expected-Last-Subject-Sequence`` = that message's stream sequence. The check is made by
+the stream leader, so two collectors holding the same agent's retry (a failover mid-batch, a
+collector that died after publishing but before answering) cannot both store it: the second
+publish is refused (``MarkMoved``), the caller re-reads the mark and finds the events stored.
+An acknowledgement comes from the leader once a quorum of replicas has the message (on
+nats-server 2.10+ with ``sync_interval: always``, fsynced on each of them).
+
+Reading: each sink is a durable pull consumer (``<stream>_<sink>``, ack-all) started at the
+sink's own durable cursor; ``release`` acks up to it. What every consumer has passed is purged
+— after the marks of the agents in it are written to the marks bucket, so a mark outlives its
+messages. Cursors: ``nats`` with (stream sequence, record index in the message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import nats
+from nats.errors import Error as NatsError
+from nats.js import api
+from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
+
+from auditseal.errors import Halt, Rejected
+from auditseal.logs import kv
+
+from . import nats_format as fmt
+from .base import Cursor, Entry, MarkMoved, Marks, Write
+
+KIND = "nats"
+WRONG_LAST_SEQUENCE = 10071
+STREAM_FULL = 10077  # maximum bytes exceeded (discard new)
+log = logging.getLogger("auditseal.collector.journal")
+
+
+class JournalUnavailable(OSError):
+    """JetStream cannot take or serve the call now (no quorum, unreachable, timed out)."""
+
+
+@dataclass
+class AgentMark:
+    mark: int  # highest stored event sequence
+    subject_seq: int  # stream sequence of the agent's last message still in the stream (0: none)
+
+
+def _seq_cursor(seq: int, index: int = 0) -> Cursor:
+    return Cursor(KIND, (seq, index))
+
+
+def _seq_of(cursor: Cursor) -> tuple[int, int]:
+    if cursor.journal != KIND or len(cursor.at) != 2:
+        raise ValueError(f"cursor {cursor.encode()} is not a NATS journal's (journal type changed?)")
+    return cursor.at[0], cursor.at[1]
+
+
+class _Reader:
+    """One sink's durable pull consumer."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.sub = None
+        self.next_seq: int | None = None  # what the subscription delivers next
+        self.last_msg = None  # the last message fetched (ack-all acks up to it)
+        self.released = 0  # stream sequence the sink has durably passed
+        self.pending = 0  # messages behind, from the consumer's info
+
+
+class NatsJournal:
+    kind = KIND
+
+    def __init__(self, cfg, collector_id: str):
+        self.cfg = cfg
+        self.stream = cfg.stream
+        self.prefix = cfg.subject_prefix
+        self.marks = Marks()
+        self.failing: str | None = None
+        self._agents: dict[str, AgentMark] = {}
+        self._readers: dict[str, _Reader] = {}
+        self._subscribers: list[asyncio.Event] = []
+        self._seen: dict[str, tuple[int, int]] = {}  # agent → (stream seq, mark) of messages read
+        self._info = (1, 0, 0)  # first seq, last seq, bytes
+        self._purged_to = 0
+        self.nc = None
+        self.js = None
+        self.kv_marks = None
+        self.publish_seconds = None  # a histogram, set by the composition root
+
+    # -- connection and stream ----------------------------------------------------------
+    async def connect(self) -> None:
+        """Connect, then create or check the stream and the marks bucket. Retries while the
+        cluster elects its leaders; a stream set up against the configuration is ``Halt``."""
+        self.nc = await nats.connect(
+            list(self.cfg.servers),
+            connect_timeout=self.cfg.connect_timeout,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+            name=f"auditseal-collector {self.cfg.stream}",
+        )
+        self.js = self.nc.jetstream(timeout=self.cfg.publish_timeout)
+        deadline = time.monotonic() + self.cfg.start_timeout
+        while True:
+            try:
+                await self._ensure_stream()
+                self.kv_marks = await self._ensure_marks_bucket()
+                await self.refresh_info()
+                return
+            except Halt:
+                raise
+            except (NatsError, asyncio.TimeoutError, APIError) as exc:
+                if time.monotonic() > deadline:
+                    raise Halt(
+                        f"journal: JetStream at {', '.join(self.cfg.servers)} did not answer in "
+                        f"{self.cfg.start_timeout:.0f} s: {type(exc).__name__}: {exc}"
+                    ) from None
+                await asyncio.sleep(0.3)
+
+    def _stream_config(self) -> api.StreamConfig:
+        return api.StreamConfig(
+            name=self.stream,
+            subjects=[f"{self.prefix}.>"],
+            storage=api.StorageType.FILE,
+            retention=api.RetentionPolicy.LIMITS,
+            num_replicas=self.cfg.replicas,
+            max_bytes=self.cfg.max_bytes,
+            discard=api.DiscardPolicy.NEW,
+            duplicate_window=self.cfg.duplicate_window,
+            allow_direct=True,
+        )
+
+    async def _ensure_stream(self) -> None:
+        try:
+            info = await self.js.stream_info(self.stream)
+        except NotFoundError:
+            await self.js.add_stream(self._stream_config())
+            log.info("created the journal stream", extra=kv(stream=self.stream, replicas=self.cfg.replicas))
+            return
+        have = info.config
+        if (have.num_replicas or 1) < self.cfg.replicas:
+            raise Halt(
+                f"journal: stream {self.stream} keeps {have.num_replicas or 1} replica(s) but the "
+                f"configuration asks for {self.cfg.replicas}; refusing to journal on it "
+                f"(raise its replicas with `nats stream edit`, or configure replicas: {have.num_replicas or 1})"
+            )
+        if have.storage != api.StorageType.FILE:
+            raise Halt(f"journal: stream {self.stream} is kept in memory; a journal stream needs file storage")
+        if f"{self.prefix}.>" not in (have.subjects or []):
+            raise Halt(f"journal: stream {self.stream} does not take subjects {self.prefix}.>")
+
+    async def _ensure_marks_bucket(self):
+        return await self.js.create_key_value(
+            bucket=f"{self.stream}_marks", history=1, replicas=self.cfg.replicas, storage=api.StorageType.FILE
+        )
+
+    async def _on_error(self, exc) -> None:
+        self.failing = f"nats: {type(exc).__name__}: {exc}"
+
+    async def _on_disconnected(self) -> None:
+        self.failing = "nats: disconnected from every JetStream server"
+        log.error("journal disconnected from NATS; ingest answers 503 until it is back")
+
+    async def _on_reconnected(self) -> None:
+        log.info("journal reconnected to NATS", extra=kv(server=str(self.nc.connected_url.netloc)))
+
+    async def refresh_info(self) -> None:
+        """Stream bounds and each reader's lag (for readiness and metrics)."""
+        info = await self.js.stream_info(self.stream)
+        self._info = (info.state.first_seq, info.state.last_seq, info.state.bytes)
+        for reader in self._readers.values():
+            if reader.sub is None:
+                continue
+            try:
+                ci = await self.js.consumer_info(self.stream, self._durable(reader.name))
+                reader.pending = ci.num_pending + ci.num_ack_pending
+            except (NatsError, APIError, asyncio.TimeoutError):
+                pass
+
+    # -- marks and append ---------------------------------------------------------------
+    async def refresh(self, agent: str) -> None:
+        """Make ``marks`` hold this agent's mark as JetStream has it (call before deciding)."""
+        if agent not in self._agents:
+            await self._load(agent)
+
+    async def _load(self, agent: str) -> AgentMark:
+        subject = fmt.subject(self.prefix, agent)
+        try:
+            try:
+                msg = await self.js.get_last_msg(self.stream, subject, direct=True)
+                state = AgentMark(int(msg.headers[fmt.H_LAST]), msg.seq)
+            except NotFoundError:
+                state = AgentMark(0, 0)
+            try:
+                entry = await self.kv_marks.get(fmt.escape_token(agent))
+                state.mark = max(state.mark, int(entry.value))
+            except KeyNotFoundError:
+                pass
+        except (NatsError, APIError, asyncio.TimeoutError) as exc:
+            raise self._unavailable(exc) from None
+        self._agents[agent] = state
+        self.marks.high[agent] = max(self.marks.high.get(agent, 0), state.mark)
+        return state
+
+    def _unavailable(self, exc: Exception) -> JournalUnavailable:
+        self.failing = f"nats: {type(exc).__name__}: {exc}"[:300]
+        return JournalUnavailable(self.failing)
+
+    async def append(self, writes: list[Write]) -> None:
+        """Store ``writes`` (one message per agent), each past its agent's mark; returns once
+        JetStream acknowledged every message. Gap events (the collector's own stream, last in
+        ``writes``) go first: a crash between leaves a repeated gap record, never a lost one."""
+        groups: dict[str, list[Write]] = {}
+        for w in writes:
+            groups.setdefault(w.agent, []).append(w)
+        for agent in reversed(list(groups)):
+            await self._publish(agent, groups[agent])
+        self.failing = None
+        for event in self._subscribers:
+            event.set()
+
+    async def _publish(self, agent: str, group: list[Write]) -> None:
+        state = self._agents.get(agent) or await self._load(agent)
+        fresh = [w for w in group if w.last_seq > state.mark]
+        if not fresh:
+            return
+        last = max(w.last_seq for w in fresh)
+        headers = {
+            fmt.H_MSG_ID: fmt.msg_id(agent, state.mark + 1, last),
+            fmt.H_AGENT: agent,
+            fmt.H_LAST: str(last),
+            fmt.H_EXPECT: str(state.subject_seq),
+        }
+        started = time.perf_counter()
+        try:
+            # nats-py leaves an ack future pending on some server errors: always bound the wait.
+            ack = await asyncio.wait_for(
+                self.js.publish(
+                    fmt.subject(self.prefix, agent),
+                    fmt.encode_message([w.payload for w in fresh]),
+                    stream=self.stream,
+                    headers=headers,
+                ),
+                self.cfg.publish_timeout + 1,
+            )
+        except APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                self._agents.pop(agent, None)
+                await self._load(agent)
+                raise MarkMoved(agent) from None
+            if exc.err_code == STREAM_FULL:
+                raise Rejected("journal_full", "journal stream is full; sinks are catching up") from None
+            raise self._unavailable(exc) from None
+        except (NatsError, asyncio.TimeoutError) as exc:
+            self._agents.pop(agent, None)  # the publish may have landed: read the mark again
+            raise self._unavailable(exc) from None
+        if self.publish_seconds is not None:
+            self.publish_seconds.observe(time.perf_counter() - started)
+        if ack.duplicate:  # our own earlier publish whose ack was lost: it is stored
+            self._agents.pop(agent, None)
+            await self._load(agent)
+            return
+        self._agents[agent] = AgentMark(last, ack.seq)
+        self.marks.stored(agent, last)
+
+    def full(self) -> bool:
+        return self.cfg.max_bytes > 0 and self._info[2] >= self.cfg.max_bytes * 0.98
+
+    # -- readers ------------------------------------------------------------------------
+    def _durable(self, name: str) -> str:
+        return f"{self.stream}_{name}"
+
+    def register(self, consumer: str, cursor: Cursor) -> None:
+        reader = self._readers.setdefault(consumer, _Reader(consumer))
+        reader.released = _seq_of(cursor)[0]
+
+    def subscribe(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self._subscribers.append(event)
+        return event
+
+    def start(self) -> Cursor:
+        return _seq_cursor(max(self._info[0], 1))
+
+    @property
+    def end(self) -> Cursor:
+        return _seq_cursor(self._info[1] + 1)
+
+    async def _subscribe(self, reader: _Reader, seq: int) -> None:
+        """(Re)start the sink's durable consumer at ``seq`` (its durable cursor)."""
+        if reader.sub is not None:
+            try:
+                await reader.sub.unsubscribe()
+            except NatsError:
+                pass
+            reader.sub = None
+        durable = self._durable(reader.name)
+        try:
+            await self.js.delete_consumer(self.stream, durable)
+        except NotFoundError:
+            pass
+        config = api.ConsumerConfig(
+            durable_name=durable,
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=max(seq, 1),
+            ack_policy=api.AckPolicy.ALL,
+            ack_wait=3600,
+            max_ack_pending=-1,
+            filter_subject=f"{self.prefix}.>",
+            num_replicas=self.cfg.replicas,
+        )
+        reader.sub = await self.js.pull_subscribe(
+            f"{self.prefix}.>", durable=durable, stream=self.stream, config=config
+        )
+        reader.next_seq = seq
+
+    def reader(self, consumer: str) -> "NatsReader":
+        return NatsReader(self, self._readers.setdefault(consumer, _Reader(consumer)))
+
+    async def _fetch(self, reader: _Reader, cursor: Cursor) -> tuple[list[Entry], Cursor]:
+        seq, index = _seq_of(cursor)
+        try:
+            if reader.sub is None or reader.next_seq != seq:
+                await self._subscribe(reader, seq)
+            try:
+                msgs = await reader.sub.fetch(self.cfg.fetch_batch, timeout=self.cfg.fetch_wait)
+            except asyncio.TimeoutError:  # nothing new
+                return [], cursor
+        except (NatsError, APIError, asyncio.TimeoutError) as exc:
+            reader.sub = None
+            raise self._unavailable(exc) from None
+        entries: list[Entry] = []
+        nxt = cursor
+        for msg in msgs:
+            stream_seq = msg.metadata.sequence.stream
+            if stream_seq < seq:
+                continue
+            agent, mark = msg.headers.get(fmt.H_AGENT, ""), int(msg.headers.get(fmt.H_LAST, "0"))
+            if agent and self._seen.get(agent, (0, 0))[0] < stream_seq:
+                self._seen[agent] = (stream_seq, mark)
+            try:
+                payloads = fmt.decode_message(msg.data)
+            except fmt.FormatError as exc:
+                # Not written by a collector of this release: never skipped silently.
+                raise Halt(f"journal: stream {self.stream} message {stream_seq}: {exc}") from None
+            start = index if stream_seq == seq else 0
+            entries += [Entry(_seq_cursor(stream_seq, i), p) for i, p in enumerate(payloads) if i >= start]
+            nxt = _seq_cursor(stream_seq + 1)
+            reader.last_msg = msg
+        reader.next_seq = nxt.at[0]
+        return entries, nxt
+
+    def release(self, consumer: str, cursor: Cursor) -> int:
+        reader = self._readers.setdefault(consumer, _Reader(consumer))
+        reader.released = max(reader.released, _seq_of(cursor)[0])
+        msg = reader.last_msg
+        if msg is not None and msg.metadata.sequence.stream < reader.released:
+            reader.last_msg = None
+            asyncio.get_running_loop().create_task(self._ack(msg))
+        floor = min(r.released for r in self._readers.values())
+        if floor - self._purged_to >= self.cfg.purge_every:
+            asyncio.get_running_loop().create_task(self._purge(floor))
+        return 0
+
+    async def _ack(self, msg) -> None:
+        try:
+            await msg.ack()  # ack-all: everything before it too
+        except NatsError as exc:
+            log.warning("journal consumer ack failed; acked again with the next", extra=kv(error=str(exc)))
+
+    async def _purge(self, floor: int) -> None:
+        """Drop what every sink has durably passed; first keep its agents' marks."""
+        if floor <= self._purged_to:
+            return
+        self._purged_to = floor
+        try:
+            for agent, (seq, mark) in list(self._seen.items()):
+                if seq < floor:
+                    await self.kv_marks.put(fmt.escape_token(agent), str(mark).encode())
+            await self.js.purge_stream(self.stream, seq=floor)
+            log.info("journal purged what every sink has passed", extra=kv(before_seq=floor))
+        except (NatsError, APIError, asyncio.TimeoutError) as exc:
+            self._purged_to = 0  # tried again at the next release
+            log.warning("journal purge failed; will retry", extra=kv(error=str(exc)))
+
+    def bytes_held(self) -> int:
+        return self._info[2]
+
+    def bytes_behind(self, cursor: Cursor) -> int:
+        first, last, held = self._info
+        count = max(last - first + 1, 1)
+        return int(max(last + 1 - _seq_of(cursor)[0], 0) * held / count)
+
+    def segments_held(self) -> int:
+        return max(self._info[1] - self._info[0] + 1, 0)
+
+    def open(self) -> None:
+        """Nothing on disk: ``connect`` does the work."""
+
+    def close(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        if self.nc is not None and not self.nc.is_closed:
+            await self.nc.close()
+
+
+class NatsReader:
+    """The journal as one sink sees it (the runner's ``journal``): reads go through the sink's
+    durable consumer; everything else is the shared journal's."""
+
+    def __init__(self, journal: NatsJournal, reader: _Reader):
+        self._journal = journal
+        self._reader = reader
+
+    def __getattr__(self, name):
+        return getattr(self._journal, name)
+
+    async def read(self, cursor: Cursor) -> tuple[list[Entry], Cursor]:
+        return await self._journal._fetch(self._reader, cursor)

@@ -1,0 +1,95 @@
+"""How the NATS journal lays batches out on JetStream (pure: no I/O).
+
+Subjects: ``<prefix>.p<partition>.<agent token>`` — one subject per writing agent, so the
+stream's per-subject expected-sequence check (``Nats-Expected-Last-Subject-Sequence``) makes
+"advance this agent's mark" and "store its events" one atomic step on every collector.
+Agent ids are escaped into one subject token (``escape_token``).
+
+Message data (version 1)::
+
+    0x01 | count:u32be | (length:u32be | payload)*count
+
+each payload one journal batch record (``journal.batch``, one per tenant). Headers:
+``Nats-Msg-Id`` = ``<agent>:<first>-<last>`` (the sequence range it stores; JetStream drops a
+repeat inside its duplicate window), ``Auditseal-Agent``, ``Auditseal-Last-Seq`` (the agent's
+mark after this message).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+
+VERSION = 1
+H_AGENT = "Auditseal-Agent"
+H_LAST = "Auditseal-Last-Seq"
+H_MSG_ID = "Nats-Msg-Id"
+H_EXPECT = "Nats-Expected-Last-Subject-Sequence"
+_PLAIN = re.compile(rb"[A-Za-z0-9_-]")
+_ESCAPED = re.compile(r"=([0-9a-f]{2})")
+
+
+class FormatError(ValueError):
+    """A message on the journal stream that is not a version-1 journal message."""
+
+
+def escape_token(text: str) -> str:
+    """One NATS subject token (and key-value key) for any text: [A-Za-z0-9_-] kept, every
+    other byte ``=hh``."""
+    if not text:
+        raise ValueError("empty subject token")
+    return "".join(chr(b) if _PLAIN.fullmatch(bytes([b])) else f"={b:02x}" for b in text.encode())
+
+
+def unescape_token(token: str) -> str:
+    out = bytearray()
+    i = 0
+    while i < len(token):
+        m = _ESCAPED.match(token, i)
+        if m:
+            out.append(int(m.group(1), 16))
+            i = m.end()
+        else:
+            out.extend(token[i].encode())
+            i += 1
+    return out.decode()
+
+
+def partition_of(agent: str, partitions: int) -> int:
+    """A stable partition for an agent (the same on every collector and release)."""
+    return int.from_bytes(hashlib.sha256(agent.encode()).digest()[:8], "big") % partitions
+
+
+def subject(prefix: str, agent: str, partitions: int = 1) -> str:
+    return f"{prefix}.p{partition_of(agent, partitions)}.{escape_token(agent)}"
+
+
+def msg_id(agent: str, first: int, last: int) -> str:
+    return f"{agent}:{first}-{last}"
+
+
+def encode_message(payloads: list[bytes]) -> bytes:
+    parts = [bytes([VERSION]), struct.pack(">I", len(payloads))]
+    for p in payloads:
+        parts += [struct.pack(">I", len(p)), p]
+    return b"".join(parts)
+
+
+def decode_message(data: bytes) -> list[bytes]:
+    if len(data) < 5 or data[0] != VERSION:
+        raise FormatError(f"journal message version {data[:1].hex() or 'none'} is not {VERSION:02x}")
+    (count,) = struct.unpack_from(">I", data, 1)
+    at, out = 5, []
+    for _ in range(count):
+        if at + 4 > len(data):
+            raise FormatError("journal message cut short")
+        (n,) = struct.unpack_from(">I", data, at)
+        at += 4
+        if at + n > len(data):
+            raise FormatError("journal message cut short")
+        out.append(data[at : at + n])
+        at += n
+    if at != len(data):
+        raise FormatError("journal message has bytes after its last record")
+    return out

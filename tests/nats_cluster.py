@@ -1,0 +1,154 @@
+"""A real 3-node NATS JetStream cluster on free loopback ports, for the fleet tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import yaml
+
+from auditseal.dev import nats as dev_nats
+
+from .harness import Pipeline, Proc, free_port, wait_for
+
+
+class NatsCluster:
+    def __init__(self, root: Path, count: int = 3):
+        self.root = Path(root)
+        client, route = free_port(), free_port()
+        self.nodes = [
+            dev_nats.Node(i, self.root / f"n{i}", p, q)
+            for i, (p, q) in enumerate(
+                zip(
+                    [client] + [free_port() for _ in range(count - 1)],
+                    [route] + [free_port() for _ in range(count - 1)],
+                )
+            )
+        ]
+        self.procs: dict[int, object] = {}
+
+    @property
+    def urls(self) -> list[str]:
+        return [n.url for n in self.nodes]
+
+    def start(self, index: int | None = None) -> None:
+        for node in self.nodes if index is None else [self.nodes[index]]:
+            self.procs[node.index] = dev_nats.start_node(node, self.nodes)
+        for node in self.nodes if index is None else [self.nodes[index]]:
+            dev_nats.wait_listening(node)
+
+    def signal(self, index: int, sig: int) -> None:
+        os.kill(self.procs[index].pid, sig)
+        if sig == signal.SIGKILL:
+            self.procs[index].wait(10)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)
+                proc.kill()
+                proc.wait(10)
+
+    def stream_leader(self, stream: str = "AUDITSEAL") -> int:
+        import asyncio
+
+        import nats
+
+        async def ask():
+            nc = await nats.connect(self.urls, connect_timeout=2, max_reconnect_attempts=2)
+            try:
+                info = await nc.jetstream(timeout=5).stream_info(stream)
+                return int(info.cluster.leader.lstrip("n"))
+            finally:
+                await nc.close()
+
+        return asyncio.run(ask())
+
+
+class Fleet:
+    """Two collectors on one NATS journal (and one shared data directory), one agent that
+    knows both."""
+
+    def __init__(self, root: Path, nats_urls: list[str], collectors: int = 2, replicas: int = 3):
+        journal = {"type": "nats", "servers": nats_urls, "replicas": replicas, "lease_ttl": 4.0, "purge_every": 16}
+        self.pipeline = Pipeline(root, collector_overrides={"journal": journal})
+        setup = self.pipeline.setup
+        self.root = setup.root
+        base = yaml.safe_load(setup.collector_config.read_text())
+        self.collectors: list[Proc] = [self.pipeline.collector]
+        self.admin_urls = [setup.admin_url]
+        ingest_urls = [f"https://127.0.0.1:{base['ingest']['listen'].rsplit(':', 1)[1]}"]
+        for i in range(1, collectors):
+            cfg = yaml.safe_load(setup.collector_config.read_text())
+            cfg["collector"]["id"] = f"collector-{i + 1}"
+            ingest, admin = free_port(), free_port()
+            cfg["ingest"]["listen"] = f"127.0.0.1:{ingest}"
+            cfg["admin"]["listen"] = f"127.0.0.1:{admin}"
+            path = self.root / f"collector-{i + 1}.yaml"
+            path.write_text(yaml.safe_dump(cfg))
+            self.collectors.append(
+                Proc(
+                    [self.pipeline.collector.args[0], "-m", "collector.main", "run", "--config", str(path)],
+                    self.root / f"collector-{i + 1}.log",
+                )
+            )
+            self.admin_urls.append(f"http://127.0.0.1:{admin}")
+            ingest_urls.append(f"https://127.0.0.1:{ingest}")
+        agent_cfg = yaml.safe_load(setup.agent_config.read_text())
+        agent_cfg["output"]["collectors"] = ingest_urls
+        setup.agent_config.write_text(yaml.safe_dump(agent_cfg))
+
+    def start_collector(self, i: int) -> None:
+        self.collectors[i].start()
+        wait_for(lambda: self._ok(self.admin_urls[i] + "/healthz") or not self.collectors[i].alive(), 60, "healthz")
+        assert self.collectors[i].alive(), self.collectors[i].output()
+
+    @staticmethod
+    def _ok(url: str) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    def readyz(self, i: int) -> tuple[int, dict]:
+        import urllib.error
+        import urllib.request
+
+        import orjson
+
+        try:
+            with urllib.request.urlopen(self.admin_urls[i] + "/readyz", timeout=5) as resp:
+                return resp.status, orjson.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, orjson.loads(exc.read())
+
+    def lease_holder(self) -> int | None:
+        for i, proc in enumerate(self.collectors):
+            if proc.alive():
+                try:
+                    status, body = self.readyz(i)
+                except OSError:
+                    continue
+                if body.get("sinks_lease", {}).get("held_here"):
+                    return i
+        return None
+
+    def stop(self) -> None:
+        for proc in [self.pipeline.agent, *self.collectors]:
+            try:
+                proc.stop()
+            finally:
+                proc.kill()
+
+
+def wait_lease(fleet: Fleet, timeout: float = 30) -> int:
+    return wait_for(lambda: (h := fleet.lease_holder()) is not None and (h,), timeout, "a sinks lease holder")[0]
+
+
+def settle(seconds: float) -> None:
+    time.sleep(seconds)
