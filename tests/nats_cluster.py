@@ -24,6 +24,7 @@ class NatsCluster:
                 zip(
                     [client] + [free_port() for _ in range(count - 1)],
                     [route] + [free_port() for _ in range(count - 1)],
+                    strict=True,
                 )
             )
         ]
