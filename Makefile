@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= run
 
-.PHONY: install test-deps lint run stop test soak fuzz bench test-es-real s3-up s3-down clean
+.PHONY: install test-deps lint run stop cluster cluster-stop test soak fuzz bench test-es-real s3-up s3-down clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,13 @@ run: install
 
 stop:
 	RUN_DIR=$(RUN_DIR) BIN=$(BIN) scripts/run-local.sh stop
+
+# The scaled shape on loopback: 3 NATS JetStream nodes, 2 collectors, 1 agent (run-cluster/).
+cluster: install
+	RUN_DIR=run-cluster BIN=$(BIN) scripts/cluster.sh start
+
+cluster-stop:
+	RUN_DIR=run-cluster BIN=$(BIN) scripts/cluster.sh stop
 
 # System packages the tests use (rsyslog, Ceph RGW, ...), installed when missing.
 test-deps:

@@ -35,7 +35,7 @@ from . import nats_format as fmt
 from .base import Cursor, Entry, MarkMoved, Marks, Write
 
 KIND = "nats"
-WRONG_LAST_SEQUENCE = 10071
+WRONG_LAST_SEQUENCES = {10071, 10164}  # per-subject expected sequence not met (server versions differ)
 STREAM_FULL = 10077  # maximum bytes exceeded (discard new)
 log = logging.getLogger("auditseal.collector.journal")
 
@@ -165,6 +165,8 @@ class NatsJournal:
         self.failing = f"nats: {type(exc).__name__}: {exc}"
 
     async def _on_disconnected(self) -> None:
+        if self.nc is None or self.nc.is_closed or self.nc.is_draining:
+            return  # our own close
         self.failing = "nats: disconnected from every JetStream server"
         log.error("journal disconnected from NATS; ingest answers 503 until it is back")
 
@@ -194,7 +196,8 @@ class NatsJournal:
         subject = fmt.subject(self.prefix, agent)
         try:
             try:
-                msg = await self.js.get_last_msg(self.stream, subject, direct=True)
+                # From the stream leader (a direct get may answer from a replica that lags).
+                msg = await self.js.get_last_msg(self.stream, subject)
                 state = AgentMark(int(msg.headers[fmt.H_LAST]), msg.seq)
             except NotFoundError:
                 state = AgentMark(0, 0)
@@ -251,7 +254,7 @@ class NatsJournal:
                 self.cfg.publish_timeout + 1,
             )
         except APIError as exc:
-            if exc.err_code == WRONG_LAST_SEQUENCE:
+            if exc.err_code in WRONG_LAST_SEQUENCES:
                 self._agents.pop(agent, None)
                 await self._load(agent)
                 raise MarkMoved(agent) from None
@@ -409,6 +412,7 @@ class NatsJournal:
 
     async def aclose(self) -> None:
         if self.nc is not None and not self.nc.is_closed:
+            self._closing = True
             await self.nc.close()
 
 

@@ -1,0 +1,41 @@
+"""The NATS journal's message layout and subject naming (version 1), golden bytes."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.journal import nats_format as fmt
+
+
+def test_golden_message_bytes():
+    data = fmt.encode_message([b'{"agent":"a"}\n{}', b"xy"])
+    assert data == bytes.fromhex("010000000200000010") + b'{"agent":"a"}\n{}' + bytes.fromhex("00000002") + b"xy"
+    assert fmt.decode_message(data) == [b'{"agent":"a"}\n{}', b"xy"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"", b"\x02\x00\x00\x00\x00", b"\x01\x00\x00\x00\x01\x00\x00\x00\x05ab", b"\x01\x00\x00\x00\x00extra"],
+)
+def test_damaged_messages_are_refused(bad):
+    with pytest.raises(fmt.FormatError):
+        fmt.decode_message(bad)
+
+
+def test_subject_per_agent_with_escaped_token():
+    assert fmt.subject("auditseal.journal", "web-01") == "auditseal.journal.p0.web-01"
+    assert fmt.subject("auditseal.journal", "collector.c1.alerts") == "auditseal.journal.p0.collector=2ec1=2ealerts"
+    assert fmt.msg_id("web-01", 11, 20) == "web-01:11-20"
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_any_agent_id_is_one_reversible_token(agent):
+    token = fmt.escape_token(agent)
+    assert all(c.isascii() and (c.isalnum() or c in "_-=") for c in token)
+    assert fmt.unescape_token(token) == agent
+
+
+@given(st.text(min_size=1, max_size=20), st.integers(1, 64))
+def test_partition_is_stable_and_in_range(agent, partitions):
+    p = fmt.partition_of(agent, partitions)
+    assert 0 <= p < partitions and p == fmt.partition_of(agent, partitions)
