@@ -52,7 +52,7 @@ class SinkRunner:
         """Record a failure; the pause before trying again."""
         self.failing = f"{type(exc).__name__}: {exc}"
         self.metrics.sink_errors.labels(self.sink.name).inc()
-        if isinstance(exc, (Retryable, OSError)):  # OSError: a journal or store unreachable
+        if isinstance(exc, Retryable):
             log.error(message, extra=kv(sink=self.sink.name, error=self.failing))
             return exc.retry_after or min(self.poll * 4, 5.0)
         # Not a failure the sink translated: a defect. Never skip; retry slowly, with its trace.
@@ -90,7 +90,9 @@ class SinkRunner:
                 result = self.journal.read(read_at)
                 entries, nxt = await result if inspect.isawaitable(result) else result
             except OSError as exc:  # a journal over the network is unreachable: read again later
-                await self._pause(self._failed(exc, "sink cannot read the journal; will retry"))
+                self.failing = f"{type(exc).__name__}: {exc}"
+                log.error("sink cannot read the journal; will retry", extra=kv(sink=self.sink.name, error=self.failing))
+                await self._pause(min(self.poll * 4, 5.0))
                 continue
             pending.entries.extend(entries)
             events += sum(event_count(entry.payload) for entry in entries)
