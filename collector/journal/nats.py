@@ -87,6 +87,7 @@ class NatsJournal:
         self._seen: dict[str, tuple[int, int]] = {}  # agent → (stream seq, mark) of messages read
         self._info = (1, 0, 0)  # first seq, last seq, bytes
         self._purged_to = 0
+        self._background: set[asyncio.Task] = set()  # acks and purges in flight (kept referenced)
         self.nc = None
         self.js = None
         self.kv_marks = None
@@ -366,11 +367,16 @@ class NatsJournal:
         msg = reader.last_msg
         if msg is not None and msg.metadata.sequence.stream < reader.released:
             reader.last_msg = None
-            asyncio.get_running_loop().create_task(self._ack(msg))
+            self._spawn(self._ack(msg))
         floor = min(r.released for r in self._readers.values())
         if floor - self._purged_to >= self.cfg.purge_every:
-            asyncio.get_running_loop().create_task(self._purge(floor))
+            self._spawn(self._purge(floor))
         return 0
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _ack(self, msg) -> None:
         try:
@@ -412,7 +418,6 @@ class NatsJournal:
 
     async def aclose(self) -> None:
         if self.nc is not None and not self.nc.is_closed:
-            self._closing = True
             await self.nc.close()
 
 
