@@ -83,7 +83,14 @@ class NatsJournalConfig(StrictModel):
     fetch_batch: int = Field(64, ge=1, le=4096)
     fetch_wait: float = Field(0.2, gt=0, le=5)
     purge_every: int = Field(256, ge=1, description="messages every sink has passed before they are purged")
-    lease_ttl: float = Field(6.0, ge=1, le=300, description="the sinks lease lapses this long after its holder dies")
+    lease_ttl: float = Field(6.0, ge=1, le=300, description="a lease lapses this long after its holder dies")
+    partitions: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="journal partitions: agents hash to one; each has its own sealer (lease) and Merkle logs; "
+        "fixed when the stream is created",
+    )
 
 
 def _journal_type(value) -> str:

@@ -13,8 +13,8 @@ from auditseal.errors import Halt
 
 
 class DataDirLock:
-    def __init__(self, data_dir: Path):
-        self.path = Path(data_dir) / "collector.lock"
+    def __init__(self, data_dir: Path, name: str = "collector.lock"):
+        self.path = Path(data_dir) / name  # a fleet role's own lock: <role>.lock
         self._fd: int | None = None
 
     def acquire(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import asyncio
 import functools
 import logging
@@ -38,7 +39,7 @@ from .ingest import tls_refusals
 from .ingest.server import Ingest, IngestSite
 from .integrity import IntegrityMonitor
 from .journal import upgrade
-from .fleet import Fleet
+from .fleet import Fleet, Role
 from .journal.local import LocalJournal
 from .journal.nats import NatsJournal
 from .journal.own_stream import OwnStream
@@ -175,16 +176,21 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
     signer = load_signer(cfg.archive.signing_key)
     store = registry.open_store(cfg.archive, data)
     cipher = SegmentCipher.load(cfg.archive.encryption_key) if cfg.archive.encryption_key else None
-    sealer = Sealer(
-        store,
-        data / "sealer",
-        signer,
-        signer.name,
-        cfg.archive.checkpoint_interval,
-        cipher,
-        cfg.retention,
-        Quarantine(data / "quarantine", "archive", on_entry),
-    )
+    partitions = cfg.journal.partitions if shared else 1
+    sealers = [
+        Sealer(
+            store,
+            data / ("sealer" if k == 0 else f"sealer-p{k}"),
+            signer,
+            signer.name,
+            cfg.archive.checkpoint_interval,
+            cipher,
+            cfg.retention,
+            Quarantine(data / "quarantine", "archive" if k == 0 else f"archive-p{k}", on_entry),
+            shard=k,
+        )
+        for k in range(partitions)
+    ]
     zones = cfg.alerting.time_zones
     alert_sink = AlertSink(
         alerts,
@@ -199,32 +205,36 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
         on_new=dispatcher.wake,
     )
 
-    def new_runners() -> list[SinkRunner]:
-        def view(sink):
-            return journal.reader(sink.name) if isinstance(journal, NatsJournal) else journal
+    def view(sink, partition=None):
+        return journal.reader(sink.name, partition) if isinstance(journal, NatsJournal) else journal
 
-        return [
-            SinkRunner(view(index), index, metrics),
-            SinkRunner(view(alert_sink), alert_sink, metrics),
-            SinkRunner(
-                view(sealer),
-                sealer,
-                metrics,
-                min_events=cfg.archive.segment_max_events,
-                max_wait=cfg.archive.segment_max_age,
-            ),
-        ]
+    def sinks_runners() -> list[SinkRunner]:
+        return [SinkRunner(view(index), index, metrics), SinkRunner(view(alert_sink), alert_sink, metrics)]
+
+    def sealer_runner(sealer: Sealer) -> SinkRunner:
+        return SinkRunner(
+            view(sealer, sealer.shard if partitions > 1 else None),
+            sealer,
+            metrics,
+            min_events=cfg.archive.segment_max_events,
+            max_wait=cfg.archive.segment_max_age,
+        )
 
     runners: list[SinkRunner] = []
     tasks: list[asyncio.Task] = []
     fleet = None
     if isinstance(journal, NatsJournal):
-        fleet = Fleet(journal, cfg, metrics, runners, new_runners, dispatcher, DataDirLock(data))
+        journal.consumers = [index.name, alert_sink.name] + [s.name for s in sealers]
+        roles = [Role("sinks", DataDirLock(data), sinks_runners, dispatcher)] + [
+            Role(f"sealer-p{s.shard}", DataDirLock(data, f"sealer-p{s.shard}.lock"), lambda s=s: [sealer_runner(s)])
+            for s in sealers
+        ]
+        fleet = Fleet(journal, cfg, metrics, runners, roles)
         await fleet.open()
         tasks.append(asyncio.create_task(fleet.run()))
         dispatching = asyncio.create_task(asyncio.sleep(0))
     else:
-        runners += new_runners()
+        runners += sinks_runners() + [sealer_runner(s) for s in sealers]
         # Sinks open (and create the index schema) before the admin API can query them; a sink
         # whose store is down keeps retrying while ingest runs.
         tasks += [asyncio.create_task(r.run()) for r in runners]
@@ -246,16 +256,20 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
         store, [signer.verifier()], data / "verify-state.json", journal, alerts, own, metrics, cipher
     )
     scheduler = AsyncIOScheduler()
-    holding = fleet.holding if fleet else (lambda: True)
+
+    def holding(role: str = "sinks"):
+        return (lambda: fleet.holding(role)) if fleet else (lambda: True)
+
+    for s in sealers:
+        scheduler.add_job(
+            when_holding(holding(f"sealer-p{s.shard}"), until_stopped(sealer_tick)),
+            "interval",
+            args=[s],
+            seconds=min(60.0, cfg.archive.checkpoint_interval / 4),
+            max_instances=1,
+        )
     scheduler.add_job(
-        when_holding(holding, until_stopped(sealer_tick)),
-        "interval",
-        args=[sealer],
-        seconds=min(60.0, cfg.archive.checkpoint_interval / 4),
-        max_instances=1,
-    )
-    scheduler.add_job(
-        when_holding(holding, until_stopped(monitor.check)),
+        when_holding(holding(), until_stopped(monitor.check)),
         "interval",
         seconds=cfg.verify.interval,
         max_instances=1,
@@ -264,7 +278,7 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
     if cfg.index.type == "sqlite":  # Elasticsearch ages events out itself (ILM)
         # First pass a minute after start, not during it.
         scheduler.add_job(
-            when_holding(holding, until_stopped(prune_index)),
+            when_holding(holding(), until_stopped(prune_index)),
             "interval",
             args=[cfg.index.path or data / "index.sqlite", cfg.retention],
             seconds=3600,
@@ -379,7 +393,8 @@ def export(what: str, cfg) -> int:
 def quarantine_command(args, cfg) -> int:
     import orjson
 
-    sinks = [args.sink] if args.sink else ["index", "archive"]
+    partitions = sorted(p.stem for p in (cfg.collector.data_dir / "quarantine").glob("archive-p*.ndjson"))
+    sinks = [args.sink] if args.sink else ["index", "archive", *partitions]
     boxes = [Quarantine(cfg.collector.data_dir / "quarantine", name) for name in sinks]
     if args.action == "retry":
         for box in boxes:
@@ -412,6 +427,12 @@ def quarantine_command(args, cfg) -> int:
     return 0
 
 
+def sink_name(text: str) -> str:
+    if not re.fullmatch(r"index|archive|archive-p[1-9][0-9]?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not index, archive or archive-p<k>")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auditseal-collector")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -423,7 +444,11 @@ def main(argv: list[str] | None = None) -> int:
     p_quarantine = sub.add_parser("quarantine", help="events sinks set aside: list them, or ask to retry them")
     p_quarantine.add_argument("action", choices=["list", "retry"])
     p_quarantine.add_argument("--config", "-c", required=True)
-    p_quarantine.add_argument("--sink", choices=["index", "archive"], help="one sink (default: both)")
+    p_quarantine.add_argument(
+        "--sink",
+        type=sink_name,
+        help="one sink: index, archive, archive-p<k> (a journal partition's sealer); default: all",
+    )
     p_quarantine.add_argument("--id", action="append", default=[], help="event id (repeatable; default: all)")
     p_quarantine.add_argument("--json", action="store_true", help="one JSON object per entry")
     args = parser.parse_args(argv)

@@ -76,10 +76,10 @@ class CollectorMetrics:
             "NATS journal: publish to replicated acknowledgement, seconds",
             registry=r,
         )
-        self.sinks_lease_held = Gauge(
-            "auditseal_collector_sinks_lease_held",
-            "NATS journal: 1 while this collector holds the sinks lease (label: fencing token)",
-            ["token"],
+        self.lease_held = Gauge(
+            "auditseal_collector_lease_held",
+            "NATS journal: 1 while this collector holds a role's lease (sinks, sealer-p<k>; label: fencing token)",
+            ["role", "token"],
             registry=r,
         )
         self.sink_lag = Gauge(

@@ -5,6 +5,10 @@ wins, otherwise the defaults apply (7 years archived, 90 days hot). A rule's ``n
 archive *partition* its events are sealed into (``<tenant>/<name>/``), so every archive
 object holds events of one class and carries one retain-until date. Events under no rule go
 to partition ``0``.
+
+A NATS-journal fleet may spread each tenant over P journal partitions (``journal.partitions``),
+each sealed by its own writer into its own log: partition ``k > 0`` of retention class ``c``
+is the log ``<tenant>/<c>.<k>`` (rule names hold no dot), partition 0 keeps the plain name.
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ class RetentionPolicy(StrictModel):
         return rule.name if rule else DEFAULT_PARTITION
 
     def archive_days_of(self, partition: str) -> int:
-        rule = next((r for r in self.rules if r.name == partition), None)
+        name = retention_class(partition)
+        rule = next((r for r in self.rules if r.name == name), None)
         return rule.archive_days if rule else self.archive_days
 
     def retain_until(self, partition: str, now: datetime | None = None) -> datetime:
@@ -67,6 +72,20 @@ class RetentionPolicy(StrictModel):
         tenant's hot retention is the longest any of its classes asks for."""
         days = [r.index_days for r in self.rules if r.tenants and tenant in r.tenants]
         return max(days, default=self.index_days)
+
+
+def shard_partition(retention_name: str, shard: int) -> str:
+    """The log partition name of retention class ``retention_name`` in journal partition ``shard``."""
+    return retention_name if shard == 0 else f"{retention_name}.{shard}"
+
+
+def retention_class(partition: str) -> str:
+    return partition.partition(".")[0]
+
+
+def shard_of(partition: str) -> int:
+    _, dot, shard = partition.partition(".")
+    return int(shard) if dot and shard.isdigit() else 0
 
 
 def categories_of(doc: dict) -> list[str]:

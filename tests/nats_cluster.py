@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from auditseal.dev import nats as dev_nats
+from auditseal.dev import pki
 
 from .harness import Pipeline, Proc, free_port, wait_for
 
@@ -52,6 +53,21 @@ class NatsCluster:
                 proc.kill()
                 proc.wait(10)
 
+    def stream_first_seq(self, stream: str = "AUDITSEAL") -> int:
+        """The stream's first sequence still held (above 1 once something was purged)."""
+        import asyncio
+
+        import nats
+
+        async def ask():
+            nc = await nats.connect(self.urls, connect_timeout=2, max_reconnect_attempts=2)
+            try:
+                return (await nc.jetstream(timeout=5).stream_info(stream)).state.first_seq
+            finally:
+                await nc.close()
+
+        return asyncio.run(ask())
+
     def stream_leader(self, stream: str = "AUDITSEAL") -> int:
         import asyncio
 
@@ -69,11 +85,27 @@ class NatsCluster:
 
 
 class Fleet:
-    """Two collectors on one NATS journal (and one shared data directory), one agent that
-    knows both."""
+    """Collectors on one NATS journal (and one shared data directory), and agents that know
+    every collector: the pipeline's own, and ``agents - 1`` more, each tailing its own file."""
 
-    def __init__(self, root: Path, nats_urls: list[str], collectors: int = 2, replicas: int = 3):
-        journal = {"type": "nats", "servers": nats_urls, "replicas": replicas, "lease_ttl": 4.0, "purge_every": 16}
+    def __init__(
+        self,
+        root: Path,
+        nats_urls: list[str],
+        collectors: int = 2,
+        replicas: int = 3,
+        partitions: int = 1,
+        agents: int = 1,
+        purge_every: int = 16,
+    ):
+        journal = {
+            "type": "nats",
+            "servers": nats_urls,
+            "replicas": replicas,
+            "lease_ttl": 4.0,
+            "purge_every": purge_every,
+            "partitions": partitions,
+        }
         self.pipeline = Pipeline(root, collector_overrides={"journal": journal})
         setup = self.pipeline.setup
         self.root = setup.root
@@ -100,6 +132,56 @@ class Fleet:
         agent_cfg = yaml.safe_load(setup.agent_config.read_text())
         agent_cfg["output"]["collectors"] = ingest_urls
         setup.agent_config.write_text(yaml.safe_dump(agent_cfg))
+        self.agents: list[Proc] = [self.pipeline.agent]
+        self.watched: list[Path] = [self.pipeline.watched]
+        self.agent_ids = [agent_cfg["agent"]["id"]]
+        for i in range(1, agents):
+            self._add_agent(agent_cfg, f"agent-{i + 1}")
+
+    def _add_agent(self, template: dict, agent_id: str) -> None:
+        pki_dir = self.root / "pki"
+        pki.issue_agent(pki_dir, agent_id, ["acme", "globex"])
+        cfg = yaml.safe_load(yaml.safe_dump(template))
+        watch = self.root / f"logs-{agent_id}"
+        watch.mkdir()
+        cfg["agent"] = {"id": agent_id, "state_dir": str(self.root / f"state-{agent_id}")}
+        cfg["inputs"][0]["paths"] = [str(watch / "*.jsonl")]
+        cfg.pop("metrics_listen", None)
+        cfg["output"]["tls"]["cert"] = str(pki_dir / f"agent-{agent_id}.crt")
+        cfg["output"]["tls"]["key"] = str(pki_dir / f"agent-{agent_id}.key")
+        cfg["output"]["hmac_key_file"] = str(pki_dir / f"agent-{agent_id}.hmac.yaml")
+        path = self.root / f"{agent_id}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        self.agents.append(
+            Proc(
+                [self.pipeline.agent.args[0], "-m", "agent.main", "run", "--config", str(path)],
+                self.root / f"{agent_id}.log",
+            )
+        )
+        self.watched.append(watch / "app-audit.jsonl")
+        self.agent_ids.append(agent_id)
+
+    def start_agents(self) -> None:
+        for proc in self.agents:
+            proc.start()
+
+    def write_events(self, agent: int, start: int, count: int, chunk: int = 200, pause: float = 0.0) -> None:
+        """Sample events numbered ``start``.. into agent ``agent``'s file."""
+        from auditseal.dev import samples
+
+        with open(self.watched[agent], "ab") as f:
+            for first in range(start, start + count, chunk):
+                f.write(samples.lines(first, min(chunk, start + count - first)))
+                f.flush()
+                if pause:
+                    time.sleep(pause)
+
+    def rows_by_agent(self) -> dict[str, list[tuple]]:
+        out: dict[str, list[tuple]] = {a: [] for a in self.agent_ids}
+        for row in self.pipeline.index_rows():
+            if row[0] in out:
+                out[row[0]].append(row)
+        return out
 
     def start_collector(self, i: int) -> None:
         self.collectors[i].start()
@@ -128,27 +210,27 @@ class Fleet:
         except urllib.error.HTTPError as exc:
             return exc.code, orjson.loads(exc.read())
 
-    def lease_holder(self) -> int | None:
+    def lease_holder(self, role: str = "sinks") -> int | None:
         for i, proc in enumerate(self.collectors):
             if proc.alive():
                 try:
                     status, body = self.readyz(i)
-                except OSError:
+                except (OSError, ValueError):
                     continue
-                if body.get("sinks_lease", {}).get("held_here"):
+                if body.get("leases", {}).get(role, {}).get("held_here"):
                     return i
         return None
 
     def stop(self) -> None:
-        for proc in [self.pipeline.agent, *self.collectors]:
+        for proc in [*self.agents, *self.collectors]:
             try:
                 proc.stop()
             finally:
                 proc.kill()
 
 
-def wait_lease(fleet: Fleet, timeout: float = 30) -> int:
-    return wait_for(lambda: (h := fleet.lease_holder()) is not None and (h,), timeout, "a sinks lease holder")[0]
+def wait_lease(fleet: Fleet, timeout: float = 30, role: str = "sinks") -> int:
+    return wait_for(lambda: (h := fleet.lease_holder(role)) is not None and (h,), timeout, f"a {role} lease holder")[0]
 
 
 def settle(seconds: float) -> None:

@@ -83,6 +83,7 @@ class Report:
     events_verified: int = 0
     segments_encrypted_unopened: int = 0
     state: dict = field(default_factory=dict)
+    logs: dict[str, int] = field(default_factory=dict)  # events verified per log (a partitioned tenant has several)
 
     @property
     def summary(self) -> str:
@@ -96,6 +97,7 @@ class Report:
                 "segments_valid": self.segments_valid,
                 "events_verified": self.events_verified,
                 "segments_encrypted_unopened": self.segments_encrypted_unopened,
+                "logs": self.logs,
                 "findings": [asdict(f) for f in self.findings],
             },
             option=orjson.OPT_INDENT_2,
@@ -325,6 +327,7 @@ def _verify_log(
             continue
         report.segments_valid += 1
         report.events_verified += len(lines)
+        report.logs[name] = report.logs.get(name, 0) + len(lines)
         leaves.extend((first + i, line) for i, line in enumerate(lines))
 
     for rng in sorted(set(segment_files) - set(declared)):

@@ -1,12 +1,15 @@
-"""The sinks lease: exactly one collector of a NATS-journal fleet runs the sinks (index,
-alert engine, sealer, integrity check, alert delivery) at a time.
+"""Leases of a NATS-journal fleet: exactly one collector at a time holds each role — the
+``sinks`` (index, alert engine, integrity check, alert delivery) and ``sealer-p<k>`` (the
+only writer of journal partition k's Merkle logs).
 
 The lease is a key in a replicated JetStream key-value bucket whose entries expire
 ``ttl`` seconds after their last write. ``acquire`` creates the key (refused while another
 holder's entry lives); the holder renews it every ``ttl / 3`` with compare-and-set on the
 revision it last wrote, so a holder that was cut off and came back cannot renew over its
 successor. The revision at acquisition is the fencing token (logged, in ``/readyz`` and the
-``lease_holder`` metric). A holder counts its lease as lost as soon as a renewal fails or
+``lease_holder`` metric). Every key lives in one bucket, which also holds each live
+collector's ``member.<id>`` entry (rewritten every beat) so collectors can share the roles
+out. A holder counts its lease as lost as soon as a renewal fails or
 ``ttl - margin`` has passed since the last renewal it sent — before the server lets anyone
 else take it, since the server measures from when it received that renewal.
 """
@@ -23,27 +26,42 @@ from nats.js.errors import APIError, KeyWrongLastSequenceError
 
 from auditseal.logs import kv
 
+from .nats_format import escape_token
+
 log = logging.getLogger("auditseal.collector.lease")
-KEY = "sinks"
+MEMBER = "member."
 
 
-class SinksLease:
-    def __init__(self, js, bucket: str, holder: str, ttl: float, replicas: int):
-        self.js = js
-        self.bucket_name = bucket
+async def open_bucket(js, bucket: str, ttl: float, replicas: int):
+    return await js.create_key_value(bucket=bucket, history=1, ttl=ttl, replicas=replicas, storage=api.StorageType.FILE)
+
+
+async def announce(bucket, member: str) -> None:
+    """This collector is alive (its entry lapses ``ttl`` after the last call)."""
+    try:
+        await bucket.put(MEMBER + escape_token(member), b"1")
+    except (NatsError, APIError, asyncio.TimeoutError):
+        pass
+
+
+async def members(bucket) -> int:
+    """Collectors alive now (at least 1: the caller)."""
+    try:
+        return max(1, sum(1 for k in await bucket.keys() if k.startswith(MEMBER)))
+    except Exception:  # no keys yet, or the bucket unreachable: count only ourselves
+        return 1
+
+
+class Lease:
+    def __init__(self, bucket, key: str, holder: str, ttl: float):
+        self.kv = bucket
+        self.key = key
         self.holder = holder
         self.ttl = ttl
         self.margin = min(1.0, ttl / 4)
-        self.replicas = replicas
-        self.kv = None
         self.revision: int | None = None  # the last write of ours; None: not held
         self.token: int | None = None  # the fencing token of the current holding
         self._renewed_at = 0.0
-
-    async def open(self) -> None:
-        self.kv = await self.js.create_key_value(
-            bucket=self.bucket_name, history=1, ttl=self.ttl, replicas=self.replicas, storage=api.StorageType.FILE
-        )
 
     def held(self) -> bool:
         return self.revision is not None and time.monotonic() - self._renewed_at < self.ttl - self.margin
@@ -51,13 +69,13 @@ class SinksLease:
     async def acquire(self) -> bool:
         sent = time.monotonic()
         try:
-            self.revision = await self.kv.create(KEY, self.holder.encode())
+            self.revision = await self.kv.create(self.key, self.holder.encode())
         except KeyWrongLastSequenceError:
             return False  # another collector holds it
         except (NatsError, APIError, asyncio.TimeoutError):
             return False
         self.token, self._renewed_at = self.revision, sent
-        log.info("took the sinks lease", extra=kv(holder=self.holder, token=self.token))
+        log.info("took a lease", extra=kv(lease=self.key, holder=self.holder, token=self.token))
         return True
 
     async def renew(self) -> bool:
@@ -66,15 +84,17 @@ class SinksLease:
         sent = time.monotonic()
         try:
             self.revision = await asyncio.wait_for(
-                self.kv.update(KEY, self.holder.encode(), last=self.revision), self.ttl / 3
+                self.kv.update(self.key, self.holder.encode(), last=self.revision), self.ttl / 3
             )
         except KeyWrongLastSequenceError:
-            log.error("the sinks lease was taken over; stopping the sinks", extra=kv(token=self.token))
+            log.error("a lease was taken over; stopping its work", extra=kv(lease=self.key, token=self.token))
             self.revision = None
             return False
         except (NatsError, APIError, asyncio.TimeoutError) as exc:
             if not self.held():
-                log.error("could not renew the sinks lease in time; stopping the sinks", extra=kv(error=str(exc)))
+                log.error(
+                    "could not renew a lease in time; stopping its work", extra=kv(lease=self.key, error=str(exc))
+                )
                 self.revision = None
                 return False
             return True  # try again at the next beat, still inside the lease
@@ -83,7 +103,7 @@ class SinksLease:
 
     async def holder_now(self) -> str | None:
         try:
-            entry = await self.kv.get(KEY)
+            entry = await self.kv.get(self.key)
             return entry.value.decode() if entry.value else None
         except Exception:
             return None
@@ -92,7 +112,7 @@ class SinksLease:
         if self.revision is None:
             return
         try:
-            await self.kv.delete(KEY, last=self.revision)
+            await self.kv.delete(self.key, last=self.revision)
         except Exception:
             pass  # it lapses by itself
         self.revision = None

@@ -11,9 +11,12 @@ An acknowledgement comes from the leader once a quorum of replicas has the messa
 nats-server 2.10+ with ``sync_interval: always``, fsynced on each of them).
 
 Reading: each sink is a durable pull consumer (``<stream>_<sink>``, ack-all) started at the
-sink's own durable cursor; ``release`` acks up to it. What every consumer has passed is purged
-— after the marks of the agents in it are written to the marks bucket, so a mark outlives its
-messages. Cursors: ``nats`` with (stream sequence, record index in the message).
+sink's own durable cursor; ``release`` acks up to it. A partition's sealer reads only its
+partition's subjects (``<prefix>.p<k>.>``). The collector holding the sinks lease purges what
+every consumer of the fleet has acknowledged (from JetStream's consumer info, not from what
+this process read) — after the marks of the agents in it are written to the marks bucket, so
+a mark outlives its messages. Cursors: ``nats`` with (stream sequence, record index in the
+message).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from .base import Cursor, Entry, MarkMoved, Marks, Write
 KIND = "nats"
 WRONG_LAST_SEQUENCES = {10071, 10164}  # per-subject expected sequence not met (server versions differ)
 STREAM_FULL = 10077  # maximum bytes exceeded (discard new)
+PARTITIONS_KEY = "auditseal.partitions"  # stream metadata: agents hash to a partition by it
 log = logging.getLogger("auditseal.collector.journal")
 
 
@@ -63,8 +67,9 @@ def _seq_of(cursor: Cursor) -> tuple[int, int]:
 class _Reader:
     """One sink's durable pull consumer."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, subjects: str):
         self.name = name
+        self.subjects = subjects  # the consumer's filter
         self.sub = None
         self.next_seq: int | None = None  # what the subscription delivers next
         self.last_msg = None  # the last message fetched (ack-all acks up to it)
@@ -87,6 +92,9 @@ class NatsJournal:
         self._seen: dict[str, tuple[int, int]] = {}  # agent → (stream seq, mark) of messages read
         self._info = (1, 0, 0)  # first seq, last seq, bytes
         self._purged_to = 0
+        self.purging = False
+        self._purge_running = False  # this collector holds the sinks lease: it purges for the fleet
+        self.consumers: list[str] = []  # every sink's consumer in the fleet (set by the root)
         self._background: set[asyncio.Task] = set()  # acks and purges in flight (kept referenced)
         self.nc = None
         self.js = None
@@ -136,6 +144,7 @@ class NatsJournal:
             discard=api.DiscardPolicy.NEW,
             duplicate_window=self.cfg.duplicate_window,
             allow_direct=True,
+            metadata={PARTITIONS_KEY: str(self.cfg.partitions)},
         )
 
     async def _ensure_stream(self) -> None:
@@ -156,6 +165,13 @@ class NatsJournal:
             raise Halt(f"journal: stream {self.stream} is kept in memory; a journal stream needs file storage")
         if f"{self.prefix}.>" not in (have.subjects or []):
             raise Halt(f"journal: stream {self.stream} does not take subjects {self.prefix}.>")
+        kept = (have.metadata or {}).get(PARTITIONS_KEY, "1")
+        if kept != str(self.cfg.partitions):
+            # Agents would hash to other subjects and their marks be missed: duplicates.
+            raise Halt(
+                f"journal: stream {self.stream} was created with {kept} partition(s) but the "
+                f"configuration asks for {self.cfg.partitions}; partitions are fixed per stream"
+            )
 
     async def _ensure_marks_bucket(self):
         return await self.js.create_key_value(
@@ -194,7 +210,7 @@ class NatsJournal:
             await self._load(agent)
 
     async def _load(self, agent: str) -> AgentMark:
-        subject = fmt.subject(self.prefix, agent)
+        subject = fmt.subject(self.prefix, agent, self.cfg.partitions)
         try:
             try:
                 # From the stream leader (a direct get may answer from a replica that lags).
@@ -247,7 +263,7 @@ class NatsJournal:
             # nats-py leaves an ack future pending on some server errors: always bound the wait.
             ack = await asyncio.wait_for(
                 self.js.publish(
-                    fmt.subject(self.prefix, agent),
+                    fmt.subject(self.prefix, agent, self.cfg.partitions),
                     fmt.encode_message([w.payload for w in fresh]),
                     stream=self.stream,
                     headers=headers,
@@ -282,8 +298,7 @@ class NatsJournal:
         return f"{self.stream}_{name}"
 
     def register(self, consumer: str, cursor: Cursor) -> None:
-        reader = self._readers.setdefault(consumer, _Reader(consumer))
-        reader.released = _seq_of(cursor)[0]
+        self._readers[consumer].released = _seq_of(cursor)[0]
 
     def subscribe(self) -> asyncio.Event:
         event = asyncio.Event()
@@ -317,16 +332,16 @@ class NatsJournal:
             ack_policy=api.AckPolicy.ALL,
             ack_wait=3600,
             max_ack_pending=-1,
-            filter_subject=f"{self.prefix}.>",
+            filter_subject=reader.subjects,
             num_replicas=self.cfg.replicas,
         )
-        reader.sub = await self.js.pull_subscribe(
-            f"{self.prefix}.>", durable=durable, stream=self.stream, config=config
-        )
+        reader.sub = await self.js.pull_subscribe(reader.subjects, durable=durable, stream=self.stream, config=config)
         reader.next_seq = seq
 
-    def reader(self, consumer: str) -> "NatsReader":
-        return NatsReader(self, self._readers.setdefault(consumer, _Reader(consumer)))
+    def reader(self, consumer: str, partition: int | None = None) -> "NatsReader":
+        """Sink ``consumer``'s view; ``partition``: only that partition's subjects."""
+        subjects = f"{self.prefix}.>" if partition is None else f"{self.prefix}.p{partition}.>"
+        return NatsReader(self, self._readers.setdefault(consumer, _Reader(consumer, subjects)))
 
     async def _fetch(self, reader: _Reader, cursor: Cursor) -> tuple[list[Entry], Cursor]:
         seq, index = _seq_of(cursor)
@@ -340,6 +355,9 @@ class NatsJournal:
         except (NatsError, APIError, asyncio.TimeoutError) as exc:
             reader.sub = None
             raise self._unavailable(exc) from None
+        except asyncio.CancelledError:  # a stop mid-call: subscribe afresh at the next read
+            reader.next_seq = None
+            raise
         entries: list[Entry] = []
         nxt = cursor
         for msg in msgs:
@@ -362,15 +380,15 @@ class NatsJournal:
         return entries, nxt
 
     def release(self, consumer: str, cursor: Cursor) -> int:
-        reader = self._readers.setdefault(consumer, _Reader(consumer))
+        reader = self._readers[consumer]
         reader.released = max(reader.released, _seq_of(cursor)[0])
         msg = reader.last_msg
         if msg is not None and msg.metadata.sequence.stream < reader.released:
             reader.last_msg = None
             self._spawn(self._ack(msg))
-        floor = min(r.released for r in self._readers.values())
-        if floor - self._purged_to >= self.cfg.purge_every:
-            self._spawn(self._purge(floor))
+        if self.purging and reader.released - self._purged_to >= self.cfg.purge_every and not self._purge_running:
+            self._purge_running = True
+            self._spawn(self._purge())
         return 0
 
     def _spawn(self, coro) -> None:
@@ -384,20 +402,46 @@ class NatsJournal:
         except NatsError as exc:
             log.warning("journal consumer ack failed; acked again with the next", extra=kv(error=str(exc)))
 
-    async def _purge(self, floor: int) -> None:
-        """Drop what every sink has durably passed; first keep its agents' marks."""
-        if floor <= self._purged_to:
-            return
-        self._purged_to = floor
+    async def purge_floor(self) -> int:
+        """What every consumer of the fleet has passed (``nats_format.purge_floor``)."""
+        info = await self.js.stream_info(self.stream)
+        seen: list[tuple[int, int, int] | None] = []
+        for name in self.consumers:
+            try:
+                ci = await self.js.consumer_info(self.stream, self._durable(name))
+            except NotFoundError:
+                seen.append(None)  # its sink never started: it needs everything
+                continue
+            seen.append((ci.num_pending or 0, ci.num_ack_pending or 0, ci.ack_floor.stream_seq or 0))
+        return fmt.purge_floor(info.state.last_seq, seen)
+
+    async def _purge(self) -> None:
+        """Drop what every consumer of the fleet has passed; first keep its agents' marks."""
         try:
-            for agent, (seq, mark) in list(self._seen.items()):
-                if seq < floor:
-                    await self.kv_marks.put(fmt.escape_token(agent), str(mark).encode())
+            floor = await self.purge_floor()
+            if floor <= max(self._purged_to, self._info[0]):
+                return
+            await self._remember_marks(floor)
             await self.js.purge_stream(self.stream, seq=floor)
+            self._purged_to = floor
             log.info("journal purged what every sink has passed", extra=kv(before_seq=floor))
         except (NatsError, APIError, asyncio.TimeoutError) as exc:
-            self._purged_to = 0  # tried again at the next release
             log.warning("journal purge failed; will retry", extra=kv(error=str(exc)))
+        finally:
+            self._purge_running = False
+
+    async def _remember_marks(self, floor: int) -> None:
+        """Write the mark of every agent whose last message lies below ``floor``. Agents this
+        process has not read (their messages came before it took the lease) are looked up."""
+        info = await self.js.stream_info(self.stream, subjects_filter=f"{self.prefix}.>")
+        for subject in info.state.subjects or {}:
+            agent = fmt.unescape_token(subject.rsplit(".", 1)[-1])
+            if agent not in self._seen:
+                msg = await self.js.get_last_msg(self.stream, subject)
+                self._seen[agent] = (msg.seq, int(msg.headers[fmt.H_LAST]))
+        for agent, (seq, mark) in list(self._seen.items()):
+            if seq < floor:
+                await self.kv_marks.put(fmt.escape_token(agent), str(mark).encode())
 
     def bytes_held(self) -> int:
         return self._info[2]

@@ -93,3 +93,19 @@ def decode_message(data: bytes) -> list[bytes]:
     if at != len(data):
         raise FormatError("journal message has bytes after its last record")
     return out
+
+
+def purge_floor(last_seq: int, consumers: list[tuple[int, int, int] | None]) -> int:
+    """The stream sequence below which every consumer has acknowledged all it reads, from
+    each one's (pending, ack pending, ack floor) as JetStream reports it after ``last_seq``
+    was read; ``None`` (a consumer not created yet: it needs everything) gives 0. A consumer
+    with nothing pending or unacknowledged has passed all up to ``last_seq``; a filtered one
+    (a partition's sealer) has passed whatever lies below its ack floor."""
+    floor = last_seq + 1
+    for consumer in consumers:
+        if consumer is None:
+            return 0
+        pending, ack_pending, ack_floor = consumer
+        if pending or ack_pending:
+            floor = min(floor, ack_floor + 1)
+    return floor

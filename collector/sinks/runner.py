@@ -5,6 +5,7 @@ idempotently, so replays never duplicate. The runner persists nothing itself."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -87,13 +88,15 @@ class SinkRunner:
             self.appended.clear()
             await self._retry_quarantined()
             try:
-                result = self.journal.read(read_at)
-                entries, nxt = await result if inspect.isawaitable(result) else result
+                got = await self._read(read_at)
             except OSError as exc:  # a journal over the network is unreachable: read again later
                 self.failing = f"{type(exc).__name__}: {exc}"
                 log.error("sink cannot read the journal; will retry", extra=kv(sink=self.sink.name, error=self.failing))
                 await self._pause(min(self.poll * 4, 5.0))
                 continue
+            if got is None:
+                return  # stopped during a read: what it has not stored stays in the journal
+            entries, nxt = got
             pending.entries.extend(entries)
             events += sum(event_count(entry.payload) for entry in entries)
             if entries and not first_at:
@@ -121,6 +124,26 @@ class SinkRunner:
                 return
             wait = self.poll if not events else max(self.max_wait - waited, 0.01)
             await self._pause(wait)
+
+    async def _read(self, at: Cursor):
+        """The journal's next entries; ``None`` when stopped meanwhile. A read over the network
+        (NATS) is given up at a stop: it changes nothing, and a holder that lost its lease
+        must not wait for an unreachable cluster before handing its work on."""
+        result = self.journal.read(at)
+        if not inspect.isawaitable(result):
+            return result
+        reading = asyncio.ensure_future(result)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if reading.done():
+            return reading.result()
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await reading
+        return None
 
     async def _process(self, batch: Batch) -> float | None:
         """Hand the sink one batch; None when stored, else the pause before a replay."""

@@ -15,6 +15,10 @@ removed) and dropped when it did not. Objects beyond the recorded state with no 
 (a state directory restored from an old backup) are removed where the store allows it.
 A log's recorded journal position makes replays skip what it already holds: no event is
 sealed twice.
+
+Partitioned (a NATS-journal fleet, ``journal.partitions`` > 1): one sealer per journal
+partition ``shard``, each the only writer of its logs (``<tenant>/<class>.<shard>``, partition 0
+keeping ``<tenant>/<class>``) with its own state directory, fed by its partition's consumer.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 
 import orjson
 
+from auditseal import crashpoints
 from auditseal.errors import Halt
 from auditseal.formats.checkpoint import Checkpoint, SegmentRef
 from auditseal.formats.crypto import SegmentCipher
@@ -40,7 +45,7 @@ from auditseal.storage import archive
 from auditseal.storage.files import write_atomic
 
 from ..journal import Cursor
-from ..retention import DEFAULT_PARTITION, RetentionPolicy
+from ..retention import DEFAULT_PARTITION, RetentionPolicy, shard_of, shard_partition
 from .base import Batch, SinkUnavailable
 from .quarantine import is_poison
 from .stored import materialise
@@ -123,7 +128,10 @@ class Sealer:
         cipher: SegmentCipher | None = None,
         retention: RetentionPolicy | None = None,
         quarantine=None,
+        shard: int = 0,
     ):
+        self.shard = shard
+        self.name = "archive" if shard == 0 else f"archive-p{shard}"
         self.cipher = cipher  # AES-256-GCM at rest when set
         self.store = store
         self.state_dir = Path(state_dir)
@@ -151,6 +159,8 @@ class Sealer:
             self.states[state.name] = state
         self._resolve_intents()
         for tenant, partition in archive.list_logs(self.store):
+            if shard_of(partition) != self.shard:
+                continue  # another partition's sealer writes it
             state = self.states.get(f"{tenant}/{partition}")
             if state is None:
                 raise Halt(
@@ -179,7 +189,7 @@ class Sealer:
                 self._set_aside(event.error, event.cursor, event.meta, event.line)
                 continue
             try:
-                partition = self.retention.partition(event.doc)
+                partition = shard_partition(self.retention.partition(event.doc), self.shard)
             except Exception as exc:  # this event's content, not the store: set it aside
                 self._set_aside(exc, event.cursor, event.meta, event.line)
                 continue
@@ -212,7 +222,7 @@ class Sealer:
         for meta, line in items:
             try:
                 doc, stored = materialise(meta, line)
-                partition = self.retention.partition(doc)
+                partition = shard_partition(self.retention.partition(doc), self.shard)
             except Exception as exc:
                 if not is_poison(exc):
                     raise
@@ -257,6 +267,7 @@ class Sealer:
             retain_until=retain_until,
             metadata={"events-from": pending.first_ts, "events-to": pending.last_ts},
         )
+        crashpoints.hit("mid_seal")  # tests: a holder dying between its segment and its checkpoint
         self.store.put_once(f"{name}/{archive.checkpoint_key(checkpoint.counter)}", note, retain_until=retain_until)
         self._commit(new)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import orjson
@@ -73,47 +74,130 @@ def test_two_collectors_share_the_journal_and_the_lease_moves(fleet):
     assert archived(fleet) == 1000  # sealed once each: no replayed batch sealed twice
 
 
-def test_chaos_collectors_stream_leader_lease_holder_killed_and_a_node_frozen(fleet, nats_cluster):
-    """Events flow all along while, in turn: a collector is SIGKILLed mid-batch, the stream
-    leader is SIGKILLed, the sinks lease holder is SIGKILLed, and one NATS node is frozen for
-    30 s. At the end every event is indexed and archived exactly once, and the chain verifies."""
-    for i in range(2):
-        fleet.start_collector(i)
-    wait_lease(fleet)
-    fleet.pipeline.start_agent()
-    total = 6000
-    writer = fleet.pipeline.write_events_in_background(0, total, 50, 0.4)  # ~48 s of traffic
+def test_two_sealers_for_a_partition_one_waits_and_rolls_forward_when_the_holder_dies_mid_seal(tmp_path, nats_cluster):
+    """Partitioned (2 journal partitions, an agent hashing to each): each partition's sealer
+    is held by one collector while the other waits. The holder of one dies between writing a
+    segment and its checkpoint (a crash point, like SIGKILL); the other takes the partition
+    over, completes that seal from its intent and goes on: every event sealed once, no gap,
+    no fork, each partition its own log."""
+    fleet = Fleet(tmp_path / "fleet", nats_cluster.urls, partitions=2, agents=2, purge_every=1)
+    try:
+        fleet.collectors[0].env = {"AUDITSEAL_CRASHPOINTS": "mid_seal:1"}
+        fleet.start_collector(0)
+        for role in ("sinks", "sealer-p0", "sealer-p1"):
+            wait_lease(fleet, role=role)
+        fleet.start_collector(1)
+        # The newcomer is handed one sealer; the other stays with collector 0.
+        wait_for(
+            lambda: {fleet.lease_holder("sealer-p0"), fleet.lease_holder("sealer-p1")} == {0, 1},
+            30,
+            "the sealers shared out",
+        )
+        doomed = next(k for k in (0, 1) if fleet.lease_holder(f"sealer-p{k}") == 0)
+        status, body = fleet.readyz(1)
+        waiting = body["leases"][f"sealer-p{doomed}"]
+        assert not waiting["held_here"] and waiting["holder"] == "local", body  # collector 1 waits
 
-    def indexed() -> int:
-        return len(fleet.pipeline.index_rows())
+        fleet.start_agents()
+        for agent in (0, 1):  # demo-agent hashes to partition 0, agent-2 to partition 1
+            fleet.write_events(agent, 0, 400)
+        wait_for(lambda: not fleet.collectors[0].alive(), 60, "the holder dying mid-seal")
+        assert fleet.collectors[0].popen.returncode == 137
+        wait_for(lambda: fleet.lease_holder(f"sealer-p{doomed}") == 1, 30, "the partition taken over")
+        wait_for(
+            lambda: "completed a seal interrupted part-way" in fleet.collectors[1].output(),
+            30,
+            "the seal rolled forward",
+        )
+        for agent in (0, 1):
+            fleet.write_events(agent, 400, 100)
+        by_agent = wait_for(lambda: all_indexed(fleet, 500), 90, "all indexed")
+        for rows in by_agent.values():
+            assert_exactly_once(rows, range(500))
+        wait_for(lambda: archived(fleet) >= 1000, 60, "1000 events sealed")
+        report = verify(fleet)
+        assert report["events_verified"] == 1000 and not report["findings"], report
+        assert report["logs"] == {"acme/0": 500, "acme/0.1": 500}, report["logs"]
+        # What every consumer of the fleet (index, alerts, both sealers) passed is purged.
+        wait_for(lambda: nats_cluster.stream_first_seq() > 1, 30, "the stream purged")
+        # An event of partition 1 is proven from its own log.
+        p1_event = next(d for d in fleet.pipeline.index_docs() if d["agent"]["id"] == "agent-2")["event"]["id"]
+        pubkey = str(fleet.root / "keys" / "auditseal.local.vkey")
+        bundle = cli("prove", p1_event, "--archive", str(fleet.root / "collector" / "archive"),
+                     "--archive-key", str(fleet.root / "keys" / "archive.key"), "--pubkey", pubkey)  # fmt: skip
+        assert orjson.loads(bundle)["log"] == "acme/0.1"
+        (tmp_path / "proof.json").write_text(bundle)
+        assert "verified" in cli("prove", "--check", str(tmp_path / "proof.json"), "--pubkey", pubkey)
+    finally:
+        fleet.stop()
 
-    # 1. A collector that is taking batches (the agent's first choice) dies mid-batch.
-    wait_for(lambda: indexed() > 300, 60, "traffic flowing")
-    fleet.collectors[0].kill()
-    time.sleep(3)
-    fleet.start_collector(0)
-    # 2. The stream leader dies; it comes back with its data.
-    leader = nats_cluster.stream_leader()
-    nats_cluster.signal(leader, signal.SIGKILL)
-    time.sleep(4)
-    nats_cluster.start(leader)
-    # 3. The sinks lease holder dies; the other collector takes over within the lease ttl.
-    holder = wait_lease(fleet)
-    fleet.collectors[holder].kill()
-    wait_for(lambda: fleet.lease_holder() == 1 - holder, 30, "the lease taken over")
-    fleet.start_collector(holder)
-    # 4. One node frozen for 30 s, then resumed.
-    frozen = (nats_cluster.stream_leader() + 1) % 3
-    nats_cluster.signal(frozen, signal.SIGSTOP)
-    time.sleep(30)
-    nats_cluster.signal(frozen, signal.SIGCONT)
-    writer.join()
-    rows = fleet.pipeline.wait_indexed(total, timeout=120)
-    time.sleep(2)
-    assert_exactly_once(fleet.pipeline.index_rows(), range(total))
-    assert len(rows) >= total
-    wait_for(lambda: archived(fleet) >= total, 90, f"{total} events sealed")
-    assert archived(fleet) == total
+
+def all_indexed(fleet: Fleet, each: int) -> dict | None:
+    """The index rows by agent once every agent has ``each`` events indexed."""
+    rows = fleet.rows_by_agent()
+    return rows if all(len(r) >= each for r in rows.values()) else None
+
+
+def cli(*args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "auditseal.cli", *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return out.stdout
+
+
+def test_chaos_collectors_stream_leader_lease_holders_killed_and_a_node_frozen(tmp_path, nats_cluster):
+    """Three agents (over two journal partitions) send all along while, in turn: a collector
+    is SIGKILLed mid-batch, the stream leader is SIGKILLed, the sinks lease holder and then a
+    sealer's lease holder are SIGKILLed, and one NATS node is frozen for 30 s. At the end every
+    event is indexed and archived exactly once (per agent sequence), and every chain verifies."""
+    fleet = Fleet(tmp_path / "fleet", nats_cluster.urls, partitions=2, agents=3)
+    try:
+        for i in range(2):
+            fleet.start_collector(i)
+        wait_lease(fleet)
+        fleet.start_agents()
+        each = 2000
+        writers = [
+            threading.Thread(target=fleet.write_events, args=(a, 0, each, 20), kwargs={"pause": 0.4}) for a in range(3)
+        ]  # ~40 s of traffic
+        for w in writers:
+            w.start()
+
+        def indexed() -> int:
+            return len(fleet.pipeline.index_rows())
+
+        # 1. A collector that is taking batches (the agents' first choice) dies mid-batch.
+        wait_for(lambda: indexed() > 300, 60, "traffic flowing")
+        fleet.collectors[0].kill()
+        time.sleep(3)
+        fleet.start_collector(0)
+        # 2. The stream leader dies; it comes back with its data.
+        leader = nats_cluster.stream_leader()
+        nats_cluster.signal(leader, signal.SIGKILL)
+        time.sleep(4)
+        nats_cluster.start(leader)
+        # 3. The sinks lease holder dies, then a sealer's; the other collector takes over.
+        for role in ("sinks", "sealer-p1"):
+            holder = wait_lease(fleet, role=role)
+            fleet.collectors[holder].kill()
+            wait_for(lambda r=role, h=holder: fleet.lease_holder(r) == 1 - h, 30, f"{role} taken over")
+            fleet.start_collector(holder)
+        # 4. One node frozen for 30 s, then resumed.
+        frozen = (nats_cluster.stream_leader() + 1) % 3
+        nats_cluster.signal(frozen, signal.SIGSTOP)
+        time.sleep(30)
+        nats_cluster.signal(frozen, signal.SIGCONT)
+        for w in writers:
+            w.join()
+        wait_for(lambda: all_indexed(fleet, each), 120, "every agent's events indexed")
+        time.sleep(2)
+        for rows in fleet.rows_by_agent().values():
+            assert_exactly_once(rows, range(each))
+        wait_for(lambda: archived(fleet) >= 3 * each, 90, "every event sealed")
+        report = verify(fleet)
+        assert report["events_verified"] == 3 * each and not report["findings"], report
+        assert sorted(report["logs"]) == ["acme/0", "acme/0.1"]  # agents 1 and 3 hash to 0, agent 2 to 1
+    finally:
+        fleet.stop()
 
 
 @pytest.mark.parametrize("outage", [pytest.param(20, id="20s"), pytest.param(120, id="120s", marks=pytest.mark.slow)])
