@@ -49,6 +49,7 @@ from .sinks.alerting import AlertSink
 from .sinks.quarantine import Quarantine
 from .sinks.runner import SinkRunner
 from .sinks.sealer import Sealer
+from .sinks.sealer_state import FileState, KvState
 
 STOP_SECONDS = 8.0  # SIGTERM to exit, at most (the stop bound the README promises is 10 s)
 log = logging.getLogger("auditseal.collector")
@@ -177,6 +178,20 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
     store = registry.open_store(cfg.archive, data)
     cipher = SegmentCipher.load(cfg.archive.encryption_key) if cfg.archive.encryption_key else None
     partitions = cfg.journal.partitions if shared else 1
+    fleet: Fleet | None = None
+    saved: list = [None] * partitions
+    if isinstance(journal, NatsJournal):  # the sealers' state in the fleet's bucket, not on this disk
+        bucket = await journal.sealer_bucket()
+        saved = [
+            KvState(
+                bucket,
+                asyncio.get_running_loop(),
+                k,
+                cfg.journal.publish_timeout + 1,
+                FileState(data / ("sealer" if k == 0 else f"sealer-p{k}")),
+            )
+            for k in range(partitions)
+        ]
     sealers = [
         Sealer(
             store,
@@ -188,6 +203,8 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
             cfg.retention,
             Quarantine(data / "quarantine", "archive" if k == 0 else f"archive-p{k}", on_entry),
             shard=k,
+            saved=saved[k],
+            holding=(lambda k=k: fleet is not None and fleet.holding(f"sealer-p{k}")) if shared else None,
         )
         for k in range(partitions)
     ]
@@ -222,7 +239,6 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
 
     runners: list[SinkRunner] = []
     tasks: list[asyncio.Task] = []
-    fleet = None
     if isinstance(journal, NatsJournal):
         journal.consumers = [index.name, alert_sink.name] + [s.name for s in sealers]
         roles = [Role("sinks", DataDirLock(data), sinks_runners, dispatcher)] + [

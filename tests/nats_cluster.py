@@ -97,6 +97,7 @@ class Fleet:
         partitions: int = 1,
         agents: int = 1,
         purge_every: int = 16,
+        own_disks: bool = False,
     ):
         journal = {
             "type": "nats",
@@ -106,7 +107,13 @@ class Fleet:
             "purge_every": purge_every,
             "partitions": partitions,
         }
-        self.pipeline = Pipeline(root, collector_overrides={"journal": journal})
+        # own_disks: each collector its own data directory (machines apart), sharing only
+        # NATS and the archive (a directory standing in for the S3 bucket).
+        overrides: dict = {"journal": journal}
+        if own_disks:
+            overrides["archive"] = {"path": str(Path(root).resolve() / "archive-shared")}
+        self.pipeline = Pipeline(root, collector_overrides=overrides)
+        self.archive_dir = Path(root).resolve() / ("archive-shared" if own_disks else "collector/archive")
         setup = self.pipeline.setup
         self.root = setup.root
         base = yaml.safe_load(setup.collector_config.read_text())
@@ -116,6 +123,8 @@ class Fleet:
         for i in range(1, collectors):
             cfg = yaml.safe_load(setup.collector_config.read_text())
             cfg["collector"]["id"] = f"collector-{i + 1}"
+            if own_disks:
+                cfg["collector"]["data_dir"] = str(self.root / f"collector-{i + 1}-data")
             ingest, admin = free_port(), free_port()
             cfg["ingest"]["listen"] = f"127.0.0.1:{ingest}"
             cfg["admin"]["listen"] = f"127.0.0.1:{admin}"
@@ -175,6 +184,25 @@ class Fleet:
                 f.flush()
                 if pause:
                     time.sleep(pause)
+
+    def archived_rows_by_agent(self) -> dict[str, list[tuple]]:
+        """(agent, seq, labels.n) of every event in the archive's segments, by agent."""
+        from auditseal.formats.crypto import SegmentCipher
+        from auditseal.storage import archive
+
+        import orjson
+
+        store, cipher = archive.LocalStore(self.archive_dir), SegmentCipher.load(self.root / "keys" / "archive.key")
+        out: dict[str, list[tuple]] = {a: [] for a in self.agent_ids}
+        for tenant, partition in store.logs():
+            for key in store.list(f"{tenant}/{partition}/segments/"):
+                for line in archive.decode_segment(store.get(key), cipher, key):
+                    doc = orjson.loads(line)
+                    if doc["agent"]["id"] in out:
+                        out[doc["agent"]["id"]].append(
+                            (doc["agent"]["id"], doc["event"]["sequence"], doc["labels"]["n"])
+                        )
+        return out
 
     def rows_by_agent(self) -> dict[str, list[tuple]]:
         out: dict[str, list[tuple]] = {a: [] for a in self.agent_ids}

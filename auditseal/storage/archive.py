@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -80,7 +81,7 @@ class Store(Protocol):
 
 
 class LocalStore:
-    """Objects as files under ``root``: written to a temporary name, fsynced, renamed,
+    """Objects as files under ``root``: written to a temporary name, fsynced, hard-linked,
     made read-only. ``put_once`` refuses to replace an object."""
 
     immutable = False  # files can be edited by whoever has the disk
@@ -126,13 +127,21 @@ class LocalStore:
         if path.exists():
             raise FileExistsError(f"{key} exists: archive objects are written once")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o444)
+            try:
+                # link, not rename: an exclusive create, so two writers racing for one key
+                # (a sealer that lost its lease, still running) cannot both land an object.
+                os.link(tmp, path)
+            except FileExistsError:
+                raise FileExistsError(f"{key} exists: archive objects are written once") from None
+        finally:
+            os.unlink(tmp)
         fsync_dir(path.parent)
 
     def remove_unsealed(self, key: str) -> None:

@@ -173,6 +173,12 @@ class NatsJournal:
                 f"configuration asks for {self.cfg.partitions}; partitions are fixed per stream"
             )
 
+    async def sealer_bucket(self):
+        """The sealers' state (``sinks.sealer_state.KvState``): replicated like the stream."""
+        return await self.js.create_key_value(
+            bucket=f"{self.stream}_sealer", history=1, replicas=self.cfg.replicas, storage=api.StorageType.FILE
+        )
+
     async def _ensure_marks_bucket(self):
         return await self.js.create_key_value(
             bucket=f"{self.stream}_marks", history=1, replicas=self.cfg.replicas, storage=api.StorageType.FILE

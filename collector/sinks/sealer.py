@@ -42,12 +42,12 @@ from auditseal.formats.merkle import CompactRange, leaf_hash
 from auditseal.formats.note import Signer
 from auditseal.logs import kv
 from auditseal.storage import archive
-from auditseal.storage.files import write_atomic
 
 from ..journal import Cursor
 from ..retention import DEFAULT_PARTITION, RetentionPolicy, shard_of, shard_partition
 from .base import Batch, SinkUnavailable
 from .quarantine import is_poison
+from .sealer_state import Fenced, FileState
 from .stored import materialise
 
 log = logging.getLogger("auditseal.collector.sealer")
@@ -129,8 +129,16 @@ class Sealer:
         retention: RetentionPolicy | None = None,
         quarantine=None,
         shard: int = 0,
+        saved=None,
+        holding=None,
     ):
         self.shard = shard
+        # Where the state lives (``sealer_state``): the state directory, or a fleet's bucket.
+        self.saved = saved or FileState(Path(state_dir))
+        # () -> bool: this collector holds the partition's lease (a fleet); checked before
+        # each seal, and it decides whether a refused state write means "stop" or "reload".
+        self.holding = holding or (lambda: True)
+        self._fenced = False
         self.name = "archive" if shard == 0 else f"archive-p{shard}"
         self.cipher = cipher  # AES-256-GCM at rest when set
         self.store = store
@@ -153,11 +161,8 @@ class Sealer:
 
     def _open(self) -> Cursor | None:
         self.store.check_posture()  # a bucket that cannot lock records: Halt
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        for path in self.state_dir.glob("*.log.json"):
-            state = LogState.from_json(path.read_bytes())
-            self.states[state.name] = state
-        self._resolve_intents()
+        cursor = self._load()
+        self._fenced = False
         for tenant, partition in archive.list_logs(self.store):
             if shard_of(partition) != self.shard:
                 continue  # another partition's sealer writes it
@@ -168,12 +173,29 @@ class Sealer:
                     f"missing from {self.state_dir}; restore the state directory"
                 )
             self._remove_unsealed(state)
-        cursor = self.state_dir / "cursor.json"
-        return Cursor.decode(orjson.loads(cursor.read_bytes())) if cursor.exists() else None
+        return cursor
+
+    def _load(self) -> Cursor | None:
+        """Every log's state as saved, interrupted seals resolved; the saved cursor."""
+        states, intents, cursor = self.saved.load()
+        self.states = {}
+        for data in states:
+            state = LogState.from_json(data)
+            self.states[state.name] = state
+        self._resolve_intents(intents)
+        return Cursor.decode(orjson.loads(cursor)) if cursor else None
 
     def process(self, batch: Batch) -> None:
+        if self._fenced or not self.holding():
+            raise SinkUnavailable("archive: this collector is not the partition's sealer now (lease lost)")
         try:
             self._process(batch)
+        except Fenced as exc:
+            # Another sealer wrote our state: if the lease is still ours it was a zombie
+            # (it stops), and we go on from what it wrote; otherwise we are the zombie.
+            self._fenced = not self.holding()
+            self._unsettled = True
+            raise SinkUnavailable(f"archive: {exc}") from exc
         except OSError as exc:  # disk full, the bucket unreachable: the store's health, not the events'
             raise SinkUnavailable(f"archive: {exc}") from exc
 
@@ -181,7 +203,7 @@ class Sealer:
         end = batch.end
         if self._unsettled:  # a seal a failed call left part-way (no directory scan per batch)
             with self._lock:
-                self._resolve_intents()
+                self._load()
             self._unsettled = False
         per_log: dict[tuple[str, str], _Pending] = {}
         for event in batch:
@@ -204,7 +226,7 @@ class Sealer:
                 except BaseException:
                     self._unsettled = True
                     raise
-        write_atomic(self.state_dir / "cursor.json", orjson.dumps(end.encode()))
+        self.saved.save_cursor(orjson.dumps(end.encode()))
 
     def _set_aside(self, exc: Exception, cursor: Cursor, meta, line: bytes) -> None:
         if self.quarantine is None or not is_poison(exc):
@@ -261,6 +283,7 @@ class Sealer:
         note = self.signer.sign(checkpoint.text()).encode()
         self._write_intent(new, segment, note)
         retain_until = self.retention.retain_until(partition)
+        self.saved.check(new.file_stem)  # still ours, right before the objects
         self.store.put_once(
             f"{name}/{key}",
             blob,
@@ -268,6 +291,7 @@ class Sealer:
             metadata={"events-from": pending.first_ts, "events-to": pending.last_ts},
         )
         crashpoints.hit("mid_seal")  # tests: a holder dying between its segment and its checkpoint
+        self.saved.check(new.file_stem)
         self.store.put_once(f"{name}/{archive.checkpoint_key(checkpoint.counter)}", note, retain_until=retain_until)
         self._commit(new)
 
@@ -278,6 +302,9 @@ class Sealer:
             for state in list(self.states.values()):
                 if time.time() - state.last_checkpoint < self.checkpoint_interval:
                     continue
+                if not self.holding():
+                    return written
+                self.saved.check(state.file_stem)
                 checkpoint = Checkpoint(
                     self.origin(state.tenant, state.partition),
                     state.size,
@@ -299,14 +326,11 @@ class Sealer:
 
     # -- state, intents and recovery -------------------------------------------------------
     def _save(self, state: LogState) -> None:
-        write_atomic(self.state_dir / f"{state.file_stem}.log.json", state.to_json())
-
-    def _intent_path(self, state: LogState) -> Path:
-        return self.state_dir / f"{state.file_stem}.intent.json"
+        self.saved.save(state.file_stem, state.to_json())
 
     def _write_intent(self, new: LogState, segment: SegmentRef, note: bytes) -> None:
-        write_atomic(
-            self._intent_path(new),
+        self.saved.write_intent(
+            new.file_stem,
             orjson.dumps(
                 {
                     "state": orjson.loads(new.to_json()),
@@ -318,18 +342,17 @@ class Sealer:
         )
 
     def _commit(self, new: LogState) -> None:
-        self._save(new)
+        self.saved.commit(new.file_stem, new.to_json())
         self.states[new.name] = new
-        self._intent_path(new).unlink(missing_ok=True)
 
-    def _resolve_intents(self) -> None:
+    def _resolve_intents(self, intents: list[bytes]) -> None:
         """Finish or drop every seal that stopped between its intent and its state."""
-        for path in sorted(self.state_dir.glob("*.intent.json")):
-            intent = orjson.loads(path.read_bytes())
+        for data in intents:
+            intent = orjson.loads(data)
             new = LogState.from_json(orjson.dumps(intent["state"]))
             old = self.states.get(new.name)
             if old is not None and old.counter >= new.counter:
-                path.unlink()  # the state was saved; only the removal was missed
+                self.saved.drop_intent(new.file_stem)  # the state was saved; only the removal was missed
                 continue
             segment_key = f"{new.name}/{intent['segment']}"
             if not self.store.exists(segment_key):
@@ -338,7 +361,7 @@ class Sealer:
                     "are sealed again from the journal",
                     extra=kv(log=new.name, segment=segment_key),
                 )
-                path.unlink()
+                self.saved.drop_intent(new.file_stem)
                 continue
             if hashlib.sha256(self.store.get(segment_key)).hexdigest() != intent["sha256"]:
                 raise Halt(
@@ -349,6 +372,13 @@ class Sealer:
             if not self.store.exists(checkpoint_key):
                 self.store.put_once(
                     checkpoint_key, intent["note"].encode(), retain_until=self.retention.retain_until(new.partition)
+                )
+            elif self.store.get(checkpoint_key) != intent["note"].encode():
+                # Another writer extended this chain past our intent (two sealers at once:
+                # a lease outlived). Going on would fork it; an operator must look.
+                raise Halt(
+                    f"{checkpoint_key} is not the checkpoint this sealer was writing: another "
+                    f"sealer extended {new.name}; run `auditseal verify` before restarting"
                 )
             log.info("completed a seal interrupted part-way", extra=kv(log=new.name, segment=segment_key))
             self._commit(new)

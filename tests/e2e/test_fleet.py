@@ -38,7 +38,7 @@ def verify(fleet: Fleet) -> dict:
     out = subprocess.run(
         [
             sys.executable, "-m", "auditseal.cli", "verify", "--json",
-            "--archive", str(root / "collector" / "archive"),
+            "--archive", str(fleet.archive_dir),
             "--pubkey", str(root / "keys" / "auditseal.local.vkey"),
             "--archive-key", str(root / "keys" / "archive.key"),
         ],
@@ -51,7 +51,7 @@ def verify(fleet: Fleet) -> dict:
 
 def archived(fleet: Fleet) -> int:
     """Events the archive holds, verified (0 before the first seal)."""
-    if not (fleet.root / "collector" / "archive").is_dir():
+    if not fleet.archive_dir.is_dir():
         return 0
     return verify(fleet)["events_verified"]
 
@@ -74,13 +74,17 @@ def test_two_collectors_share_the_journal_and_the_lease_moves(fleet):
     assert archived(fleet) == 1000  # sealed once each: no replayed batch sealed twice
 
 
-def test_two_sealers_for_a_partition_one_waits_and_rolls_forward_when_the_holder_dies_mid_seal(tmp_path, nats_cluster):
+@pytest.mark.parametrize("own_disks", [pytest.param(False, id="one-data-dir"), pytest.param(True, id="a-disk-each")])
+def test_two_sealers_for_a_partition_one_waits_and_rolls_forward_when_the_holder_dies_mid_seal(
+    tmp_path, nats_cluster, own_disks
+):
     """Partitioned (2 journal partitions, an agent hashing to each): each partition's sealer
     is held by one collector while the other waits. The holder of one dies between writing a
     segment and its checkpoint (a crash point, like SIGKILL); the other takes the partition
-    over, completes that seal from its intent and goes on: every event sealed once, no gap,
-    no fork, each partition its own log."""
-    fleet = Fleet(tmp_path / "fleet", nats_cluster.urls, partitions=2, agents=2, purge_every=1)
+    over, completes that seal from its intent (kept in the replicated sealer-state bucket, so
+    also when the collectors share no disk but the archive) and goes on: every event sealed
+    once, no gap, no fork, each partition its own log."""
+    fleet = Fleet(tmp_path / "fleet", nats_cluster.urls, partitions=2, agents=2, purge_every=1, own_disks=own_disks)
     try:
         fleet.collectors[0].env = {"AUDITSEAL_CRASHPOINTS": "mid_seal:1"}
         fleet.start_collector(0)
@@ -111,25 +115,35 @@ def test_two_sealers_for_a_partition_one_waits_and_rolls_forward_when_the_holder
         )
         for agent in (0, 1):
             fleet.write_events(agent, 400, 100)
-        by_agent = wait_for(lambda: all_indexed(fleet, 500), 90, "all indexed")
-        for rows in by_agent.values():
+        if not own_disks:  # (apart, each collector indexes into its own SQLite file)
+            by_agent = wait_for(lambda: all_indexed(fleet, 500), 90, "all indexed")
+            for rows in by_agent.values():
+                assert_exactly_once(rows, range(500))
+        wait_for(lambda: archived(fleet) >= 1000, 90, "1000 events sealed")
+        time.sleep(2)
+        for rows in fleet.archived_rows_by_agent().values():
             assert_exactly_once(rows, range(500))
-        wait_for(lambda: archived(fleet) >= 1000, 60, "1000 events sealed")
         report = verify(fleet)
         assert report["events_verified"] == 1000 and not report["findings"], report
         assert report["logs"] == {"acme/0": 500, "acme/0.1": 500}, report["logs"]
         # What every consumer of the fleet (index, alerts, both sealers) passed is purged.
         wait_for(lambda: nats_cluster.stream_first_seq() > 1, 30, "the stream purged")
         # An event of partition 1 is proven from its own log.
-        p1_event = next(d for d in fleet.pipeline.index_docs() if d["agent"]["id"] == "agent-2")["event"]["id"]
+        p1_event = event_id_of(fleet.archived_rows_by_agent()["agent-2"][0])
         pubkey = str(fleet.root / "keys" / "auditseal.local.vkey")
-        bundle = cli("prove", p1_event, "--archive", str(fleet.root / "collector" / "archive"),
+        bundle = cli("prove", p1_event, "--archive", str(fleet.archive_dir),
                      "--archive-key", str(fleet.root / "keys" / "archive.key"), "--pubkey", pubkey)  # fmt: skip
         assert orjson.loads(bundle)["log"] == "acme/0.1"
         (tmp_path / "proof.json").write_text(bundle)
         assert "verified" in cli("prove", "--check", str(tmp_path / "proof.json"), "--pubkey", pubkey)
     finally:
         fleet.stop()
+
+
+def event_id_of(row: tuple) -> str:
+    from auditseal.formats.event import event_id
+
+    return event_id(row[0], row[1])
 
 
 def all_indexed(fleet: Fleet, each: int) -> dict | None:
