@@ -26,7 +26,7 @@ from collector.config import NatsJournalConfig  # noqa: E402
 from collector.journal.base import MarkMoved, Write  # noqa: E402
 from collector.journal.batch import BatchMeta, encode_batch  # noqa: E402
 from collector.journal.local import LocalJournal  # noqa: E402
-from collector.journal.nats import NatsJournal  # noqa: E402
+from collector.journal.nats import JournalUnavailable, NatsJournal  # noqa: E402
 
 LINE = (
     b'{"@timestamp":"2026-12-02T10:00:00.000Z","event":{"action":"login","outcome":"success"},'
@@ -46,10 +46,14 @@ async def drive(journal, tag: str, seconds: float, batch: int, concurrency: int)
         while time.monotonic() < deadline:
             seq += batch
             payload = encode_batch(BatchMeta(agent, "acme", "2026-12-02T10:00:00Z"), [LINE] * batch)
-            await journal.refresh(agent)
             try:
+                await journal.refresh(agent)
                 await journal.append([Write(agent, seq, payload)])
             except MarkMoved:
+                continue
+            except JournalUnavailable:  # a stream just created electing its leader: as ingest would, again
+                seq -= batch
+                await asyncio.sleep(0.2)
                 continue
             done += batch
 

@@ -129,12 +129,14 @@ class Fleet:
         return [r for r in self.roles if r.key == "sinks"] + sealers[start:] + sealers[:start]
 
     async def _take(self, role: Role) -> None:
-        for _ in range(int(self.cfg.journal.lease_ttl * 4)):
+        for attempt in range(int(self.cfg.journal.lease_ttl * 4)):
             try:
                 role.lock.acquire()
                 break
             except Halt:  # the previous holder on this host has not let go yet
-                if not role.lease.held() or not await role.lease.renew():
+                # Renewed about every second while waiting (well inside ttl/3).
+                if not role.lease.held() or (attempt % 4 == 3 and not await role.lease.renew()):
+                    await role.lease.give_up()
                     return
                 await asyncio.sleep(0.25)
         else:

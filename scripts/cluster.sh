@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The scaled shape on loopback: 3 NATS JetStream nodes (replicas 3), 2 collectors sharing the
-# stream (and one data directory: the sinks run where the sinks lease is), 1 agent knowing both.
+# stream with 2 journal partitions (the sinks run where the sinks lease is, each partition's
+# sealer where its lease is; sealer state in the replicated bucket), 1 agent knowing both.
 set -euo pipefail
 RUN_DIR=${RUN_DIR:-run-cluster}
 BIN=${BIN:-.venv/bin}
@@ -33,7 +34,7 @@ start() {
 import sys, yaml, pathlib
 root, servers = pathlib.Path(sys.argv[1]), sys.argv[2].split(",")
 base = yaml.safe_load((root / "collector.yaml").read_text())
-base["journal"] = {"type": "nats", "servers": servers, "replicas": 3}
+base["journal"] = {"type": "nats", "servers": servers, "replicas": 3, "partitions": 2}
 (root / "collector.yaml").write_text(yaml.safe_dump(base))
 second = dict(base, collector=dict(base["collector"], id="collector-2"))
 second["ingest"] = dict(base["ingest"], listen="127.0.0.1:9545")
@@ -57,7 +58,7 @@ PY
   echo "append:     $BIN/auditseal dev events --file $RUN_DIR/logs/app-audit.jsonl --count 100"
   echo "NATS: $servers"
   echo "collectors: ingest https://localhost:9543 and :9545, admin http://127.0.0.1:9544 and :9546"
-  echo "who runs the sinks: curl -s http://127.0.0.1:9544/readyz  (sinks_lease)"
+  echo "who holds what: curl -s http://127.0.0.1:9544/readyz  (leases: sinks, sealer-p0, sealer-p1)"
   echo "stop with: make cluster-stop"
 }
 
