@@ -84,6 +84,9 @@ class NatsJournalConfig(StrictModel):
     fetch_wait: float = Field(0.2, gt=0, le=5)
     purge_every: int = Field(256, ge=1, description="messages every sink has passed before they are purged")
     lease_ttl: float = Field(6.0, ge=1, le=300, description="a lease lapses this long after its holder dies")
+    shared_ack_wait: float = Field(
+        30.0, ge=1, le=3600, description="a shared index worker that died: its messages go to another after this"
+    )
     partitions: int = Field(
         1,
         ge=1,

@@ -49,6 +49,7 @@ from .sinks.alerting import AlertSink
 from .sinks.quarantine import Quarantine
 from .sinks.runner import SinkRunner
 from .sinks.sealer import Sealer
+from .sinks.shared_runner import SharedSinkRunner
 from .sinks.sealer_state import FileState, KvState
 
 STOP_SECONDS = 8.0  # SIGTERM to exit, at most (the stop bound the README promises is 10 s)
@@ -225,8 +226,13 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
     def view(sink, partition=None):
         return journal.reader(sink.name, partition) if isinstance(journal, NatsJournal) else journal
 
+    # A fleet indexing into Elasticsearch: every collector runs an index worker on one shared
+    # consumer (idempotent by event id). The SQLite index has one writer: it rides the sinks lease.
+    shared_index = shared and cfg.index.type == "elasticsearch"
+
     def sinks_runners() -> list[SinkRunner]:
-        return [SinkRunner(view(index), index, metrics), SinkRunner(view(alert_sink), alert_sink, metrics)]
+        alerting = [SinkRunner(view(alert_sink), alert_sink, metrics)]
+        return alerting if shared_index else [SinkRunner(view(index), index, metrics), *alerting]
 
     def sealer_runner(sealer: Sealer) -> SinkRunner:
         return SinkRunner(
@@ -237,9 +243,13 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
             max_wait=cfg.archive.segment_max_age,
         )
 
-    runners: list[SinkRunner] = []
+    runners: list = []
     tasks: list[asyncio.Task] = []
     if isinstance(journal, NatsJournal):
+        if shared_index:
+            index.keep_cursor = False
+            runners.append(SharedSinkRunner(journal, index, metrics))
+            tasks.append(asyncio.create_task(runners[-1].run(), name=index.name))
         journal.consumers = [index.name, alert_sink.name] + [s.name for s in sealers]
         roles = [Role("sinks", DataDirLock(data), sinks_runners, dispatcher)] + [
             Role(f"sealer-p{s.shard}", DataDirLock(data, f"sealer-p{s.shard}.lock"), lambda s=s: [sealer_runner(s)])
@@ -247,13 +257,13 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
         ]
         fleet = Fleet(journal, cfg, metrics, runners, roles)
         await fleet.open()
-        tasks.append(asyncio.create_task(fleet.run()))
+        tasks.append(asyncio.create_task(fleet.run(), name="fleet"))
         dispatching = asyncio.create_task(asyncio.sleep(0))
     else:
         runners += sinks_runners() + [sealer_runner(s) for s in sealers]
         # Sinks open (and create the index schema) before the admin API can query them; a sink
         # whose store is down keeps retrying while ingest runs.
-        tasks += [asyncio.create_task(r.run()) for r in runners]
+        tasks += [asyncio.create_task(r.run(), name=r.sink.name) for r in runners]
         dispatching = asyncio.create_task(dispatcher.run())
         while any(r.position is None and r.failing is None for r in runners) and not any(t.done() for t in tasks):
             await asyncio.sleep(0.01)
@@ -334,8 +344,7 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
         log.error(
             "sinks did not stop in time; exiting without them",
             extra=kv(
-                sinks=[r.sink.name for r, t in zip(runners, tasks, strict=True) if t in late]
-                + (["dispatcher"] if dispatching in late else []),
+                sinks=[t.get_name() for t in tasks if t in late] + (["dispatcher"] if dispatching in late else []),
                 seconds=STOP_SECONDS,
             ),
         )

@@ -98,6 +98,7 @@ class Fleet:
         agents: int = 1,
         purge_every: int = 16,
         own_disks: bool = False,
+        index: dict | None = None,
     ):
         journal = {
             "type": "nats",
@@ -110,6 +111,9 @@ class Fleet:
         # own_disks: each collector its own data directory (machines apart), sharing only
         # NATS and the archive (a directory standing in for the S3 bucket).
         overrides: dict = {"journal": journal}
+        if index is not None:
+            overrides["index"] = index
+            journal["shared_ack_wait"] = 4.0
         if own_disks:
             overrides["archive"] = {"path": str(Path(root).resolve() / "archive-shared")}
         self.pipeline = Pipeline(root, collector_overrides=overrides)
@@ -203,6 +207,15 @@ class Fleet:
                             (doc["agent"]["id"], doc["event"]["sequence"], doc["labels"]["n"])
                         )
         return out
+
+    def sink_events(self, i: int, sink: str = "index") -> float:
+        """Events collector ``i`` has stored through ``sink`` since it started."""
+        try:
+            return self.pipeline.metrics(self.admin_urls[i]).get(
+                f'auditseal_collector_sink_events_total{{sink="{sink}"}}', 0
+            )
+        except OSError:
+            return 0
 
     def rows_by_agent(self) -> dict[str, list[tuple]]:
         out: dict[str, list[tuple]] = {a: [] for a in self.agent_ids}

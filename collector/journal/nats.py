@@ -92,8 +92,9 @@ class NatsJournal:
         self._seen: dict[str, tuple[int, int]] = {}  # agent → (stream seq, mark) of messages read
         self._info = (1, 0, 0)  # first seq, last seq, bytes
         self._purged_to = 0
-        self.purging = False
-        self._purge_running = False  # this collector holds the sinks lease: it purges for the fleet
+        self.purging = False  # this collector holds the sinks lease: it purges for the fleet
+        self._purge_running = False
+        self._shared: dict[str, object] = {}  # sink → pull subscription on its shared consumer
         self.consumers: list[str] = []  # every sink's consumer in the fleet (set by the root)
         self._background: set[asyncio.Task] = set()  # acks and purges in flight (kept referenced)
         self.nc = None
@@ -384,6 +385,68 @@ class NatsJournal:
             reader.last_msg = msg
         reader.next_seq = nxt.at[0]
         return entries, nxt
+
+    # -- shared consumers (workers on every collector) ------------------------------------
+    async def shared_fetch(self, name: str) -> list[tuple[object, list[Entry]]]:
+        """Messages for one of the workers that share sink ``name``'s consumer (every collector
+        runs one; each message goes to one of them, acknowledged one by one with ``settle``),
+        with their entries. An empty list when nothing came within ``fetch_wait``."""
+        try:
+            sub = self._shared.get(name) or await self._shared_subscribe(name)
+            try:
+                msgs = await sub.fetch(self.cfg.fetch_batch, timeout=self.cfg.fetch_wait)
+            except asyncio.TimeoutError:
+                return []
+        except (NatsError, APIError, asyncio.TimeoutError) as exc:
+            self._shared.pop(name, None)
+            raise self._unavailable(exc) from None
+        out = []
+        for msg in msgs:
+            stream_seq = msg.metadata.sequence.stream
+            agent, mark = msg.headers.get(fmt.H_AGENT, ""), int(msg.headers.get(fmt.H_LAST, "0"))
+            if agent and self._seen.get(agent, (0, 0))[0] < stream_seq:
+                self._seen[agent] = (stream_seq, mark)
+            try:
+                payloads = fmt.decode_message(msg.data)
+            except fmt.FormatError as exc:
+                raise Halt(f"journal: stream {self.stream} message {stream_seq}: {exc}") from None
+            out.append((msg, [Entry(_seq_cursor(stream_seq, i), p) for i, p in enumerate(payloads)]))
+        return out
+
+    async def _shared_subscribe(self, name: str):
+        durable = self._durable(name)
+        config = api.ConsumerConfig(
+            durable_name=durable,
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=self.cfg.shared_ack_wait,
+            max_ack_pending=self.cfg.fetch_batch * 16,
+            max_deliver=-1,
+            filter_subject=f"{self.prefix}.>",
+            num_replicas=self.cfg.replicas,
+        )
+        try:
+            info = await self.js.consumer_info(self.stream, durable)
+            if info.config.ack_policy != api.AckPolicy.EXPLICIT:
+                # The one-worker consumer of an earlier setup: go on from what it acknowledged.
+                await self.js.delete_consumer(self.stream, durable)
+                config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
+                config.opt_start_seq = (info.ack_floor.stream_seq or 0) + 1
+                await self.js.add_consumer(self.stream, config)
+        except NotFoundError:
+            await self.js.add_consumer(self.stream, config)  # another collector's identical add is fine
+        sub = await self.js.pull_subscribe_bind(durable=durable, stream=self.stream)
+        self._shared[name] = sub
+        return sub
+
+    async def settle(self, msgs: list, stored: bool, retry_in: float = 1.0) -> None:
+        """Acknowledge what a shared worker stored; hand back (redelivered after ``retry_in``,
+        perhaps to another collector) what it could not."""
+        try:
+            for msg in msgs:
+                await (msg.ack() if stored else msg.nak(delay=retry_in))
+        except NatsError as exc:  # unacknowledged: redelivered after the ack wait, stored idempotently
+            log.warning("journal shared consumer ack failed", extra=kv(error=str(exc)))
 
     def release(self, consumer: str, cursor: Cursor) -> int:
         reader = self._readers[consumer]

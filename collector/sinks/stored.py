@@ -44,11 +44,12 @@ class Batch:
     """Journal records for one sink call. Iterating yields their events, materialised as
     they are reached — never all held at once (a sealer's batch is tens of thousands)."""
 
-    __slots__ = ("entries", "end")
+    __slots__ = ("entries", "end", "replay")
 
-    def __init__(self, entries: list[Entry], end: Cursor):
+    def __init__(self, entries: list[Entry], end: Cursor, replay: bool = False):
         self.entries = entries
         self.end = end  # the cursor after the last record: the sink's new cursor once stored
+        self.replay = replay  # some of it may be stored already (delivered before, to a worker that died)
 
     @property
     def count(self) -> int:

@@ -252,3 +252,40 @@ def readyz_ok(fleet: Fleet) -> bool:
         return fleet.readyz(0)[0] == 200
     except OSError:
         return False
+
+
+def test_every_collector_indexes_into_elasticsearch_from_one_shared_consumer(tmp_path, nats_cluster, es):
+    """With Elasticsearch, every collector runs an index worker on one shared consumer: both
+    index, and when one dies with messages in hand they are delivered to the other and
+    indexed once (a redelivery is a replay: looked up before it is stored)."""
+    fleet = Fleet(
+        tmp_path / "fleet",
+        nats_cluster.urls,
+        agents=2,
+        index={"type": "elasticsearch", "hosts": [es.url], "request_timeout": 5},
+    )
+    try:
+        for i in range(2):
+            fleet.start_collector(i)
+        fleet.start_agents()
+        for agent in (0, 1):
+            fleet.write_events(agent, 0, 600, chunk=50)
+        wait_for(lambda: fleet.sink_events(0) > 0 and fleet.sink_events(1) > 0, 60, "both collectors indexing")
+        fleet.collectors[0].kill()  # whatever it had fetched and not acknowledged goes to collector 1
+        for agent in (0, 1):
+            fleet.write_events(agent, 600, 400, chunk=50)
+        fleet.start_collector(0)
+
+        def indexed() -> dict[str, list[tuple]] | None:
+            rows: dict[str, list[tuple]] = {a: [] for a in fleet.agent_ids}
+            for _, _, doc in es.documents():
+                if doc["agent"]["id"] in rows:
+                    rows[doc["agent"]["id"]].append((doc["agent"]["id"], doc["event"]["sequence"], doc["labels"]["n"]))
+            return rows if all(len(r) >= 1000 for r in rows.values()) else None
+
+        rows = wait_for(indexed, 90, "every event in Elasticsearch")
+        time.sleep(6)  # past the shared ack wait: a late redelivery would show as a duplicate
+        for agent_rows in (indexed() or rows).values():
+            assert_exactly_once(agent_rows, range(1000))
+    finally:
+        fleet.stop()

@@ -61,6 +61,7 @@ class ElasticsearchIndex:
         self._sources: dict = {}
         self._replay = True  # the first batch after a start may have been sent before a crash
         self._tenants: set[str] = set()
+        self.keep_cursor = True  # False: workers share a journal consumer, which keeps the position
 
     # -- sink protocol -------------------------------------------------------------------
     async def open(self) -> Cursor | None:
@@ -93,7 +94,7 @@ class ElasticsearchIndex:
             docs.append(bulk.Doc(event.meta.tenant, templates.data_stream(event.meta.tenant), event_id, event.stored))
             self._sources[event_id] = (event.cursor, event.meta, event.line)
         try:
-            if self._replay:
+            if self._replay or batch.replay:
                 docs = await self._not_yet_indexed(docs)
             for start in range(0, len(docs), self.bulk_max_events):
                 await self._send(docs[start : start + self.bulk_max_events])
@@ -104,7 +105,8 @@ class ElasticsearchIndex:
             self._replay = True
             raise
         self._replay = False
-        write_atomic(self.state_dir / "cursor.json", orjson.dumps(batch.end.encode()))
+        if self.keep_cursor:
+            write_atomic(self.state_dir / "cursor.json", orjson.dumps(batch.end.encode()))
 
     async def close(self) -> None:
         await self.client.close()
