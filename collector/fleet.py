@@ -89,7 +89,7 @@ class Fleet:
                 for r in self.roles
             },
             "collectors_alive": self._members,
-            "stream_lag_messages": {r.name: r.pending for r in self.journal._readers.values() if r.sub is not None},
+            "stream_lag_messages": self.journal.lag(),
         }
 
     async def run(self) -> None:
@@ -101,6 +101,8 @@ class Fleet:
                     self.journal.failing = None  # reachable again
             except Exception as exc:
                 self.journal.failing = f"nats: {type(exc).__name__}: {exc}"[:300]
+            for consumer, behind in self.journal.lag().items():
+                self.metrics.consumer_lag.labels(consumer).set(behind)
             await leases.announce(self.bucket, self.member)
             self._members = await leases.members(self.bucket)
             for role in self.roles:

@@ -161,6 +161,8 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
         data.mkdir(parents=True, exist_ok=True)
         journal = NatsJournal(cfg.journal, cfg.collector.id)
         journal.publish_seconds = metrics.journal_publish_seconds
+        journal.foreign_messages = metrics.journal_set_aside
+        journal.quarantine_dir = data / "quarantine"
         await journal.connect()
     else:
         await asyncio.to_thread(upgrade.migrate, data, index_path)  # before any sink reads its cursor

@@ -76,6 +76,17 @@ class CollectorMetrics:
             "NATS journal: publish to replicated acknowledgement, seconds",
             registry=r,
         )
+        self.journal_set_aside = Counter(
+            "auditseal_collector_journal_set_aside",
+            "NATS journal: messages on the journal's subjects that are not a collector's, set aside and skipped",
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "auditseal_collector_consumer_lag_messages",
+            "NATS journal: messages a sink's JetStream consumer has pending or unacknowledged",
+            ["consumer"],
+            registry=r,
+        )
         self.lease_held = Gauge(
             "auditseal_collector_lease_held",
             "NATS journal: 1 while this collector holds a role's lease (sinks, sealer-p<k>; label: fencing token)",

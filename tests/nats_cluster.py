@@ -53,6 +53,21 @@ class NatsCluster:
                 proc.kill()
                 proc.wait(10)
 
+    def publish(self, subject: str, data: bytes, headers: dict | None = None) -> int:
+        """Publish straight into the stream (what anyone with publish rights could); its sequence."""
+        import asyncio
+
+        import nats
+
+        async def send():
+            nc = await nats.connect(self.urls, connect_timeout=2, max_reconnect_attempts=2)
+            try:
+                return (await nc.jetstream(timeout=5).publish(subject, data, headers=headers)).seq
+            finally:
+                await nc.close()
+
+        return asyncio.run(send())
+
     def stream_first_seq(self, stream: str = "AUDITSEAL") -> int:
         """The stream's first sequence still held (above 1 once something was purged)."""
         import asyncio

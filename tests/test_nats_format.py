@@ -39,3 +39,18 @@ def test_any_agent_id_is_one_reversible_token(agent):
 def test_partition_is_stable_and_in_range(agent, partitions):
     p = fmt.partition_of(agent, partitions)
     assert 0 <= p < partitions and p == fmt.partition_of(agent, partitions)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [None, {}, {"Auditseal-Agent": "a"}, {"Auditseal-Last-Seq": "5"}, {"Auditseal-Agent": "a", "Auditseal-Last-Seq": "ten"},
+     {"Auditseal-Agent": "a", "Auditseal-Last-Seq": "-1"}, {"Auditseal-Agent": "a", "Auditseal-Last-Seq": "١٢"},
+     {"Auditseal-Agent": "", "Auditseal-Last-Seq": "5"}, {"Auditseal-Agent": "a", "Auditseal-Last-Seq": "9" * 21}],
+)  # fmt: skip
+def test_headers_that_are_not_a_collectors_are_refused(headers):
+    with pytest.raises(fmt.FormatError):
+        fmt.read_headers(headers)
+
+
+def test_a_collectors_headers_give_agent_and_mark():
+    assert fmt.read_headers({"Auditseal-Agent": "web-1", "Auditseal-Last-Seq": "1200"}) == ("web-1", 1200)

@@ -95,6 +95,16 @@ def decode_message(data: bytes) -> list[bytes]:
     return out
 
 
+def read_headers(headers) -> tuple[str, int]:
+    """(agent, mark after the message) from a journal message's headers; ``FormatError`` when
+    they are not a collector's (missing, or a mark that is not a decimal number)."""
+    agent = (headers or {}).get(H_AGENT, "")
+    last = (headers or {}).get(H_LAST, "")
+    if not agent or not last.isascii() or not last.isdigit() or len(last) > 20:
+        raise FormatError(f"journal message headers lack {H_AGENT} or a numeric {H_LAST}")
+    return agent, int(last)
+
+
 def purge_floor(last_seq: int, consumers: list[tuple[int, int, int] | None]) -> int:
     """The stream sequence below which every consumer has acknowledged all it reads, from
     each one's (pending, ack pending, ack floor) as JetStream reports it after ``last_seq``

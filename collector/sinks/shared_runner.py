@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 
+from auditseal import crashpoints
 from auditseal.errors import Halt
 from auditseal.logs import kv
 
@@ -78,6 +79,7 @@ class SharedSinkRunner:
                 continue
             self.failing = None
             self.metrics.sink_events.labels(self.sink.name).inc(batch.count)
+            crashpoints.hit("shared_after_store")  # tests: stored, not acknowledged
             await self.journal.settle(msgs, stored=True)
 
     async def _fetch(self):

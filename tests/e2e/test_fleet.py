@@ -13,7 +13,7 @@ import time
 import orjson
 import pytest
 
-from tests.harness import assert_exactly_once, wait_for
+from tests.harness import assert_exactly_once, read_jsonl, wait_for
 from tests.nats_cluster import Fleet, NatsCluster, wait_lease
 
 
@@ -158,6 +158,59 @@ def cli(*args: str) -> str:
     return out.stdout
 
 
+def test_messages_on_the_journal_that_no_collector_wrote_are_set_aside_and_the_rest_flows(fleet, nats_cluster):
+    """Anything with publish rights on the journal's subjects can put bytes there: a message
+    with no headers, one with a non-numeric mark, one with our headers and a damaged body,
+    one on an agent's own subject. Each is counted, logged, kept in the quarantine file and
+    skipped; every sink goes on and every real event is stored once."""
+    fleet.start_collector(0)
+    fleet.start_collector(1)
+    wait_lease(fleet)
+    fleet.pipeline.start_agent()
+    fleet.pipeline.write_events(0, 200)
+    fleet.pipeline.wait_indexed(200)
+    agent_subject = "auditseal.journal.p0.demo-agent"
+    foreign = [
+        ("auditseal.journal.p0.intruder", b"hello", None),
+        (
+            "auditseal.journal.p0.intruder",
+            b"\x01\x00\x00\x00\x01",
+            {"Auditseal-Agent": "x", "Auditseal-Last-Seq": "ten"},
+        ),
+        ("auditseal.journal.p0.intruder", b"\x02garbage", {"Auditseal-Agent": "x", "Auditseal-Last-Seq": "5"}),
+        (
+            agent_subject,
+            b"\x01\x00\x00\x00\x02\x00\x00\x00\x09cut",
+            {"Auditseal-Agent": "demo-agent", "Auditseal-Last-Seq": "1"},
+        ),
+    ]
+    for subject, data, headers in foreign:
+        nats_cluster.publish(subject, data, headers)
+    fleet.pipeline.write_events(200, 300)
+    rows = fleet.pipeline.wait_indexed(500, timeout=60)
+    time.sleep(2)
+    assert_exactly_once(fleet.pipeline.index_rows(), range(500))
+    assert len(rows) >= 500
+    wait_for(lambda: archived(fleet) >= 500, 60, "500 events sealed")
+    assert archived(fleet) == 500
+    kept = wait_for(
+        lambda: (
+            (p := fleet.root / "collector" / "quarantine" / "journal.ndjson").exists()
+            and len({e["stream_seq"] for e in read_jsonl(p)}) == 4
+            and read_jsonl(p)
+        ),
+        30,
+        "the four messages set aside",
+    )
+    assert {e["subject"] for e in kept} == {"auditseal.journal.p0.intruder", agent_subject}
+    assert all(e["reason"] for e in kept)
+    holder = fleet.lease_holder()
+    counted = fleet.pipeline.metrics(fleet.admin_urls[holder]).get("auditseal_collector_journal_set_aside_total", 0)
+    assert counted >= 3  # (the sinks holder met them; a message on partition 0 also met its sealer elsewhere)
+    for proc in fleet.collectors:
+        assert proc.alive() and "Traceback" not in proc.output()
+
+
 def test_chaos_collectors_stream_leader_lease_holders_killed_and_a_node_frozen(tmp_path, nats_cluster):
     """Three agents (over two journal partitions) send all along while, in turn: a collector
     is SIGKILLed mid-batch, the stream leader is SIGKILLed, the sinks lease holder and then a
@@ -256,8 +309,9 @@ def readyz_ok(fleet: Fleet) -> bool:
 
 def test_every_collector_indexes_into_elasticsearch_from_one_shared_consumer(tmp_path, nats_cluster, es):
     """With Elasticsearch, every collector runs an index worker on one shared consumer: both
-    index, and when one dies with messages in hand they are delivered to the other and
-    indexed once (a redelivery is a replay: looked up before it is stored)."""
+    index, and when one dies with messages in hand — fetched, or stored and not yet
+    acknowledged — they are delivered to the other and indexed once (a redelivery is a replay:
+    looked up before it is stored)."""
     fleet = Fleet(
         tmp_path / "fleet",
         nats_cluster.urls,
@@ -272,8 +326,14 @@ def test_every_collector_indexes_into_elasticsearch_from_one_shared_consumer(tmp
             fleet.write_events(agent, 0, 600, chunk=50)
         wait_for(lambda: fleet.sink_events(0) > 0 and fleet.sink_events(1) > 0, 60, "both collectors indexing")
         fleet.collectors[0].kill()  # whatever it had fetched and not acknowledged goes to collector 1
+        # Back, to die right after storing its first batch, before acknowledging it.
+        fleet.collectors[0].env = {"AUDITSEAL_CRASHPOINTS": "shared_after_store:1"}
+        fleet.start_collector(0)
         for agent in (0, 1):
             fleet.write_events(agent, 600, 400, chunk=50)
+        wait_for(lambda: not fleet.collectors[0].alive(), 60, "collector 0 dying after a store")
+        assert fleet.collectors[0].popen.returncode == 137
+        fleet.collectors[0].env = {}
         fleet.start_collector(0)
 
         def indexed() -> dict[str, list[tuple]] | None:
@@ -284,8 +344,13 @@ def test_every_collector_indexes_into_elasticsearch_from_one_shared_consumer(tmp
             return rows if all(len(r) >= 1000 for r in rows.values()) else None
 
         rows = wait_for(indexed, 90, "every event in Elasticsearch")
+        replays = sum(
+            fleet.pipeline.metrics(u).get('auditseal_collector_index_items_total{outcome="replayed_present"}', 0)
+            for u in fleet.admin_urls
+        )
         time.sleep(6)  # past the shared ack wait: a late redelivery would show as a duplicate
         for agent_rows in (indexed() or rows).values():
             assert_exactly_once(agent_rows, range(1000))
+        assert replays > 0  # the stored-unacknowledged batch came back and was recognised
     finally:
         fleet.stop()
