@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import asyncio
 import functools
 import logging
@@ -39,6 +38,7 @@ from .ingest import tls_refusals
 from .ingest.server import Ingest, IngestSite
 from .integrity import IntegrityMonitor
 from .journal import upgrade
+from .commands import export, quarantine_command, sink_name
 from .fleet import Fleet, Role
 from .journal.local import LocalJournal
 from .journal.nats import NatsJournal
@@ -400,64 +400,6 @@ def quarantined(metrics: CollectorMetrics, alerts: AlertStore, channels: list[st
         time.time(),
     )
     wake()
-
-
-def export(what: str, cfg) -> int:
-    import orjson
-
-    from .retention import RetentionPolicy
-    from .sinks.es import kibana, templates
-
-    if what == "kibana":
-        sys.stdout.buffer.write(kibana.ndjson())
-        return 0
-    plan = templates.install_plan(cfg.retention if cfg else RetentionPolicy())
-    body = plan["templates"] if what == "template" else plan["ilm"]
-    sys.stdout.buffer.write(orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-    return 0
-
-
-def quarantine_command(args, cfg) -> int:
-    import orjson
-
-    partitions = sorted(p.stem for p in (cfg.collector.data_dir / "quarantine").glob("archive-p*.ndjson"))
-    sinks = [args.sink] if args.sink else ["index", "archive", *partitions]
-    boxes = [Quarantine(cfg.collector.data_dir / "quarantine", name) for name in sinks]
-    if args.action == "retry":
-        for box in boxes:
-            wanted = [e for e in box.open_entries() if not args.id or e.get("event_id") in args.id]
-            if wanted:
-                box.request_retry(args.id)
-                print(
-                    f"{box.sink}: retry asked for {len(wanted)} events; the running collector "
-                    f"(or its next start) stores them and marks them resolved"
-                )
-            else:
-                print(f"{box.sink}: nothing quarantined{' with those ids' if args.id else ''}")
-        return 0
-    total = 0
-    for box in boxes:
-        for e in box.open_entries():
-            if args.id and e.get("event_id") not in args.id:
-                continue
-            total += 1
-            if args.json:
-                sys.stdout.buffer.write(orjson.dumps({k: v for k, v in e.items() if k != "kind"}) + b"\n")
-            else:
-                print(
-                    f"{e['at']}  {e['sink']:<7}  {e.get('event_id') or '-':<32}  {e['tenant']}  "
-                    f"{e['agent']}#{e.get('seq')}  journal {e.get('cursor', e.get('position'))}  "
-                    f"{e['error_type']}: {e['error'][:200]}"
-                )
-    if not args.json:
-        print(f"{total} quarantined events")
-    return 0
-
-
-def sink_name(text: str) -> str:
-    if not re.fullmatch(r"index|archive|archive-p[1-9][0-9]?", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not index, archive or archive-p<k>")
-    return text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -170,7 +170,7 @@ class Sealer:
             if state is None:
                 raise Halt(
                     f"archive log {tenant}/{partition} exists but the sealer state for it is "
-                    f"missing from {self.state_dir}; restore the state directory"
+                    f"missing from {self.saved.where}; restore it"
                 )
             self._remove_unsealed(state)
         return cursor

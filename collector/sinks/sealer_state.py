@@ -32,6 +32,10 @@ class FileState:
     def __init__(self, state_dir: Path):
         self.dir = Path(state_dir)
 
+    @property
+    def where(self) -> str:
+        return f"the state directory {self.dir}"
+
     def load(self) -> tuple[list[bytes], list[bytes], bytes | None]:
         """(log states, intents, cursor) as stored."""
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -75,6 +79,10 @@ class KvState:
         self.timeout = timeout
         self.revisions: dict[str, int] = {}  # key → the revision we last read or wrote
         self.values: dict[str, dict] = {}  # log key → {"state", "intent"} as last written
+
+    @property
+    def where(self) -> str:
+        return f"the sealer-state bucket {getattr(self.bucket, '_name', '?')} (keys {self.prefix}*)"
 
     def _run(self, coro):
         try:

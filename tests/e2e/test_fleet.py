@@ -260,6 +260,8 @@ def test_chaos_collectors_stream_leader_lease_holders_killed_and_a_node_frozen(t
         for rows in fleet.rows_by_agent().values():
             assert_exactly_once(rows, range(each))
         wait_for(lambda: archived(fleet) >= 3 * each, 90, "every event sealed")
+        for rows in fleet.archived_rows_by_agent().values():
+            assert_exactly_once(rows, range(each))  # archived once each, counted per agent sequence
         report = verify(fleet)
         assert report["events_verified"] == 3 * each and not report["findings"], report
         assert sorted(report["logs"]) == ["acme/0", "acme/0.1"]  # agents 1 and 3 hash to 0, agent 2 to 1
