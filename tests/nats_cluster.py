@@ -53,50 +53,42 @@ class NatsCluster:
                 proc.kill()
                 proc.wait(10)
 
-    def publish(self, subject: str, data: bytes, headers: dict | None = None) -> int:
-        """Publish straight into the stream (what anyone with publish rights could); its sequence."""
+    def _jetstream(self, call):
+        """``await call(js)`` on a fresh connection to the cluster."""
         import asyncio
 
         import nats
 
-        async def send():
+        async def run():
             nc = await nats.connect(self.urls, connect_timeout=2, max_reconnect_attempts=2)
             try:
-                return (await nc.jetstream(timeout=5).publish(subject, data, headers=headers)).seq
+                return await call(nc.jetstream(timeout=5))
             finally:
                 await nc.close()
 
-        return asyncio.run(send())
+        return asyncio.run(run())
+
+    def publish(self, subject: str, data: bytes, headers: dict | None = None) -> int:
+        """Publish straight into the stream (what anyone with publish rights could); its sequence."""
+
+        async def send(js):
+            return (await js.publish(subject, data, headers=headers)).seq
+
+        return self._jetstream(send)
 
     def stream_first_seq(self, stream: str = "AUDITSEAL") -> int:
         """The stream's first sequence still held (above 1 once something was purged)."""
-        import asyncio
 
-        import nats
+        async def ask(js):
+            return (await js.stream_info(stream)).state.first_seq
 
-        async def ask():
-            nc = await nats.connect(self.urls, connect_timeout=2, max_reconnect_attempts=2)
-            try:
-                return (await nc.jetstream(timeout=5).stream_info(stream)).state.first_seq
-            finally:
-                await nc.close()
-
-        return asyncio.run(ask())
+        return self._jetstream(ask)
 
     def stream_leader(self, stream: str = "AUDITSEAL") -> int:
-        import asyncio
+        async def ask(js):
+            return int((await js.stream_info(stream)).cluster.leader.lstrip("n"))
 
-        import nats
-
-        async def ask():
-            nc = await nats.connect(self.urls, connect_timeout=2, max_reconnect_attempts=2)
-            try:
-                info = await nc.jetstream(timeout=5).stream_info(stream)
-                return int(info.cluster.leader.lstrip("n"))
-            finally:
-                await nc.close()
-
-        return asyncio.run(ask())
+        return self._jetstream(ask)
 
 
 class Fleet:
@@ -147,14 +139,7 @@ class Fleet:
             ingest, admin = free_port(), free_port()
             cfg["ingest"]["listen"] = f"127.0.0.1:{ingest}"
             cfg["admin"]["listen"] = f"127.0.0.1:{admin}"
-            path = self.root / f"collector-{i + 1}.yaml"
-            path.write_text(yaml.safe_dump(cfg))
-            self.collectors.append(
-                Proc(
-                    [self.pipeline.collector.args[0], "-m", "collector.main", "run", "--config", str(path)],
-                    self.root / f"collector-{i + 1}.log",
-                )
-            )
+            self.collectors.append(self._program("collector.main", f"collector-{i + 1}", cfg))
             self.admin_urls.append(f"http://127.0.0.1:{admin}")
             ingest_urls.append(f"https://127.0.0.1:{ingest}")
         agent_cfg = yaml.safe_load(setup.agent_config.read_text())
@@ -165,6 +150,14 @@ class Fleet:
         self.agent_ids = [agent_cfg["agent"]["id"]]
         for i in range(1, agents):
             self._add_agent(agent_cfg, f"agent-{i + 1}")
+
+    def _program(self, module: str, name: str, cfg: dict) -> Proc:
+        """A process of ``module`` run with ``cfg`` written to ``<name>.yaml``, logging to ``<name>.log``."""
+        path = self.root / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return Proc(
+            [self.pipeline.agent.args[0], "-m", module, "run", "--config", str(path)], self.root / f"{name}.log"
+        )
 
     def _add_agent(self, template: dict, agent_id: str) -> None:
         pki_dir = self.root / "pki"
@@ -178,14 +171,7 @@ class Fleet:
         cfg["output"]["tls"]["cert"] = str(pki_dir / f"agent-{agent_id}.crt")
         cfg["output"]["tls"]["key"] = str(pki_dir / f"agent-{agent_id}.key")
         cfg["output"]["hmac_key_file"] = str(pki_dir / f"agent-{agent_id}.hmac.yaml")
-        path = self.root / f"{agent_id}.yaml"
-        path.write_text(yaml.safe_dump(cfg))
-        self.agents.append(
-            Proc(
-                [self.pipeline.agent.args[0], "-m", "agent.main", "run", "--config", str(path)],
-                self.root / f"{agent_id}.log",
-            )
-        )
+        self.agents.append(self._program("agent.main", agent_id, cfg))
         self.watched.append(watch / "app-audit.jsonl")
         self.agent_ids.append(agent_id)
 

@@ -19,6 +19,23 @@ from .base import Batch, Sink
 log = logging.getLogger("auditseal.collector.sinks")
 
 
+async def unless_stopped(awaitable, stopping: asyncio.Event):
+    """What ``awaitable`` returns, or None when ``stopping`` is set first (it is then
+    cancelled: only for calls that change nothing, like a journal read)."""
+    work = asyncio.ensure_future(awaitable)
+    stopped = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if work.done():
+        return work.result()
+    work.cancel()
+    with contextlib.suppress(asyncio.CancelledError, OSError):
+        await work
+    return None
+
+
 class SinkRunner:
     def __init__(
         self, journal: Journal, sink: Sink, metrics, min_events: int = 1, max_wait: float = 0.0, poll: float = 0.5
@@ -132,18 +149,7 @@ class SinkRunner:
         result = self.journal.read(at)
         if not inspect.isawaitable(result):
             return result
-        reading = asyncio.ensure_future(result)
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if reading.done():
-            return reading.result()
-        reading.cancel()
-        with contextlib.suppress(asyncio.CancelledError, OSError):
-            await reading
-        return None
+        return await unless_stopped(result, self._stopping)
 
     async def _process(self, batch: Batch) -> float | None:
         """Hand the sink one batch; None when stored, else the pause before a replay."""

@@ -20,7 +20,7 @@ from auditseal.errors import Halt
 from auditseal.logs import kv
 
 from .base import Batch
-from .runner import SinkRunner
+from .runner import SinkRunner, unless_stopped
 
 log = logging.getLogger("auditseal.collector.sinks")
 
@@ -84,15 +84,4 @@ class SharedSinkRunner:
 
     async def _fetch(self):
         """The next messages, or None when stopped meanwhile (a fetch changes nothing)."""
-        fetching = asyncio.ensure_future(self.journal.shared_fetch(self.sink.name))
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({fetching, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if fetching.done():
-            return fetching.result()
-        fetching.cancel()
-        with contextlib.suppress(asyncio.CancelledError, OSError):
-            await fetching
-        return None
+        return await unless_stopped(self.journal.shared_fetch(self.sink.name), self._stopping)
