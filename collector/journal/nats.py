@@ -88,18 +88,28 @@ class NatsJournal(Consumers):
     async def connect(self) -> None:
         """Connect, then create or check the stream and the marks bucket. Retries while the
         cluster elects its leaders; a stream set up against the configuration is ``Halt``."""
-        self.nc = await nats.connect(
-            list(self.cfg.servers),
-            connect_timeout=self.cfg.connect_timeout,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            error_cb=self._on_error,
-            disconnected_cb=self._on_disconnected,
-            reconnected_cb=self._on_reconnected,
-            name=f"auditseal-collector {self.cfg.stream}",
-        )
-        self.js = self.nc.jetstream(timeout=self.cfg.publish_timeout)
         deadline = time.monotonic() + self.cfg.start_timeout
+        try:
+            # nats-py retries a first connection forever when reconnects are unlimited: bound it.
+            self.nc = await asyncio.wait_for(
+                nats.connect(
+                    list(self.cfg.servers),
+                    connect_timeout=self.cfg.connect_timeout,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                    name=f"auditseal-collector {self.cfg.stream}",
+                ),
+                self.cfg.start_timeout,
+            )
+        except (NatsError, OSError, asyncio.TimeoutError) as exc:
+            raise Halt(
+                f"journal: no NATS server of {', '.join(self.cfg.servers)} answered in "
+                f"{self.cfg.start_timeout:.0f} s ({type(exc).__name__}: {exc or 'timed out'})"
+            ) from None
+        self.js = self.nc.jetstream(timeout=self.cfg.publish_timeout)
         while True:
             try:
                 await self._ensure_stream()
