@@ -54,3 +54,10 @@ def test_headers_that_are_not_a_collectors_are_refused(headers):
 
 def test_a_collectors_headers_give_agent_and_mark():
     assert fmt.read_headers({"Auditseal-Agent": "web-1", "Auditseal-Last-Seq": "1200"}) == ("web-1", 1200)
+
+
+def test_the_partition_count_a_stream_keeps():
+    assert fmt.partitions_kept({"auditseal.partitions": "4"}, "auditseal journal; partitions=4") == "4"
+    assert fmt.partitions_kept(None, "auditseal journal; partitions=8") == "8"  # a server before 2.10
+    assert fmt.partitions_kept({}, None) == "1"  # a stream from before partitions
+    assert fmt.partitions_kept(None, "someone's notes") == "1"

@@ -138,6 +138,8 @@ class NatsJournal(Consumers):
             duplicate_window=self.cfg.duplicate_window,
             allow_direct=True,
             metadata={PARTITIONS_KEY: str(self.cfg.partitions)},
+            # Also in the description: servers before 2.10 keep no stream metadata.
+            description=f"auditseal journal; partitions={self.cfg.partitions}",
         )
 
     async def _ensure_stream(self) -> None:
@@ -158,7 +160,7 @@ class NatsJournal(Consumers):
             raise Halt(f"journal: stream {self.stream} is kept in memory; a journal stream needs file storage")
         if f"{self.prefix}.>" not in (have.subjects or []):
             raise Halt(f"journal: stream {self.stream} does not take subjects {self.prefix}.>")
-        kept = (have.metadata or {}).get(PARTITIONS_KEY, "1")
+        kept = fmt.partitions_kept(have.metadata, have.description)
         if kept != str(self.cfg.partitions):
             # Agents would hash to other subjects and their marks be missed: duplicates.
             raise Halt(

@@ -95,6 +95,16 @@ def decode_message(data: bytes) -> list[bytes]:
     return out
 
 
+def partitions_kept(metadata: dict | None, description: str | None) -> str:
+    """The partition count a journal stream was created with: its metadata (nats-server 2.10+),
+    else its description (older servers keep no metadata), else 1 (a stream from before
+    partitions)."""
+    if metadata and "auditseal.partitions" in metadata:
+        return metadata["auditseal.partitions"]
+    found = re.search(r"\bpartitions=(\d+)\b", description or "")
+    return found.group(1) if found else "1"
+
+
 def read_headers(headers) -> tuple[str, int]:
     """(agent, mark after the message) from a journal message's headers; ``FormatError`` when
     they are not a collector's (missing, or a mark that is not a decimal number)."""
