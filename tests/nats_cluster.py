@@ -106,6 +106,7 @@ class Fleet:
         purge_every: int = 16,
         own_disks: bool = False,
         index: dict | None = None,
+        journal_extra: dict | None = None,
     ):
         journal = {
             "type": "nats",
@@ -114,6 +115,7 @@ class Fleet:
             "lease_ttl": 4.0,
             "purge_every": purge_every,
             "partitions": partitions,
+            **(journal_extra or {}),
         }
         # own_disks: each collector its own data directory (machines apart), sharing only
         # NATS and the archive (a directory standing in for the S3 bucket).

