@@ -9,6 +9,7 @@ have rsyslogd || need+=(rsyslog)      # syslog relay and auth-log tests
 have mkfs.ext4 || need+=(e2fsprogs)   # inode-reuse rotation test, tmpfs/ext4 disk-full tests
 have logger || need+=(bsdutils)       # syslog client tests
 have curl || need+=(curl)
+[ -x /usr/sbin/nats-server ] || need+=(nats-server)  # Debian's 2.9: the fleet runs on it too (the venv has 2.15)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)  # make install
 # S3 Object Lock tests run against a real Ceph RADOS Gateway (scripts/ceph-rgw.sh).
 for tool in ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common; do

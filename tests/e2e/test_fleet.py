@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from tests.harness import assert_exactly_once, read_jsonl, wait_for
+from auditseal.dev import nats as dev_nats
 from tests.nats_cluster import Fleet, NatsCluster, wait_lease
 
 
@@ -371,3 +372,40 @@ def test_every_collector_indexes_into_elasticsearch_from_one_shared_consumer(tmp
             assert_exactly_once(agent_rows, range(1000))
     finally:
         fleet.stop()
+
+
+DEBIAN_NATS = "/usr/sbin/nats-server"  # Debian 12's nats-server 2.9 (scripts/test-deps.sh installs it)
+
+
+def test_the_fleet_on_debians_nats_server_2_9(tmp_path):
+    """The same journal, leases, partitions and sealer-state bucket on the nats-server Debian
+    ships (2.9: no stream metadata, no sync_interval, another purge edge): two collectors, two
+    agents over two partitions, the sinks holder killed; every event indexed and archived once,
+    the stream purged, the chain verified."""
+    assert dev_nats.server_version(DEBIAN_NATS)[:2] == (2, 9), "scripts/test-deps.sh installs Debian's nats-server"
+    cluster = NatsCluster(tmp_path / "nats", binary=DEBIAN_NATS)
+    cluster.start()
+    fleet = Fleet(tmp_path / "fleet", cluster.urls, partitions=2, agents=2, purge_every=1)
+    try:
+        fleet.start_collector(0)
+        fleet.start_collector(1)
+        holder = wait_lease(fleet)
+        fleet.start_agents()
+        for agent in (0, 1):
+            fleet.write_events(agent, 0, 300)
+        wait_for(lambda: all_indexed(fleet, 300), 60, "300 each indexed")
+        fleet.collectors[holder].kill()
+        for agent in (0, 1):
+            fleet.write_events(agent, 300, 200)
+        wait_for(lambda: fleet.lease_holder() == 1 - holder, 30, "the sinks lease taken over")
+        for rows in wait_for(lambda: all_indexed(fleet, 500), 90, "500 each indexed").values():
+            assert_exactly_once(rows, range(500))
+        wait_for(lambda: archived(fleet) >= 1000, 90, "1000 events sealed")
+        for rows in fleet.archived_rows_by_agent().values():
+            assert_exactly_once(rows, range(500))
+        report = verify(fleet)
+        assert report["events_verified"] == 1000 and report["logs"] == {"acme/0": 500, "acme/0.1": 500}, report
+        wait_for(lambda: cluster.stream_first_seq() > 1, 30, "the stream purged")
+    finally:
+        fleet.stop()
+        cluster.stop()
