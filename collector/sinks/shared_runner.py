@@ -65,6 +65,9 @@ class SharedSinkRunner:
                 continue
             msgs = [m for m, _ in got]
             entries = [e for _, es in got for e in es]
+            if not entries:  # only messages the journal set aside: nothing to store
+                await self.journal.settle(msgs, stored=True)
+                continue
             batch = Batch(entries, entries[-1].cursor, replay=any(m.metadata.num_delivered > 1 for m in msgs))
             try:
                 await SinkRunner._call(self.sink.process, batch)
