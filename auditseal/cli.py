@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import yaml
 
 from auditseal.audit import prove, verify
 from auditseal.dev import devsetup, pki, samples
@@ -20,6 +21,7 @@ from auditseal.errors import Halt, Rejected, Retryable
 from auditseal.formats import crypto, keys
 from auditseal.formats.note import NoteError, Verifier
 from auditseal.storage import archive
+from auditseal.storage import tokens
 from auditseal.storage.files import write_atomic
 
 TABLE_COLUMNS = [
@@ -52,11 +54,58 @@ def _cmd_pki(args) -> int:
     return 0
 
 
-def _cmd_token(_args) -> int:
-    token = secrets.token_urlsafe(32)
-    print(f"token:  {token}")
-    print(f"sha256: {hashlib.sha256(token.encode()).hexdigest()}   (put this in admin.token_sha256)")
-    return 0
+def _token_store(args) -> tokens.TokenStore:
+    """The collector's token store: ``--store``, or where ``--config`` (a collector config)
+    keeps it (``admin.token_store``, else ``<collector.data_dir>/tokens.sqlite``)."""
+    if args.store:
+        return tokens.TokenStore(Path(args.store))
+    if not args.config:
+        raise Halt("give --config (the collector's config) or --store (its tokens.sqlite)")
+    try:
+        cfg = yaml.safe_load(Path(args.config).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise Halt(f"{args.config}: {exc}") from None
+    admin = (cfg.get("admin") or {}) if isinstance(cfg, dict) else {}
+    if admin.get("token_store"):
+        return tokens.TokenStore(Path(admin["token_store"]))
+    data = ((cfg.get("collector") or {}).get("data_dir")) or "/var/lib/auditseal/collector"
+    return tokens.TokenStore(Path(data) / "tokens.sqlite")
+
+
+def _cmd_token(args) -> int:
+    if args.token_command is None:  # a bare admin token for admin.token_sha256
+        token = secrets.token_urlsafe(32)
+        print(f"token:  {token}")
+        print(f"sha256: {hashlib.sha256(token.encode()).hexdigest()}   (put this in admin.token_sha256)")
+        return 0
+    store = _token_store(args)
+    try:
+        if args.token_command == "create":
+            tenants = [t.strip() for t in (args.tenants or "").split(",") if t.strip()]
+            try:
+                token, record = store.create(args.name or "", args.role, tenants, args.days)
+            except ValueError as exc:
+                raise Halt(str(exc)) from None
+            print(f"token:   {token}")
+            print(f"id:      {record.id}   role: {record.role}   tenants: {','.join(record.tenants) or '(all)'}")
+            print("the token is shown once; the collector keeps only its hash", file=sys.stderr)
+            return 0
+        if args.token_command == "list":
+            for r in store.records():
+                if args.json:
+                    print(orjson.dumps(r.public()).decode())
+                else:
+                    state = f"revoked {r.revoked}" if r.revoked else f"expires {r.expires}" if r.expires else "live"
+                    print(f"{r.id}  {r.name:<20} {r.role:<28} {','.join(r.tenants) or '(all)':<24} {state}")
+            return 0
+        if not store.revoke(args.id):
+            raise Halt(f"no live token with id {args.id}")
+        print(f"revoked {args.id} (takes effect on the next call)")
+        return 0
+    except tokens.TokenStoreError as exc:
+        raise Halt(str(exc)) from None
+    finally:
+        store.close()
 
 
 def _cmd_dev(args) -> int:
@@ -291,7 +340,25 @@ def main(argv: list[str] | None = None) -> int:
     p_issue.add_argument("--collector", help="collector name (server certificate)")
     p_issue.add_argument("--hosts", help="comma-separated DNS names/IPs (default localhost,127.0.0.1)")
 
-    sub.add_parser("token", help="make an admin bearer token and its hash")
+    p_token = sub.add_parser("token", help="admin API tokens: create, list, revoke (bare: a config admin token)")
+    token_sub = p_token.add_subparsers(dest="token_command")
+    for name, text in (
+        ("create", "a new token, shown once"),
+        ("list", "tokens and their state"),
+        ("revoke", "revoke one"),
+    ):
+        tp = token_sub.add_parser(name, help=text)
+        tp.add_argument("--config", "-c", help="the collector's config (finds its token store)")
+        tp.add_argument("--store", help="the token store file itself")
+        if name == "create":
+            tp.add_argument("--role", required=True, help="admin, auditor or tenant-auditor:<tenant>")
+            tp.add_argument("--tenants", help="tenants an auditor reads, comma-separated")
+            tp.add_argument("--name", help="who or what it is for (shown in lists and audit events)")
+            tp.add_argument("--days", type=float, help="expires after this many days (default: never)")
+        if name == "list":
+            tp.add_argument("--json", action="store_true")
+        if name == "revoke":
+            tp.add_argument("id", help="the token's id (from list)")
 
     p_keys = sub.add_parser("keys", help="checkpoint signing keys")
     keys_sub = p_keys.add_subparsers(dest="keys_command", required=True)

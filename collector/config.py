@@ -165,10 +165,46 @@ class VerifyConfig(StrictModel):
     interval: float = Field(3600.0, gt=0, description="seconds between self-verifications of the archive")
 
 
+JwtAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+
+
+class OidcConfig(StrictModel):
+    """OIDC bearer JWTs (``admin.oidc``); asymmetric algorithms only."""
+
+    issuer: str = Field(min_length=1)
+    audience: str = Field(min_length=1)
+    jwks_file: Path | None = None
+    jwks_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    algorithms: list[JwtAlgorithm] = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"], min_length=1)
+    roles_claim: str = "auditseal_roles"
+    tenants_claim: str = "auditseal_tenants"
+    leeway: float = Field(30.0, ge=0, le=300, description="seconds of clock skew allowed on exp/nbf/iat")
+    jwks_refresh: float = Field(300.0, ge=10, description="seconds between fetches of jwks_url")
+
+    @model_validator(mode="after")
+    def _one_jwks(self):
+        if (self.jwks_file is None) == (self.jwks_url is None):
+            raise ValueError("give exactly one of jwks_file or jwks_url")
+        return self
+
+
+class RateLimitConfig(StrictModel):
+    per_second: float = Field(20.0, gt=0, description="sustained admin calls per second per credential")
+    burst: int = Field(200, ge=1, description="calls a credential may make at once")
+
+
 class AdminConfig(StrictModel):
     listen: Listen = "127.0.0.1:9444"
     token_sha256: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
-        default_factory=list, description="SHA-256 (lowercase hex, quoted) of each accepted bearer token"
+        default_factory=list, description="SHA-256 (lowercase hex, quoted) of each admin-role bearer token"
+    )
+    token_store: Path | None = Field(
+        None, description="tokens made with `auditseal token create` (default <data_dir>/tokens.sqlite)"
+    )
+    oidc: OidcConfig | None = None
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    audit_tenant: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = Field(
+        "auditseal", description="the log of admin calls that name no tenant (and of refusals)"
     )
 
 

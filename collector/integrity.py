@@ -121,6 +121,7 @@ class IntegrityMonitor:
         self.cipher = cipher
         self.metrics = metrics
         self.last_report: Report | None = None
+        self.last_at: str | None = None
         adopt_legacy_alerts(alerts)
 
     def verify(self) -> Report:
@@ -141,7 +142,7 @@ class IntegrityMonitor:
             await asyncio.sleep(self.confirm_after)
             report = await asyncio.to_thread(self.verify)
             findings = confirmed(findings, report.findings)
-        self.last_report = report
+        self.last_report, self.last_at = report, utc_now_iso()
         self.metrics.verify_runs.labels("findings" if report.findings else "clean").inc()
         for code in {f.code for f in report.findings}:
             self.metrics.integrity_findings.labels(code).inc(sum(1 for f in report.findings if f.code == code))

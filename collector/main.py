@@ -25,7 +25,7 @@ from auditseal.logs import kv
 
 from . import config as collector_config
 from . import preflight
-from .admin.api import Admin
+from .admin.build import admin_api, catch_up_proofs
 from auditseal.rules.engine import alert_id
 from auditseal.rules.model import load_rules
 
@@ -37,6 +37,7 @@ from .datalock import DataDirLock
 from .ingest import tls_refusals
 from .ingest.server import Ingest, IngestSite
 from .integrity import IntegrityMonitor
+from auditseal.audit.proof_index import ProofIndex
 from .journal import upgrade
 from .commands import export, quarantine_command, sink_name
 from .fleet import Fleet, Role
@@ -176,7 +177,7 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
     on_entry = functools.partial(
         quarantined, metrics, alerts, cfg.alerting.defaults(), lambda: loop.call_soon_threadsafe(dispatcher.wake)
     )
-    index, search = registry.open_index(cfg, data, metrics, Quarantine(data / "quarantine", "index", on_entry))
+    index, reader = registry.open_index(cfg, data, metrics, Quarantine(data / "quarantine", "index", on_entry))
     signer = load_signer(cfg.archive.signing_key)
     store = registry.open_store(cfg.archive, data)
     cipher = SegmentCipher.load(cfg.archive.encryption_key) if cfg.archive.encryption_key else None
@@ -273,15 +274,16 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
 
     own = OwnStream(journal, cfg.collector.id)
     ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own, cfg.ingest.body_timeout)
-    admin = Admin(cfg.admin.token_sha256, search, metrics, readiness, store, [signer.verifier()], alerts, cipher)
+    monitor = IntegrityMonitor(
+        store, [signer.verifier()], data / "verify-state.json", journal, alerts, own, metrics, cipher
+    )
+    proofs = ProofIndex(data / "proof-index.sqlite")
+    admin = admin_api(cfg, data, reader, metrics, readiness, store, [signer.verifier()], alerts, cipher, proofs, own)
+    admin.operators.monitor = monitor
     sites = [await IngestSite(ingest, cfg.ingest, ssl_ctx).start(), await start_site(admin.app(), cfg.admin.listen)]
     log.info(
         "collector ready",
         extra=kv(ingest=cfg.ingest.listen, admin=cfg.admin.listen, agents_known=len(journal.marks.high)),
-    )
-
-    monitor = IntegrityMonitor(
-        store, [signer.verifier()], data / "verify-state.json", journal, alerts, own, metrics, cipher
     )
     scheduler = AsyncIOScheduler()
 
@@ -296,6 +298,14 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
             seconds=min(60.0, cfg.archive.checkpoint_interval / 4),
             max_instances=1,
         )
+    scheduler.add_job(  # proofs are served from this index: keep it near the archive's head
+        until_stopped(catch_up_proofs),
+        "interval",
+        args=[proofs, store, cipher],
+        seconds=min(60.0, cfg.archive.checkpoint_interval),
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.add_job(
         when_holding(holding(), until_stopped(monitor.check)),
         "interval",

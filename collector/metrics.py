@@ -34,6 +34,18 @@ class CollectorMetrics:
             ["reason"],
             registry=r,
         )
+        self.admin_calls = Counter(
+            "auditseal_collector_admin_calls",
+            "Admin API calls recorded as audit events, by route",
+            ["route"],
+            registry=r,
+        )
+        self.admin_refused = Counter(
+            "auditseal_collector_admin_refused",
+            "Admin API calls refused before any handler, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.events = Counter("auditseal_collector_events_accepted", "Events journaled", registry=r)
         self.duplicates = Counter(
             "auditseal_collector_events_duplicate", "Resent events dropped by (agent, sequence) dedupe", registry=r

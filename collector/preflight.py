@@ -5,6 +5,8 @@ from __future__ import annotations
 from auditseal.formats.crypto import SegmentCipher
 from auditseal.preflight import Preflight
 
+from .admin.oidc import load_jwks_file
+
 
 def check(cfg, config_path, load_hmac_keys, load_signer) -> list[str]:
     """Raise ``ConfigError`` on the first problem; return warnings."""
@@ -23,9 +25,12 @@ def check(cfg, config_path, load_hmac_keys, load_signer) -> list[str]:
         p.free_to_write(("index", "path"), cfg.index.path)
     if cfg.archive.type == "local" and cfg.archive.path:
         p.writable_dir(("archive", "path"), cfg.archive.path)
-    if not cfg.admin.token_sha256:
+    oidc = cfg.admin.oidc
+    if oidc is not None and oidc.jwks_file is not None:
+        p.loads(("admin", "oidc", "jwks_file"), oidc.jwks_file, load_jwks_file)
+    if not cfg.admin.token_sha256 and oidc is None:
         p.warn(
             ("admin", "token_sha256"),
-            "no token: every admin API query (/v1/...) will be refused; make one with `auditseal token`",
+            "no admin token or OIDC configured: only tokens made with `auditseal token create` are accepted",
         )
     return p.warnings

@@ -12,10 +12,8 @@ from elasticsearch import AsyncElasticsearch
 
 from auditseal.storage.segments import Position
 from collector.metrics import CollectorMetrics
-from collector.query import EventQuery
 from collector.retention import RetentionPolicy, RetentionRule
 from collector.sinks.es import templates
-from collector.sinks.es.search import search
 from collector.sinks.es.sink import ElasticsearchIndex
 from tests.integrity_corpus import journal_batches
 from tests.journal_helpers import cursor_at, journal_batch
@@ -281,39 +279,3 @@ def test_a_slow_answer_then_a_rollover_still_stores_each_event_once(es, tmp_path
     run(go())
 
 
-def test_admin_queries_on_elasticsearch_match_the_sqlite_index(es, tmp_path):
-    from collector.sinks import sqlite_index as index_sqlite
-
-    a, b = tenant(), tenant()
-    batches = journal_batches([(a, 1500), (b, 300)])
-    sqlite = index_sqlite.SqliteIndex(tmp_path / "index.sqlite")
-    sqlite.open()
-
-    async def go():
-        sink, _ = make_sink(es, tmp_path)
-        await sink.open()
-        for records in batches:
-            await sink.process(journal_batch(records, end_of(records)))
-            sqlite.process(journal_batch(records, end_of(records)))
-        async with client(es) as c:
-            await c.indices.refresh(index=templates.STREAM_PATTERN)
-            every = index_sqlite.search(tmp_path / "index.sqlite", EventQuery(a, limit=10_000))
-            since, until = every[900]["@timestamp"], every[100]["@timestamp"]
-            queries = [
-                EventQuery(a, limit=1200),
-                EventQuery(a, user="alice", limit=10_000),
-                EventQuery(a, action="user_login", limit=50),
-                EventQuery(a, since=since, until=until, limit=10_000),
-                EventQuery(b, limit=10_000),
-            ]
-            for q in queries:
-                want = index_sqlite.search(tmp_path / "index.sqlite", q)
-                got = await search(c, q)
-                assert len(got) == len(want) > 0, q
-                assert {d["event"]["id"] for d in got} == {d["event"]["id"] for d in want}, q
-                assert all(d["organization"]["id"] == q.tenant for d in got)
-                assert [d["@timestamp"][:23] for d in got] == sorted((d["@timestamp"][:23] for d in got), reverse=True)
-        await sink.close()
-
-    run(go())
-    sqlite.close()

@@ -12,7 +12,8 @@ from collector.journal import BatchMeta
 from collector.sinks.base import SinkUnavailable
 from collector.sinks.quarantine import Poison, Quarantine, fold, is_poison
 from collector.sinks.sealer import Sealer
-from collector.sinks.sqlite_index import SqliteIndex, count
+from collector.sinks.sqlite_index import SqliteIndex
+from collector.sinks.sqlite_search import total as count
 from tests.journal_helpers import cursor_at, journal_batch
 from tests.test_collector_sinks import batch, event
 

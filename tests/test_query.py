@@ -2,6 +2,7 @@ import pytest
 
 from auditseal.errors import Rejected
 from collector.query import EventQuery
+from collector.sinks.sqlite_search import page_sql, where
 
 
 def test_params_become_a_tenant_scoped_query():
@@ -10,17 +11,64 @@ def test_params_become_a_tenant_scoped_query():
             "tenant": "acme",
             "user": "alice",
             "action": "user_login",
+            "category": "authentication",
+            "source_ip": "0:0::1",
+            "q": "Failed  PASSWORD",
             "since": "2026-11-28T10:00:00+01:00",
             "until": "2026-11-29",
+            "order": "asc",
             "limit": "5",
         }
     )
     assert q == EventQuery(
-        "acme", "alice", "user_login", "2026-11-28T09:00:00.000000Z", "2026-11-29T00:00:00.000000Z", 5
+        "acme",
+        user="alice",
+        action="user_login",
+        category="authentication",
+        source_ip="::1",
+        since="2026-11-28T09:00:00.000000Z",
+        until="2026-11-29T00:00:00.000000Z",
+        text=("failed", "password"),
+        order="asc",
+        limit=5,
     )
-    sql, args = q.sql()
+    sql, args = page_sql(q)
     assert sql.startswith("SELECT doc FROM events WHERE tenant = ? AND user_name = ? AND action = ?")
-    assert args == ["acme", "alice", "user_login", "2026-11-28T09:00:00.000000Z", "2026-11-29T00:00:00.000000Z", 5]
+    assert "ORDER BY ts ASC, event_id ASC" in sql
+    assert args[0] == "acme" and args[-1] == 6  # one more than the limit: is there a next page
+
+
+def test_the_server_decided_tenant_wins_over_the_parameter():
+    q = EventQuery.from_params({"tenant": "globex", "user": "bob"}, tenant="acme")
+    assert q.tenant == "acme" and where(q)[1][:2] == ["acme", "bob"]
+
+
+def test_a_cursor_resumes_after_the_last_event_and_is_bound_to_its_query():
+    q = EventQuery.from_params({"tenant": "acme", "user": "alice"})
+    doc = {"@timestamp": "2026-11-28T10:00:00.000001Z", "event": {"id": "ab" * 16}}
+    cursor = q.next_cursor([doc], more=True)
+    assert q.next_cursor([doc], more=False) is None
+    again = EventQuery.from_params({"tenant": "acme", "user": "alice", "cursor": cursor, "limit": "7"})
+    assert again.after == ("2026-11-28T10:00:00.000001Z", "ab" * 16)
+    assert "(ts, event_id) < (?, ?)" in page_sql(again)[0]
+    for other in (
+        {"tenant": "globex", "user": "alice"},
+        {"tenant": "acme", "user": "bob"},
+        {"tenant": "acme", "user": "alice", "order": "asc"},
+        {"tenant": "acme"},
+    ):
+        with pytest.raises(Rejected) as bad:
+            EventQuery.from_params({**other, "cursor": cursor})
+        assert bad.value.reason == "bad_query" and "another query" in str(bad.value)
+    for junk in ("x", "AAAA", cursor[:-3], "eyJ2IjoxfQ"):
+        with pytest.raises(Rejected):
+            EventQuery.from_params({"tenant": "acme", "user": "alice", "cursor": junk})
+
+
+def test_text_words_become_quoted_fts_phrases():
+    q = EventQuery.from_params({"tenant": "acme", "q": 'bob" OR 1=1 NEAR(x'})
+    assert q.text == ("bob", "or", "1", "1", "near", "x")
+    assert where(q)[1][-1] == '"bob" "or" "1" "1" "near" "x"'
 
 
 @pytest.mark.parametrize(
@@ -31,6 +79,11 @@ def test_params_become_a_tenant_scoped_query():
         ({"tenant": "a", "limit": "x"}, "integer"),
         ({"tenant": "a", "since": "last week"}, "since is not an ISO 8601"),
         ({"tenant": "a", "usr": "x"}, "unknown parameters: usr"),
+        ({"tenant": "a", "source_ip": "10.0.0.300"}, "source_ip: not an IP address"),
+        ({"tenant": "a", "category": "Auth|x"}, "category: an ECS category"),
+        ({"tenant": "a", "q": "!!"}, "q: no word"),
+        ({"tenant": "a", "order": "sideways"}, "order: asc or desc"),
+        ({"tenant": "a", "host": "h" * 1025}, "longer than 1024"),
     ],
 )
 def test_bad_params_are_400(params, message):

@@ -74,6 +74,47 @@ def build_proof(store, event_id: str, verifiers: list[Verifier], tenant: str | N
     raise Rejected("not_found", f"event {event_id} is not in a sealed segment (yet)")
 
 
+def proof_from_index(store, index, event_id: str, verifiers: list[Verifier], tenant: str, cipher=None) -> dict:
+    """The same bundle as ``build_proof``, from a ``proof_index.ProofIndex`` (caught up first
+    for the tenant's logs: only segments new since the last call are read)."""
+    from auditseal.audit.proof_index import IndexGap
+
+    logs = [f"{t}/{p}" for t, p in archive.list_logs(store) if t == tenant]
+    for log in logs:
+        try:
+            index.catch_up(store, log, cipher)
+        except IndexGap as exc:
+            raise Rejected("archive_incomplete", f"{exc}; run auditseal verify") from None
+    found = index.locate(event_id)
+    if found is None or found[0] not in logs:
+        raise Rejected("not_found", f"event {event_id} is not in a sealed segment (yet)")
+    log, leaf, indexed = found
+    checkpoint, note = newest_checkpoint(store, log, verifiers)
+    if leaf >= checkpoint.size:
+        raise Rejected("not_found", f"event {event_id} is not under a signed checkpoint (yet)")
+    if indexed < checkpoint.size:
+        raise Rejected(
+            "archive_incomplete",
+            f"log {log}: segments hold {indexed} leaves, checkpoint says {checkpoint.size}; run auditseal verify",
+        )
+    key, first = index.segment_of(log, leaf)
+    line = archive.decode_segment(store.get(key), cipher, key)[leaf - first]
+    proof, leaf_digest, tree_root = index.path(log, leaf, checkpoint.size)
+    if leaf_hash(line) != leaf_digest or tree_root != checkpoint.root:
+        raise Rejected(
+            "archive_incomplete", f"log {log}: the archive no longer matches what was read; run auditseal verify"
+        )
+    return {
+        "version": 1,
+        "log": log,
+        "event": line.decode(),
+        "leaf_index": leaf,
+        "tree_size": checkpoint.size,
+        "proof": [base64.b64encode(h).decode() for h in proof],
+        "checkpoint": note,
+    }
+
+
 def check_proof(bundle: dict, verifiers: list[Verifier]) -> str:
     """Verify a proof bundle offline; returns a one-line confirmation or raises ``Rejected``."""
     try:

@@ -7,6 +7,7 @@ the sealed leaf). Elasticsearch: one data stream per tenant under ``logs-auditse
 
 from __future__ import annotations
 
+SQLITE_VERSION = 2  # PRAGMA user_version; 0/1 = the first layout (no filter columns, no text index)
 SQLITE_EVENTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     event_id  TEXT NOT NULL UNIQUE,
@@ -17,15 +18,39 @@ CREATE TABLE IF NOT EXISTS events (
     outcome   TEXT,
     agent_id  TEXT NOT NULL,
     seq       INTEGER NOT NULL,
-    doc       BLOB NOT NULL
+    doc       BLOB NOT NULL,
+    target_user TEXT,
+    categories  TEXT,
+    source_ip   TEXT,
+    host        TEXT,
+    message     TEXT
 );
-CREATE INDEX IF NOT EXISTS events_tenant_ts ON events (tenant, ts);
-CREATE INDEX IF NOT EXISTS events_tenant_user_ts ON events (tenant, user_name, ts);
-CREATE INDEX IF NOT EXISTS events_tenant_action_ts ON events (tenant, action, ts);
 """
+# Version 2: the admin API's filters as columns (``categories`` = ``|a|b|``, ``source_ip``
+# in canonical form), ``message`` words in an FTS5 index kept by triggers, and indexes that
+# end in event_id so ``(ts, event_id)`` cursors walk them in order.
+SQLITE_V2_SCHEMA = """
+CREATE INDEX IF NOT EXISTS events_tenant_ts_id ON events (tenant, ts, event_id);
+CREATE INDEX IF NOT EXISTS events_tenant_user_ts_id ON events (tenant, user_name, ts, event_id);
+CREATE INDEX IF NOT EXISTS events_tenant_action_ts_id ON events (tenant, action, ts, event_id);
+DROP INDEX IF EXISTS events_tenant_ts;
+DROP INDEX IF EXISTS events_tenant_user_ts;
+DROP INDEX IF EXISTS events_tenant_action_ts;
+CREATE VIRTUAL TABLE IF NOT EXISTS events_text USING fts5(
+    message, content='events', content_rowid='rowid', tokenize="unicode61 remove_diacritics 0 tokenchars '_'"
+);
+CREATE TRIGGER IF NOT EXISTS events_text_add AFTER INSERT ON events BEGIN
+    INSERT INTO events_text (rowid, message) VALUES (new.rowid, new.message);
+END;
+CREATE TRIGGER IF NOT EXISTS events_text_del AFTER DELETE ON events BEGIN
+    INSERT INTO events_text (events_text, rowid, message) VALUES ('delete', old.rowid, old.message);
+END;
+"""
+SQLITE_V1_COLUMNS = ("target_user", "categories", "source_ip", "host", "message")
 SQLITE_INSERT = (
     "INSERT OR IGNORE INTO events (event_id, tenant, ts, user_name, action, outcome, "
-    "agent_id, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "agent_id, seq, doc, target_user, categories, source_ip, host, message) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 SQLITE_TENANT_ROWS = "SELECT event_id, agent_id, seq, doc FROM events WHERE tenant = ?"
 

@@ -61,6 +61,37 @@ def inclusion_proof(index: int, hashes: list[bytes]) -> list[bytes]:
     return proof
 
 
+def subtree_root(node, start: int, end: int) -> bytes:
+    """MTH of leaves [start, end) from ``node(level, i)``, the root of the perfect subtree of
+    leaves [i·2^level, (i+1)·2^level): O(log n) lookups instead of n leaf hashes."""
+    n = end - start
+    if n == 0:
+        return EMPTY_ROOT
+    if n & (n - 1) == 0 and start % n == 0:
+        return node(n.bit_length() - 1, start // n)
+    k = _split(n)
+    return node_hash(subtree_root(node, start, start + k), subtree_root(node, start + k, end))
+
+
+def inclusion_proof_by(node, index: int, size: int) -> list[bytes]:
+    """``inclusion_proof`` of leaf ``index`` in a tree of ``size`` leaves, from stored subtree
+    roots (see ``subtree_root``)."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} not in a tree of {size}")
+    proof: list[bytes] = []
+    start, end, m = 0, size, index
+    while end - start > 1:
+        k = _split(end - start)
+        if m < k:
+            proof.append(subtree_root(node, start + k, end))
+            end = start + k
+        else:
+            proof.append(subtree_root(node, start, start + k))
+            start, m = start + k, m - k
+    proof.reverse()
+    return proof
+
+
 def consistency_proof(first: int, hashes: list[bytes]) -> list[bytes]:
     """Proof that the tree of the first ``first`` leaves is a prefix (RFC 6962 SUBPROOF)."""
     n = len(hashes)

@@ -3,9 +3,8 @@ entry builds one from its config model. The composition root looks them up here.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Callable, Protocol
 
 from auditseal.storage import archive
 
@@ -14,25 +13,32 @@ from ..query import EventQuery
 from . import sqlite_index
 from .base import Sink
 from .quarantine import Quarantine
+from .sqlite_search import SqliteReader
 
-Search = Callable[[EventQuery], Awaitable[list[dict]]]
+
+class IndexReader(Protocol):
+    """What the admin API reads from an index (``sqlite_search.SqliteReader``, ``es.search.EsReader``)."""
+
+    async def page(self, query: EventQuery) -> tuple[list[dict], bool]: ...
+    async def count(self, query: EventQuery) -> int: ...
+    async def agents(self, tenant: str) -> list[dict]: ...
 
 
-def sqlite(cfg, data: Path, metrics, retention, box: Quarantine) -> tuple[Sink, Search]:
+def sqlite(cfg, data: Path, metrics, retention, box: Quarantine) -> tuple[Sink, IndexReader]:
     path = cfg.path or data / "index.sqlite"
-    return (sqlite_index.SqliteIndex(path, box), lambda query: asyncio.to_thread(sqlite_index.search, path, query))
+    return sqlite_index.SqliteIndex(path, box), SqliteReader(path)
 
 
-def elasticsearch(cfg, data: Path, metrics, retention, box: Quarantine) -> tuple[Sink, Search]:
+def elasticsearch(cfg, data: Path, metrics, retention, box: Quarantine) -> tuple[Sink, IndexReader]:
     from .es.client import make_client
-    from .es.search import search
+    from .es.search import EsReader
     from .es.sink import ElasticsearchIndex
 
     client = make_client(cfg)
     sink = ElasticsearchIndex(
         client, data / "elasticsearch", retention, metrics, cfg.bulk_max_events, cfg.item_retries, box
     )
-    return sink, lambda query: search(client, query)
+    return sink, EsReader(client)
 
 
 def local_store(cfg, data: Path) -> archive.Store:
@@ -50,7 +56,7 @@ def s3_store(cfg, data: Path) -> archive.Store:
 
 
 # type name → (its strict config model in ``collector.config``, the factory that builds it)
-INDEXES: dict[str, tuple[type, Callable[..., tuple[Sink, Search]]]] = {
+INDEXES: dict[str, tuple[type, Callable[..., tuple[Sink, IndexReader]]]] = {
     "sqlite": (config.SqliteIndexConfig, sqlite),
     "elasticsearch": (config.ElasticsearchIndexConfig, elasticsearch),
 }
@@ -60,8 +66,8 @@ STORES: dict[str, tuple[type, Callable[..., archive.Store]]] = {
 }
 
 
-def open_index(cfg, data: Path, metrics, box: Quarantine) -> tuple[Sink, Search]:
-    """The index sink ``cfg.index`` names and the search the admin API runs on it."""
+def open_index(cfg, data: Path, metrics, box: Quarantine) -> tuple[Sink, IndexReader]:
+    """The index sink ``cfg.index`` names and the reader the admin API queries it with."""
     model, build = INDEXES[cfg.index.type]
     assert isinstance(cfg.index, model)
     return build(cfg.index, data, metrics, cfg.retention, box)

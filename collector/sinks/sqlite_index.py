@@ -13,10 +13,16 @@ from pathlib import Path
 import orjson
 
 from auditseal.formats.event import format_ts
-from auditseal.formats.index_layout import SQLITE_EVENTS_SCHEMA, SQLITE_INSERT
+from auditseal.formats.index_layout import (
+    SQLITE_EVENTS_SCHEMA,
+    SQLITE_INSERT,
+    SQLITE_V1_COLUMNS,
+    SQLITE_V2_SCHEMA,
+    SQLITE_VERSION,
+)
 
 from ..journal import BatchMeta, Cursor
-from ..query import EventQuery
+from ..query import canonical_ip
 from .base import Batch, SinkUnavailable
 from .quarantine import POISON_TYPES, Quarantine, is_poison
 from .stored import materialise
@@ -33,9 +39,21 @@ CREATE TABLE IF NOT EXISTS sink_cursors (
 INSERT = SQLITE_INSERT
 
 
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def row(doc: dict, stored: bytes) -> tuple:
     event = doc["event"]
     user = doc.get("user") or {}
+    target = user.get("target") if isinstance(user.get("target"), dict) else {}
+    categories = event.get("category")
+    if isinstance(categories, str):
+        categories = [categories]
+    cats = [c for c in categories or [] if isinstance(c, str)]
+    source = doc.get("source") if isinstance(doc.get("source"), dict) else {}
+    host = doc.get("host") if isinstance(doc.get("host"), dict) else {}
+    ip = _text(source.get("ip"))
     return (
         event["id"],
         doc["organization"]["id"],
@@ -46,6 +64,11 @@ def row(doc: dict, stored: bytes) -> tuple:
         doc["agent"]["id"],
         event["sequence"],
         stored,
+        _text(target.get("name")),
+        f"|{'|'.join(cats)}|" if cats else None,
+        (canonical_ip(ip) or ip) if ip else None,
+        _text(host.get("name")),
+        _text(doc.get("message")),
     )
 
 
@@ -54,6 +77,41 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
+
+
+def upgrade(conn: sqlite3.Connection, chunk: int = 10_000) -> None:
+    """Bring an index of the first layout to version 2: the new columns filled from each
+    row's document, then the text index built (once; idempotent if interrupted)."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= SQLITE_VERSION:
+        return
+    have = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+    for column in SQLITE_V1_COLUMNS:
+        if column not in have:
+            conn.execute(f"ALTER TABLE events ADD COLUMN {column} TEXT")
+    last = 0
+    while True:
+        rows = conn.execute(
+            "SELECT rowid, doc FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, chunk)
+        ).fetchall()
+        if not rows:
+            break
+        updates = []
+        for rowid, doc in rows:
+            try:
+                values = row(orjson.loads(doc), doc)
+            except Exception:  # a row stored before: keep it, without the new columns
+                continue
+            updates.append((*values[9:], rowid))
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "UPDATE events SET target_user = ?, categories = ?, source_ip = ?, host = ?, message = ? WHERE rowid = ?",
+            updates,
+        )
+        conn.execute("COMMIT")
+        last = rows[-1][0]
+    conn.executescript(SQLITE_V2_SCHEMA)
+    conn.execute("INSERT INTO events_text (events_text) VALUES ('rebuild')")
+    conn.execute(f"PRAGMA user_version = {SQLITE_VERSION}")
 
 
 class SqliteIndex:
@@ -69,6 +127,7 @@ class SqliteIndex:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = connect(self.path)
             conn.executescript(SCHEMA)
+            upgrade(conn)
             conn.close()
             found = (
                 self._connection()
@@ -178,21 +237,3 @@ def prune(path: Path, policy, now=None, chunk: int = 10_000) -> int:
     finally:
         conn.close()
     return removed
-
-
-def search(path: Path, query: EventQuery) -> list[dict]:
-    """Run a query on a fresh read connection (safe from any thread)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
-        sql, args = query.sql()
-        return [orjson.loads(doc) for (doc,) in conn.execute(sql, args)]
-    finally:
-        conn.close()
-
-
-def count(path: Path) -> int:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
-        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
-    finally:
-        conn.close()

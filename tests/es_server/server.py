@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from .model import DataStream, MappingError, Unsupported, field_values, validate
-from .query import cmp_from_values, matches, sort_key
+from .query import aggregate, cmp_from_values, matches, sort_key
 
 VERSION = "8.15.0"
 HEADERS = {"X-Elastic-Product": "Elasticsearch"}
@@ -355,7 +355,17 @@ class ElasticsearchTestServer:
 
     def _search(self, target, params, body) -> web.Response:
         req = orjson.loads(body) if body else {}
-        allowed = {"query", "sort", "size", "search_after", "_source", "docvalue_fields", "track_total_hits", "from"}
+        allowed = {
+            "query",
+            "sort",
+            "size",
+            "search_after",
+            "_source",
+            "docvalue_fields",
+            "track_total_hits",
+            "from",
+            "aggs",
+        }
         if set(req) - allowed:
             raise Unsupported(f"search options {sorted(set(req) - allowed)}")
         if req.get("from"):
@@ -387,6 +397,8 @@ class ElasticsearchTestServer:
         result = {"took": 1, "timed_out": False, "hits": {"max_score": None, "hits": hits}}
         if req.get("track_total_hits", True) is not False:
             result["hits"]["total"] = {"value": len(docs), "relation": "eq"}
+        if req.get("aggs"):
+            result["aggregations"] = aggregate(req["aggs"], docs, None)
         return _ok(result)
 
     def _count(self, target, params, body) -> web.Response:

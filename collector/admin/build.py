@@ -1,0 +1,40 @@
+"""Composition of the admin API and what guards it (called by ``collector.main``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from auditseal.audit.proof_index import IndexGap, ProofIndex
+from auditseal.logs import kv
+from auditseal.storage import archive
+from auditseal.storage.tokens import TokenStore
+
+from .api import Admin
+from .auth import Authenticator
+from .oidc import OidcVerifier
+from .ratelimit import RateLimits
+from .trail import AdminTrail
+
+log = logging.getLogger("auditseal.collector.admin")
+
+
+def admin_api(cfg, data, reader, metrics, readiness, store, verifiers, alerts, cipher, proofs, own) -> Admin:
+    """The admin API and what guards it: token store, OIDC, rate limits, the audit trail."""
+    limits = RateLimits(cfg.admin.rate_limit.per_second, cfg.admin.rate_limit.burst)
+    tokens = TokenStore(cfg.admin.token_store or data / "tokens.sqlite")
+    oidc = OidcVerifier(cfg.admin.oidc) if cfg.admin.oidc else None
+    auth = Authenticator(cfg.admin.token_sha256, tokens, oidc, limits, metrics)
+    trail = AdminTrail(own, cfg.admin.audit_tenant, metrics)
+    return Admin(auth, trail, reader, metrics, readiness, store, verifiers, alerts, cipher, proofs)
+
+
+async def catch_up_proofs(proofs: ProofIndex, store, cipher) -> None:
+    def work() -> None:
+        for tenant, part in archive.list_logs(store):
+            try:
+                proofs.catch_up(store, f"{tenant}/{part}", cipher)
+            except IndexGap as exc:  # verify reports it; proofs of that log are refused meanwhile
+                log.warning("proof index waits", extra=kv(error=str(exc)))
+
+    await asyncio.to_thread(work)
