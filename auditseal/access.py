@@ -23,9 +23,9 @@ ROLE_RE = re.compile(r"^(admin|auditor|tenant-auditor:[A-Za-z0-9_.-]{1,128})$")
 
 def parse_role(role: str, tenants: list[str] | tuple[str, ...] = ()) -> tuple[str, frozenset[str] | None]:
     """(role, tenants it reaches; None = all). Raises ValueError with the reason."""
-    if not isinstance(role, str) or not ROLE_RE.match(role):
+    if not isinstance(role, str) or not ROLE_RE.fullmatch(role):
         raise ValueError(f"role {role!r}: one of admin, auditor, tenant-auditor:<tenant>")
-    bad = [t for t in tenants if not isinstance(t, str) or not TENANT_RE.match(t)]
+    bad = [t for t in tenants if not isinstance(t, str) or not TENANT_RE.fullmatch(t)]
     if bad:
         raise ValueError(f"tenant {bad[0]!r}: letters, digits, '_', '.', '-' (1-128)")
     if role == "admin":
@@ -79,7 +79,7 @@ class Principal:
         principal's only tenant when none is asked. Refusals are ``Rejected("forbidden")``
         (or ``bad_query`` when a choice is needed) and never say what exists."""
         if requested:
-            if not TENANT_RE.match(requested):
+            if not TENANT_RE.fullmatch(requested):
                 raise Rejected("bad_query", "tenant: letters, digits, '_', '.', '-' (1-128)")
             if not self.may_read(requested):
                 raise Rejected("forbidden", "this credential may not read that tenant")

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
-import os
 import secrets
 import sys
 from pathlib import Path
 
-import aiohttp
 import orjson
 import yaml
 
+from auditseal import query_command
 from auditseal.audit import prove, verify
 from auditseal.dev import devsetup, pki, samples
 from auditseal.rules import command as rules_command
@@ -23,17 +21,6 @@ from auditseal.formats.note import NoteError, Verifier
 from auditseal.storage import archive
 from auditseal.storage import tokens
 from auditseal.storage.files import write_atomic
-
-TABLE_COLUMNS = [
-    ("@timestamp", 27),
-    ("organization.id", 15),
-    ("event.action", 24),
-    ("event.outcome", 13),
-    ("user.name", 16),
-    ("source.ip", 15),
-    ("agent.id", 16),
-    ("event.sequence", 14),
-]
 
 
 def _cmd_pki(args) -> int:
@@ -263,68 +250,6 @@ def _cmd_verify(args) -> int:
     return 1 if report.findings else 0
 
 
-def _field(doc: dict, path: str) -> str:
-    node = doc
-    for part in path.split("."):
-        if path == "@timestamp":
-            node = doc.get(path)
-            break
-        node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, list):
-        return ",".join(map(str, node))
-    return "" if node is None else str(node)
-
-
-def format_table(events: list[dict]) -> str:
-    head = "  ".join(name.ljust(width) for name, width in TABLE_COLUMNS)
-    rows = ["  ".join(_field(e, name)[:width].ljust(width) for name, width in TABLE_COLUMNS) for e in events]
-    return "\n".join([head, *rows, f"({len(events)} events)"])
-
-
-async def _query(args) -> list[dict]:
-    params = {
-        k: v
-        for k, v in {
-            "tenant": args.tenant,
-            "user": args.user,
-            "action": args.action,
-            "since": args.since,
-            "until": args.until,
-            "limit": str(args.limit),
-        }.items()
-        if v
-    }
-    token = args.token or os.environ.get("AUDITSEAL_TOKEN")
-    if not token:
-        raise Halt("no token: pass --token or set AUDITSEAL_TOKEN")
-    url = args.collector.rstrip("/") + "/v1/events"
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            async with session.get(url, params=params, headers={"Authorization": f"Bearer {token}"}) as resp:
-                body = await resp.read()
-                if resp.status != 200:
-                    try:
-                        message = orjson.loads(body).get("error", "")
-                    except orjson.JSONDecodeError:
-                        message = body[:200].decode("utf-8", "replace")
-                    raise Halt(f"query refused ({resp.status}): {message}")
-                return orjson.loads(body)["events"]
-    except aiohttp.ClientError as exc:
-        raise Halt(f"cannot reach {url}: {exc}") from None
-
-
-def _cmd_query(args) -> int:
-    events = asyncio.run(_query(args))
-    if args.format == "ndjson":
-        out = sys.stdout.buffer
-        for e in events:
-            out.write(orjson.dumps(e, option=orjson.OPT_SORT_KEYS) + b"\n")
-        out.flush()
-    else:
-        print(format_table(events))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auditseal")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -372,16 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_krot.add_argument("--file", required=True, help="the archive key file (archive.encryption_key)")
 
-    p_query = sub.add_parser("query", help="search events through a collector's admin API")
-    p_query.add_argument("--collector", required=True, help="admin URL, e.g. http://127.0.0.1:9444")
-    p_query.add_argument("--token", help="bearer token (or AUDITSEAL_TOKEN)")
-    p_query.add_argument("--tenant", required=True)
-    p_query.add_argument("--user")
-    p_query.add_argument("--action")
-    p_query.add_argument("--since", help="ISO 8601, inclusive")
-    p_query.add_argument("--until", help="ISO 8601, exclusive")
-    p_query.add_argument("--limit", type=int, default=100)
-    p_query.add_argument("--format", choices=["table", "ndjson"], default="table")
+    query_command.add_parser(sub)
 
     p_verify = sub.add_parser("verify", help="verify an archive offline against pinned keys")
     p_verify.add_argument("--archive", required=True, help="archive directory or s3://bucket[/prefix]")
@@ -453,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         "keys": _cmd_keys,
         "verify": _cmd_verify,
         "prove": _cmd_prove,
-        "query": _cmd_query,
+        "query": query_command.run,
         "dev": _cmd_dev,
         "archive": _cmd_archive,
     }

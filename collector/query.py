@@ -99,7 +99,7 @@ class EventQuery:
                 raise Rejected("bad_query", f"{name} is not an ISO 8601 time: {value!r}") from None
 
         given: dict = {name: params.get(name) or None for name in FILTERS}
-        if given["category"] is not None and not CATEGORY_RE.match(given["category"]):
+        if given["category"] is not None and not CATEGORY_RE.fullmatch(given["category"]):
             raise Rejected("bad_query", "category: an ECS category (lowercase letters and '_')")
         if given["source_ip"] is not None:
             ip = canonical_ip(given["source_ip"])

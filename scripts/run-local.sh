@@ -50,8 +50,8 @@ start() {
   "$BIN/auditseal" dev events --file "$RUN_DIR/logs/app-audit.jsonl" --count 20 --start "$(date +%s)"
   token=$(cat "$RUN_DIR/admin-token")
   for _ in $(seq 50); do
-    out=$("$BIN/auditseal" query --collector "http://127.0.0.1:$ADMIN_PORT" --token "$token" --tenant acme --since "$since" --limit 5 2>/dev/null || true)
-    case "$out" in *"(0 events)"*|"") sleep 0.2 ;; *) break ;; esac
+    out=$("$BIN/auditseal" query --collector "http://127.0.0.1:$ADMIN_PORT" --token "$token" --tenant acme --since "$since" --q sample --limit 5 2>/dev/null || true)
+    case "$out" in *"(5 events)"*) break ;; *) sleep 0.2 ;; esac
   done
   echo "$out"
   cat <<MSG

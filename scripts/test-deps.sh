@@ -11,6 +11,7 @@ have logger || need+=(bsdutils)       # syslog client tests
 have curl || need+=(curl)
 [ -x /usr/sbin/nats-server ] || need+=(nats-server)  # Debian's 2.9: the fleet runs on it too (the venv has 2.15)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)  # make install
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the admin UI's browser test (Playwright drives it)
 # S3 Object Lock tests run against a real Ceph RADOS Gateway (scripts/ceph-rgw.sh).
 for tool in ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common; do
   have "${tool%%:*}" || need+=("${tool##*:}")

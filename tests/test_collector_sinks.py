@@ -14,6 +14,8 @@ from collector.sinks.sqlite_search import total as count
 
 def search(path, query):
     return search_page(path, query)[0]
+
+
 from tests.journal_helpers import cursor_at, journal_batch
 
 

@@ -277,5 +277,3 @@ def test_a_slow_answer_then_a_rollover_still_stores_each_event_once(es, tmp_path
         await sink.close()
 
     run(go())
-
-

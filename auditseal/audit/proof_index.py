@@ -148,7 +148,7 @@ class ProofIndex:
             ).fetchone()
         return key, first
 
-    def path(self, log: str, leaf: int, size: int) -> tuple[list[bytes], bytes, bytes]:
+    def audit_path(self, log: str, leaf: int, size: int) -> tuple[list[bytes], bytes, bytes]:
         """(audit path, leaf hash, root) of ``leaf`` in the tree of the first ``size`` leaves."""
         with self._lock:
             log_id = self._log(log)[0]

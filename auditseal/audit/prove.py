@@ -87,11 +87,11 @@ def proof_from_index(store, index, event_id: str, verifiers: list[Verifier], ten
             raise Rejected("archive_incomplete", f"{exc}; run auditseal verify") from None
     found = index.locate(event_id)
     if found is None or found[0] not in logs:
-        raise Rejected("not_found", f"event {event_id} is not in a sealed segment (yet)")
+        raise Rejected("not_found", "no such event in a sealed segment of this tenant (yet)")
     log, leaf, indexed = found
     checkpoint, note = newest_checkpoint(store, log, verifiers)
     if leaf >= checkpoint.size:
-        raise Rejected("not_found", f"event {event_id} is not under a signed checkpoint (yet)")
+        raise Rejected("not_found", "the event is not under a signed checkpoint (yet)")
     if indexed < checkpoint.size:
         raise Rejected(
             "archive_incomplete",
@@ -99,7 +99,7 @@ def proof_from_index(store, index, event_id: str, verifiers: list[Verifier], ten
         )
     key, first = index.segment_of(log, leaf)
     line = archive.decode_segment(store.get(key), cipher, key)[leaf - first]
-    proof, leaf_digest, tree_root = index.path(log, leaf, checkpoint.size)
+    proof, leaf_digest, tree_root = index.audit_path(log, leaf, checkpoint.size)
     if leaf_hash(line) != leaf_digest or tree_root != checkpoint.root:
         raise Rejected(
             "archive_incomplete", f"log {log}: the archive no longer matches what was read; run auditseal verify"

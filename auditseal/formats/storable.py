@@ -319,7 +319,7 @@ def _category(value: Any) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _tenant_ok(value: str) -> bool:
-    return bool(TENANT_RE.match(value))
+    return bool(TENANT_RE.fullmatch(value))
 
 
 def _tenant(value: Any) -> str | None:

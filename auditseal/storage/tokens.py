@@ -154,7 +154,7 @@ class TokenStore:
 
     def principal(self, token: str, now: dt.datetime | None = None) -> Principal | None:
         """The principal of a live token; None for anything else (unknown, revoked, expired)."""
-        if not TOKEN_RE.match(token):
+        if not TOKEN_RE.fullmatch(token):
             return None
         wanted = digest(token)
         try:

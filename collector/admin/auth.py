@@ -30,7 +30,7 @@ from .oidc import OidcVerifier, Refused
 from .ratelimit import RateLimits
 
 log = logging.getLogger("auditseal.collector.admin.auth")
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/ui", "/ui/"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/ui", "/ui/", "/favicon.ico"})
 OPEN_PREFIXES = ("/ui/",)
 
 
@@ -61,7 +61,7 @@ class Authenticator:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Refused("missing bearer token")
-        if TOKEN_RE.match(token):
+        if TOKEN_RE.fullmatch(token):
             if self.store is None:
                 raise Refused("invalid, expired or revoked token")
             found = self.store.principal(token)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from auditseal.audit.proof_index import IndexGap, ProofIndex
+from auditseal.errors import Retryable
 from auditseal.logs import kv
 from auditseal.storage import archive
 from auditseal.storage.tokens import TokenStore
@@ -37,4 +38,7 @@ async def catch_up_proofs(proofs: ProofIndex, store, cipher) -> None:
             except IndexGap as exc:  # verify reports it; proofs of that log are refused meanwhile
                 log.warning("proof index waits", extra=kv(error=str(exc)))
 
-    await asyncio.to_thread(work)
+    try:
+        await asyncio.to_thread(work)
+    except (Retryable, OSError) as exc:  # the archive is down: the next run catches up
+        log.warning("proof index cannot read the archive", extra=kv(error=str(exc)))

@@ -16,9 +16,12 @@ class Readiness:
         journal, metrics = self.journal, self.metrics
         failing = {r.sink.name: r.failing for r in self.runners if r.failing}
         metrics.journal_segments.set(journal.segments_held())
+        sinks = {}
         for r in self.runners:
-            if r.position is not None:
-                metrics.sink_lag.labels(r.sink.name).set(journal.bytes_behind(r.position))
+            lag = journal.bytes_behind(r.position) if r.position is not None else None
+            if lag is not None:
+                metrics.sink_lag.labels(r.sink.name).set(lag)
+            sinks[r.sink.name] = {"lag_bytes": lag, "failing": r.failing or None}
         held = journal.bytes_held()
         metrics.journal_bytes.set(held)
         full = journal.full()
@@ -28,6 +31,7 @@ class Readiness:
         status = "unavailable" if not ready else "degraded" if failing else "ok"
         return ready, {
             "status": status,
+            "sinks": sinks,  # each sink's lag behind the journal's end (None before its first read)
             "sinks_failing": failing,
             "journal_failing": journal.failing,
             "journal_full": full,

@@ -33,18 +33,33 @@ def scoped(request: web.Request, allowed: set[str]) -> str:
     return tenant
 
 
+def no_parameters(request: web.Request) -> None:
+    """Routes about the caller take no parameter: a ``tenant`` (or anything) given is refused,
+    so no one mistakes the answer for another tenant's."""
+    if request.query:
+        raise Rejected("bad_query", f"unknown parameter {sorted(request.query)[0]!r}")
+
+
 class OperatorRoutes:
     def __init__(self, reader, store, verifiers, alerts, cipher, proofs, readiness, monitor=None):
         self.reader, self.store, self.verifiers, self.alerts = reader, store, verifiers, alerts
         self.cipher, self.proofs, self.readiness, self.monitor = cipher, proofs, readiness, monitor
 
     async def whoami(self, request: web.Request) -> web.Response:
+        try:
+            no_parameters(request)
+        except Rejected as exc:
+            return error(exc.reason, str(exc))
         p = request["principal"]
         tenants = sorted(p.tenants) if p.tenants is not None else None
         return web.json_response({"name": p.name, "kind": p.kind, "roles": list(p.roles), "tenants": tenants})
 
     async def tenants(self, request: web.Request) -> web.Response:
         """The tenants the caller may read: all of the archive's for an admin, else its own."""
+        try:
+            no_parameters(request)
+        except Rejected as exc:
+            return error(exc.reason, str(exc))
         p = request["principal"]
         known = sorted({t for t, _ in await asyncio.to_thread(archive.list_logs, self.store)})
         mine = known if p.tenants is None else sorted(p.tenants)
@@ -172,6 +187,7 @@ class OperatorRoutes:
         """The collector's sinks and journal (admin only: it is about every tenant)."""
         try:
             request["principal"].require_admin()
+            no_parameters(request)
         except Rejected as exc:
             return error(exc.reason, str(exc))
         ready, details = self.readiness()

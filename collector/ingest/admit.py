@@ -42,7 +42,7 @@ def admit(
     """
     if not events:
         raise Rejected("empty_batch", "batch holds no events")
-    allowed = sorted(t for t in identity.tenants if TENANT_RE.match(t))
+    allowed = sorted(t for t in identity.tenants if TENANT_RE.fullmatch(t))
     out: list[tuple[int, str, bytes]] = []
     refused: list[Refused] = []
     previous = header.first_seq - 1

@@ -79,7 +79,8 @@ async function search(more) {
   state.cursor = page.next_cursor;
   $("#more").hidden = !state.cursor;
   const shown = body.children.length;
-  const { count } = await api("/v1/events/count", state.query);
+  const { limit, order, ...filters } = state.query; // a count takes the filters alone
+  const { count } = await api("/v1/events/count", filters);
   $("#search-status").textContent = `${shown} of ${count} matching events shown`;
 }
 
@@ -118,7 +119,9 @@ async function noteSigned(note, verifierKeys) {
     const m = line.match(/^\u2014 (\S+) (\S+)$/);
     if (!m) continue;
     for (const vkey of verifierKeys) {
-      const [name, id, key] = vkey.split("+");
+      // the name and id end at the first two "+"; the base64 key may hold "+" itself
+      const [name, id] = vkey.split("+", 2);
+      const key = vkey.slice(name.length + id.length + 2);
       const sig = b64(m[2]);
       const raw = b64(key);
       if (name !== m[1] || raw[0] !== 1) continue;
