@@ -60,7 +60,7 @@ soak: test-deps install
 # (the fault-injection tests need the suite's test server and are left out).
 test-es-real: install
 	@test -n "$(ES_URL)" || { echo "give ES_URL=http://host:9200"; exit 2; }
-	ES_URL=$(ES_URL) $(BIN)/pytest -q -o addopts='' -m 'not es_faults and not slow' tests/test_es_sink.py
+	ES_URL=$(ES_URL) $(BIN)/pytest -q -o addopts='' -m 'not es_faults and not slow' tests/test_es_sink.py tests/test_query_contract.py
 
 # A local Ceph RADOS Gateway (S3 with Object Lock) on 127.0.0.1:7480, for trying the S3 archive.
 s3-up:

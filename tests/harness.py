@@ -168,13 +168,15 @@ class Pipeline:
 
     def index_rows(self) -> list[tuple]:
         """(agent_id, seq, labels.n) of every indexed event but alert events (the alert sink's
-        stream: ``alert_events`` has those)."""
+        stream: ``alert_events`` has those) and the audit events of the test's own admin calls
+        (``auditseal.query``: ``index_docs`` has those)."""
         if not self.index_path.exists():
             return []
         conn = sqlite3.connect(f"file:{self.index_path}?mode=ro", uri=True, timeout=30)
         try:
             return conn.execute(
-                "SELECT agent_id, seq, json_extract(doc, '$.labels.n') FROM events WHERE agent_id NOT LIKE '%.alerts'"
+                "SELECT agent_id, seq, json_extract(doc, '$.labels.n') FROM events WHERE agent_id NOT LIKE '%.alerts' "
+                "AND action != 'auditseal.query'"
             ).fetchall()
         except sqlite3.OperationalError:
             return []

@@ -10,6 +10,9 @@ import orjson
 from aiohttp import ClientSession, web
 
 from collector.admin.api import Admin
+from collector.admin.auth import Authenticator
+from collector.admin.ratelimit import RateLimits
+from collector.admin.trail import AdminTrail
 from collector.alerts import DEAD, Alert, AlertStore
 from collector.metrics import CollectorMetrics
 
@@ -65,8 +68,23 @@ def test_the_admin_api_serves_alerts_pages_and_dead_letters_and_refuses_bad_quer
     store = filled(tmp_path)
     store.mark(f"{3:032x}", "pager", DEAD, 1, 0.0, "400", "HTTP 400: refused; not retried", time.time())
 
+    class OwnStream:
+        """Where the admin trail journals its records (the collector's own stream): kept here."""
+
+        agent = "collector.test"
+
+        def __init__(self):
+            self.docs = []
+
+        async def append(self, items, now):
+            self.docs.extend(make(len(self.docs) + 1) for _, make in items)
+
+    trail = OwnStream()
+
     async def main():
-        admin = Admin([hashlib.sha256(TOKEN.encode()).hexdigest()], None, CollectorMetrics(), None, alerts=store)
+        metrics = CollectorMetrics()
+        auth = Authenticator([hashlib.sha256(TOKEN.encode()).hexdigest()], None, None, RateLimits(100, 100), metrics)
+        admin = Admin(auth, AdminTrail(trail, "auditseal"), None, metrics, None, alerts=store)
         runner = web.AppRunner(admin.app())
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -113,3 +131,7 @@ def test_the_admin_api_serves_alerts_pages_and_dead_letters_and_refuses_bad_quer
         status, body = out[name]
         assert status == 400 and body["reason"] == "bad_query", (name, body)
     assert out["anonymous"] == 401
+    # Every authenticated call was recorded, in the tenant it read or (refused) the audit tenant.
+    recorded = [(d["organization"]["id"], d["http"]["response"]["status_code"]) for d in trail.docs]
+    assert recorded[:4] == [("acme", 200), ("acme", 200), ("acme", 200), ("globex", 200)]
+    assert len(recorded) == 10 and recorded[4] == ("auditseal", 400)

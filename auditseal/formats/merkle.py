@@ -45,20 +45,7 @@ def root(hashes: list[bytes], start: int = 0, end: int | None = None) -> bytes:
 
 def inclusion_proof(index: int, hashes: list[bytes]) -> list[bytes]:
     """Audit path for leaf ``index`` in the tree of all ``hashes`` (RFC 6962 PATH)."""
-    if not 0 <= index < len(hashes):
-        raise ValueError(f"leaf {index} not in a tree of {len(hashes)}")
-    proof: list[bytes] = []
-    start, end, m = 0, len(hashes), index
-    while end - start > 1:
-        k = _split(end - start)
-        if m < k:
-            proof.append(root(hashes, start + k, end))
-            end = start + k
-        else:
-            proof.append(root(hashes, start, start + k))
-            start, m = start + k, m - k
-    proof.reverse()
-    return proof
+    return inclusion_proof_by(lambda level, i: root(hashes, i << level, (i + 1) << level), index, len(hashes))
 
 
 def subtree_root(node, start: int, end: int) -> bytes:

@@ -274,3 +274,62 @@ def test_a_credential_past_its_rate_gets_429_and_others_go_on(tmp_path):
         assert guesses[:5] == [401] * 5 and 429 in guesses
     finally:
         pipeline.stop()
+
+
+def test_an_oidc_jwt_reads_its_tenant_only_and_its_calls_name_the_subject(tmp_path):
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [{**public, "kid": "idp-1", "use": "sig"}]}))
+    issuer, audience = "https://idp.example.test/", "auditseal-admin"
+    pipeline = Pipeline(
+        tmp_path / "p",
+        collector_overrides={
+            "admin": {"oidc": {"issuer": issuer, "audience": audience, "jwks_file": str(tmp_path / "jwks.json")}}
+        },
+    )
+
+    def token(**over) -> str:
+        now = int(time.time())
+        body = {"iss": issuer, "aud": audience, "sub": "carol@example.test", "iat": now, "exp": now + 300}
+        body |= {"auditseal_roles": ["tenant-auditor:acme"], **over}
+        return jwt.encode(body, key, algorithm="ES256", headers={"kid": "idp-1"})
+
+    try:
+        pipeline.start_collector()
+        pipeline.start_agent()
+        pipeline.write_events(0, 40)
+        pipeline.write_events(40, 20, tenant="globex")
+        pipeline.wait_indexed(60)
+        used = token()
+        status, body, _ = call(pipeline, "/v1/events", used, q="sample", limit="1000")
+        docs = orjson.loads(body)["events"]
+        assert status == 200 and len(docs) == 40 and {d["organization"]["id"] for d in docs} == {"acme"}
+        assert call(pipeline, "/v1/events", token(), tenant="globex")[0] == 403
+        assert call(pipeline, "/v1/events", token(aud="another-app"))[0] == 401
+        assert call(pipeline, "/v1/events", token(exp=int(time.time()) - 3600))[0] == 401
+        status, body, _ = call(pipeline, "/v1/whoami", token())
+        assert orjson.loads(body) == {
+            "name": "oidc:carol@example.test",
+            "kind": "oidc",
+            "roles": ["tenant-auditor:acme"],
+            "tenants": ["acme"],
+        }
+
+        def recorded():
+            return [
+                d
+                for d in pipeline.index_docs()
+                if d["event"]["action"] == "auditseal.query" and d["user"]["name"] == "oidc:carol@example.test"
+            ]
+
+        calls = wait_for(lambda: len(recorded()) >= 2 and recorded(), 30, "the JWT's calls recorded")
+        assert {d["organization"]["id"] for d in calls} == {"acme", "auditseal"}  # the read, the refusal
+        assert all(d["labels"]["credential"] == "oidc" for d in calls)
+        assert used not in pipeline.collector.output() and used.split(".")[2] not in pipeline.collector.output()
+    finally:
+        pipeline.stop()

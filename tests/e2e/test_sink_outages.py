@@ -49,7 +49,7 @@ def es_rows(es) -> list[tuple]:
     return [
         (doc["agent"]["id"], doc["event"]["sequence"], doc["labels"]["n"])
         for _, _, doc in es.documents()
-        if "labels" in doc
+        if not doc["agent"]["id"].startswith("collector.")  # the collector's own: alerts, admin calls
     ]
 
 
