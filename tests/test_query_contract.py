@@ -253,6 +253,32 @@ def test_every_filter_page_and_count_means_the_same_on_both_indexes(backend):
     asyncio.run(go())
 
 
+@pytest.mark.parametrize("set_limit", [0, 10**9])
+def test_words_mean_the_same_however_sqlite_matches_them(tmp_path, monkeypatch, set_limit):
+    """``q`` by probing the text index row by row (common words) and by a set of row ids
+    (rare words) gives the same pages and counts as the reference."""
+    from collector.sinks import sqlite_search
+
+    monkeypatch.setattr(sqlite_search, "TEXT_SET_LIMIT", set_limit)
+    events = corpus()
+    backend = Backend("sqlite", tmp_path)
+    rnd = random.Random(23)
+
+    async def go():
+        await backend.load(events)
+        tried = 0
+        for q in queries(events, rnd, 200):
+            if not q.text:
+                continue
+            tried += 1
+            want = reference(events, q)
+            assert ident(await backend.walk(q, limit=rnd.choice([3, 40]))) == ident(want), q
+            assert await backend.reader.count(q) == len(want), q
+        assert tried >= 40
+
+    asyncio.run(go())
+
+
 def test_a_walk_while_events_arrive_returns_each_event_that_was_there_once(backend):
     """Pages of 100 over 100,000 events of one tenant while more are written (newer and
     older than the cursor): every event there at the start comes exactly once, in order.

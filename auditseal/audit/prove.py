@@ -25,7 +25,9 @@ from auditseal.storage import archive
 
 def newest_checkpoint(store, log: str, verifiers: list[Verifier]) -> tuple[Checkpoint, str]:
     counters = sorted(
-        (int(m.group(1)), key) for key in store.list(log) if (m := archive.CHECKPOINT_RE.match(key[len(log) + 1 :]))
+        (int(m.group(1)), key)
+        for key in store.list(f"{log}/checkpoints")
+        if (m := archive.CHECKPOINT_RE.match(key[len(log) + 1 :]))
     )
     for _, key in reversed(counters):
         note = store.get(key).decode()

@@ -12,8 +12,27 @@ import orjson
 from ..query import EventQuery
 
 
-def where(query: EventQuery) -> tuple[list[str], list]:
-    """Every clause starts with the tenant, matching the indexes."""
+# A page matches ``q`` one of two ways, the same in meaning: words whose matches are few (at
+# most this many rows in the whole index) as a set of row ids looked up once; common words by
+# probing the text index for each row the other filters walk, in time order, so a page stops
+# after its first matches instead of gathering millions of row ids first.
+TEXT_SET_LIMIT = 20_000
+
+
+def few_matches(conn: sqlite3.Connection, query: EventQuery) -> bool:
+    found = conn.execute(
+        "SELECT count(*) FROM (SELECT rowid FROM events_text WHERE events_text MATCH ? LIMIT ?)",
+        (match_of(query), TEXT_SET_LIMIT + 1),
+    ).fetchone()[0]
+    return found <= TEXT_SET_LIMIT
+
+
+def match_of(query: EventQuery) -> str:
+    return " ".join('"' + w.replace('"', '""') + '"' for w in query.text)
+
+
+def where(query: EventQuery, few: bool = True) -> tuple[list[str], list]:
+    """Every clause starts with the tenant, matching the indexes; ``few``: see TEXT_SET_LIMIT."""
     clauses: list[str] = ["tenant = ?"]
     args: list = [query.tenant]
     for column, value in (
@@ -37,13 +56,18 @@ def where(query: EventQuery) -> tuple[list[str], list]:
         clauses.append("ts < ?")
         args.append(query.until)
     if query.text:
-        clauses.append("rowid IN (SELECT rowid FROM events_text WHERE events_text MATCH ?)")
-        args.append(" ".join('"' + w.replace('"', '""') + '"' for w in query.text))
+        if few:
+            clauses.append("rowid IN (SELECT rowid FROM events_text WHERE events_text MATCH ?)")
+        else:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM events_text WHERE events_text MATCH ? AND events_text.rowid = events.rowid)"
+            )
+        args.append(match_of(query))
     return clauses, args
 
 
-def page_sql(query: EventQuery) -> tuple[str, list]:
-    clauses, args = where(query)
+def page_sql(query: EventQuery, few: bool = True) -> tuple[str, list]:
+    clauses, args = where(query, few)
     op, direction = ("<", "DESC") if query.order == "desc" else (">", "ASC")
     if query.after is not None:
         clauses.append(f"(ts, event_id) {op} (?, ?)")
@@ -63,7 +87,7 @@ def search_page(path: Path, query: EventQuery) -> tuple[list[dict], bool]:
     """One page and whether more follow."""
     conn = _read(path)
     try:
-        sql, args = page_sql(query)
+        sql, args = page_sql(query, few_matches(conn, query) if query.text else True)
         docs = [orjson.loads(doc) for (doc,) in conn.execute(sql, args)]
     finally:
         conn.close()
@@ -73,7 +97,7 @@ def search_page(path: Path, query: EventQuery) -> tuple[list[dict], bool]:
 def count(path: Path, query: EventQuery) -> int:
     conn = _read(path)
     try:
-        clauses, args = where(query)
+        clauses, args = where(query)  # a count visits every match: the set of row ids is cheaper then
         return conn.execute(f"SELECT count(*) FROM events WHERE {' AND '.join(clauses)}", args).fetchone()[0]
     finally:
         conn.close()
