@@ -174,3 +174,102 @@ def test_every_configurable_sink_and_store_type_is_registered_with_its_model():
 
     assert {name: model for name, (model, _) in registry.INDEXES.items()} == types("index")
     assert {name: model for name, (model, _) in registry.STORES.items()} == types("archive")
+
+
+def stats_by_scan(path):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT tenant, agent_id, count(*), max(seq), max(ts) FROM events GROUP BY tenant, agent_id "
+            "ORDER BY tenant, agent_id"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def stats_kept(path):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT tenant, agent_id, events, last_seq, last_ts FROM agent_stats WHERE events > 0 "
+            "ORDER BY tenant, agent_id"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_the_per_agent_table_follows_stores_replays_and_retention(tmp_path):
+    import datetime as dt
+
+    from collector.retention import RetentionPolicy
+    from collector.sinks.sqlite_index import prune
+    from collector.sinks.sqlite_search import agents
+
+    path = tmp_path / "i.sqlite"
+    index = SqliteIndex(path)
+    index.open()
+    first = batch(8, [event(n, ts=f"2026-11-{10 + n:02d}T10:00:00.000000Z") for n in range(1, 6)])
+    second = batch(first[1].end, [event(6, tenant="globex")], tenant="globex")
+    index.process(journal_batch([first], Position(1, first[1].end)))
+    index.process(journal_batch([first, second], Position(1, second[1].end)))  # a replay: nothing counted twice
+    index.close()
+    assert (
+        stats_kept(path)
+        == stats_by_scan(path)
+        == [
+            ("acme", "web-1", 5, 5, "2026-11-15T10:00:00.000000Z"),
+            ("globex", "web-1", 1, 6, "2026-11-28T10:00:00.000000Z"),
+        ]
+    )
+    assert agents(path, "acme") == [
+        {"agent": "web-1", "events": 5, "last_sequence": 5, "last_event_at": "2026-11-15T10:00:00.000000Z"}
+    ]
+    # Retention removes the three oldest acme events: the count follows, the last ones stay.
+    policy = RetentionPolicy(index_days=30)
+    assert prune(path, policy, now=dt.datetime(2026, 12, 13, 12, tzinfo=dt.timezone.utc)) == 3
+    assert [r[2] for r in stats_kept(path)] == [2, 1] and stats_kept(path)[0][3:] == (5, "2026-11-15T10:00:00.000000Z")
+    assert prune(path, policy, now=dt.datetime(2027, 2, 1, tzinfo=dt.timezone.utc)) == 3
+    assert agents(path, "acme") == [] and stats_kept(path) == []
+
+
+def test_an_index_of_the_first_layout_is_upgraded_in_place(tmp_path):
+    """Version 0/1 (no filter columns, no text index, no per-agent table): opening it fills
+    the columns from each document, builds the text index and the per-agent table, and the
+    triggers keep them from then on."""
+    path = tmp_path / "i.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """CREATE TABLE events (event_id TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, ts TEXT NOT NULL,
+        user_name TEXT, action TEXT NOT NULL, outcome TEXT, agent_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        doc BLOB NOT NULL);
+        CREATE TABLE sink_cursors (consumer TEXT PRIMARY KEY, cursor TEXT NOT NULL);"""
+    )
+    for seq in range(1, 26):
+        doc = event(seq, user=["alice", "bob"][seq % 2], tenant=["acme", "globex"][seq % 5 == 0])
+        conn.execute(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event_id("web-1", seq),
+                ["acme", "globex"][seq % 5 == 0],
+                "2026-11-28T10:00:00.000000Z",
+                ["alice", "bob"][seq % 2],
+                "user_login",
+                "success",
+                "web-1",
+                seq,
+                doc,
+            ),
+        )
+    conn.commit()
+    conn.close()
+    index = SqliteIndex(path)
+    index.open()
+    index.process(journal_batch([batch(8, [event(26, user="carol")])], Position(1, 500)))
+    index.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("SELECT count(*) FROM events WHERE categories = '|authentication|'").fetchone()[0] == 26
+    conn.close()
+    assert stats_kept(path) == stats_by_scan(path) and [r[2] for r in stats_kept(path)] == [21, 5]
+    assert len(search(path, EventQuery("acme", user="carol"))) == 1
+    assert len(search(path, EventQuery("acme", category="authentication", limit=1000))) == 21

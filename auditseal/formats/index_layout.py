@@ -7,7 +7,7 @@ the sealed leaf). Elasticsearch: one data stream per tenant under ``logs-auditse
 
 from __future__ import annotations
 
-SQLITE_VERSION = 2  # PRAGMA user_version; 0/1 = the first layout (no filter columns, no text index)
+SQLITE_VERSION = 3  # PRAGMA user_version; 0/1 = the first layout (no filter columns, no text index)
 SQLITE_EVENTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     event_id  TEXT NOT NULL UNIQUE,
@@ -46,6 +46,31 @@ CREATE TRIGGER IF NOT EXISTS events_text_del AFTER DELETE ON events BEGIN
     INSERT INTO events_text (events_text, rowid, message) VALUES ('delete', old.rowid, old.message);
 END;
 """
+# Version 3: what ``/v1/agents`` shows, kept per (tenant, agent) by triggers in the writer's
+# own transaction (O(agents) to read, not a scan of the tenant): events held, the highest
+# sequence and the newest @timestamp stored (the last two are not lowered when retention
+# deletes events).
+SQLITE_V3_TABLE = """
+CREATE TABLE IF NOT EXISTS agent_stats (
+    tenant TEXT NOT NULL, agent_id TEXT NOT NULL, events INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    last_ts TEXT NOT NULL, PRIMARY KEY (tenant, agent_id)
+) WITHOUT ROWID
+"""
+SQLITE_V3_TRIGGERS = (
+    """CREATE TRIGGER agent_stats_add AFTER INSERT ON events BEGIN
+    INSERT INTO agent_stats (tenant, agent_id, events, last_seq, last_ts)
+    VALUES (new.tenant, new.agent_id, 1, new.seq, new.ts)
+    ON CONFLICT (tenant, agent_id) DO UPDATE SET events = events + 1,
+        last_seq = max(last_seq, excluded.last_seq), last_ts = max(last_ts, excluded.last_ts);
+END""",
+    """CREATE TRIGGER agent_stats_del AFTER DELETE ON events BEGIN
+    UPDATE agent_stats SET events = events - 1 WHERE tenant = old.tenant AND agent_id = old.agent_id;
+END""",
+)
+SQLITE_V3_FILL = (
+    "INSERT INTO agent_stats (tenant, agent_id, events, last_seq, last_ts) "
+    "SELECT tenant, agent_id, count(*), max(seq), max(ts) FROM events GROUP BY tenant, agent_id"
+)
 SQLITE_V1_COLUMNS = ("target_user", "categories", "source_ip", "host", "message")
 SQLITE_INSERT = (
     "INSERT OR IGNORE INTO events (event_id, tenant, ts, user_name, action, outcome, "

@@ -18,6 +18,9 @@ from auditseal.formats.index_layout import (
     SQLITE_INSERT,
     SQLITE_V1_COLUMNS,
     SQLITE_V2_SCHEMA,
+    SQLITE_V3_FILL,
+    SQLITE_V3_TABLE,
+    SQLITE_V3_TRIGGERS,
     SQLITE_VERSION,
 )
 
@@ -80,10 +83,27 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def upgrade(conn: sqlite3.Connection, chunk: int = 10_000) -> None:
-    """Bring an index of the first layout to version 2: the new columns filled from each
-    row's document, then the text index built (once; idempotent if interrupted)."""
-    if conn.execute("PRAGMA user_version").fetchone()[0] >= SQLITE_VERSION:
-        return
+    """Bring an index of an earlier layout to the current one (each step once; idempotent if
+    interrupted): v2 fills the new columns from each row's document and builds the text
+    index; v3 adds the per-agent table and its triggers, filled in the same transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version < 2:
+        _to_v2(conn, chunk)
+    if version < 3:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(SQLITE_V3_TABLE)
+            conn.execute(SQLITE_V3_FILL)
+            for trigger in SQLITE_V3_TRIGGERS:
+                conn.execute(trigger)
+            conn.execute(f"PRAGMA user_version = {SQLITE_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def _to_v2(conn: sqlite3.Connection, chunk: int) -> None:
     have = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
     for column in SQLITE_V1_COLUMNS:
         if column not in have:
@@ -111,7 +131,7 @@ def upgrade(conn: sqlite3.Connection, chunk: int = 10_000) -> None:
         last = rows[-1][0]
     conn.executescript(SQLITE_V2_SCHEMA)
     conn.execute("INSERT INTO events_text (events_text) VALUES ('rebuild')")
-    conn.execute(f"PRAGMA user_version = {SQLITE_VERSION}")
+    conn.execute("PRAGMA user_version = 2")
 
 
 class SqliteIndex:
@@ -223,7 +243,7 @@ def prune(path: Path, policy, now=None, chunk: int = 10_000) -> int:
     conn = connect(path)
     removed = 0
     try:
-        tenants = [t for (t,) in conn.execute("SELECT DISTINCT tenant FROM events")]
+        tenants = [t for (t,) in conn.execute("SELECT DISTINCT tenant FROM agent_stats WHERE events > 0")]
         for tenant in tenants:
             cutoff = format_ts(now - dt.timedelta(days=policy.index_days_of(tenant)))
             while True:

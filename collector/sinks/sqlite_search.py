@@ -107,8 +107,8 @@ def agents(path: Path, tenant: str) -> list[dict]:
     """Each agent that wrote events for ``tenant``: how many, its last sequence, when last seen."""
     conn = _read(path)
     try:
-        rows = conn.execute(
-            "SELECT agent_id, count(*), max(seq), max(ts) FROM events WHERE tenant = ? GROUP BY agent_id "
+        rows = conn.execute(  # kept by triggers as events are stored (index layout v3)
+            "SELECT agent_id, events, last_seq, last_ts FROM agent_stats WHERE tenant = ? AND events > 0 "
             "ORDER BY agent_id",
             (tenant,),
         ).fetchall()
