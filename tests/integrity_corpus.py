@@ -69,3 +69,12 @@ def copy(src: Path, dst: Path) -> Path:
         if path.is_file():
             path.chmod(0o644)  # the tamperer has write access; the archive made files read-only
     return dst
+
+
+def sealed_event_ids(store, log: str) -> list[str]:
+    """The event ids of a log's sealed segments, in leaf order."""
+    return [
+        orjson.loads(line)["event"]["id"]
+        for key in store.list(f"{log}/segments")
+        for line in archive.decode_segment(store.get(key))
+    ]

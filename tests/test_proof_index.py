@@ -48,12 +48,7 @@ def corpus(tmp_path):
     return tmp_path, archive.LocalStore(tmp_path / "archive"), signer
 
 
-def ids(store, log):
-    return [
-        orjson.loads(line)["event"]["id"]
-        for key in store.list(f"{log}/segments")
-        for line in archive.decode_segment(store.get(key))
-    ]
+ids = integrity_corpus.sealed_event_ids
 
 
 def test_indexed_proofs_equal_scanned_ones_and_verify_offline(corpus):

@@ -17,12 +17,7 @@ def corpus(tmp_path_factory):
     return archive.LocalStore(root / "archive"), signer
 
 
-def event_ids(store, log):
-    return [
-        orjson.loads(line)["event"]["id"]
-        for key in store.list(f"{log}/segments")
-        for line in archive.decode_segment(store.get(key))
-    ]
+event_ids = integrity_corpus.sealed_event_ids
 
 
 def test_a_proof_for_every_kind_of_position_verifies_offline(corpus):

@@ -40,26 +40,34 @@ def no_parameters(request: web.Request) -> None:
         raise Rejected("bad_query", f"unknown parameter {sorted(request.query)[0]!r}")
 
 
+def parameterless(handler):
+    """A route that refuses any parameter (``no_parameters``) before it runs."""
+
+    async def route(self, request: web.Request) -> web.Response:
+        try:
+            no_parameters(request)
+        except Rejected as exc:
+            return error(exc.reason, str(exc))
+        return await handler(self, request)
+
+    route.__doc__ = handler.__doc__
+    return route
+
+
 class OperatorRoutes:
     def __init__(self, reader, store, verifiers, alerts, cipher, proofs, readiness, monitor=None):
         self.reader, self.store, self.verifiers, self.alerts = reader, store, verifiers, alerts
         self.cipher, self.proofs, self.readiness, self.monitor = cipher, proofs, readiness, monitor
 
+    @parameterless
     async def whoami(self, request: web.Request) -> web.Response:
-        try:
-            no_parameters(request)
-        except Rejected as exc:
-            return error(exc.reason, str(exc))
         p = request["principal"]
         tenants = sorted(p.tenants) if p.tenants is not None else None
         return web.json_response({"name": p.name, "kind": p.kind, "roles": list(p.roles), "tenants": tenants})
 
+    @parameterless
     async def tenants(self, request: web.Request) -> web.Response:
         """The tenants the caller may read: all of the archive's for an admin, else its own."""
-        try:
-            no_parameters(request)
-        except Rejected as exc:
-            return error(exc.reason, str(exc))
         p = request["principal"]
         known = sorted({t for t, _ in await asyncio.to_thread(archive.list_logs, self.store)})
         mine = known if p.tenants is None else sorted(p.tenants)
