@@ -278,8 +278,8 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
         store, [signer.verifier()], data / "verify-state.json", journal, alerts, own, metrics, cipher
     )
     proofs = ProofIndex(data / "proof-index.sqlite")
-    admin = admin_api(cfg, data, reader, metrics, readiness, store, [signer.verifier()], alerts, cipher, proofs, own)
-    admin.operators.monitor = monitor
+    verifiers = [signer.verifier()]
+    admin = admin_api(cfg, data, reader, metrics, readiness, store, verifiers, alerts, cipher, proofs, own, monitor)
     sites = [await IngestSite(ingest, cfg.ingest, ssl_ctx).start(), await start_site(admin.app(), cfg.admin.listen)]
     log.info(
         "collector ready",

@@ -20,14 +20,14 @@ from .trail import AdminTrail
 log = logging.getLogger("auditseal.collector.admin")
 
 
-def admin_api(cfg, data, reader, metrics, readiness, store, verifiers, alerts, cipher, proofs, own) -> Admin:
+def admin_api(cfg, data, reader, metrics, readiness, store, verifiers, alerts, cipher, proofs, own, monitor) -> Admin:
     """The admin API and what guards it: token store, OIDC, rate limits, the audit trail."""
     limits = RateLimits(cfg.admin.rate_limit.per_second, cfg.admin.rate_limit.burst)
     tokens = TokenStore(cfg.admin.token_store or data / "tokens.sqlite")
     oidc = OidcVerifier(cfg.admin.oidc) if cfg.admin.oidc else None
     auth = Authenticator(cfg.admin.token_sha256, tokens, oidc, limits, metrics)
     trail = AdminTrail(own, cfg.admin.audit_tenant, metrics)
-    return Admin(auth, trail, reader, metrics, readiness, store, verifiers, alerts, cipher, proofs)
+    return Admin(auth, trail, reader, metrics, readiness, store, verifiers, alerts, cipher, proofs, monitor)
 
 
 async def catch_up_proofs(proofs: ProofIndex, store, cipher) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from dataclasses import replace
 
 import orjson
 from aiohttp import web
@@ -105,7 +106,7 @@ class EventRoutes:
             return error(exc.reason, str(exc))
         if "limit" in request.query or "cursor" in request.query:
             return error("bad_query", "export takes every match: no limit or cursor")
-        query = EventQuery(**{**query.__dict__, "limit": EXPORT_PAGE, "order": request.query.get("order", "asc")})
+        query = replace(query, limit=EXPORT_PAGE, order=request.query.get("order", "asc"))
         try:
             first, more = await self.reader.page(query)
         except Exception as exc:
@@ -130,7 +131,7 @@ class EventRoutes:
                 sent += len(page)
                 if not more:
                     break
-                query = EventQuery(**{**query.__dict__, "after": (page[-1]["@timestamp"], page[-1]["event"]["id"])})
+                query = replace(query, after=(page[-1]["@timestamp"], page[-1]["event"]["id"]))
                 page, more = await self.reader.page(query)
             await response.write_eof()
         except Exception as exc:  # the client went away, or the index mid-way: the record says so
