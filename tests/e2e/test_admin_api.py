@@ -251,8 +251,11 @@ def test_a_revoked_token_is_refused_at_once_and_secrets_never_show(running):
     for secret in [t for t, _ in tokens.values()] + [token, pipeline.setup.token]:
         assert secret not in pipeline.collector.output()
     for path in (pipeline.root / "collector").rglob("*"):
-        if path.is_file() and path.stat().st_size < 50_000_000:
-            assert token.split("_")[2].encode() not in path.read_bytes(), path
+        try:  # the collector renames and removes files as it runs (temporary and WAL files)
+            data = path.read_bytes() if path.is_file() and path.stat().st_size < 50_000_000 else b""
+        except FileNotFoundError:
+            continue
+        assert token.split("_")[2].encode() not in data, path
     assert call(pipeline, "/v1/events", "ast_" + "0" * 12 + "_" + "x" * 43)[0] == 401
     assert call(pipeline, "/v1/events", None)[0] == 401
 
