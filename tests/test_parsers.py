@@ -46,7 +46,8 @@ AUTH_CASES = [
         "ED25519 SHA256:abcDEF123",
         {
             "event.action": "ssh_login",
-            "event.category": ["authentication"],
+            "event.category": ["authentication", "session"],
+            "event.type": ["info"],
             "event.outcome": "success",
             "user.name": "alice",
             "source.ip": "203.0.113.7",
@@ -124,8 +125,10 @@ AUTH_CASES = [
         "Nov 28 10:18:00 web-1 sudo: pam_unix(sudo:session): session opened for user root(uid=0) by alice(uid=1000)",
         {
             "event.action": "session_opened",
-            "user.name": "root",
-            "user.effective.name": "alice",
+            "user.name": "alice",
+            "user.id": "1000",
+            "user.effective.name": "root",
+            "user.effective.id": "0",
             "labels.pam_service": "sudo",
         },
     ),
@@ -251,8 +254,10 @@ def audit(*texts, final=False):
             AUDIT_LOGIN,
             {
                 "@timestamp": "2025-11-28T10:15:01.123000Z",
-                "event.action": "user_login",
+                "event.action": "logged-in",
                 "event.category": ["authentication"],
+                "event.type": ["start"],
+                "user.audit.id": "1000",
                 "event.outcome": "success",
                 "user.id": "1000",
                 "user.name": "alice",
@@ -265,7 +270,8 @@ def audit(*texts, final=False):
         (
             AUDIT_AUTH_FAIL,
             {
-                "event.action": "user_auth",
+                "event.action": "authenticated",
+                "event.type": ["info"],
                 "event.outcome": "failure",
                 "user.name": "bob",
                 "user.id": None,
@@ -276,7 +282,7 @@ def audit(*texts, final=False):
         (
             AUDIT_ADD_USER,
             {
-                "event.action": "user_added",
+                "event.action": "added-user-account",
                 "event.category": ["iam"],
                 "event.type": ["user", "creation"],
                 "user.id": "1000",
@@ -286,12 +292,18 @@ def audit(*texts, final=False):
         ),
         (
             AUDIT_DEL_USER,
-            {"event.action": "user_deleted", "event.type": ["user", "deletion"], "user.target.id": "1003"},
+            {"event.action": "deleted-user-account", "event.type": ["user", "deletion"], "user.target.id": "1003"},
         ),
-        (AUDIT_ADD_GROUP, {"event.action": "group_added", "event.type": ["group", "creation"]}),
-        (AUDIT_CHAUTHTOK, {"event.action": "password_changed", "event.category": ["iam"], "user.name": "alice"}),
-        (AUDIT_ROLE, {"event.action": "role_changed", "user.name": "carol", "event.outcome": "success"}),
-        (AUDIT_CRED, {"event.action": "credentials_acquired", "user.name": "alice", "auditd.serial": 457}),
+        (
+            AUDIT_ADD_GROUP,
+            {"event.action": "added-group-account-to", "event.type": ["group", "creation"], "group.id": "1010"},
+        ),
+        (AUDIT_CHAUTHTOK, {"event.action": "changed-password", "event.category": ["iam"], "user.target.name": "alice"}),
+        (AUDIT_ROLE, {"event.action": "changed-role-to", "user.target.name": "carol", "event.outcome": "success"}),
+        (
+            AUDIT_CRED,
+            {"event.action": "acquired-credentials", "user.name": "alice", "user.id": "1000", "auditd.serial": 457},
+        ),
     ],
 )
 def test_auditd_user_space_records(text, expected):
@@ -318,6 +330,7 @@ def test_auditd_kernel_records_are_joined_by_serial_with_hex_decoded():
         "process.pid",
         "user.id",
         "auditd.record_types",
+        "user.audit.id",
     ) == {
         "event.action": "executed",
         "event.category": ["process"],
@@ -327,8 +340,9 @@ def test_auditd_kernel_records_are_joined_by_serial_with_hex_decoded():
         "process.working_directory": "/root",
         "process.executable": "/usr/bin/cat",
         "process.pid": 2250,
-        "user.id": "1000",
+        "user.id": "0",
         "auditd.record_types": ["SYSCALL", "EXECVE", "CWD", "PATH", "PROCTITLE"],
+        "user.audit.id": "1000",
     }
     assert doc["event"]["original"].count("\n") == 4
 

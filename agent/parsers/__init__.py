@@ -11,7 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+import ipaddress
+import socket
+
 from auditseal.errors import Rejected
+from auditseal.formats import storable as _storable
 from auditseal.formats.storable import check_parsed
 
 from ..lines import Line
@@ -50,6 +54,35 @@ def original(line: bytes) -> str:
 
 
 storable = check_parsed  # the agent's side of auditseal.formats.storable
+
+
+def check_built(doc: dict, line_bytes: int) -> dict:
+    """The storable check of an event a parser built from fixed code (auth, auditd): field
+    names, nesting and types are right by construction (``tests/test_parsers_storable.py``
+    proves it on arbitrary lines), so only the required fields, and the size when the line
+    is long enough to matter, are checked here."""
+    _storable.check_required(doc, _storable.REQUIRED_PARSED)
+    if line_bytes * 3 + _storable.STAMP_RESERVE > _storable.MAX_EVENT_BYTES:
+        _storable.fits(doc)
+    return doc
+
+
+def small_int(text: str | None) -> int | None:
+    """A decimal field as an int, None when absent or beyond 64 bits (ECS ``long``)."""
+    return int(text) if text and len(text) <= 18 and text.isdigit() else None
+
+
+def ip_text(text: str) -> str | None:
+    """The address in canonical form, None when ``text`` is no IP address."""
+    try:
+        socket.inet_pton(socket.AF_INET, text)
+        return text  # dotted quad without leading zeros: canonical already (the common case)
+    except (OSError, ValueError):  # ValueError: a NUL in the text
+        pass
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
 
 
 def parse_safely(parser: Parser, lines: list[Line], source: Source, created: str, final: bool) -> Parsed:
