@@ -5,12 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, model_validator
+import zoneinfo
+
+from pydantic import Field, field_validator, model_validator
 
 from auditseal.config import Listen, StrictModel, load_config
 from auditseal.formats.storable import TENANT_RE
 
 TENANT_PATTERN = TENANT_RE.pattern
+TIMEZONE_HELP = "IANA zone (Europe/Berlin) of times written without one (syslog's Mmm dd hh:mm:ss); UTC by default"
+
+
+def _known_zone(name: str) -> str:
+    if name.upper() == "UTC":
+        return "UTC"
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Europe/Berlin, or UTC)") from exc
+    return name
 
 
 class AgentIdentity(StrictModel):
@@ -29,6 +42,12 @@ class FileInput(StrictModel):
         default_factory=dict, description="json only: source field (dotted) → ECS field (dotted)"
     )
     tenant: str | None = Field(None, pattern=TENANT_PATTERN, description="organization.id for events that name none")
+    timezone: str = Field("UTC", description=TIMEZONE_HELP)
+    keep_original: Literal["lossy", "always", "refuse"] = Field(
+        "lossy",
+        description="json only: keep the line in event.original when parsing it would lose information "
+        "(numbers beyond 64-bit or double precision, duplicate keys), always, or refuse such lines",
+    )
     poll_interval: float = Field(0.25, gt=0, le=60)
     read_chunk_bytes: int = Field(256 * 1024, ge=4096)
     max_line_bytes: int = Field(256 * 1024, ge=256)
@@ -39,6 +58,8 @@ class FileInput(StrictModel):
     copy_grace: float = Field(
         1.0, ge=0, description="how long a new file that starts like a live one may be a copytruncate copy"
     )
+
+    _zone = field_validator("timezone")(_known_zone)
 
 
 class SyslogTls(StrictModel):
@@ -53,6 +74,7 @@ class SyslogInput(StrictModel):
     type: Literal["syslog"]
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     tenant: str = Field(pattern=TENANT_PATTERN, description="organization.id of every message received")
+    timezone: str = Field("UTC", description=TIMEZONE_HELP)
     udp: Listen | None = Field(None, description="host:port")
     tcp: Listen | None = Field(None, description="host:port; octet counting and LF framing both accepted")
     tls: SyslogTls | None = None
@@ -63,6 +85,8 @@ class SyslogInput(StrictModel):
     queue_messages: int = Field(10_000, ge=100, description="messages held before UDP drops (counted)")
     batch_messages: int = Field(2000, ge=1)
     batch_wait: float = Field(0.05, gt=0, le=5)
+
+    _zone = field_validator("timezone")(_known_zone)
 
     @model_validator(mode="after")
     def _some_listener(self):

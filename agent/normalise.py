@@ -10,6 +10,8 @@ from auditseal.errors import Rejected
 from auditseal.formats import storable
 from auditseal.formats.event import expand_dotted, get_path, normalise_ts, set_path
 
+from .json_loss import losses
+
 # The application line itself must carry event.action and event.category; the agent
 # fills in the rest and owns agent.*, event.sequence, event.id, event.created.
 
@@ -36,14 +38,27 @@ def apply_field_map(doc: dict, field_map: dict[str, str]) -> dict:
 _ABSENT = object()
 
 
-def from_json_line(line: bytes, source: Source, created: str, field_map: dict[str, str] | None = None) -> dict:
-    """Build the event for one JSON line, or raise ``Rejected`` with the reason."""
+def from_json_line(
+    line: bytes,
+    source: Source,
+    created: str,
+    field_map: dict[str, str] | None = None,
+    keep_original: str = "lossy",
+) -> dict:
+    """Build the event for one JSON line, or raise ``Rejected`` with the reason.
+
+    ``keep_original``: ``lossy`` keeps the line (``event.original``, or ``auditseal.original``
+    when the application set its own) only when parsing loses something, and names what in
+    ``auditseal.lossy``; ``always`` keeps every line; ``refuse`` refuses a lossy line."""
     try:
         doc = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise Rejected("bad_json", f"not JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise Rejected("bad_json", f"not a JSON object but {type(doc).__name__}")
+    lost = losses(line, doc)
+    if lost and keep_original == "refuse":
+        raise Rejected("lossy_json", "parsing would change the line: " + "; ".join(lost[:5]))
     # Before anything recursive touches it; a line with fewer brackets cannot nest that deep.
     if line.count(b"{") + line.count(b"[") > storable.MAX_DEPTH:
         storable.check_depth(doc)
@@ -54,7 +69,7 @@ def from_json_line(line: bytes, source: Source, created: str, field_map: dict[st
     own = doc.pop("auditseal", None)
     if own is not None:
         doc["auditseal"] = {
-            "invalid": [{"field": "auditseal", "value": orjson.dumps(own).decode(), "reason": "reserved for auditseal"}]
+            "invalid": [{"field": "auditseal", "value": _json_text(own), "reason": "reserved for auditseal"}]
         }
     # Wrong-shaped open fields aside first, so the defaults below never overwrite a value.
     storable.repair(doc)
@@ -88,12 +103,27 @@ def from_json_line(line: bytes, source: Source, created: str, field_map: dict[st
         host = doc["host"] = {}
     host.setdefault("name", source.host_name)
     event["created"] = created
+    if lost or keep_original == "always":
+        text = line.decode("utf-8", "backslashreplace")
+        if event.get("original") in (None, ""):
+            event["original"] = text
+        else:
+            doc.setdefault("auditseal", {})["original"] = text
+        if lost:
+            doc.setdefault("auditseal", {})["lossy"] = lost
     storable.check_required(doc, storable.REQUIRED_PARSED)
     # Re-encoding never doubles a line (orjson escapes no more than JSON input had to), so only
-    # a long line, or one with values moved aside, needs its stored size measured.
-    if len(line) * 2 + storable.STAMP_RESERVE > storable.MAX_EVENT_BYTES or "auditseal" in doc:
+    # a long line, or one with values moved aside or kept whole, needs its stored size measured.
+    if len(line) * 3 + storable.STAMP_RESERVE > storable.MAX_EVENT_BYTES or "auditseal" in doc:
         storable.fits(doc)
     return doc
+
+
+def _json_text(value) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer orjson cannot write back (past 64 bits)
+        return str(value)
 
 
 def stamp(doc: dict, agent_id: str, sequence: int, event_id: str) -> None:

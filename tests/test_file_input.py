@@ -107,3 +107,36 @@ def test_a_line_that_grows_too_large_on_re_encoding_is_dead_lettered_alone(tmp_p
     got, dead = drain_all(tailer(tmp_path))
     assert got == [1, 2]
     assert [d.reason for d in dead] == ["event_too_large"]
+
+
+def test_dry_run_finishes_what_the_end_of_the_file_leaves_open(tmp_path):
+    """An auditd kernel event with no EOE and a last line with no newline: one dry-run pass
+    never reaches partial_line_timeout, so the end of the pass must finish both."""
+    from auditseal.dev import devsetup
+
+    audit = tmp_path / "audit.log"
+    audit.write_text(
+        "type=USER_LOGIN msg=audit(1764324901.123:456): pid=1 uid=0 auid=1000 ses=3 msg='op=login id=1000 "
+        'exe="/usr/sbin/sshd" hostname=? addr=203.0.113.7 terminal=ssh res=success\'\n'
+        "type=SYSCALL msg=audit(1764325100.250:800): arch=c000003e syscall=59 success=yes exit=0 ppid=1 pid=2 "
+        'auid=1000 uid=0 comm="cat" exe="/usr/bin/cat"\n'
+        'type=EXECVE msg=audit(1764325100.250:800): argc=2 a0="cat" a1="/etc/shadow"\n'
+    )
+    auth = tmp_path / "auth.log"
+    auth.write_text("Nov 28 10:00:00 web-1 sshd[1]: Invalid user x from 192.0.2.1 port 22")  # no newline
+    inputs = [
+        {"type": "file", "name": "audit", "paths": [str(audit)], "format": "auditd", "tenant": "acme"},
+        {"type": "file", "name": "auth", "paths": [str(auth)], "format": "auth", "tenant": "acme"},
+    ]
+    setup = devsetup.setup(tmp_path / "dev", agent_overrides={"inputs": inputs})
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.main", "run", "--dry-run", "--config", str(setup.agent_config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    actions = sorted(json.loads(x)["event"]["action"] for x in done.stdout.splitlines())
+    assert actions == ["executed", "logged-in", "ssh_invalid_user"], done.stdout

@@ -67,3 +67,43 @@ def test_a_field_map_moves_application_fields_to_ecs_names():
     assert doc["event"]["action"] == "login" and doc["event"]["category"] == ["authentication"]
     assert doc["user"] == {"name": "alice"} and doc["source"] == {"ip": "10.0.0.1"}
     assert "act" not in doc and "ip" not in doc
+
+
+LOSSY = [
+    (b'{"event":{"action":"a","category":["iam"]},"n":1234567890123456789012345678901}', "more than 64 bits"),
+    (b'{"event":{"action":"a","category":["iam"]},"n":18446744073709551616}', "more than 64 bits"),
+    (b'{"event":{"action":"a","category":["iam"]},"n":-9223372036854775809}', "more than 64 bits"),
+    (b'{"event":{"action":"a","category":["iam"]},"amount":0.12345678901234567}', "does not fit a double"),
+    (b'{"event":{"action":"a","category":["iam"]},"user":{"name":"alice","name":"mallory"}}', "duplicate key 'name'"),
+    (b'{"event":{"action":"a","category":["iam"]},"x" : 1, "x" : 2}', "duplicate key 'x'"),
+]
+
+
+@pytest.mark.parametrize("line, reason", LOSSY)
+def test_a_line_that_parsing_would_change_is_kept_whole(line, reason):
+    doc = from_json_line(line, SRC, NOW)
+    assert doc["event"]["original"] == line.decode()
+    assert any(reason in r for r in doc["auditseal"]["lossy"]), doc["auditseal"]
+    with pytest.raises(Rejected) as refused:
+        from_json_line(line, SRC, NOW, keep_original="refuse")
+    assert refused.value.reason == "lossy_json" and reason in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"event":{"action":"a","category":["iam"]},"n":18446744073709551615,"m":-9223372036854775808}',
+        b'{"event":{"action":"a","category":["iam"]},"x":0.1,"t":"10:1e5","h":"3e4f9a","s":"a\\":b"}',
+        b'{"event.action":"a","event.category":"iam","ratio":1.5e3,"big":123456789012345}',
+    ],
+)
+def test_a_line_parsed_exactly_keeps_no_copy(line):
+    doc = from_json_line(line, SRC, NOW)
+    assert "original" not in doc["event"] and "lossy" not in doc.get("auditseal", {})
+    assert from_json_line(line, SRC, NOW, keep_original="always")["event"]["original"] == line.decode()
+
+
+def test_an_applications_own_original_is_not_overwritten():
+    line = b'{"event":{"action":"a","category":["iam"],"original":"app text"},"n":1e1,"n":2}'
+    doc = from_json_line(line, SRC, NOW)
+    assert doc["event"]["original"] == "app text" and doc["auditseal"]["original"] == line.decode()

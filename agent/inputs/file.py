@@ -242,8 +242,11 @@ class FileTailer:
                 del self.files[t.id]
 
     # -- reading -----------------------------------------------------------------------------
-    def read(self, t: Tracked) -> Chunk | None:
-        """The next chunk of ``t`` (complete lines, parsed); None when there is nothing new."""
+    def read(self, t: Tracked, last_pass: bool = False) -> Chunk | None:
+        """The next chunk of ``t`` (complete lines, parsed); None when there is nothing new.
+
+        ``last_pass`` (dry run): nothing will be read after this, so what reaches the end of
+        the file is finished now (a last line without newline, an auditd event without EOE)."""
         if t.fd is None:
             return None
         size = os.fstat(t.fd).st_size
@@ -266,17 +269,15 @@ class FileTailer:
             # read may be the new content. Drop it; the next scan sees the rewrite.
             return None
         lines, consumed = split.lines, split.consumed
-        if (
-            consumed == 0
-            and now - t.last_growth >= self.config.partial_line_timeout
-            and t.offset + len(data) == size
-            and not split.skipping
-        ):
+        at_end = t.offset + len(data) == size
+        quiet = now - t.last_growth >= self.config.partial_line_timeout or (last_pass and at_end)
+        if consumed == 0 and quiet and at_end and not split.skipping:
             # A last line without its newline, and the writer has gone quiet: ship it.
             lines, consumed = [Line(data.rstrip(b"\r"), t.offset + len(data))], len(data)
         if consumed == 0:
             return None
-        quiet = now - t.last_growth >= self.config.partial_line_timeout
+        if last_pass and consumed != len(data):
+            quiet = False  # lines remain after this read: the pass is not at its end yet
         parsed = parse_safely(self.parser, lines, self.source, utc_now_iso(), final=quiet)
         if parsed.consumed < len(lines):
             # A multi-line record still open at the end: read it again whole next time.
@@ -296,7 +297,7 @@ class FileTailer:
         """Dry run helper: the next chunk of whatever is at ``path``."""
         for t in self.scan():
             if t.path == path:
-                return self.read(t)
+                return self.read(t, last_pass=True)
         return None
 
 

@@ -24,6 +24,7 @@ from ..config import SyslogInput
 from ..framing import Framer, FramingError
 from ..normalise import Source
 from ..parsers import storable
+from ..parsers.auth import zone
 from ..parsers.syslog import parse_message
 from . import Chunk, DeadLetter, Submit, register
 
@@ -37,6 +38,7 @@ class SyslogListener:
         self.name = config.name
         self.source = source
         self.metrics = metrics
+        self.tz = zone(config.timezone)
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=config.queue_messages)
         self._servers: list = []
         self._transports: list = []
@@ -94,7 +96,7 @@ class SyslogListener:
         created, now = utc_now_iso(), dt.datetime.now(dt.timezone.utc)
         for data, cut, peer in batch:
             try:
-                doc = parse_message(data, now)
+                doc = parse_message(data, now, self.tz)
                 doc["event"]["created"] = created
                 doc["organization"] = {"id": self.source.tenant}
                 doc.setdefault("host", {}).setdefault("name", self.source.host_name)

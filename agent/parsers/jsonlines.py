@@ -14,6 +14,7 @@ class JsonLines:
 
     def __init__(self, config=None):
         self.field_map = (config.field_map if config is not None else None) or {}
+        self.keep_original = config.keep_original if config is not None else "lossy"
 
     def parse(self, lines, source, created, final) -> Parsed:
         out = Parsed(consumed=len(lines))
@@ -21,7 +22,7 @@ class JsonLines:
             try:
                 if line.cut:
                     raise Rejected("line_too_long", "line longer than max_line_bytes")
-                out.events.append(from_json_line(line.data, source, created, self.field_map))
+                out.events.append(from_json_line(line.data, source, created, self.field_map, self.keep_original))
             except Rejected as exc:
                 out.rejected.append((line, exc))
             except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # never the whole file

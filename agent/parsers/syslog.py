@@ -37,7 +37,8 @@ def _nil(value):
     return None if value in (None, "-") else value
 
 
-def parse_message(data: bytes, now: dt.datetime) -> dict:
+def parse_message(data: bytes, now: dt.datetime, tz: dt.tzinfo = dt.timezone.utc) -> dict:
+    """One message as an ECS event; ``tz`` is the zone of times written without one."""
     text = original(data)
     m = PRI.match(text)
     if not m or int(m["pri"]) > 191:
@@ -50,7 +51,7 @@ def parse_message(data: bytes, now: dt.datetime) -> dict:
         if msg.startswith(BOM):
             msg = msg[1:]
         when = _nil(r["ts"])
-        stamp = format_ts(parse_ts(when)) if when else format_ts(now)
+        stamp = format_ts(parse_ts(when, tz)) if when else format_ts(now)
         host, app, procid = _nil(r["host"]), _nil(r["app"]), _nil(r["procid"])
         if r["sd"] != "-":
             syslog["structured_data"] = {
@@ -65,7 +66,7 @@ def parse_message(data: bytes, now: dt.datetime) -> dict:
         syslog["version"] = "1"
     elif (r := RFC3164.match(rest) or RFC3164_NO_TAG.match(rest)) is not None:
         msg = r["msg"]
-        stamp_dt = bsd_time(r["ts"], now) or now
+        stamp_dt = bsd_time(r["ts"], now, tz) or now
         groups = r.groupdict()
         stamp, host, app, procid = format_ts(stamp_dt), groups["host"], groups.get("tag"), groups.get("pid")
     else:

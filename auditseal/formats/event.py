@@ -127,14 +127,14 @@ def format_ts(moment: dt.datetime) -> str:
     return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
 
 
-def parse_ts(text: str) -> dt.datetime:
-    """Parse an ISO 8601 time; a time without zone is taken as UTC."""
+def parse_ts(text: str, tz: dt.tzinfo = dt.timezone.utc) -> dt.datetime:
+    """Parse an ISO 8601 time; a time without zone is taken in ``tz`` (UTC by default)."""
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except (ValueError, AttributeError) as exc:
         raise Rejected("bad_timestamp", f"not an ISO 8601 time: {text!r}") from exc
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=tz)
     return moment
 
 

@@ -15,6 +15,8 @@ Elasticsearch bulk body (ECS template, mapping depth 20), the sealer and its ret
   integers outside the signed 64-bit range: a value of the wrong shape is *moved*, never
   dropped, to ``auditseal.invalid`` — a list of ``{"field", "value" (its JSON text),
   "reason"}`` — so the event stays storable and the value stays readable.
+- ``auditseal.lossy`` (a list of reasons) and ``auditseal.original`` (the line): a JSON line
+  whose parsing loses information (numbers, duplicate keys) is kept whole.
 
 ``repair`` does that move (the agent applies it to every parsed line); ``check`` refuses
 what ``repair`` would change, so the collector stores only what a correct agent sends.
@@ -416,3 +418,8 @@ def _check_own(doc: dict) -> None:
         for i in invalid
     ):
         raise Rejected("bad_field", "auditseal.invalid: not as the agent writes it")
+    lossy = own.get("lossy", [])
+    if type(lossy) is not list or not all(type(r) is str for r in lossy):
+        raise Rejected("bad_field", "auditseal.lossy: not as the agent writes it")
+    if type(own.get("original", "")) is not str:
+        raise Rejected("bad_field", "auditseal.original: not as the agent writes it")

@@ -114,9 +114,28 @@ def categorise(first_type: str, types: list[str], merged: dict, arch: str) -> tu
     etype = list(etype)
     if first_type == "VIRT_CONTROL" and merged.get("op") in VIRT_OPS:
         etype = [VIRT_OPS[merged["op"]]]
-    if first_type in ("AVC", "USER_AVC") and "seresult" in merged:
-        etype = ["denied" if merged["seresult"] == "denied" else "allowed"]
     return action, list(category), etype, None
+
+
+MAC_DECISIONS = ("AVC", "USER_AVC", "APPARMOR_DENIED", "APPARMOR_ALLOWED")
+
+
+def _mac_decision(records: list[tuple[str, dict, str]]) -> tuple[str, list[str]] | None:
+    """An SELinux or AppArmor decision (``avc:  denied  { read }``, ``apparmor="DENIED"``):
+    its action and type, or None."""
+    found = next(((f, text) for t, f, text in records if t in MAC_DECISIONS), None)
+    if found is None:
+        return None
+    f, text = found
+    apparmor = f.get("apparmor", "").upper()
+    if apparmor:
+        action = "violated-apparmor-policy" if apparmor == "DENIED" else "apparmor-" + apparmor.lower()
+        return action, ["denied" if apparmor == "DENIED" else "allowed" if apparmor == "ALLOWED" else "info"]
+    if "avc:  denied" in text or "avc: denied" in text:
+        return "violated-selinux-policy", ["denied"]
+    if "avc:  granted" in text or "avc: granted" in text:
+        return "granted-selinux-permission", ["allowed"]
+    return None
 
 
 def build(records: list[tuple[str, dict, str]], ts: str, serial: int | None) -> dict:
@@ -129,6 +148,10 @@ def build(records: list[tuple[str, dict, str]], ts: str, serial: int | None) -> 
             merged.setdefault(k, v)
     arch = ARCHES.get(merged.get("arch", ""), merged.get("arch", ""))
     action, category, etype, direction = categorise(first_type, types, merged, arch)
+    decision = _mac_decision(records)
+    if decision is not None:
+        action, etype = decision
+        category = ["intrusion_detection"]
     outcome = _outcome(merged)
     if "denied" in etype:
         outcome = "failure"

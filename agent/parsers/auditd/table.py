@@ -151,7 +151,7 @@ RECORD_TYPES: dict[str, tuple[str, list[str], list[str]]] = {
     "APPARMOR_STATUS": _t("changed-apparmor-status", C, "change"),
     "APPARMOR_ERROR": _t("apparmor-error", IDS, "info"),
     # kernel anomalies (1700-1799) and integrity (1800-1899)
-    "ANOM_PROMISCUOUS": _t("changed-promiscuous-mode-on-device", N, "change"),
+    "ANOM_PROMISCUOUS": _t("changed-promiscuous-mode-on-device", H, "change"),
     "ANOM_ABEND": _t("crashed-program", P, "end"),
     "ANOM_LINK": _t("used-suspicious-link", IDS, "info"),
     "ANOM_CREAT": _t("created-suspicious-file", IDS, "info"),
@@ -237,7 +237,7 @@ RECORD_TYPES: dict[str, tuple[str, list[str], list[str]]] = {
     # virtualisation (2500-2599)
     "VIRT_CONTROL": _t("issued-vm-control", H, "info"),
     "VIRT_RESOURCE": _t("assigned-vm-resource", H, "info"),
-    "VIRT_MACHINE_ID": _t("assigned-vm-id", H, "creation"),
+    "VIRT_MACHINE_ID": _t("assigned-vm-id", H, "info"),
     "VIRT_INTEGRITY_CHECK": _t("checked-integrity-of", H, "info"),
     "VIRT_CREATE": _t("created-vm-image", H, "info"),
     "VIRT_DESTROY": _t("deleted-vm-image", H, "info"),
@@ -285,8 +285,9 @@ ACCT_IS_TARGET_USER = {
 }
 ACCT_IS_GROUP = {"ADD_GROUP", "DEL_GROUP", "GRP_MGMT", "GRP_CHAUTHTOK"}
 
-# VIRT_CONTROL's op= refines its type, as Filebeat's auditd module does.
-VIRT_OPS = {"start": "start", "stop": "end", "create": "creation", "delete": "deletion"}
+# VIRT_CONTROL's op= refines its type, as Filebeat's auditd module does (but ECS allows no
+# creation/deletion for host: a VM created or deleted is a change of its host).
+VIRT_OPS = {"start": "start", "stop": "end", "create": "change", "delete": "change"}
 
 
 def _s(action: str, category: str, types: str, direction: str | None = None):
