@@ -9,6 +9,12 @@ have rsyslogd || need+=(rsyslog)      # syslog relay and auth-log tests
 have mkfs.ext4 || need+=(e2fsprogs)   # inode-reuse rotation test, tmpfs/ext4 disk-full tests
 have logger || need+=(bsdutils)       # syslog client tests
 have curl || need+=(curl)
+# The auth.log test runs real programs: OpenSSH's server and client, sshpass, sudo, shadow-utils.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+have ssh-keygen || need+=(openssh-client)
+have sshpass || need+=(sshpass)
+have sudo || need+=(sudo)
+[ -x /usr/sbin/useradd ] || need+=(passwd)
 [ -x /usr/sbin/nats-server ] || need+=(nats-server)  # Debian's 2.9: the fleet runs on it too (the venv has 2.15)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)  # make install
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the admin UI's browser test (Playwright drives it)

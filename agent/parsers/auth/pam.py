@@ -3,7 +3,7 @@
 ``session opened for user root(uid=0) by alice(uid=1000)``: the caller is the user (alice,
 1000) and the account the session runs as is ``user.effective`` (root, 0), as Filebeat's
 system/auth module reads it. With no caller named (``by (uid=0)``, sshd's logins) the user
-is the account itself.
+is the account itself; sudo's ``by (uid=1000)`` names the caller by uid only.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ def classify(msg: str) -> dict | None:
         return None
     if m := SESSION.match(msg):
         opened = m["what"] == "opened"
-        if m["by"]:
-            who = {"user__name": m["by"], "user__id": m["byuid"], "user__effective__name": m["user"]}
+        # "by (uid=0)": a root daemon (sshd, cron, runuser) opened the session for the user;
+        # a named or non-root caller ("by alice(uid=1000)", sudo's "by (uid=1000)") is the user.
+        if m["by"] or (m["byuid"] and m["byuid"] != "0"):
+            who = {"user__name": m["by"] or None, "user__id": m["byuid"], "user__effective__name": m["user"]}
             who["user__effective__id"] = m["uid"]
         else:
             who = {"user__name": m["user"], "user__id": m["uid"]}
