@@ -209,6 +209,11 @@ async def dry_run(cfg: agent_config.AgentConfig) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auditseal-agent")
     sub = parser.add_subparsers(dest="command", required=True)
+    events = sub.add_parser(
+        "check-events",
+        help="check an application's JSON audit lines against the event schema (docs/application-events.md)",
+    )
+    events.add_argument("files", nargs="+", metavar="FILE")
     for name in ("run", "check-config", "status"):
         p = sub.add_parser(name)
         p.add_argument("--config", "-c", required=True)
@@ -217,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         if name == "status":
             p.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.command == "check-events":
+        from .app_events import check_files  # jsonschema only for this command
+
+        return check_files(args.files)
     try:
         cfg = agent_config.load(args.config)
         if args.command != "status":
