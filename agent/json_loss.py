@@ -5,10 +5,10 @@ number with more digits than a double holds is rounded, and of duplicate keys on
 survives. ``losses`` names each such place, so the agent can keep the line
 (``event.original``) or refuse it, and never change a value silently.
 
-Cheap first: a line with no long digit run or exponent after ``:``/``[``/``,`` has no lossy
-number, and a line whose ``":`` count equals the parsed key count has no duplicate key (an
-unescaped ``":`` only ends a key). Only a line that fails a cheap test is decoded again with
-the standard library, which reports exactly what differs.
+Cheap first: a reading with no float, or a line with no long digit run or exponent after
+``:``/``[``/``,``, has no lossy number, and a line whose ``":`` count equals the parsed key
+count has no duplicate key (an unescaped ``":`` only ends a key). Only a line that fails a
+cheap test is decoded again with the standard library, which reports exactly what differs.
 """
 
 from __future__ import annotations
@@ -23,27 +23,37 @@ U64_MAX = (1 << 64) - 1
 I64_MIN = -(1 << 63)
 
 
-def count_keys(doc) -> int:
-    n = 0
+def count_keys(doc) -> tuple[int, bool]:
+    """The number of keys in ``doc``, and whether any value is a float."""
+    n, floats = 0, False
     stack = [doc]
     while stack:
         node = stack.pop()
-        values = node.values() if type(node) is dict else node
         if type(node) is dict:
             n += len(node)
+            values = node.values()
+        else:
+            values = node
         for value in values:
             kind = type(value)
             if kind is dict or kind is list:
                 stack.append(value)
-    return n
+            elif kind is float:
+                floats = True
+    return n, floats
 
 
 def losses(line: bytes, doc: dict) -> list[str]:
     """Why ``doc`` (orjson's reading of ``line``) is not all of ``line``; [] when it is."""
-    risky_numbers = RISKY_NUMBER.search(line) is not None
+    return losses_counted(line, *count_keys(doc))
+
+
+def losses_counted(line: bytes, keys: int, floats: bool) -> list[str]:
+    """``losses`` when the caller has counted ``keys`` and seen ``floats`` in orjson's reading
+    (``auditseal.formats.storable.repair_counting`` does, in the walk it makes anyway). A lossy
+    number is always read as a float: an integer past 64 bits, or a long decimal."""
     keys_written = line.count(b'":') + (len(KEY_END.findall(line)) if b'" ' in line else 0)
-    duplicates_possible = keys_written != count_keys(doc)
-    if not risky_numbers and not duplicates_possible:
+    if keys_written == keys and not (floats and RISKY_NUMBER.search(line)):
         return []
     return _exact(line)
 

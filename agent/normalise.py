@@ -10,7 +10,7 @@ from auditseal.errors import Rejected
 from auditseal.formats import storable
 from auditseal.formats.event import expand_dotted, get_path, normalise_ts, set_path
 
-from .json_loss import losses
+from .json_loss import losses, losses_counted
 
 # The application line itself must carry event.action and event.category; the agent
 # fills in the rest and owns agent.*, event.sequence, event.id, event.created.
@@ -56,13 +56,14 @@ def from_json_line(
         raise Rejected("bad_json", f"not JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise Rejected("bad_json", f"not a JSON object but {type(doc).__name__}")
-    lost = losses(line, doc)
-    if lost and keep_original == "refuse":
-        raise Rejected("lossy_json", "parsing would change the line: " + "; ".join(lost[:5]))
+    raw = doc
     # Before anything recursive touches it; a line with fewer brackets cannot nest that deep.
     if line.count(b"{") + line.count(b"[") > storable.MAX_DEPTH:
         storable.check_depth(doc)
     doc = expand_dotted(doc)
+    # Moves below change the fields: count the line's own first, unless it is the usual plain
+    # line, counted by the repair walk later.
+    lost = losses(line, raw) if doc is not raw or field_map or "auditseal" in doc else None
     if field_map:
         doc = apply_field_map(doc, field_map)
     # "auditseal" is the agent's and collector's own: a line's value is kept aside.
@@ -72,7 +73,11 @@ def from_json_line(
             "invalid": [{"field": "auditseal", "value": _json_text(own), "reason": "reserved for auditseal"}]
         }
     # Wrong-shaped open fields aside first, so the defaults below never overwrite a value.
-    storable.repair(doc)
+    counted = storable.repair_counting(doc)
+    if lost is None:
+        lost = losses_counted(line, *counted)
+    if lost and keep_original == "refuse":
+        raise Rejected("lossy_json", "parsing would change the line: " + "; ".join(lost[:5]))
     event = doc.get("event")
     if type(event) is not dict:
         raise Rejected("missing_field", "missing required field event.action")

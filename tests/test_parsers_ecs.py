@@ -692,3 +692,11 @@ def test_an_empty_hostname_parses_and_the_agents_host_stands_in():
     assert doc["host"] == {"name": "agent-host"} and doc["user"]["name"] == "admin"
     doc = parse_auth("2026-02-22T10:21:43+00:00  sudo:    alice : PWD=/ ; USER=root ; COMMAND=/bin/true")
     assert doc["event"]["action"] == "sudo_command" and doc["host"] == {"name": "agent-host"}
+
+
+def test_the_docs_table_is_the_parsers_table():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "ecs-categorisation.md").read_text()
+    for record_type, (action, category, types) in RECORD_TYPES.items():
+        assert f"| `{record_type}` | `{action}` | {', '.join(category)} | {', '.join(types)} |" in doc, record_type

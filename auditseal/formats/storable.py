@@ -172,12 +172,18 @@ def _wrong(kind: str, value: Any) -> bool:
 
 
 def _pending_moves(doc: dict) -> list[tuple[tuple, str]]:
+    return _scan(doc)[0]
+
+
+def _scan(doc: dict) -> tuple[list[tuple[tuple, str]], int, bool]:
     """One pass without recursion: depth, field names and count (refusals), and the values of
-    the wrong shape for their ECS field or out of the 64-bit range (to move), as (path, reason)."""
+    the wrong shape for their ECS field or out of the 64-bit range (to move), as (path, reason);
+    with the number of fields and whether any value is a float (for ``agent.json_loss``)."""
     if type(doc) is not dict:
         raise Rejected("bad_json", "not a JSON object")
     moves: list[tuple[tuple, str]] = []
     fields = 0
+    floats = False
     stack: list[tuple[Any, tuple, int, Any]] = [(doc, (), 1, SCHEMA)]
     while stack:
         node, path, depth, spec = stack.pop()
@@ -190,6 +196,8 @@ def _pending_moves(doc: dict) -> list[tuple[tuple, str]]:
                     stack.append((value, path, depth + 1, None))
                 elif kind is int and not INT_MIN <= value <= INT_MAX:
                     moves.append((path, "integer outside the signed 64-bit range"))
+                elif kind is float:
+                    floats = True
             continue
         fields += len(node)
         if fields > MAX_FIELDS:
@@ -214,7 +222,9 @@ def _pending_moves(doc: dict) -> list[tuple[tuple, str]]:
                 stack.append((value, path + (key,), depth + 1, child))
             elif kind is int and not INT_MIN <= value <= INT_MAX:
                 moves.append((path + (key,), "integer outside the signed 64-bit range"))
-    return moves
+            elif kind is float:
+                floats = True
+    return moves, fields, floats
 
 
 _GOOD_KEYS: set[str] = set()  # field names seen valid: events repeat theirs endlessly
@@ -254,7 +264,13 @@ def _is_ip(text: str) -> bool:
 def repair(doc: dict) -> dict:
     """Move every open field of the wrong shape to ``auditseal.invalid``; refuse what cannot be
     stored at all (depth, field names, field count). Returns ``doc``, changed in place."""
-    moves = _pending_moves(doc)
+    repair_counting(doc)
+    return doc
+
+
+def repair_counting(doc: dict) -> tuple[int, bool]:
+    """``repair``, and what it saw before: the number of fields, and whether a value is a float."""
+    moves, fields, floats = _scan(doc)
     kept = []
     for path, reason in sorted(set(moves)):
         parent = _get(doc, path[:-1]) if len(path) > 1 else doc
@@ -268,7 +284,7 @@ def repair(doc: dict) -> dict:
     if kept:
         own = doc.setdefault("auditseal", {})
         own["invalid"] = [*own.get("invalid", []), *kept] if type(own.get("invalid")) is list else kept
-    return doc
+    return fields, floats
 
 
 def _json_text(value: Any) -> str:

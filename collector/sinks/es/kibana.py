@@ -25,14 +25,15 @@ SEARCHES = [
     (
         "auditseal-admin-actions",
         "auditseal: admin actions",
-        'event.category:"iam" or event.action:("sudo_command" or "role_granted" or "role_changed" or '
-        '"user_added" or "user_deleted" or "group_added" or "group_deleted")',
+        'event.category:"iam" or event.action:("sudo_command" or "ran-command" or "admin_action" or '
+        '"role_granted" or "role_revoked" or "permission_changed" or "feature_flag_changed")',
         ["organization.id", "user.name", "event.action", "event.outcome", "host.name"],
     ),
     (
         "auditseal-key-changes",
         "auditseal: key and credential changes",
-        'event.action:(*key* or "password_changed" or "credentials_acquired" or "credentials_refreshed")',
+        'event.action:(*key* or "password_changed" or "changed-password" or "acquired-credentials" or '
+        '"refreshed-credentials" or "account_recovery_requested" or "account_recovery_completed")',
         ["organization.id", "user.name", "event.action", "event.outcome", "host.name"],
     ),
     (
