@@ -94,3 +94,20 @@ def test_auth_events_need_no_repair(template, values):
 def test_auditd_events_need_no_repair(template, values):
     values = [v.replace(" ", "_") for v in values]  # one token each, as audit values are
     check(AuditLog(), template.format(*values))
+
+
+def test_long_lines_of_control_bytes_are_measured_not_trusted():
+    """Control bytes cost 6 bytes each as JSON (\\u0001), in every copy of the line an event
+    holds: such an event is dead-lettered as too large, never passed on unmeasured."""
+    for size in (20_000, 40_000, 200_000):
+        text = b"Nov 28 10:15:01 web-1 sudo:    alice : TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=" + b"\x01" * size
+        parsed = AuthLog().parse([Line(text, len(text) + 1)], SRC, NOW, final=True)
+        for doc in parsed.events:
+            storable.check_parsed(doc)
+        assert len(parsed.events) + len(parsed.rejected) == 1
+        assert all(exc.reason == "event_too_large" for _, exc in parsed.rejected)
+        audit = b"type=USER_CMD msg=audit(1764324901.123:1): pid=1 uid=0 auid=1 msg='cmd=" + b"01" * size + b"'"
+        parsed = AuditLog().parse([Line(audit, len(audit) + 1)], SRC, NOW, final=True)
+        for doc in parsed.events:
+            storable.check_parsed(doc)
+        assert len(parsed.events) + len(parsed.rejected) == 1

@@ -56,13 +56,14 @@ def original(line: bytes) -> str:
 storable = check_parsed  # the agent's side of auditseal.formats.storable
 
 
-def check_built(doc: dict, line_bytes: int) -> dict:
+def check_built(doc: dict, bound: int) -> dict:
     """The storable check of an event a parser built from fixed code (auth, auditd): field
     names, nesting and types are right by construction (``tests/test_parsers_storable.py``
-    proves it on arbitrary lines), so only the required fields, and the size when the line
-    is long enough to matter, are checked here."""
+    proves it on arbitrary lines), so only the required fields, and the size when it could
+    matter, are checked here. ``bound``: an upper bound of the event's encoded size, from the
+    line (each copy of a control byte costs 6 bytes as JSON, ``\u0001``)."""
     _storable.check_required(doc, _storable.REQUIRED_PARSED)
-    if line_bytes * 3 + _storable.STAMP_RESERVE > _storable.MAX_EVENT_BYTES:
+    if bound + _storable.STAMP_RESERVE > _storable.MAX_EVENT_BYTES:
         _storable.fits(doc)
     return doc
 

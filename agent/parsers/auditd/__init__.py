@@ -81,7 +81,8 @@ class AuditLog:
                 doc["organization"] = {"id": source.tenant}
                 doc.setdefault("host", {})["name"] = head["node"] or source.host_name
                 try:
-                    out.events.append(check_built(doc, len(doc["event"]["original"])))
+                    # original, args, command line, title: four copies at most, 6 bytes a character
+                    out.events.append(check_built(doc, len(doc["event"]["original"]) * 24))
                 except Rejected as exc:
                     out.rejected.extend((line, exc) for line in group_lines)
             group, group_lines[:] = [], []
