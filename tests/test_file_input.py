@@ -57,17 +57,21 @@ def test_files_shorter_than_the_fingerprint_ship_and_identical_heads_stay_apart(
     assert sorted(first + drain(t)) == [1, 1]
 
 
-def test_dry_run_prints_events_and_commits_nothing(tmp_path):
-    from auditseal.dev import devsetup
-
-    setup = devsetup.setup(tmp_path / "dev")
-    (setup.watch_dir / "app.jsonl").write_bytes(line(7) + b"not json\n")
-    done = subprocess.run(
+def dry_run(setup) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-m", "agent.main", "run", "--dry-run", "--config", str(setup.agent_config)],
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def test_dry_run_prints_events_and_commits_nothing(tmp_path):
+    from auditseal.dev import devsetup
+
+    setup = devsetup.setup(tmp_path / "dev")
+    (setup.watch_dir / "app.jsonl").write_bytes(line(7) + b"not json\n")
+    done = dry_run(setup)
     assert done.returncode == 0, done.stderr
     assert '"labels":{"n":7}' in done.stdout and "dead-letter" in done.stderr
     assert not (tmp_path / "dev" / "agent" / "spool").exists()
@@ -128,13 +132,7 @@ def test_dry_run_finishes_what_the_end_of_the_file_leaves_open(tmp_path):
         {"type": "file", "name": "audit", "paths": [str(audit)], "format": "auditd", "tenant": "acme"},
         {"type": "file", "name": "auth", "paths": [str(auth)], "format": "auth", "tenant": "acme"},
     ]
-    setup = devsetup.setup(tmp_path / "dev", agent_overrides={"inputs": inputs})
-    done = subprocess.run(
-        [sys.executable, "-m", "agent.main", "run", "--dry-run", "--config", str(setup.agent_config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = dry_run(devsetup.setup(tmp_path / "dev", agent_overrides={"inputs": inputs}))
     assert done.returncode == 0, done.stderr
     import json
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Pipeline, free_port, wait_for
+from tests.test_parsers import fields
 
 PROGRAMS = ("sshd", "ssh", "sshpass", "sudo", "useradd", "groupadd", "passwd", "chpasswd", "runuser", "rsyslogd")
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
@@ -180,15 +181,6 @@ def test_real_sshd_sudo_and_shadow_utils_lines_arrive_as_ecs_events(host_program
         assert doc["organization"]["id"] == "acme" and doc["event"]["kind"] == "event"
         assert doc["event"]["module"] == "system" and doc["agent"]["id"]
         return doc
-
-    def fields(doc, *paths):
-        out = {}
-        for path in paths:
-            node = doc
-            for part in path.split("."):
-                node = node.get(part) if isinstance(node, dict) else None
-            out[path] = node
-        return out
 
     uid = {name: str(pwd.getpwnam(name).pw_uid) for name in (alice, bob)}
     doc = one(f"Accepted publickey for {alice} from 127.0.0.1")

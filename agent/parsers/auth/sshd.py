@@ -31,126 +31,58 @@ RECEIVED_DISCONNECT = re.compile(rf"^Received disconnect from {_FROM}:(?P<code>\
 LISTENING = re.compile(r"^Server listening on (?P<ip>\S+) port (?P<port>\d+)")
 
 
+AUTH_INFO = (["authentication"], ["info"])
+CONNECTION_END = (["network"], ["connection", "end"])
+
+
+def _event(m: re.Match, action: str, kind: tuple, outcome: str, **fields) -> dict:
+    """An sshd event with the user, address and port its pattern names."""
+    groups = m.groupdict()
+    return ecs_event(
+        action,
+        list(kind[0]),
+        list(kind[1]),
+        outcome,
+        user__name=groups.get("user"),
+        **source(groups.get("ip")),
+        source__port=port(groups.get("port")),
+        **fields,
+    )
+
+
 def classify(msg: str) -> dict | None:
     if m := ACCEPTED.match(msg):
-        return ecs_event(
-            "ssh_login",
-            ["authentication", "session"],
-            ["info"],
-            "success",
-            user__name=m["user"],
-            **source(m["ip"]),
-            source__port=port(m["port"]),
-            labels__ssh_method=m["method"],
-            labels__ssh_key=m["key"],
-        )
+        kind = (["authentication", "session"], ["info"])
+        return _event(m, "ssh_login", kind, "success", labels__ssh_method=m["method"], labels__ssh_key=m["key"])
     if m := FAILED.match(msg):
-        return ecs_event(
-            "ssh_login",
-            ["authentication"],
-            ["info"],
-            "failure",
-            user__name=m["user"],
-            **source(m["ip"]),
-            source__port=port(m["port"]),
-            labels__ssh_method=m["method"],
-            event__reason="invalid user" if m["invalid"] else f"bad {m['method']}",
-        )
+        reason = "invalid user" if m["invalid"] else f"bad {m['method']}"
+        return _event(m, "ssh_login", AUTH_INFO, "failure", labels__ssh_method=m["method"], event__reason=reason)
     if m := INVALID.match(msg):
-        return ecs_event(
-            "ssh_invalid_user",
-            ["authentication"],
-            ["info"],
-            "failure",
-            user__name=m["user"],
-            **source(m["ip"]),
-            source__port=port(m["port"]),
-            event__reason="invalid user",
-        )
+        return _event(m, "ssh_invalid_user", AUTH_INFO, "failure", event__reason="invalid user")
     if m := DISCONNECTED.match(msg):
         if m["phase"]:  # never logged in: an authentication that ended without success
-            return ecs_event(
-                "ssh_disconnect_preauth",
-                ["authentication"],
-                ["end"],
-                "failure",
-                user__name=m["user"],
-                **source(m["ip"]),
-                source__port=port(m["port"]),
-                event__reason=f"disconnected while {m['phase']}",
-            )
-        return ecs_event(
-            "ssh_logout",
-            ["session"],
-            ["end"],
-            "success",
-            user__name=m["user"],
-            **source(m["ip"]),
-            source__port=port(m["port"]),
-        )
+            reason = f"disconnected while {m['phase']}"
+            return _event(m, "ssh_disconnect_preauth", (["authentication"], ["end"]), "failure", event__reason=reason)
+        return _event(m, "ssh_logout", (["session"], ["end"]), "success")
     if m := CLOSED.match(msg):
-        preauth = bool(m["preauth"] or m["phase"])
-        return ecs_event(
-            "ssh_connection_closed",
-            ["authentication" if m["user"] else "network"],
-            ["end"] if m["user"] else ["connection", "end"],
-            "failure" if m["user"] else "unknown",
-            user__name=m["user"],
-            **source(m["ip"]),
-            source__port=port(m["port"]),
-            event__reason=f"connection {m['how']}" + (" before authentication" if preauth else ""),
-        )
+        reason = f"connection {m['how']}" + (" before authentication" if m["preauth"] or m["phase"] else "")
+        if m["user"]:
+            return _event(m, "ssh_connection_closed", (["authentication"], ["end"]), "failure", event__reason=reason)
+        return _event(m, "ssh_connection_closed", CONNECTION_END, "unknown", event__reason=reason)
     if m := NO_IDENT.match(msg):
-        return ecs_event(
-            "ssh_no_identification",
-            ["network"],
-            ["connection", "end"],
-            "failure",
-            **source(m["ip"]),
-            source__port=port(m["port"]),
-            event__reason="did not receive identification string",
-        )
+        reason = "did not receive identification string"
+        return _event(m, "ssh_no_identification", CONNECTION_END, "failure", event__reason=reason)
     if m := MAX_ATTEMPTS.match(msg):
-        return ecs_event(
-            "ssh_max_auth_attempts",
-            ["authentication"],
-            ["info"],
-            "failure",
-            user__name=m["user"],
-            **source(m["ip"]),
-            source__port=port(m["port"]),
-            event__reason="maximum authentication attempts exceeded" + (" (invalid user)" if m["invalid"] else ""),
-        )
+        reason = "maximum authentication attempts exceeded" + (" (invalid user)" if m["invalid"] else "")
+        return _event(m, "ssh_max_auth_attempts", AUTH_INFO, "failure", event__reason=reason)
     if m := SUBSYSTEM.match(msg):
-        return ecs_event(
-            "ssh_subsystem",
-            ["session", "process"],
-            ["start"],
-            "success",
-            user__name=m["user"],
-            process__title=m["subsystem"],
-            labels__ssh_subsystem=m["subsystem"],
-        )
+        kind = (["session", "process"], ["start"])
+        sub = m["subsystem"]
+        return _event(m, "ssh_subsystem", kind, "success", process__title=sub, labels__ssh_subsystem=sub)
     if m := NOT_ALLOWED.match(msg):
-        return ecs_event(
-            "ssh_login",
-            ["authentication"],
-            ["info"],
-            "failure",
-            user__name=m["user"],
-            **source(m["ip"]),
-            event__reason=f"not allowed because {m['why']}",
-        )
+        return _event(m, "ssh_login", AUTH_INFO, "failure", event__reason=f"not allowed because {m['why']}")
     if m := RECEIVED_DISCONNECT.match(msg):
-        return ecs_event(
-            "ssh_disconnect",
-            ["network"],
-            ["connection", "end"],
-            "unknown",
-            **source(m["ip"]),
-            source__port=port(m["port"]),
-            event__reason=m["why"],
-        )
+        return _event(m, "ssh_disconnect", CONNECTION_END, "unknown", event__reason=m["why"])
     if m := LISTENING.match(msg):
         return ecs_event(
             "ssh_server_started", ["process"], ["start"], "success", labels__listen=f"{m['ip']}:{m['port']}"
