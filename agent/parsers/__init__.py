@@ -122,3 +122,21 @@ def parse_safely(parser: Parser, lines: list[Line], source: Source, created: str
             )
     parsed.events = kept
     return parsed
+
+
+def related(doc: dict) -> None:
+    """``related.user`` and ``related.ip``: every user and address the event names."""
+    users = []
+    user = doc.get("user")
+    if user:
+        for node in (user, user.get("effective"), user.get("target"), user.get("audit")):
+            name = node.get("name") if node else None
+            if name and name not in users:
+                users.append(name)
+    ips = [ip for side in ("source", "destination") if (ip := doc.get(side, {}).get("ip"))]
+    if users or ips:
+        rel = doc["related"] = {}
+        if users:
+            rel["user"] = users
+        if ips:
+            rel["ip"] = list(dict.fromkeys(ips))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from .. import ip_text, small_int
+from .. import ip_text, related, small_int
 from .records import UNSET
 from .table import (
     ACCT_IS_ACTOR,
@@ -189,6 +189,7 @@ def build(records: list[tuple[str, dict, str]], ts: str, serial: int | None) -> 
         doc["event"]["reason"] = merged["op"]
     if merged.get("text"):
         doc["message"] = merged["text"]
+    related(doc)
     return doc
 
 

@@ -18,7 +18,7 @@ import zoneinfo
 from auditseal.errors import Rejected
 from auditseal.formats.event import format_ts
 
-from .. import Parsed, check_built, original, register, small_int
+from .. import Parsed, check_built, original, register, related, small_int
 from . import pam, shadow, sshd, sudo
 from .ecs import ecs_event
 
@@ -118,21 +118,3 @@ class AuthLog:
             except Rejected as exc:
                 out.rejected.append((line, exc))
         return out
-
-
-def related(doc: dict) -> None:
-    """``related.user`` and ``related.ip``: every user and address the event names."""
-    users = []
-    user = doc.get("user")
-    if user:
-        for node in (user, user.get("effective"), user.get("target")):
-            name = node.get("name") if node else None
-            if name and name not in users:
-                users.append(name)
-    ip = doc.get("source", {}).get("ip")
-    if users or ip:
-        rel = doc["related"] = {}
-        if users:
-            rel["user"] = users
-        if ip:
-            rel["ip"] = [ip]
