@@ -326,6 +326,8 @@ AUDIT = [
             "user.name": "root",
             "user.id": None,
             "user.effective.name": "root",
+            "related.user": ["root"],
+            "related.ip": ["203.0.113.50"],
         },
     ),
     (
@@ -378,6 +380,7 @@ AUDIT = [
             "destination.ip": "10.142.0.2",
             "destination.port": 22,
             "user.saved.id": "74",
+            "related.ip": ["216.160.83.61", "10.142.0.2"],
         },
     ),
     (
