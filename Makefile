@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= run
 
-.PHONY: install test-deps lint run stop cluster cluster-stop test soak fuzz bench test-es-real s3-up s3-down clean
+.PHONY: install test-deps lint run stop cluster cluster-stop test soak fuzz bench test-es-real s3-up s3-down clean packages
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,11 @@ cluster: install
 
 cluster-stop:
 	RUN_DIR=run-cluster BIN=$(BIN) scripts/cluster.sh stop
+
+# deb and rpm of the agent and the collector into dist/ (root: each environment is built at its
+# final path, /opt/auditseal/<program>, in a private mount namespace). VERSION=0.2.0 to override.
+packages: install
+	$(BIN)/python packaging/build.py --out dist $(if $(VERSION),--version $(VERSION),)
 
 # System packages the tests use (rsyslog, Ceph RGW, ...), installed when missing.
 test-deps:

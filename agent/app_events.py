@@ -28,7 +28,8 @@ SCHEMA_FILE = "application-event.schema.json"
 
 @lru_cache(maxsize=1)
 def validator() -> jsonschema.protocols.Validator:
-    schema = orjson.loads(resources.files("agent.schema").joinpath(SCHEMA_FILE).read_bytes())
+    # This package's own schema folder, whichever name it is installed under (auditseal_agent).
+    schema = orjson.loads(resources.files(__package__).joinpath("schema", SCHEMA_FILE).read_bytes())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)

@@ -72,11 +72,18 @@ def report_recovery(recovered, metrics: AgentMetrics, state: Path) -> None:
 
 
 async def serve_metrics(listen: str, metrics: AgentMetrics) -> web.AppRunner:
+    """/metrics (Prometheus) and /healthz on ``metrics_listen``."""
+
     async def handle(_request):
         return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def healthz(_request):
+        # Liveness for container HEALTHCHECKs and load balancers: the event loop answers.
+        return web.json_response({"status": "ok"})
+
     app = web.Application()
     app.router.add_get("/metrics", handle)
+    app.router.add_get("/healthz", healthz)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, _, port = listen.rpartition(":")

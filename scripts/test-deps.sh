@@ -15,6 +15,11 @@ have ssh-keygen || need+=(openssh-client)
 have sshpass || need+=(sshpass)
 have sudo || need+=(sudo)
 [ -x /usr/sbin/useradd ] || need+=(passwd)
+# Packaging: the packages' interpreter, rpm (contents, scriptlets, a scratch root), systemd-analyze.
+[ -x /usr/bin/python3.11 ] || need+=(python3.11)
+python3.11 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3.11-venv)
+have rpm || need+=(rpm)
+have systemd-analyze || need+=(systemd)
 [ -x /usr/sbin/nats-server ] || need+=(nats-server)  # Debian's 2.9: the fleet runs on it too (the venv has 2.15)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)  # make install
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the admin UI's browser test (Playwright drives it)

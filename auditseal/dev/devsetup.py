@@ -20,7 +20,10 @@ from auditseal.formats import crypto, keys
 
 
 # The default rule pack, in a checkout (``make run`` uses it).
+# The default rule pack: configs/rules in the source tree, /etc/auditseal/rules when installed.
 RULES_DIR = Path(__file__).resolve().parents[2] / "configs" / "rules"
+if not RULES_DIR.is_dir():
+    RULES_DIR = Path("/etc/auditseal/rules")
 
 
 @dataclass(frozen=True)
