@@ -5,12 +5,14 @@ keeps config and state; purge removes them. The units pass ``systemd-analyze ver
 Dockerfiles hadolint, and the installed collector checks its shipped config and runs the
 README's quick start (scripts/run-local.sh) from its own programs."""
 
+import json
 import os
 import pwd
 import shutil
 import stat
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,8 @@ def test_deb_install_ship_upgrade_remove_purge(dist, tmp_path):
         pipe.start_agent()
         pipe.write_events(0, 150)
         assert_exactly_once(pipe.wait_indexed(150), range(150))
+        health = f"http://127.0.0.1:{pipe.agent_metrics_port}/healthz"  # the images' HEALTHCHECK
+        assert json.loads(urllib.request.urlopen(health, timeout=10).read()) == {"status": "ok"}
         pipe.agent.stop()
 
         run("dpkg", "-i", package(dist, "agent", NEW))  # the upgrade
