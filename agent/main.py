@@ -16,6 +16,7 @@ import yaml
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from auditseal import version_text
 from auditseal import logs, runtime, tls
 from auditseal.backoff import Backoff
 from auditseal.errors import Halt
@@ -215,6 +216,7 @@ async def dry_run(cfg: agent_config.AgentConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auditseal-agent")
+    parser.add_argument("--version", action="version", version=version_text("auditseal-agent"))
     sub = parser.add_subparsers(dest="command", required=True)
     events = sub.add_parser(
         "check-events",

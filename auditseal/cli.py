@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import yaml
 
+from auditseal import version_text
 from auditseal import query_command
 from auditseal.audit import prove, verify
 from auditseal.dev import devsetup, pki, samples
@@ -252,6 +253,7 @@ def _cmd_verify(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auditseal")
+    parser.add_argument("--version", action="version", version=version_text("auditseal"))
     sub = parser.add_subparsers(dest="command", required=True)
 
     p_pki = sub.add_parser("pki", help="development CA and certificates")

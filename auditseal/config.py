@@ -2,10 +2,17 @@
 
 Models derive from ``StrictModel`` (pydantic, ``extra="forbid"``). Loading composes the YAML
 node tree first so every key path keeps its line number for error messages.
+
+Values may name environment variables, as Filebeat's and Vector's configs do: ``${VAR}``, and
+``${VAR:-default}`` for a default when it is unset or empty; ``$${`` writes a literal ``${``. An
+unset variable without a default is an error at its line. YAML merge keys (``<<: *base``) are
+supported; keys written beside them win.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -32,6 +39,26 @@ SAFE_TAGS = frozenset(
 )
 
 
+VARIABLE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def interpolate(text: str, environ=os.environ) -> str:
+    """``text`` with ``${VAR}`` and ``${VAR:-default}`` replaced; ``KeyError(VAR)`` when unset."""
+
+    def one(m: re.Match) -> str:
+        if m.group(0) == "$${":
+            return "${"
+        value = environ.get(m.group(1))
+        if value in (None, "") and m.group(2) is not None:
+            return m.group(2)
+        if value is None:
+            raise KeyError(m.group(1))
+        return value
+
+    return VARIABLE.sub(one, text)
+
+
 class _Builder:
     """Node tree → plain data, keeping each key path's line; bounded in size and depth."""
 
@@ -55,7 +82,11 @@ class _Builder:
         self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
+            merged: list[dict] = []
             for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag == MERGE_TAG:
+                    merged.extend(self._merge_sources(value_node, path))
+                    continue
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
                     raise self.fail(key_node, path, "keys must be plain strings")
                 key = key_node.value
@@ -63,14 +94,34 @@ class _Builder:
                     raise self.fail(key_node, path + (key,), "duplicate key")
                 self.lines[path + (key,)] = key_node.start_mark.line + 1
                 out[key] = self.build(value_node, path + (key,))
+            for source in merged:  # keys written here win over merged ones, earlier merges over later
+                for key, value in source.items():
+                    out.setdefault(key, value)
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        if "$" in node.value and node.tag == "tag:yaml.org,2002:str":
+            try:
+                return interpolate(node.value)
+            except KeyError as exc:
+                raise self.fail(
+                    node, path, f"environment variable {exc.args[0]} is not set (or write ${{VAR:-default}})"
+                ) from None
         # Scalars: the safe loader resolves ints, bools, nulls with YAML 1.1 rules.
         try:
             return self._scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
             raise self.fail(node, path, f"bad value: {exc}") from None
+
+    def _merge_sources(self, node: yaml.Node, path: tuple) -> list[dict]:
+        """The mappings a ``<<`` key merges: one mapping, or a list of them."""
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        sources = []
+        for item in items:
+            if not isinstance(item, yaml.MappingNode):
+                raise self.fail(item, path + ("<<",), "a merge key (<<) takes a mapping or a list of mappings")
+            sources.append(self.build(item, path))
+        return sources
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, dict[tuple, int]]:

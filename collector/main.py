@@ -17,6 +17,7 @@ import yaml
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from auditseal import version_text
 from auditseal import logs, runtime, tls
 from auditseal.errors import Halt
 from auditseal.formats.crypto import SegmentCipher
@@ -414,6 +415,7 @@ def quarantined(metrics: CollectorMetrics, alerts: AlertStore, channels: list[st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auditseal-collector")
+    parser.add_argument("--version", action="version", version=version_text("auditseal-collector"))
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("run", "check-config"):
         sub.add_parser(name).add_argument("--config", "-c", required=True)

@@ -122,3 +122,54 @@ def test_storage_config_errors_name_file_line_and_key(tmp_path, tail, where, mes
         go()
     assert str(err.value).startswith(f"{path}{where}: "), str(err.value)
     assert message in str(err.value)
+
+
+def test_environment_variables_fill_values_and_an_unset_one_is_an_error_at_its_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDITSEAL_TEST_HOST", "web-42")
+    monkeypatch.setenv("AUDITSEAL_TEST_EMPTY", "")
+    monkeypatch.delenv("AUDITSEAL_TEST_UNSET", raising=False)
+    text = AGENT.replace("id: web-1", "id: ${AUDITSEAL_TEST_HOST}").replace(
+        '["https://c:9443"]', '["https://${AUDITSEAL_TEST_UNSET:-c}:${AUDITSEAL_TEST_EMPTY:-9443}/$${x}"]'
+    )
+    cfg = load(tmp_path, AgentConfig, text)[1]()
+    assert cfg.agent.id == "web-42" and cfg.output.collectors == ["https://c:9443/${x}"]
+    path, go = load(tmp_path, AgentConfig, AGENT.replace("paths: [", 'paths: ["${AUDITSEAL_TEST_UNSET}", '))
+    with pytest.raises(ConfigError) as exc:
+        go()
+    assert (
+        str(exc.value) == f"{path}:6: inputs.0.paths.0: environment variable AUDITSEAL_TEST_UNSET is not set "
+        "(or write ${VAR:-default})"
+    )
+
+
+def test_yaml_merge_keys_merge_and_a_bad_one_is_a_clear_error(tmp_path):
+    text = AGENT.replace(
+        "inputs:\n  - type: file\n    name: app\n",
+        "x-common: &common\n  type: file\n  tenant: acme\n  name: shadowed\ninputs:\n  - <<: *common\n    name: app\n",
+    )
+    text = text.replace("agent:\n  id: web-1\n", "agent:\n  id: web-1\n")
+    data_path, go = load(tmp_path, AgentConfig, text)
+    with pytest.raises(ConfigError) as exc:  # x-common itself is no agent key
+        go()
+    assert "x-common: unknown key" in str(exc.value)
+    from auditseal.config import parse_yaml
+
+    data, _ = parse_yaml(text, "f")
+    assert data["inputs"][0] == {"type": "file", "tenant": "acme", "name": "app", "paths": ["/var/log/app/*.jsonl"]}
+    path, go = load(tmp_path, AgentConfig, AGENT.replace("  id: web-1\n", "  <<: [1, 2]\n  id: web-1\n"))
+    with pytest.raises(ConfigError) as exc:
+        go()
+    assert str(exc.value).startswith(f"{path}:2: agent.<<: a merge key (<<) takes a mapping or a list of mappings")
+
+
+@pytest.mark.parametrize(
+    "module, program",
+    [("agent.main", "auditseal-agent"), ("collector.main", "auditseal-collector"), ("auditseal.cli", "auditseal")],
+)
+def test_every_command_says_its_version(module, program):
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    done = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith(f"{program} {version('auditseal')} (Python 3."), done
