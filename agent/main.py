@@ -163,6 +163,7 @@ async def run_pipeline(cfg: agent_config.AgentConfig, metrics: AgentMetrics) -> 
         spooled,
     )
     inputs = build_inputs(cfg, recovered.positions, metrics)
+    metrics.start_at_zero([i.name for i in cfg.inputs])
 
     outcome = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()

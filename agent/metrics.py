@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import Counter, Gauge
+
+from auditseal.observability import Registry, zero
 
 
 class AgentMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = Registry("agent")
         r = self.registry
         self.lines_read = Counter("auditseal_agent_lines_read", "Lines read by input", ["input"], registry=r)
         self.malformed = Counter(
@@ -68,3 +70,10 @@ class AgentMetrics:
         )
         self.spool_segments = Gauge("auditseal_agent_spool_segments", "Spool segment files", registry=r)
         self.unacked = Gauge("auditseal_agent_spool_unacked_events", "Events spooled but not acked", registry=r)
+
+    def start_at_zero(self, inputs: list[str]) -> None:
+        """The labelled series whose labels are known at start, at 0 (each input's lines and
+        truncations, the batch results that need no status)."""
+        for counter in (self.lines_read, self.truncations):
+            zero(counter, *((name,) for name in inputs))
+        zero(self.batches, ("ok",), ("connection_error",))

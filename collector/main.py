@@ -35,7 +35,7 @@ from .alerts import Alert, AlertStore
 from .channels import registry as channel_registry
 from .channels.dispatcher import Dispatcher
 from .datalock import DataDirLock
-from .ingest import tls_refusals
+from .ingest import answers, tls_refusals
 from .ingest.server import Ingest, IngestSite
 from .integrity import IntegrityMonitor
 from auditseal.audit.proof_index import ProofIndex
@@ -272,6 +272,8 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
         while any(r.position is None and r.failing is None for r in runners) and not any(t.done() for t in tasks):
             await asyncio.sleep(0.01)
     readiness = Readiness(journal, runners, metrics, fleet.status if fleet else None)
+    metrics.registry.before_scrape(readiness)  # journal and lag gauges current at every scrape
+    metrics.start_at_zero([r.sink.name for r in runners], answers.STATUS)
 
     own = OwnStream(journal, cfg.collector.id)
     ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own, cfg.ingest.body_timeout)

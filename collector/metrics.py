@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from auditseal.observability import Registry, zero
 
 
 class CollectorMetrics:
     def __init__(self) -> None:
-        self.registry = r = CollectorRegistry()
+        self.registry = r = Registry("collector")
         self.batches = Counter("auditseal_collector_batches", "Batches by HTTP status", ["status"], registry=r)
         self.rejects = Counter("auditseal_collector_rejects", "Refused batches by reason", ["reason"], registry=r)
         self.event_rejects = Counter(
@@ -157,3 +159,14 @@ class CollectorMetrics:
             ["channel"],
             registry=r,
         )
+
+    def start_at_zero(self, sinks: list[str], refusals: dict[str, int]) -> None:
+        """The labelled series whose labels are known before anything happens, at 0: every
+        ingest refusal (reason → status) and status, every sink's counters, both verification
+        results, both kinds of sequence gap."""
+        zero(self.rejects, *((reason,) for reason in refusals))
+        zero(self.batches, *((str(status),) for status in sorted({200, *refusals.values()})))
+        for counter in (self.sink_events, self.sink_errors):
+            zero(counter, *((sink,) for sink in sinks))
+        zero(self.verify_runs, ("clean",), ("findings",))
+        zero(self.gaps, ("declared",), ("undeclared",))

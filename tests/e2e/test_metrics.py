@@ -1,0 +1,52 @@
+"""/metrics as a Prometheus user expects it: scraped once after start (nobody has asked
+/readyz) it shows the current journal and lag gauges, process and build metrics, labelled
+counters whose labels are known at 0, and no *_created series."""
+
+import urllib.request
+
+from tests.harness import wait_for
+
+
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+        return resp.read().decode()
+
+
+def test_one_scrape_after_start_shows_current_state(pipeline):
+    pipeline.start_collector()
+    pipeline.start_agent()
+    pipeline.write_events(0, 300)
+    pipeline.wait_indexed(300)
+    text = scrape(pipeline.setup.admin_url)
+    values = pipeline.collector_metrics()
+    assert values["auditseal_collector_journal_bytes"] > 0 and values["auditseal_collector_journal_segments"] >= 1
+    sinks = [name for name in values if name.startswith("auditseal_collector_sink_lag_bytes{")]
+    assert sinks and all(values[s] >= 0 for s in sinks), sinks
+    for name in (
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        'python_gc_collections_total{generation="0"}',
+    ):
+        assert name in values, name
+    assert any(n.startswith("auditseal_collector_build_info{") and 'version="' in n for n in values)
+    for series in (
+        'auditseal_collector_rejects_total{reason="bad_mac"}',
+        'auditseal_collector_rejects_total{reason="tenant_not_allowed"}',
+        'auditseal_collector_batches_total{status="503"}',
+        'auditseal_collector_verify_runs_total{result="findings"}',
+    ):
+        assert values.get(series) == 0, series
+    assert "_created" not in text
+    # The gauges follow the journal at each scrape, without /readyz.
+    before = values["auditseal_collector_journal_bytes"]
+    pipeline.write_events(300, 300)
+    pipeline.wait_indexed(600)
+    wait_for(lambda: pipeline.collector_metrics()["auditseal_collector_journal_bytes"] > before, 20, "journal growth")
+
+    agent = pipeline.agent_metrics()
+    assert agent['auditseal_agent_lines_read_total{input="app-audit"}'] == 600
+    assert agent['auditseal_agent_file_truncations_total{input="app-audit"}'] == 0
+    assert agent['auditseal_agent_batches_total{result="connection_error"}'] == 0
+    assert any(n.startswith("auditseal_agent_build_info{") for n in agent) and "process_resident_memory_bytes" in agent
+    assert "_created" not in scrape(f"http://127.0.0.1:{pipeline.agent_metrics_port}")
