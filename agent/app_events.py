@@ -4,7 +4,8 @@ a thin command).
 ``agent/schema/application-event.schema.json`` fixes the ECS categorisation and the required
 fields of each documented kind (``docs/application-events.md``: sign-in, MFA, authorization
 failure, admin action, role and permission changes, API and encryption keys, feature flags,
-account recovery) and the shapes of common ECS fields for any line. A line is checked as the
+account recovery) and the shapes of common ECS fields for any line; every line's
+``event.category``/``event.type`` must be a pair ECS allows (``auditseal.formats.ecs``). A line is checked as the
 agent reads it: dotted keys expanded and a string ``event.category``/``event.type`` read as a
 one-element list; then it must also pass the agent's own refusals (``from_json_line``).
 """
@@ -19,6 +20,7 @@ import jsonschema
 import orjson
 
 from auditseal.errors import Rejected
+from auditseal.formats import ecs
 from auditseal.formats.event import expand_dotted
 
 from .normalise import Source, from_json_line
@@ -50,6 +52,10 @@ def problems(line: bytes) -> tuple[list[str], list[str]]:
             if isinstance(event.get(key), str):
                 event[key] = [event[key]]
     errors = [_describe(e) for e in sorted(validator().iter_errors(doc), key=lambda e: list(e.absolute_path))]
+    if isinstance(event, dict) and isinstance(event.get("category"), list):
+        types = event.get("type") if isinstance(event.get("type"), list) else []
+        categories = [c for c in event["category"] if isinstance(c, str)]
+        errors += [f"{p} (ECS {ecs.VERSION})" for p in ecs.categorisation_problems(categories, types)]
     warnings: list[str] = []
     try:
         shipped = from_json_line(line, Source("check-events", "check-events"), "2026-01-01T00:00:00.000000Z")

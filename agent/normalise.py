@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import orjson
 
+from auditseal import __version__
 from auditseal.errors import Rejected
+from auditseal.formats.ecs import VERSION as ecs_version
 from auditseal.formats import storable
 from auditseal.formats.event import expand_dotted, get_path, normalise_ts, set_path
 
@@ -131,9 +133,21 @@ def _json_text(value) -> str:
         return str(value)
 
 
+AGENT_TYPE = "auditseal"
+
+
 def stamp(doc: dict, agent_id: str, sequence: int, event_id: str) -> None:
-    """What the agent adds once the event has its place in the agent's stream."""
-    doc["agent"] = {"id": agent_id}
+    """What the agent adds once the event has its place in the agent's stream: who shipped it
+    (``agent.*``), its number and id, and, unless the line says, ``event.kind: event`` and the
+    ECS version it follows."""
+    doc["agent"] = {"id": agent_id, "type": AGENT_TYPE, "version": __version__}
     event = doc["event"]
     event["sequence"] = sequence
     event["id"] = event_id
+    if "kind" not in event:
+        event["kind"] = "event"
+    ecs = doc.get("ecs")
+    if type(ecs) is not dict:
+        doc["ecs"] = {"version": ecs_version}
+    elif "version" not in ecs:
+        ecs["version"] = ecs_version

@@ -106,6 +106,13 @@ def test_wrong_lines_get_a_precise_reason(line, expected):
     assert any(expected in e for e in errors), errors
 
 
+def test_categories_must_be_ones_ecs_allows():
+    errors, _ = problems(b'{"event":{"action":"invoice_paid","category":["billing"]}}')
+    assert errors == ["event.category 'billing' is not an ECS category (ECS 8.11.0)"]
+    errors, _ = problems(b'{"event":{"action":"x","category":"authentication","type":"creation"}}')
+    assert errors == ["event.type 'creation' is not allowed with event.category authentication (ECS 8.11.0)"]
+
+
 def test_other_actions_pass_with_only_common_shapes_checked():
     assert problems(b'{"event":{"action":"invoice_paid","category":"web"},"user":{"name":"x"}}') == ([], [])
     errors, _ = problems(b'{"event":{"action":"invoice_paid","category":"web","outcome":"maybe"}}')

@@ -1,6 +1,7 @@
 import pytest
 
 from agent.normalise import Source, from_json_line, stamp
+from auditseal import __version__
 from auditseal.errors import Rejected
 
 SRC = Source("acme", "host-1")
@@ -22,7 +23,9 @@ def test_dotted_line_becomes_a_full_ecs_event():
         "host": {"name": "host-1"},
     }
     stamp(doc, "web-1", 7, "id7")
-    assert doc["agent"] == {"id": "web-1"} and doc["event"]["sequence"] == 7 and doc["event"]["id"] == "id7"
+    assert doc["agent"] == {"id": "web-1", "type": "auditseal", "version": __version__}
+    assert doc["event"]["sequence"] == 7 and doc["event"]["id"] == "id7" and doc["event"]["kind"] == "event"
+    assert doc["ecs"] == {"version": "8.11.0"}
 
 
 def test_line_cannot_set_agent_owned_fields_and_keeps_its_tenant():
