@@ -16,8 +16,7 @@ import yaml
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from auditseal import version_text
-from auditseal import logs, runtime, tls
+from auditseal import logs, runtime, sdnotify, tls, version_text
 from auditseal.backoff import Backoff
 from auditseal.errors import Halt
 from auditseal.logs import kv
@@ -106,6 +105,7 @@ async def run(config_path: str, cfg: agent_config.AgentConfig) -> None:
     runner = await serve_metrics(cfg.metrics_listen, metrics) if cfg.metrics_listen else None
     try:
         while await run_pipeline(cfg, metrics) == "reload":
+            sdnotify.notify("RELOADING=1")
             try:
                 new = agent_config.load(config_path)
                 load_hmac_key(new.output.hmac_key_file)
@@ -172,6 +172,7 @@ async def run_pipeline(cfg: agent_config.AgentConfig, metrics: AgentMetrics) -> 
     writer_task = asyncio.create_task(writer.run())
     shipper_task = asyncio.create_task(shipper.run())
     input_tasks = [asyncio.create_task(i.run(writer.submit)) for i in inputs]
+    sdnotify.notify("READY=1")  # Type=notify: the spool is open and the inputs are running
     done, _ = await asyncio.wait(
         [outcome, writer_task, shipper_task, *input_tasks], return_when=asyncio.FIRST_COMPLETED
     )
@@ -179,6 +180,7 @@ async def run_pipeline(cfg: agent_config.AgentConfig, metrics: AgentMetrics) -> 
     for task in failed:
         log.error("agent task failed", exc_info=task.exception())
     log.info("agent stopping: inputs first, then the spool, then the shipper")
+    sdnotify.notify("STOPPING=1")
     for i in inputs:
         i.stop()
     await asyncio.gather(*input_tasks, return_exceptions=True)

@@ -17,8 +17,7 @@ import yaml
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from auditseal import version_text
-from auditseal import logs, runtime, tls
+from auditseal import logs, runtime, sdnotify, tls, version_text
 from auditseal.errors import Halt
 from auditseal.formats.crypto import SegmentCipher
 from auditseal.formats.note import NoteError, Signer
@@ -288,6 +287,7 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
         "collector ready",
         extra=kv(ingest=cfg.ingest.listen, admin=cfg.admin.listen, agents_known=len(journal.marks.high)),
     )
+    sdnotify.notify("READY=1")  # Type=notify: the sites are listening and the sinks open
     scheduler = AsyncIOScheduler()
 
     def holding(role: str = "sinks"):
@@ -344,6 +344,7 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
             else:
                 log.error("collector task failed", exc_info=task.exception())
     log.info("collector stopping")
+    sdnotify.notify("STOPPING=1")
     for site in sites:
         await site.cleanup()
     scheduler.shutdown(wait=False)
