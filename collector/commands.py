@@ -10,7 +10,10 @@ import sys
 from .sinks.quarantine import Quarantine
 
 
-def export(what: str, cfg) -> int:
+def export(what: str, cfg, name: str | None = None, every: bool = False) -> int:
+    """Print what the Elasticsearch sink installs as request bodies: one template or policy you
+    can PUT as it is (``curl -XPUT $ES/_index_template/auditseal-audit -d @-``), or with
+    ``every`` all of them as Kibana Dev Tools requests (``PUT _index_template/<name>`` + body)."""
     import orjson
 
     from .retention import RetentionPolicy
@@ -20,8 +23,18 @@ def export(what: str, cfg) -> int:
         sys.stdout.buffer.write(kibana.ndjson())
         return 0
     plan = templates.install_plan(cfg.retention if cfg else RetentionPolicy())
-    body = plan["templates"] if what == "template" else plan["ilm"]
-    sys.stdout.buffer.write(orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    bodies = plan["templates"] if what == "template" else plan["ilm"]
+    api = "_index_template" if what == "template" else "_ilm/policy"
+    options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+    if every:
+        for key, body in bodies.items():
+            sys.stdout.buffer.write(f"PUT {api}/{key}\n".encode() + orjson.dumps(body, option=options) + b"\n\n")
+        return 0
+    key = name or (templates.TEMPLATE if what == "template" else next(iter(bodies)))
+    if key not in bodies:
+        print(f"auditseal-collector: no {what} named {key!r}; there are: {', '.join(bodies)}", file=sys.stderr)
+        return 2
+    sys.stdout.buffer.write(orjson.dumps(bodies[key], option=options) + b"\n")
     return 0
 
 

@@ -425,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     p_export = sub.add_parser("export", help="print what the Elasticsearch sink installs, or Kibana objects")
     p_export.add_argument("what", choices=["template", "ilm", "kibana"])
     p_export.add_argument("--config", "-c", help="collector config (its retention policy); default policy without")
+    p_export.add_argument("--name", help="which template or ILM policy (default: the main one)")
+    p_export.add_argument("--all", action="store_true", help="every one, as Kibana Dev Tools requests (PUT ...)")
     p_quarantine = sub.add_parser("quarantine", help="events sinks set aside: list them, or ask to retry them")
     p_quarantine.add_argument("action", choices=["list", "retry"])
     p_quarantine.add_argument("--config", "-c", required=True)
@@ -440,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "quarantine":
             return quarantine_command(args, collector_config.load(args.config))
         if args.command == "export":
-            return export(args.what, collector_config.load(args.config) if args.config else None)
+            cfg = collector_config.load(args.config) if args.config else None
+            return export(args.what, cfg, args.name, args.all)
         cfg = collector_config.load(args.config)
         for warning in preflight.check(cfg, args.config, load_hmac_keys, load_signer):
             print(f"auditseal-collector: warning: {warning}", file=sys.stderr)

@@ -90,3 +90,21 @@ def test_every_item_status_is_sorted():
 
     with pytest.raises(ValueError):
         classify(docs, {"items": reply["items"][:5]})
+
+
+def test_export_prints_request_bodies_to_put():
+    from collector.retention import RetentionPolicy
+
+    def export(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "collector.main", "export", *args], capture_output=True, cwd=ROOT, timeout=60
+        )
+
+    plan = templates.install_plan(RetentionPolicy())
+    assert orjson.loads(export("template").stdout) == plan["templates"][templates.TEMPLATE]
+    [(name, policy)] = plan["ilm"].items()
+    assert orjson.loads(export("ilm").stdout) == policy and set(policy) == {"policy"}
+    console = export("template", "--all").stdout.decode()
+    assert console.startswith(f"PUT _index_template/{templates.TEMPLATE}\n{{")
+    done = export("ilm", "--name", "nope")
+    assert done.returncode == 2 and name in done.stderr.decode()
