@@ -95,6 +95,60 @@ def test_open_installs_ilm_and_the_ecs_template_it_exports(es, tmp_path):
     run(go())
 
 
+@pytest.mark.es_faults  # edits the test server's shared templates
+def test_an_operators_template_edits_survive_restarts_and_setup_overwrites_on_request(es, tmp_path):
+    async def go():
+        sink, _ = make_sink(es, tmp_path)
+        await sink.open()
+        await sink.close()
+        async with client(es) as c:
+            got = (await c.indices.get_index_template(name="auditseal-audit"))["index_templates"][0]["index_template"]
+            assert got["composed_of"] == [templates.CUSTOM]
+            assert (await c.cluster.get_component_template(name=templates.CUSTOM))["component_templates"]
+            edited = {
+                **got,
+                "priority": 250,
+                "template": {**got["template"], "settings": {"index.refresh_interval": "30s"}},
+            }
+            await c.indices.put_index_template(name="auditseal-audit", **edited)
+            custom = {"template": {"settings": {"index.number_of_replicas": 2}}}
+            await c.cluster.put_component_template(name=templates.CUSTOM, **custom)
+            policy = (await c.ilm.get_lifecycle(name="auditseal-audit-90d"))["auditseal-audit-90d"]["policy"]
+            policy["phases"]["delete"]["min_age"] = "120d"
+            await c.ilm.put_lifecycle(name="auditseal-audit-90d", policy=policy)
+
+        sink, _ = make_sink(es, tmp_path)  # a restart
+        assert await sink.open() is None
+        assert await sink.install() == []  # nothing written over the edits
+        async with client(es) as c:
+            got = (await c.indices.get_index_template(name="auditseal-audit"))["index_templates"][0]["index_template"]
+            assert got["priority"] == 250 and got["template"]["settings"] == {"index.refresh_interval": "30s"}
+            comp = (await c.cluster.get_component_template(name=templates.CUSTOM))["component_templates"][0]
+            assert comp["component_template"] == custom
+            ilm = (await c.ilm.get_lifecycle(name="auditseal-audit-90d"))["auditseal-audit-90d"]["policy"]
+            assert ilm["phases"]["delete"]["min_age"] == "120d"
+
+            # An older auditseal-managed version is upgraded on start; edits made there are the
+            # price of not using @custom.
+            await c.indices.put_index_template(
+                name="auditseal-audit", **{**got, "_meta": {"managed_by": "auditseal", "template_version": 1}}
+            )
+            assert await sink.install() == ["template/auditseal-audit"]
+            # setup --overwrite puts everything back but the operator's @custom.
+            wrote = await sink.install(overwrite=True)
+            assert "ilm/auditseal-audit-90d" in wrote and "template/auditseal-audit" in wrote
+            ilm = (await c.ilm.get_lifecycle(name="auditseal-audit-90d"))["auditseal-audit-90d"]["policy"]
+            assert ilm["phases"]["delete"]["min_age"] == "90d" and ilm["phases"]["hot"]["actions"]["rollover"] == {
+                "max_age": "9d",
+                "max_primary_shard_size": "50gb",
+            }
+            comp = (await c.cluster.get_component_template(name=templates.CUSTOM))["component_templates"][0]
+            assert comp["component_template"] == custom
+        await sink.close()
+
+    run(go())
+
+
 def test_every_event_lands_once_in_its_tenants_data_stream(es, tmp_path):
     a, b = tenant(), tenant()
     batches = journal_batches([(a, 300), (b, 200), (a, 100)])
@@ -202,17 +256,49 @@ def test_items_deferred_past_the_retry_budget_fail_the_batch_then_replay_once(es
     run(go())
 
 
+@pytest.mark.es_faults  # reads the test server's _ignored bookkeeping
+def test_a_host_name_where_an_address_belongs_is_indexed_not_dead_lettered(es, tmp_path):
+    """sshd with UseDNS writes host names where addresses go: the template's ignore_malformed
+    indexes such a document (the value kept in _source, the field in _ignored)."""
+    t = tenant()
+    batches = journal_batches([(t, 5)])
+    _, record = batches[0][0]
+    from auditseal.formats.records import Record
+    from collector.journal import decode_batch, encode_batch
+
+    meta, lines = decode_batch(record.payload)
+    doc = orjson.loads(lines[2])
+    doc["source"] = {"ip": "host-7.example.org"}
+    doc["related"] = {"ip": ["host-7.example.org"]}
+    lines[2] = orjson.dumps(doc)
+    payload = encode_batch(meta, lines)
+    odd = [(batches[0][0][0], Record(record.offset, record.offset + 17 + len(payload), 1, record.seq, payload))]
+
+    async def go():
+        sink, _ = make_sink(es, tmp_path)
+        await sink.open()
+        await sink.process(journal_batch(odd, end_of(odd)))
+        assert await count(es, templates.data_stream(t)) == 5
+        assert not (tmp_path / "es" / "dead-letter.ndjson").exists()
+        index = es.streams[templates.data_stream(t)].write_index
+        [(doc_id, kept)] = [(i, d) for i, d in index.docs.items() if d["source"].get("ip") == "host-7.example.org"]
+        assert sorted(es.ignored_fields[doc_id]) == ["related.ip", "source.ip"]  # indexed, the value kept
+        await sink.close()
+
+    run(go())
+
+
 def test_a_mapping_error_dead_letters_that_event_and_keeps_its_neighbours(es, tmp_path):
     t = tenant()
     batches = journal_batches([(t, 20)])
     _, record = batches[0][0]
-    # Event 7 carries a source.ip that is not an IP: Elasticsearch refuses that document (400).
+    # Event 7 carries a process.pid that is no number: Elasticsearch refuses that document (400).
     from auditseal.formats.records import Record
     from collector.journal import decode_batch, encode_batch
 
     meta, lines = decode_batch(record.payload)
     doc = orjson.loads(lines[6])
-    doc["source"] = {"ip": "not-an-address"}
+    doc["process"] = {"pid": "not-a-number"}
     lines[6] = orjson.dumps(doc)
     payload = encode_batch(meta, lines)
     bad = [(batches[0][0][0], Record(record.offset, record.offset + 17 + len(payload), 1, record.seq, payload))]
@@ -225,7 +311,7 @@ def test_a_mapping_error_dead_letters_that_event_and_keeps_its_neighbours(es, tm
         dead = [orjson.loads(line) for line in (tmp_path / "es" / "dead-letter.ndjson").read_bytes().splitlines()]
         assert len(dead) == 1 and dead[0]["status"] == 400
         assert dead[0]["type"] in ("document_parsing_exception", "mapper_parsing_exception")
-        assert "source.ip" in dead[0]["reason"] and dead[0]["event"]["source"]["ip"] == "not-an-address"
+        assert "process.pid" in dead[0]["reason"] and dead[0]["event"]["process"]["pid"] == "not-a-number"
         assert metric(metrics, "auditseal_collector_index_dead_letters_total", type=dead[0]["type"]) == 1
         assert (tmp_path / "es" / "cursor.json").exists()  # settled: the batch is not replayed forever
         await sink.close()

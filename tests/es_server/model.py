@@ -63,7 +63,7 @@ def to_nanos(value) -> int:
 def _check_leaf(kind: str, path: str, value) -> None:
     if isinstance(value, dict):
         raise MappingError(f"failed to parse field [{path}] of type [{kind}]: found an object")
-    if kind == "keyword" or kind == "match_only_text" or kind == "text":
+    if kind in ("keyword", "match_only_text", "text", "constant_keyword"):
         return
     if kind == "long":
         if isinstance(value, bool) or not (
@@ -103,8 +103,9 @@ def _dynamic_type(value) -> str:
     return "keyword"  # strings_as_keyword (date_detection is off in auditseal's template)
 
 
-def validate(stream: DataStream, doc: dict) -> dict[str, str]:
-    """Check a document against the stream's mapping; returns new dynamic fields."""
+def validate(stream: DataStream, doc: dict, ignored: list | None = None) -> dict[str, str]:
+    """Check a document against the stream's mapping; returns new dynamic fields. Fields
+    ignored as malformed are appended to ``ignored``."""
     added: dict[str, str] = {}
 
     def walk(node: dict, props: dict | None, prefix: str) -> None:
@@ -123,7 +124,14 @@ def validate(stream: DataStream, doc: dict) -> dict[str, str]:
                         )
                     walk(item, spec["properties"], path + ".")
                 elif spec is not None:
-                    _check_leaf(spec.get("type", "object"), path, item)
+                    try:
+                        _check_leaf(spec.get("type", "object"), path, item)
+                    except MappingError:
+                        # ignore_malformed: the document is indexed without this field (kept in
+                        # _source, listed in _ignored); an object is refused all the same.
+                        if not spec.get("ignore_malformed") or isinstance(item, dict):
+                            raise
+                        ignored.append(path)
                 elif isinstance(item, dict):
                     known = stream.dynamic.get(path) or added.get(path)
                     if known not in (None, "object"):
@@ -142,6 +150,8 @@ def validate(stream: DataStream, doc: dict) -> dict[str, str]:
                     else:
                         _check_leaf(known, path, item)
 
+    if ignored is None:
+        ignored = []
     walk(doc, stream.mapping, "")
     return added
 

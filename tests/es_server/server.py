@@ -33,6 +33,8 @@ class ElasticsearchTestServer:
         self.port = port
         self.ilm: dict[str, dict] = {}
         self.templates: dict[str, dict] = {}
+        self.components: dict[str, dict] = {}  # component templates
+        self.ignored_fields: dict[str, list[str]] = {}  # _id → fields ignore_malformed left out
         self.streams: dict[str, DataStream] = {}
         self.unsupported: list[str] = []
         self.requests: list[str] = []
@@ -162,7 +164,9 @@ class ElasticsearchTestServer:
         if parts[:2] == ["_ilm", "policy"] and len(parts) == 3:
             return self._ilm_policy(method, parts[2], body)
         if parts[:1] == ["_index_template"] and len(parts) == 2:
-            return self._index_template(method, parts[1], body)
+            return self._index_template(method, parts[1], body, request.query)
+        if parts[:1] == ["_component_template"] and len(parts) == 2:
+            return self._component_template(method, parts[1], body, request.query)
         if parts == ["_bulk"] and method in ("POST", "PUT"):
             return await self._bulk(body)
         if parts[:1] == ["_data_stream"] and len(parts) == 2 and method == "GET":
@@ -210,11 +214,31 @@ class ElasticsearchTestServer:
                         return _error(400, "illegal_argument_exception", f"bad min_age [{spec['min_age']}]")
                 self.ilm[name] = doc["policy"]
                 return _ok({"acknowledged": True})
+            if name not in self.ilm:
+                return _error(404, "resource_not_found_exception", f"Lifecycle policy not found: {name}")
             if method == "GET":
                 return _ok({name: {"version": 1, "policy": self.ilm[name]}})
         raise Unsupported(f"{method} _ilm/policy")
 
-    def _index_template(self, method, name, body) -> web.Response:
+    def _component_template(self, method, name, body, query) -> web.Response:
+        with self._lock:
+            if method == "PUT":
+                doc = orjson.loads(body)
+                if not isinstance(doc.get("template"), dict) or set(doc) - {"template", "_meta", "version"}:
+                    return _error(400, "x_content_parse_exception", "[component_template] template required")
+                if query.get("create") == "true" and name in self.components:
+                    return _error(400, "illegal_argument_exception", f"component template [{name}] already exists")
+                self.components[name] = doc
+                return _ok({"acknowledged": True})
+            if name not in self.components:
+                return _error(404, "resource_not_found_exception", f"component template matching [{name}] not found")
+            if method == "HEAD":
+                return web.Response(status=200, headers=HEADERS)
+            if method == "GET":
+                return _ok({"component_templates": [{"name": name, "component_template": self.components[name]}]})
+        raise Unsupported(f"{method} _component_template")
+
+    def _index_template(self, method, name, body, query) -> web.Response:
         with self._lock:
             if method == "PUT":
                 doc = orjson.loads(body)
@@ -226,13 +250,22 @@ class ElasticsearchTestServer:
                     "_meta",
                     "composed_of",
                     "version",
+                    "ignore_missing_component_templates",
                 }
                 if unknown or not doc.get("index_patterns"):
                     return _error(400, "x_content_parse_exception", f"bad template: {sorted(unknown)}")
-                if doc.get("composed_of"):
-                    raise Unsupported("component templates")
+                missing = [c for c in doc.get("composed_of", []) if c not in self.components]
+                missing = [c for c in missing if c not in doc.get("ignore_missing_component_templates", [])]
+                if missing:
+                    return _error(400, "invalid_index_template_exception", f"component templates {missing} missing")
+                if query.get("create") == "true" and name in self.templates:
+                    return _error(400, "illegal_argument_exception", f"index template [{name}] already exists")
                 self.templates[name] = doc
                 return _ok({"acknowledged": True})
+            if name not in self.templates:
+                return _error(404, "resource_not_found_exception", f"index template matching [{name}] not found")
+            if method == "HEAD":
+                return web.Response(status=200, headers=HEADERS)
             if method == "GET":
                 return _ok({"index_templates": [{"name": name, "index_template": self.templates[name]}]})
         raise Unsupported(f"{method} _index_template")
@@ -298,9 +331,14 @@ class ElasticsearchTestServer:
             if found is None or "data_stream" not in found[1]:
                 raise Unsupported(f"writing to [{name}], which no data stream template matches")
             template_name, template = found
-            stream = DataStream(
-                name, template_name, template.get("template", {}).get("mappings", {}).get("properties", {})
-            )
+            # Component templates first, in order, then the index template's own: later wins.
+            properties: dict = {}
+            for part in template.get("composed_of", []):
+                properties.update(
+                    self.components.get(part, {}).get("template", {}).get("mappings", {}).get("properties", {})
+                )
+            properties.update(template.get("template", {}).get("mappings", {}).get("properties", {}))
+            stream = DataStream(name, template_name, properties)
             stream.rollover()
             self.streams[name] = stream
         if op != "create":
@@ -329,7 +367,10 @@ class ElasticsearchTestServer:
             doc = orjson.loads(source)
             if "@timestamp" not in doc:
                 raise MappingError("data stream timestamp field [@timestamp] is missing")
-            added = validate(stream, doc)
+            ignored: list[str] = []
+            added = validate(stream, doc, ignored)
+            if ignored:
+                self.ignored_fields[doc_id] = ignored
         except (MappingError, orjson.JSONDecodeError) as exc:
             return {**base, "status": 400, "error": {"type": "document_parsing_exception", "reason": str(exc)}}
         stream.dynamic.update(added)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import orjson
-from elasticsearch import ApiError, TransportError
+from elasticsearch import ApiError, BadRequestError, NotFoundError, TransportError
 
 from auditseal.backoff import Backoff
 from auditseal.logs import kv
@@ -73,13 +73,44 @@ class ElasticsearchIndex:
         cursor = self.state_dir / "cursor.json"
         return Cursor.decode(orjson.loads(cursor.read_bytes())) if cursor.exists() else None
 
-    async def install(self) -> None:
-        """ILM policies and index templates (idempotent PUTs)."""
+    async def install(self, overwrite: bool = False) -> list[str]:
+        """ILM policies, the ``@custom`` component template and the index templates, each only
+        where it is missing or an older auditseal-managed version (``templates.replaces``), so
+        an operator's edits survive restarts; ``overwrite`` replaces them all (``setup``).
+        Returns what it wrote."""
         plan = templates.install_plan(self.retention)
+        wrote = []
         for name, body in plan["ilm"].items():
-            await self.client.ilm.put_lifecycle(name=name, policy=body["policy"])
+            existing = await self._existing(self.client.ilm.get_lifecycle(name=name), name, "policy")
+            if overwrite or templates.replaces(existing):
+                await self.client.ilm.put_lifecycle(name=name, policy=body["policy"])
+                wrote.append(f"ilm/{name}")
+        try:
+            await self.client.cluster.put_component_template(
+                name=templates.CUSTOM, create=True, **templates.custom_component()
+            )
+            wrote.append(f"component/{templates.CUSTOM}")
+        except BadRequestError as exc:
+            if "already exists" not in str(exc):
+                raise
         for name, body in plan["templates"].items():
-            await self.client.indices.put_index_template(name=name, **body)
+            found = await self._existing(self.client.indices.get_index_template(name=name), None, "index_templates")
+            existing = found[0]["index_template"] if found else None
+            if overwrite or templates.replaces(existing):
+                await self.client.indices.put_index_template(name=name, **body)
+                wrote.append(f"template/{name}")
+        if wrote:
+            log.info("elasticsearch: installed", extra=kv(what=",".join(wrote)))
+        return wrote
+
+    @staticmethod
+    async def _existing(request, name: str | None, key: str):
+        """The body of a GET, or None when Elasticsearch answers 404."""
+        try:
+            reply = (await request).body
+        except NotFoundError:
+            return None
+        return reply[name][key] if name is not None else reply.get(key)
 
     async def process(self, batch: Batch) -> None:
         self._sources = {}  # event id → (cursor, meta, journal line): what a quarantine keeps

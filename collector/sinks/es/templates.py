@@ -21,6 +21,13 @@ TEMPLATE = "auditseal-audit"
 SAFE_NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_.]{0,79}$")
 
 KEYWORD = {"type": "keyword", "ignore_above": 1024}
+# Addresses come from logs that can lie (a host name where an address belongs): a malformed one
+# leaves the document indexed, the value kept in _source and the field listed in _ignored.
+IP = {"type": "ip", "ignore_malformed": True}
+CUSTOM = f"{TEMPLATE}@custom"  # the operator's component template: created empty, never touched again
+# Bumped when the templates change: an older auditseal-managed template is then replaced on start;
+# an equal or newer one, or one not managed by auditseal, is left as it is.
+TEMPLATE_VERSION = 2
 DATE = {"type": "date"}
 LONG = {"type": "long"}
 
@@ -66,9 +73,16 @@ MAPPINGS = {
             audit=_obj(name=KEYWORD, id=KEYWORD),
         ),
         "group": _obj(name=KEYWORD, id=KEYWORD),
-        "source": _obj(ip={"type": "ip"}, port=LONG, address=KEYWORD, domain=KEYWORD),
-        "destination": _obj(ip={"type": "ip"}, port=LONG, address=KEYWORD, domain=KEYWORD),
-        "related": _obj(ip={"type": "ip"}, user=KEYWORD, hosts=KEYWORD),
+        "source": _obj(ip=IP, port=LONG, address=KEYWORD, domain=KEYWORD),
+        "destination": _obj(ip=IP, port=LONG, address=KEYWORD, domain=KEYWORD),
+        "related": _obj(ip=IP, user=KEYWORD, hosts=KEYWORD),
+        # Elastic's data stream fields: constant per template, so no document needs to carry them.
+        "data_stream": _obj(
+            type={"type": "constant_keyword", "value": "logs"},
+            dataset={"type": "constant_keyword", "value": ES_DATASET},
+            namespace={"type": "constant_keyword"},
+        ),
+        "ecs": _obj(version=KEYWORD),
         "network": _obj(direction=KEYWORD),
         "file": _obj(path=KEYWORD),
         "process": _obj(
@@ -105,11 +119,20 @@ def ilm_name(days: int) -> str:
     return f"auditseal-audit-{days}d"
 
 
-def ilm_policy(days: int, rollover_age: str = "1d", rollover_size: str = "50gb") -> dict:
+def rollover_days(days: int) -> int:
+    """Roll over at a tenth of the hot retention, between 1 and 30 days (logs@lifecycle's 30d):
+    an index is deleted ``days`` after its rollover, so events outlive their retention by at
+    most a tenth, and a 90-day tenant has about 10 indices instead of 90."""
+    return max(1, min(30, days // 10))
+
+
+def ilm_policy(days: int, rollover_age: str | None = None, rollover_size: str = "50gb") -> dict:
+    rollover_age = rollover_age or f"{rollover_days(days)}d"
     return {
         "policy": {
             "_meta": {
                 "managed_by": "auditseal",
+                "template_version": TEMPLATE_VERSION,
                 "description": f"hot {days} days, then deleted; the archive keeps every event",
             },
             "phases": {
@@ -128,7 +151,8 @@ def index_template(pattern: str, days: int, priority: int) -> dict:
         "index_patterns": [pattern],
         "data_stream": {},
         "priority": priority,
-        "_meta": {"managed_by": "auditseal"},
+        "composed_of": [CUSTOM],
+        "_meta": {"managed_by": "auditseal", "template_version": TEMPLATE_VERSION},
         "template": {
             "settings": {
                 "index.lifecycle.name": ilm_name(days),
@@ -152,3 +176,18 @@ def install_plan(policy: RetentionPolicy, tenants: list[str] = ()) -> dict:
         ilm[ilm_name(days)] = ilm_policy(days)
         templates[f"{TEMPLATE}-{namespace(tenant)}"] = index_template(data_stream(tenant), days, 300)
     return {"ilm": ilm, "templates": templates}
+
+
+def custom_component() -> dict:
+    """The empty ``@custom`` component template every index template is composed of: put your
+    own mappings and settings there; auditseal creates it once and never changes it."""
+    return {"template": {}, "_meta": {"description": "auditseal-audit: the operator's own mappings and settings"}}
+
+
+def replaces(existing: dict | None) -> bool:
+    """Whether the sink's start installs its template or policy over ``existing`` (None: absent).
+    Only an auditseal-managed one of an older template version is replaced."""
+    if existing is None:
+        return True
+    meta = existing.get("_meta") or {}
+    return meta.get("managed_by") == "auditseal" and int(meta.get("template_version") or 1) < TEMPLATE_VERSION
