@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 
 from .sinks.quarantine import Quarantine
 
@@ -79,3 +80,39 @@ def sink_name(text: str) -> str:
     if not re.fullmatch(r"index|archive|archive-p[1-9][0-9]?", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not index, archive or archive-p<k>")
     return text
+
+
+def setup(cfg, overwrite: bool) -> int:
+    """Install the Elasticsearch index management (ILM policies, the @custom component template,
+    the index templates) now, as the index sink's start would; ``overwrite`` replaces what an
+    operator or an older version left, but never the @custom template."""
+    import asyncio
+    import tempfile
+
+    from .metrics import CollectorMetrics
+    from .retention import RetentionPolicy
+
+    if cfg.index.type != "elasticsearch":
+        print(
+            "auditseal-collector: setup: the config's index is not elasticsearch: nothing to install", file=sys.stderr
+        )
+        return 2
+    from .sinks.es.client import make_client
+    from .sinks.es.sink import ElasticsearchIndex
+
+    async def go() -> list[str]:
+        client = make_client(cfg.index)
+        try:
+            with tempfile.TemporaryDirectory() as scratch:
+                sink = ElasticsearchIndex(client, Path(scratch), cfg.retention or RetentionPolicy(), CollectorMetrics())
+                return await sink.install(overwrite=overwrite)
+        finally:
+            await client.close()
+
+    try:
+        wrote = asyncio.run(go())
+    except Exception as exc:  # the boundary: an unreachable cluster or refused credentials
+        print(f"auditseal-collector: setup: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print("installed: " + (", ".join(wrote) if wrote else "nothing (all present; --overwrite to replace)"))
+    return 0

@@ -39,7 +39,7 @@ from .ingest.server import Ingest, IngestSite
 from .integrity import IntegrityMonitor
 from auditseal.audit.proof_index import ProofIndex
 from .journal import upgrade
-from .commands import export, quarantine_command, sink_name
+from .commands import export, quarantine_command, setup, sink_name
 from .fleet import Fleet, Role
 from .journal.local import LocalJournal
 from .journal.nats import NatsJournal
@@ -422,6 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("run", "check-config"):
         sub.add_parser(name).add_argument("--config", "-c", required=True)
+    p_setup = sub.add_parser(
+        "setup", help="install the Elasticsearch ILM policies and index templates now (the index sink does on start)"
+    )
+    p_setup.add_argument("--config", "-c", required=True)
+    p_setup.add_argument("--overwrite", action="store_true", help="replace edited or newer ones (never @custom)")
     p_export = sub.add_parser("export", help="print what the Elasticsearch sink installs, or Kibana objects")
     p_export.add_argument("what", choices=["template", "ilm", "kibana"])
     p_export.add_argument("--config", "-c", help="collector config (its retention policy); default policy without")
@@ -441,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "quarantine":
             return quarantine_command(args, collector_config.load(args.config))
+        if args.command == "setup":
+            return setup(collector_config.load(args.config), args.overwrite)
         if args.command == "export":
             cfg = collector_config.load(args.config) if args.config else None
             return export(args.what, cfg, args.name, args.all)

@@ -363,3 +363,40 @@ def test_a_slow_answer_then_a_rollover_still_stores_each_event_once(es, tmp_path
         await sink.close()
 
     run(go())
+
+
+@pytest.mark.es_faults  # writes the test server's shared templates
+def test_setup_installs_what_is_missing_and_overwrites_on_request(es, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from auditseal.dev import devsetup
+
+    dev = devsetup.setup(tmp_path / "dev")
+    config = yaml.safe_load(dev.collector_config.read_text())
+
+    def setup(*extra):
+        return subprocess.run(
+            [sys.executable, "-m", "collector.main", "setup", "--config", str(dev.collector_config), *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    done = setup()
+    assert done.returncode == 2 and "not elasticsearch" in done.stderr  # the default index is SQLite
+    config["index"] = {"type": "elasticsearch", "hosts": [es.url]}
+    dev.collector_config.write_text(yaml.safe_dump(config))
+    setup()  # whatever an earlier test left, after this everything is there
+    done = setup()
+    assert done.returncode == 0 and done.stdout.strip() == "installed: nothing (all present; --overwrite to replace)"
+    done = setup("--overwrite")
+    assert (
+        done.returncode == 0 and "template/auditseal-audit" in done.stdout and "ilm/auditseal-audit-90d" in done.stdout
+    )
+    config["index"]["hosts"] = ["http://127.0.0.1:1"]
+    dev.collector_config.write_text(yaml.safe_dump(config))
+    done = setup()
+    assert done.returncode == 1 and "setup: ConnectionError" in done.stderr and "Traceback" not in done.stderr
