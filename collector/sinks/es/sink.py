@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import orjson
-from elasticsearch import ApiError, BadRequestError, NotFoundError, TransportError
+from elasticsearch import ApiError, AuthorizationException, BadRequestError, NotFoundError, TransportError
 
 from auditseal.backoff import Backoff
 from auditseal.logs import kv
@@ -78,6 +78,19 @@ class ElasticsearchIndex:
         where it is missing or an older auditseal-managed version (``templates.replaces``), so
         an operator's edits survive restarts; ``overwrite`` replaces them all (``setup``).
         Returns what it wrote."""
+        try:
+            return await self._install(overwrite)
+        except AuthorizationException as exc:
+            if overwrite:
+                raise
+            # A key without the cluster privileges: someone else manages the templates (setup).
+            log.warning(
+                "elasticsearch: templates not checked (no privilege); assuming they are managed elsewhere",
+                extra=kv(error=str(exc)[:200]),
+            )
+            return []
+
+    async def _install(self, overwrite: bool) -> list[str]:
         plan = templates.install_plan(self.retention)
         wrote = []
         for name, body in plan["ilm"].items():
