@@ -99,8 +99,10 @@ class SyslogListener:
                 doc = parse_message(data, now, self.tz)
                 doc["event"]["created"] = created
                 doc["organization"] = {"id": self.source.tenant}
-                doc.setdefault("host", {}).setdefault("name", self.source.host_name)
-                doc["observer"] = {"address": peer} if peer else {}
+                host = doc.setdefault("host", {})
+                # The host the message is about is the one its header names; a relay is the client.
+                host.setdefault("name", host.get("hostname") or self.source.host_name)
+                client(doc, peer)
                 if cut:
                     doc.setdefault("labels", {})["truncated"] = True
                 chunk.events.append(storable(doc))
@@ -221,3 +223,15 @@ def udp_kernel_drops(sock: socket.socket) -> int | None:
 def _split(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def client(doc: dict, peer: str | None) -> None:
+    """The sender of a message (``udp://10.0.0.5:514``): ``client.ip``/``port`` when it has an
+    address, and how it came in ``labels.syslog_transport`` (udp, tcp, tls, unix)."""
+    if not peer:
+        return
+    transport, _, address = peer.partition("://")
+    doc.setdefault("labels", {})["syslog_transport"] = transport
+    host, _, port = address.rpartition(":")
+    if host and port.isdigit():
+        doc["client"] = {"ip": host.strip("[]"), "port": int(port)}

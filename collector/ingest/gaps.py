@@ -46,7 +46,6 @@ def gap_event(
         },
         "organization": {"id": tenant},
         "agent": {"id": own_agent},
-        "observer": {"agent": agent},
         "message": f"sequence gap {first}-{last} from agent {agent} ({'declared' if is_declared else 'undeclared'})",
         "labels": {
             "gap_agent": agent,

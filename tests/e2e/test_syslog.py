@@ -136,6 +136,9 @@ def test_logger_over_every_transport(syslog_pipe):
 
     ssh = one(pipe, lambda d: d.get("process", {}).get("name") == "sshd", "rfc3164/udp")
     assert (ssh["event"]["action"], ssh["user"]["name"], ssh["source"]["ip"]) == ("ssh_login", "alice", "10.0.0.1")
+    # The host is the one the header names; the sender is the client, and how it came a label.
+    assert ssh["host"]["name"] == ssh["host"]["hostname"] and ssh["client"]["ip"] == "127.0.0.1"
+    assert ssh["labels"]["syslog_transport"] == "udp" and "observer" not in ssh
     sd = one(pipe, lambda d: d.get("process", {}).get("name") == "billing", "rfc5424/udp")
     assert sd["log"]["syslog"]["structured_data"]["audit@32473"] == {"actor": "bob"}
     assert sd["log"]["syslog"]["msgid"] == "INV7" and sd["message"] == "invoice voided"
@@ -147,6 +150,7 @@ def test_logger_over_every_transport(syslog_pipe):
     assert one(pipe, lambda d: d.get("process", {}).get("name") == "big", "64 KiB")["message"] == big
     sudo = one(pipe, lambda d: d.get("process", {}).get("name") == "sudo", "unix socket")
     assert (sudo["event"]["action"], sudo["user"]["name"]) == ("sudo_command", "carol")
+    assert sudo["labels"]["syslog_transport"] == "unix" and "client" not in sudo
 
 
 def test_tls_and_a_stalled_client_that_blocks_nobody(syslog_pipe):

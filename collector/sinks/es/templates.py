@@ -27,7 +27,7 @@ IP = {"type": "ip", "ignore_malformed": True}
 CUSTOM = f"{TEMPLATE}@custom"  # the operator's component template: created empty, never touched again
 # Bumped when the templates change: an older auditseal-managed template is then replaced on start;
 # an equal or newer one, or one not managed by auditseal, is left as it is.
-TEMPLATE_VERSION = 2
+TEMPLATE_VERSION = 2  # 2: @custom, ignore_malformed ips, data_stream.*, ecs, labels as keywords
 DATE = {"type": "date"}
 LONG = {"type": "long"}
 
@@ -41,7 +41,11 @@ def _obj(**fields) -> dict:
 MAPPINGS = {
     "dynamic": True,
     "date_detection": False,
-    "dynamic_templates": [{"strings_as_keyword": {"match_mapping_type": "string", "mapping": KEYWORD}}],
+    "dynamic_templates": [
+        # ECS labels are keywords whatever their JSON type (an application's {"n": 7} included).
+        {"labels_as_keyword": {"path_match": "labels.*", "mapping": KEYWORD}},
+        {"strings_as_keyword": {"match_mapping_type": "string", "mapping": KEYWORD}},
+    ],
     "properties": {
         # Nanosecond dates keep the events' microseconds: sorting and ranges agree with
         # the archive and the SQLite index, not just to the millisecond.
