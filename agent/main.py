@@ -226,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         help="check an application's JSON audit lines against the event schema (docs/application-events.md)",
     )
     events.add_argument("files", nargs="+", metavar="FILE")
+    test = sub.add_parser("test", help="check what the agent depends on")
+    test.add_argument("what", choices=["output"], help="output: TLS, certificate, HMAC key and tenants, per collector")
+    test.add_argument("--config", "-c", required=True)
     for name in ("run", "check-config", "status"):
         p = sub.add_parser(name)
         p.add_argument("--config", "-c", required=True)
@@ -243,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "status":
             for warning in preflight.check(cfg, args.config, load_hmac_key):
                 print(f"auditseal-agent: warning: {warning}", file=sys.stderr)
+        if args.command == "test":
+            from . import output_test
+
+            return asyncio.run(output_test.run(cfg, load_hmac_key))
         if args.command == "check-config":
             print(f"{args.config}: ok")
             return 0

@@ -40,6 +40,9 @@ from auditseal.errors import Rejected
 
 VERSION = "1"
 PATH = "/v1/batches"
+# ``auditseal-agent test output``: signed and checked like a batch (certificate, key, MAC, clock,
+# tenants), never stored. The path is part of the signature, so a test cannot pass as a batch.
+TEST_PATH = "/v1/batches/test"
 H_VERSION = "Auditseal-Version"
 H_AGENT = "Auditseal-Agent"
 H_KEY_ID = "Auditseal-Key-Id"
@@ -114,11 +117,20 @@ def encode_body(lines: list[bytes]) -> bytes:
 
 
 def build_headers(
-    *, agent: str, key_id: str, key: bytes, timestamp: int, first_seq: int, last_seq: int, body: bytes, gaps=()
+    *,
+    agent: str,
+    key_id: str,
+    key: bytes,
+    timestamp: int,
+    first_seq: int,
+    last_seq: int,
+    body: bytes,
+    gaps=(),
+    path: str = PATH,
 ) -> dict[str, str]:
     batch = f"{first_seq}-{last_seq}"
     gaps_text = format_gaps(gaps)
-    mac = sign(key, signing_string("POST", PATH, agent, key_id, timestamp, batch, body, gaps_text))
+    mac = sign(key, signing_string("POST", path, agent, key_id, timestamp, batch, body, gaps_text))
     extra = {H_GAPS: gaps_text} if gaps_text else {}
     return {
         **extra,

@@ -22,6 +22,7 @@ from .. import config as collector_config
 from ..journal import Journal, MarkMoved
 from ..journal.own_stream import OwnStream
 from ..metrics import CollectorMetrics
+from .admit import admit
 from .accept import accept
 from .answers import headers_of, status_of
 from .guard import HeaderDeadline
@@ -60,7 +61,27 @@ class Ingest:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.limits.max_body_bytes)
         app.router.add_post(wire.PATH, self.handle_batch)
+        app.router.add_post(wire.TEST_PATH, self.handle_test)
         return app
+
+    async def handle_test(self, request: web.Request) -> web.Response:
+        """``auditseal-agent test output``: every check a batch passes (certificate, key, MAC,
+        clock, limits, each event's tenant and shape), nothing journaled, a precise refusal."""
+        try:
+            identity, header, body = await self._authenticate(request, wire.TEST_PATH)
+            lines, events = wire.split_events(wire.decompress(body, self.limits), self.limits)
+            _, refused = admit(identity, header, lines, events, utc_now_iso(), self.limits.max_event_bytes)
+            if refused:
+                raise Rejected(refused[0].reason, refused[0].message)
+        except Rejected as exc:
+            self.metrics.rejects.labels(exc.reason).inc()
+            log.warning("output test refused", extra=kv(reason=exc.reason, error=str(exc), peer=request.remote))
+            return refusal(exc.reason, str(exc))
+        except ClientGone as gone:
+            return refusal(gone.reason, "request body not received")
+        tenants = sorted({str(e.get("organization", {}).get("id")) for e in events if isinstance(e, dict)})
+        log.info("output test passed", extra=kv(agent=identity.agent_id, tenants=",".join(tenants)))
+        return web.json_response({"ok": True, "agent": identity.agent_id, "key_id": header.key_id, "tenants": tenants})
 
     async def handle_batch(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -98,25 +119,7 @@ class Ingest:
         return response
 
     async def _handle(self, request: web.Request) -> web.Response:
-        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
-        identity = identity_from_der(der) if der else None
-        if identity is None:
-            raise Rejected("bad_certificate", "client certificate names no agent")
-        header = wire.parse_headers(request.headers)
-        if header.agent != identity.agent_id:
-            raise Rejected("agent_mismatch", f"{wire.H_AGENT} is not the certificate's agent")
-        if request.content_length is None:
-            raise Rejected("length_required", "Content-Length is required")
-        if request.content_length > self.limits.max_body_bytes:
-            raise Rejected("body_too_large", f"body of {request.content_length} bytes > {self.limits.max_body_bytes}")
-        wire.check_skew(header, time.time(), self.limits)
-        key = self._keys.get(header.agent, {}).get(header.key_id)
-        if key is None:
-            raise Rejected("unknown_key", f"unknown key id {header.key_id!r} for this agent")
-        body = await self._read_body(request)
-        self.metrics.bytes.inc(len(body))
-        wire.verify_signature(key, header, body)
+        identity, header, body = await self._authenticate(request, wire.PATH)
         lines, events = wire.split_events(wire.decompress(body, self.limits), self.limits)
         ingested = utc_now_iso()
         marks = self.journal.marks
@@ -170,6 +173,30 @@ class Ingest:
         self.metrics.events.inc(acceptance.accepted)
         self.metrics.duplicates.inc(acceptance.duplicates)
         return web.json_response(acceptance.answer())
+
+    async def _authenticate(self, request: web.Request, path: str):
+        """The sender's identity, the batch header and the body, once the certificate, key,
+        clock, size and MAC are right; ``Rejected`` with the reason otherwise."""
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+        identity = identity_from_der(der) if der else None
+        if identity is None:
+            raise Rejected("bad_certificate", "client certificate names no agent")
+        header = wire.parse_headers(request.headers)
+        if header.agent != identity.agent_id:
+            raise Rejected("agent_mismatch", f"{wire.H_AGENT} is not the certificate's agent")
+        if request.content_length is None:
+            raise Rejected("length_required", "Content-Length is required")
+        if request.content_length > self.limits.max_body_bytes:
+            raise Rejected("body_too_large", f"body of {request.content_length} bytes > {self.limits.max_body_bytes}")
+        wire.check_skew(header, time.time(), self.limits)
+        key = self._keys.get(header.agent, {}).get(header.key_id)
+        if key is None:
+            raise Rejected("unknown_key", f"unknown key id {header.key_id!r} for this agent")
+        body = await self._read_body(request)
+        self.metrics.bytes.inc(len(body))
+        wire.verify_signature(key, header, body, path)
+        return identity, header, body
 
     async def _read_body(self, request: web.Request) -> bytes:
         try:
