@@ -18,7 +18,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from auditseal import logs, runtime, sdnotify, tls, version_text
-from auditseal.errors import Halt
+from auditseal.errors import ConfigError, Halt
 from auditseal.formats.crypto import SegmentCipher
 from auditseal.formats.note import NoteError, Signer
 from auditseal.logs import kv
@@ -55,6 +55,23 @@ from .sinks.sealer_state import FileState, KvState
 
 STOP_SECONDS = 8.0  # SIGTERM to exit, at most (the stop bound the README promises is 10 s)
 log = logging.getLogger("auditseal.collector")
+
+
+def reload(config_path: str, ingest: Ingest) -> None:
+    """SIGHUP: re-read what can change without a restart (agents' HMAC keys, the log level).
+    A config or key file that does not load is refused and the running one kept. Everything
+    else (listeners, storage, rules) needs a restart; admin tokens are looked up on every call."""
+    sdnotify.notify("RELOADING=1")
+    try:
+        new = collector_config.load(config_path)
+        keys = load_hmac_keys(new.ingest.hmac_keys_file)
+    except (ConfigError, Halt) as exc:
+        log.error("reload refused; keeping the running config", extra=kv(error=str(exc)))
+    else:
+        ingest.replace_keys(keys)
+        logs.setup(new.log_level)
+        log.info("reloaded", extra=kv(agents=len(keys), keys=sum(len(k) for k in keys.values())))
+    sdnotify.notify("READY=1")
 
 
 def load_hmac_keys(path: Path) -> dict[str, dict[str, bytes]]:
@@ -149,7 +166,9 @@ def alerting_parts(cfg: collector_config.CollectorConfig, config_path) -> tuple[
     return load_rules(cfg.alerting.rules_dir, frozenset(cfg.alerting.channels)), channels
 
 
-async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict) -> None:
+async def run(
+    cfg: collector_config.CollectorConfig, rules: list, channels: dict, config_path: str | None = None
+) -> None:
     metrics = CollectorMetrics()
     tls_refusals.install(metrics.tls_refusals)
     data = cfg.collector.data_dir
@@ -333,6 +352,8 @@ async def run(cfg: collector_config.CollectorConfig, rules: list, channels: dict
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if config_path is not None:
+        loop.add_signal_handler(signal.SIGHUP, lambda: reload(config_path, ingest))
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
     halted = None
@@ -463,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.journal.type == "local":
             lock = DataDirLock(cfg.collector.data_dir)
             lock.acquire()  # a second collector on the same data would corrupt both
-        asyncio.run(run(cfg, rules, channels))
+        asyncio.run(run(cfg, rules, channels, args.config))
         return 0
     except Halt as exc:
         print(f"auditseal-collector: {exc}", file=sys.stderr)

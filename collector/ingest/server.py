@@ -58,6 +58,10 @@ class Ingest:
         self.metrics = metrics
         self._agent_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
+    def replace_keys(self, hmac_keys: dict[str, dict[str, bytes]]) -> None:
+        """New agents' keys (SIGHUP): requests from here on are checked against them."""
+        self._keys = hmac_keys
+
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.limits.max_body_bytes)
         app.router.add_post(wire.PATH, self.handle_batch)
