@@ -443,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("run", "check-config"):
         sub.add_parser(name).add_argument("--config", "-c", required=True)
+    p_test = sub.add_parser("test", help="check what the collector depends on")
+    p_test.add_argument("what", choices=["output"], help="output: the archive and the index, reached and usable")
+    p_test.add_argument("--config", "-c", required=True)
     p_setup = sub.add_parser(
         "setup", help="install the Elasticsearch ILM policies and index templates now (the index sink does on start)"
     )
@@ -467,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "quarantine":
             return quarantine_command(args, collector_config.load(args.config))
+        if args.command == "test":
+            from . import output_test
+
+            return output_test.run(collector_config.load(args.config))
         if args.command == "setup":
             return setup(collector_config.load(args.config), args.overwrite)
         if args.command == "export":

@@ -400,3 +400,46 @@ def test_setup_installs_what_is_missing_and_overwrites_on_request(es, tmp_path):
     dev.collector_config.write_text(yaml.safe_dump(config))
     done = setup()
     assert done.returncode == 1 and "setup: ConnectionError" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.es_faults  # reads the test server's shared templates
+def test_collector_test_output_checks_archive_and_index(es, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from auditseal.dev import devsetup
+
+    dev = devsetup.setup(tmp_path / "dev")
+
+    def check():
+        return subprocess.run(
+            [sys.executable, "-m", "collector.main", "test", "output", "--config", str(dev.collector_config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    done = check()  # the defaults: a local archive and a SQLite index under data_dir
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("ok    archive (local): ") and "ok    index (sqlite): " in done.stdout
+    config = yaml.safe_load(dev.collector_config.read_text())
+    config["index"] = {"type": "elasticsearch", "hosts": [es.url]}
+    dev.collector_config.write_text(yaml.safe_dump(config))
+    es.templates.pop(templates.TEMPLATE, None)  # as on a cluster the collector never started on
+    done = check()
+    assert done.returncode == 1 and "FAIL  index (elasticsearch" in done.stdout
+    assert f"missing template {templates.TEMPLATE}" in done.stdout and "auditseal-collector setup" in done.stdout
+    subprocess.run(
+        [sys.executable, "-m", "collector.main", "setup", "--config", str(dev.collector_config)],
+        check=True,
+        capture_output=True,
+    )
+    done = check()
+    assert done.returncode == 0 and "templates and ILM policies present" in done.stdout, done.stdout
+    config["index"]["hosts"] = ["http://127.0.0.1:1"]
+    dev.collector_config.write_text(yaml.safe_dump(config))
+    done = check()
+    assert done.returncode == 1 and "FAIL  index (elasticsearch): ConnectionError" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
