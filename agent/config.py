@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
+import glob
 import zoneinfo
 
 from pydantic import Field, field_validator, model_validator
 
-from auditseal.config import Listen, StrictModel, load_config
+from auditseal.config import Listen, StrictModel, read_yaml, validate
 from auditseal.formats.storable import TENANT_RE
 
 TENANT_PATTERN = TENANT_RE.pattern
@@ -130,8 +131,19 @@ class OutputConfig(StrictModel):
     backoff: BackoffConfig = BackoffConfig()
 
 
+class InputsFile(StrictModel):
+    """A drop-in file of ``include_inputs``: more inputs, nothing else."""
+
+    inputs: list[InputConfig] = Field(min_length=1)
+
+
 class AgentConfig(StrictModel):
     agent: AgentIdentity
+    include_inputs: str | None = Field(
+        None,
+        description="glob of drop-in files (relative to this file's folder), each with an inputs: list, "
+        "as Filebeat's inputs.d: packages and config management add inputs without editing this file",
+    )
     inputs: list[InputConfig] = Field(min_length=1)
     spool: SpoolConfig = SpoolConfig()
     batch: BatchConfig = BatchConfig()
@@ -149,4 +161,17 @@ class AgentConfig(StrictModel):
 
 
 def load(path: str | Path) -> AgentConfig:
-    return load_config(AgentConfig, path)
+    """The config, with the inputs of its drop-in files (``include_inputs``) after its own; an
+    error in a drop-in names that file and line."""
+    main = Path(path)
+    data, lines = read_yaml(main)
+    pattern = data.get("include_inputs") if isinstance(data, dict) else None
+    if isinstance(pattern, str) and pattern:
+        full = pattern if Path(pattern).is_absolute() else str(main.parent / pattern)
+        for name in sorted(glob.glob(full)):
+            extra, extra_lines = read_yaml(Path(name))
+            validate(InputsFile, extra, extra_lines, name)  # its own errors, its own lines
+            if not isinstance(data.get("inputs"), list):
+                data["inputs"] = []
+            data["inputs"] = [*data["inputs"], *extra["inputs"]]
+    return validate(AgentConfig, data, lines, str(path))

@@ -194,8 +194,8 @@ def validate(model: type[M], data: Any, lines: dict[tuple, int], file: str) -> M
         raise ConfigError(file, _line_for(loc, lines), key, message) from None
 
 
-def load_config(model: type[M], path: str | Path) -> M:
-    """Read, parse and validate a YAML config file; relative paths in it stay as written."""
+def read_yaml(path: str | Path) -> tuple[Any, dict[tuple, int]]:
+    """A config file's data and the line of each key path; ``ConfigError`` when unreadable."""
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -204,8 +204,13 @@ def load_config(model: type[M], path: str | Path) -> M:
     except UnicodeDecodeError as exc:
         line = Path(path).read_bytes()[: exc.start].count(b"\n") + 1
         raise ConfigError(file, line, "(file)", f"not UTF-8 (byte {exc.start})") from None
-    data, lines = parse_yaml(text, file)
-    return validate(model, data, lines, file)
+    return parse_yaml(text, file)
+
+
+def load_config(model: type[M], path: str | Path) -> M:
+    """Read, parse and validate a YAML config file; relative paths in it stay as written."""
+    data, lines = read_yaml(path)
+    return validate(model, data, lines, str(path))
 
 
 def check_listen(value: str) -> str:

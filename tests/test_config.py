@@ -173,3 +173,29 @@ def test_every_command_says_its_version(module, program):
 
     done = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith(f"{program} {version('auditseal')} (Python 3."), done
+
+
+def test_drop_in_input_files_add_inputs_and_their_errors_name_their_own_file(tmp_path):
+    from agent.config import load as load_agent
+
+    (tmp_path / "agent.d").mkdir()
+    (tmp_path / "agent.d" / "10-nginx.yaml").write_text(
+        "inputs:\n  - type: file\n    name: nginx\n    paths: [/var/log/nginx/audit.jsonl]\n    tenant: acme\n"
+    )
+    (tmp_path / "agent.d" / "20-auth.yaml").write_text(
+        "inputs:\n  - {type: file, name: auth, paths: [/var/log/auth.log], format: auth, tenant: acme}\n"
+    )
+    (tmp_path / "agent.d" / "notes.txt").write_text("not matched by the glob")
+    main = tmp_path / "agent.yaml"
+    main.write_text(AGENT.replace("agent:\n", "include_inputs: agent.d/*.yaml\nagent:\n", 1))
+    cfg = load_agent(main)
+    assert [i.name for i in cfg.inputs] == ["app", "nginx", "auth"]
+    bad = tmp_path / "agent.d" / "30-bad.yaml"
+    bad.write_text("inputs:\n  - type: file\n    name: x\n    pathz: [/x]\n")
+    with pytest.raises(ConfigError) as exc:
+        load_agent(main)
+    assert str(exc.value).startswith(f"{bad}:4: inputs.0.pathz: unknown key")
+    bad.write_text("inputs:\n  - {type: file, name: nginx, paths: [/y]}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_agent(main)
+    assert "input names must be unique: nginx" in str(exc.value)
