@@ -50,3 +50,36 @@ def test_one_scrape_after_start_shows_current_state(pipeline):
     assert agent['auditseal_agent_batches_total{result="connection_error"}'] == 0
     assert any(n.startswith("auditseal_agent_build_info{") for n in agent) and "process_resident_memory_bytes" in agent
     assert "_created" not in scrape(f"http://127.0.0.1:{pipeline.agent_metrics_port}")
+
+
+def lint(text: str) -> list[str]:
+    """What promtool check metrics objects to, for the rules that apply here: the exposition
+    parses; names are snake_case with a unit or _total where due; every family has HELP."""
+    import re
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    problems = []
+    for family in text_string_to_metric_families(text):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", family.name):
+            problems.append(f"{family.name}: not snake_case")
+        if not family.documentation:
+            problems.append(f"{family.name}: no HELP")
+        if family.type == "counter" and not all(s.name.endswith("_total") for s in family.samples):
+            problems.append(f"{family.name}: counter samples must end in _total")
+        if family.type == "gauge" and family.name.endswith("_total"):
+            problems.append(f"{family.name}: a gauge named _total")
+        if family.type == "histogram" and not any(s.name.endswith("_bucket") for s in family.samples):
+            problems.append(f"{family.name}: histogram without buckets")
+        if re.search(r"_(ms|millis|milliseconds|kb|mb|percent)(_|$)", family.name):
+            problems.append(f"{family.name}: use base units (seconds, bytes, ratio)")
+    return problems
+
+
+def test_the_exposition_passes_the_naming_rules(pipeline):
+    pipeline.start_collector()
+    pipeline.start_agent()
+    pipeline.write_events(0, 10)
+    pipeline.wait_indexed(10)
+    assert lint(scrape(pipeline.setup.admin_url)) == []
+    assert lint(scrape(f"http://127.0.0.1:{pipeline.agent_metrics_port}")) == []
