@@ -256,23 +256,27 @@ def test_items_deferred_past_the_retry_budget_fail_the_batch_then_replay_once(es
     run(go())
 
 
+def batch_with_one_changed(t: str, n: int, which: int, fields: dict) -> list:
+    """One journal batch of ``n`` events for tenant ``t``, event ``which`` given ``fields``."""
+    from auditseal.formats.records import Record
+    from collector.journal import decode_batch, encode_batch
+
+    batches = journal_batches([(t, n)])
+    position, record = batches[0][0]
+    meta, lines = decode_batch(record.payload)
+    lines[which] = orjson.dumps({**orjson.loads(lines[which]), **fields})
+    payload = encode_batch(meta, lines)
+    return [(position, Record(record.offset, record.offset + 17 + len(payload), 1, record.seq, payload))]
+
+
 @pytest.mark.es_faults  # reads the test server's _ignored bookkeeping
 def test_a_host_name_where_an_address_belongs_is_indexed_not_dead_lettered(es, tmp_path):
     """sshd with UseDNS writes host names where addresses go: the template's ignore_malformed
     indexes such a document (the value kept in _source, the field in _ignored)."""
     t = tenant()
-    batches = journal_batches([(t, 5)])
-    _, record = batches[0][0]
-    from auditseal.formats.records import Record
-    from collector.journal import decode_batch, encode_batch
-
-    meta, lines = decode_batch(record.payload)
-    doc = orjson.loads(lines[2])
-    doc["source"] = {"ip": "host-7.example.org"}
-    doc["related"] = {"ip": ["host-7.example.org"]}
-    lines[2] = orjson.dumps(doc)
-    payload = encode_batch(meta, lines)
-    odd = [(batches[0][0][0], Record(record.offset, record.offset + 17 + len(payload), 1, record.seq, payload))]
+    odd = batch_with_one_changed(
+        t, 5, 2, {"source": {"ip": "host-7.example.org"}, "related": {"ip": ["host-7.example.org"]}}
+    )
 
     async def go():
         sink, _ = make_sink(es, tmp_path)
@@ -290,18 +294,8 @@ def test_a_host_name_where_an_address_belongs_is_indexed_not_dead_lettered(es, t
 
 def test_a_mapping_error_dead_letters_that_event_and_keeps_its_neighbours(es, tmp_path):
     t = tenant()
-    batches = journal_batches([(t, 20)])
-    _, record = batches[0][0]
     # Event 7 carries a process.pid that is no number: Elasticsearch refuses that document (400).
-    from auditseal.formats.records import Record
-    from collector.journal import decode_batch, encode_batch
-
-    meta, lines = decode_batch(record.payload)
-    doc = orjson.loads(lines[6])
-    doc["process"] = {"pid": "not-a-number"}
-    lines[6] = orjson.dumps(doc)
-    payload = encode_batch(meta, lines)
-    bad = [(batches[0][0][0], Record(record.offset, record.offset + 17 + len(payload), 1, record.seq, payload))]
+    bad = batch_with_one_changed(t, 20, 6, {"process": {"pid": "not-a-number"}})
 
     async def go():
         sink, metrics = make_sink(es, tmp_path)
