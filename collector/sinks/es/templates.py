@@ -36,6 +36,8 @@ def _obj(**fields) -> dict:
     return {"properties": fields}
 
 
+ENDPOINT = _obj(ip=IP, port=LONG, address=KEYWORD, domain=KEYWORD)  # ECS source.* and destination.*
+
 # ECS fields the agent and collector produce; anything else is mapped dynamically
 # (strings as keyword), so a new field never costs an event.
 MAPPINGS = {
@@ -77,8 +79,8 @@ MAPPINGS = {
             audit=_obj(name=KEYWORD, id=KEYWORD),
         ),
         "group": _obj(name=KEYWORD, id=KEYWORD),
-        "source": _obj(ip=IP, port=LONG, address=KEYWORD, domain=KEYWORD),
-        "destination": _obj(ip=IP, port=LONG, address=KEYWORD, domain=KEYWORD),
+        "source": ENDPOINT,
+        "destination": ENDPOINT,
         "related": _obj(ip=IP, user=KEYWORD, hosts=KEYWORD),
         # Elastic's data stream fields: constant per template, so no document needs to carry them.
         "data_stream": _obj(
