@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= run
 
-.PHONY: install test-deps lint run stop cluster cluster-stop test soak fuzz bench test-es-real s3-up s3-down clean packages
+.PHONY: install test-deps lint run stop cluster cluster-stop test soak fuzz bench test-es-real test-kibana-real s3-up s3-down clean packages
 
 install: $(VENV)/.installed
 
@@ -66,6 +66,12 @@ soak: test-deps install
 test-es-real: install
 	@test -n "$(ES_URL)" || { echo "give ES_URL=http://host:9200"; exit 2; }
 	ES_URL=$(ES_URL) $(BIN)/pytest -q -o addopts='' -m 'not es_faults and not slow' tests/test_es_sink.py tests/test_query_contract.py
+
+# The Kibana objects imported into a real Kibana 8.x: make test-kibana-real KIBANA_URL=http://host:5601
+# (KIBANA_API_KEY, or KIBANA_USERNAME and KIBANA_PASSWORD, when it needs credentials).
+test-kibana-real: install
+	@test -n "$(KIBANA_URL)" || { echo "give KIBANA_URL=http://host:5601"; exit 2; }
+	KIBANA_URL=$(KIBANA_URL) $(BIN)/pytest -q -o addopts='' -m kibana_real tests/test_kibana_real.py
 
 # A local Ceph RADOS Gateway (S3 with Object Lock) on 127.0.0.1:7480, for trying the S3 archive.
 s3-up:

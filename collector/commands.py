@@ -82,37 +82,67 @@ def sink_name(text: str) -> str:
     return text
 
 
-def setup(cfg, overwrite: bool) -> int:
-    """Install the Elasticsearch index management (ILM policies, the @custom component template,
-    the index templates) now, as the index sink's start would; ``overwrite`` replaces what an
-    operator or an older version left, but never the @custom template."""
+def setup(cfg, args) -> int:
+    """Install now what the index sink installs on start (ILM policies, the @custom component
+    template, the index templates; ``--ilm``/``--templates`` for one part) and, with
+    ``--kibana URL``, the Kibana objects. ``--overwrite`` replaces what an operator or an older
+    version left (never @custom); without it existing objects are kept."""
     import asyncio
+
+    parts = {"ilm": args.ilm, "templates": args.templates}
+    if not any(parts.values()) and not args.kibana:
+        parts = {"ilm": True, "templates": True}
+    index = cfg.index if cfg.index.type == "elasticsearch" else None
+    if any(parts.values()) and index is None:
+        print(
+            "auditseal-collector: setup: the config's index is not elasticsearch: no templates or ILM to install",
+            file=sys.stderr,
+        )
+        return 2
+    status = 0
+    if any(parts.values()):
+        try:
+            wrote = asyncio.run(_install_index(cfg, args.overwrite, parts))
+        except Exception as exc:  # the boundary: an unreachable cluster or refused credentials
+            print(f"auditseal-collector: setup: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        what = ", ".join(wrote) if wrote else "nothing (all present; --overwrite to replace)"
+        print(f"elasticsearch: installed {what}")
+    if args.kibana:
+        status = _install_kibana(args.kibana, index, args.overwrite, args.space)
+    return status
+
+
+async def _install_index(cfg, overwrite: bool, parts: dict) -> list[str]:
     import tempfile
 
     from .metrics import CollectorMetrics
     from .retention import RetentionPolicy
-
-    if cfg.index.type != "elasticsearch":
-        print(
-            "auditseal-collector: setup: the config's index is not elasticsearch: nothing to install", file=sys.stderr
-        )
-        return 2
     from .sinks.es.client import make_client
     from .sinks.es.sink import ElasticsearchIndex
 
-    async def go() -> list[str]:
-        client = make_client(cfg.index)
-        try:
-            with tempfile.TemporaryDirectory() as scratch:
-                sink = ElasticsearchIndex(client, Path(scratch), cfg.retention or RetentionPolicy(), CollectorMetrics())
-                return await sink.install(overwrite=overwrite)
-        finally:
-            await client.close()
+    client = make_client(cfg.index)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            sink = ElasticsearchIndex(client, Path(scratch), cfg.retention or RetentionPolicy(), CollectorMetrics())
+            return await sink.install(overwrite=overwrite, ilm=parts["ilm"], index_templates=parts["templates"])
+    finally:
+        await client.close()
+
+
+def _install_kibana(url: str, index_cfg, overwrite: bool, space: str | None) -> int:
+    import asyncio
+
+    from .sinks.es.kibana_import import KibanaError, import_objects
 
     try:
-        wrote = asyncio.run(go())
-    except Exception as exc:  # the boundary: an unreachable cluster or refused credentials
-        print(f"auditseal-collector: setup: {type(exc).__name__}: {exc}", file=sys.stderr)
+        result = asyncio.run(import_objects(url, index_cfg, overwrite, space))
+    except KibanaError as exc:
+        print(f"auditseal-collector: setup: kibana: {exc}", file=sys.stderr)
         return 1
-    print("installed: " + (", ".join(wrote) if wrote else "nothing (all present; --overwrite to replace)"))
-    return 0
+    print(f"kibana {result.version}: installed " + (", ".join(result.installed) or "nothing"))
+    if result.kept:
+        print("kibana: kept (present; --overwrite to replace): " + ", ".join(result.kept))
+    for failure in result.failed:
+        print(f"auditseal-collector: setup: kibana: {failure}", file=sys.stderr)
+    return 1 if result.failed else 0

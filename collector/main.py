@@ -447,9 +447,15 @@ def main(argv: list[str] | None = None) -> int:
     p_test.add_argument("what", choices=["output"], help="output: the archive and the index, reached and usable")
     p_test.add_argument("--config", "-c", required=True)
     p_setup = sub.add_parser(
-        "setup", help="install the Elasticsearch ILM policies and index templates now (the index sink does on start)"
+        "setup",
+        help="install the Elasticsearch ILM policies and index templates (the index sink does on start) "
+        "and, with --kibana, the Kibana objects; with no selector, templates and ILM",
     )
     p_setup.add_argument("--config", "-c", required=True)
+    p_setup.add_argument("--templates", action="store_true", help="the index templates (and the @custom component)")
+    p_setup.add_argument("--ilm", action="store_true", help="the ILM policies")
+    p_setup.add_argument("--kibana", metavar="URL", help="the data view, searches and dashboard, into this Kibana")
+    p_setup.add_argument("--space", help="a Kibana space id (default: the default space)")
     p_setup.add_argument("--overwrite", action="store_true", help="replace edited or newer ones (never @custom)")
     p_export = sub.add_parser("export", help="print what the Elasticsearch sink installs, or Kibana objects")
     p_export.add_argument("what", choices=["template", "ilm", "kibana"])
@@ -475,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return output_test.run(collector_config.load(args.config))
         if args.command == "setup":
-            return setup(collector_config.load(args.config), args.overwrite)
+            return setup(collector_config.load(args.config), args)
         if args.command == "export":
             cfg = collector_config.load(args.config) if args.config else None
             return export(args.what, cfg, args.name, args.all)

@@ -385,7 +385,10 @@ def test_setup_installs_what_is_missing_and_overwrites_on_request(es, tmp_path):
     dev.collector_config.write_text(yaml.safe_dump(config))
     setup()  # whatever an earlier test left, after this everything is there
     done = setup()
-    assert done.returncode == 0 and done.stdout.strip() == "installed: nothing (all present; --overwrite to replace)"
+    assert (
+        done.returncode == 0
+        and done.stdout.strip() == "elasticsearch: installed nothing (all present; --overwrite to replace)"
+    )
     done = setup("--overwrite")
     assert (
         done.returncode == 0 and "template/auditseal-audit" in done.stdout and "ilm/auditseal-audit-90d" in done.stdout

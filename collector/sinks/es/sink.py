@@ -73,13 +73,13 @@ class ElasticsearchIndex:
         cursor = self.state_dir / "cursor.json"
         return Cursor.decode(orjson.loads(cursor.read_bytes())) if cursor.exists() else None
 
-    async def install(self, overwrite: bool = False) -> list[str]:
+    async def install(self, overwrite: bool = False, ilm: bool = True, index_templates: bool = True) -> list[str]:
         """ILM policies, the ``@custom`` component template and the index templates, each only
         where it is missing or an older auditseal-managed version (``templates.replaces``), so
-        an operator's edits survive restarts; ``overwrite`` replaces them all (``setup``).
-        Returns what it wrote."""
+        an operator's edits survive restarts; ``overwrite`` replaces them all (``setup``, which
+        can also ask for only the policies or only the templates). Returns what it wrote."""
         try:
-            return await self._install(overwrite)
+            return await self._install(overwrite, ilm, index_templates)
         except AuthorizationException as exc:
             if overwrite:
                 raise
@@ -90,14 +90,16 @@ class ElasticsearchIndex:
             )
             return []
 
-    async def _install(self, overwrite: bool) -> list[str]:
+    async def _install(self, overwrite: bool, ilm: bool, index_templates: bool) -> list[str]:
         plan = templates.install_plan(self.retention)
-        wrote = []
-        for name, body in plan["ilm"].items():
+        wrote: list[str] = []
+        for name, body in plan["ilm"].items() if ilm else ():
             existing = await self._existing(self.client.ilm.get_lifecycle(name=name), name, "policy")
             if overwrite or templates.replaces(existing):
                 await self.client.ilm.put_lifecycle(name=name, policy=body["policy"])
                 wrote.append(f"ilm/{name}")
+        if not index_templates:
+            return wrote
         try:
             await self.client.cluster.put_component_template(
                 name=templates.CUSTOM, create=True, **templates.custom_component()
