@@ -10,7 +10,7 @@ import zoneinfo
 
 from pydantic import Field, field_validator, model_validator
 
-from auditseal.config import Listen, StrictModel, read_yaml, validate
+from auditseal.config import Listen, StrictModel, read_with_dropins, read_yaml, validate
 from auditseal.formats.storable import TENANT_RE
 
 TENANT_PATTERN = TENANT_RE.pattern
@@ -160,11 +160,12 @@ class AgentConfig(StrictModel):
         return self
 
 
-def load(path: str | Path) -> AgentConfig:
-    """The config, with the inputs of its drop-in files (``include_inputs``) after its own; an
-    error in a drop-in names that file and line."""
+def load(path: str | Path, config_dir: str | Path | None = None) -> AgentConfig:
+    """The config merged with the drop-ins of ``config_dir`` (``--config-dir``: any keys; more
+    ``inputs`` append), then the inputs of ``include_inputs`` files after its own; an error in a
+    drop-in names that file and line."""
     main = Path(path)
-    data, lines = read_yaml(main)
+    data, lines = read_with_dropins(main, config_dir, appendable={("inputs",)})
     pattern = data.get("include_inputs") if isinstance(data, dict) else None
     if isinstance(pattern, str) and pattern:
         full = pattern if Path(pattern).is_absolute() else str(main.parent / pattern)

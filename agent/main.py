@@ -95,7 +95,7 @@ class AgentFailed(Exception):
     """A pipeline task died: exit non-zero so the service manager restarts the agent."""
 
 
-async def run(config_path: str, cfg: agent_config.AgentConfig) -> None:
+async def run(config_path: str, cfg: agent_config.AgentConfig, config_dir: str | None = None) -> None:
     """Run until SIGTERM/SIGINT; SIGHUP re-reads the config and rebuilds the pipeline.
 
     A reload stops inputs, flushes the spool and stops the shipper exactly as a shutdown
@@ -107,7 +107,7 @@ async def run(config_path: str, cfg: agent_config.AgentConfig) -> None:
         while await run_pipeline(cfg, metrics) == "reload":
             sdnotify.notify("RELOADING=1")
             try:
-                new = agent_config.load(config_path)
+                new = agent_config.load(config_path, config_dir)
                 load_hmac_key(new.output.hmac_key_file)
                 if (new.agent.id, new.agent.state_dir) != (cfg.agent.id, cfg.agent.state_dir):
                     raise Halt("agent.id and agent.state_dir change only with a restart")
@@ -217,6 +217,9 @@ async def dry_run(cfg: agent_config.AgentConfig) -> None:
     out.flush()
 
 
+CONFIG_DIR_HELP = "a folder of drop-in *.yaml files merged into the config (inputs append; other keys once)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auditseal-agent")
     parser.add_argument("--version", action="version", version=version_text("auditseal-agent"))
@@ -229,9 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     test = sub.add_parser("test", help="check what the agent depends on")
     test.add_argument("what", choices=["output"], help="output: TLS, certificate, HMAC key and tenants, per collector")
     test.add_argument("--config", "-c", required=True)
+    test.add_argument("--config-dir", help=CONFIG_DIR_HELP)
     for name in ("run", "check-config", "status"):
         p = sub.add_parser(name)
         p.add_argument("--config", "-c", required=True)
+        p.add_argument("--config-dir", help=CONFIG_DIR_HELP)
         if name == "run":
             p.add_argument("--dry-run", action="store_true", help="print events, ship and commit nothing")
         if name == "status":
@@ -242,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return check_files(args.files)
     try:
-        cfg = agent_config.load(args.config)
+        cfg = agent_config.load(args.config, args.config_dir)
         if args.command != "status":
             for warning in preflight.check(cfg, args.config, load_hmac_key):
                 print(f"auditseal-agent: warning: {warning}", file=sys.stderr)
@@ -262,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         logs.setup(cfg.log_level)
         runtime.tune_gc()
-        asyncio.run(dry_run(cfg) if args.dry_run else run(args.config, cfg))
+        asyncio.run(dry_run(cfg) if args.dry_run else run(args.config, cfg, args.config_dir))
         return 0
     except Halt as exc:
         print(f"auditseal-agent: {exc}", file=sys.stderr)

@@ -7,6 +7,11 @@ Values may name environment variables, as Filebeat's and Vector's configs do: ``
 ``${VAR:-default}`` for a default when it is unset or empty; ``$${`` writes a literal ``${``. An
 unset variable without a default is an error at its line. YAML merge keys (``<<: *base``) are
 supported; keys written beside them win.
+
+A config directory (``--config-dir``, as Vector's) adds drop-in files: every ``*.yaml``/``*.yml``
+in it, in name order, merged into the main file. Mappings merge key by key; a list a program
+declares appendable (the agent's ``inputs``) grows; any other key set twice is an error naming
+both places, so no file silently overrides another.
 """
 
 from __future__ import annotations
@@ -152,7 +157,7 @@ def line_of(path: str | Path, key: tuple) -> int | None:
     return _line_for(key, lines)
 
 
-def _line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:
+def _line_for(loc: tuple, lines: dict[tuple, Any]) -> Any:
     loc = tuple(loc)
     while loc:
         if loc in lines:
@@ -178,7 +183,59 @@ def _data_path(data: Any, loc: tuple) -> tuple:
     return tuple(path)
 
 
-def validate(model: type[M], data: Any, lines: dict[tuple, int], file: str) -> M:
+Lines = dict[tuple, Any]  # key path → line in the main file, or (file, line) for a drop-in's
+
+
+def _where(found: Any, file: str) -> tuple[str, int | None]:
+    return found if isinstance(found, tuple) else (file, found)
+
+
+def merge_dropin(
+    data: dict, lines: Lines, file: str, extra: dict, extra_lines: dict[tuple, int], extra_file: str, appendable=()
+) -> None:
+    """Merge one drop-in file's data into ``data`` (in place), its key lines into ``lines``."""
+
+    def merge(into: dict, add: dict, path: tuple) -> None:
+        for key, value in add.items():
+            here = path + (key,)
+            if key not in into:
+                into[key] = value
+                for loc, line in extra_lines.items():
+                    if loc[: len(here)] == here:
+                        lines[loc] = (extra_file, line)
+            elif isinstance(into[key], dict) and isinstance(value, dict):
+                merge(into[key], value, here)
+            elif here in appendable and isinstance(into[key], list) and isinstance(value, list):
+                offset = len(into[key])
+                into[key] = [*into[key], *value]
+                for loc, line in extra_lines.items():
+                    if loc[: len(here)] == here and len(loc) > len(here) and isinstance(loc[len(here)], int):
+                        lines[here + (loc[len(here)] + offset,) + loc[len(here) + 1 :]] = (extra_file, line)
+            else:
+                first_file, first_line = _where(_line_for(here, lines), file)
+                key_text = ".".join(str(p) for p in here)
+                raise ConfigError(
+                    extra_file, extra_lines.get(here), key_text, f"already set in {first_file}:{first_line}"
+                )
+
+    merge(data, extra, ())
+
+
+def read_with_dropins(path: str | Path, config_dir: str | Path | None, appendable=()) -> tuple[Any, Lines]:
+    """The main file merged with every drop-in of ``config_dir`` (name order)."""
+    data, lines = read_yaml(path)
+    if config_dir is None:
+        return data, lines
+    folder = Path(config_dir)
+    if not folder.is_dir():
+        raise ConfigError(str(folder), None, "(config dir)", "not a directory")
+    for extra_path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        extra, extra_lines = read_yaml(extra_path)
+        merge_dropin(data, lines, str(path), extra, extra_lines, str(extra_path), appendable)
+    return data, lines
+
+
+def validate(model: type[M], data: Any, lines: Lines, file: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -191,7 +248,8 @@ def validate(model: type[M], data: Any, lines: dict[tuple, int], file: str) -> M
         more = len(errors) - 1
         if more:
             message += f" (and {more} more error{'s' if more > 1 else ''})"
-        raise ConfigError(file, _line_for(loc, lines), key, message) from None
+        where_file, line = _where(_line_for(loc, lines), file)
+        raise ConfigError(where_file, line, key, message) from None
 
 
 def read_yaml(path: str | Path) -> tuple[Any, dict[tuple, int]]:
@@ -207,9 +265,10 @@ def read_yaml(path: str | Path) -> tuple[Any, dict[tuple, int]]:
     return parse_yaml(text, file)
 
 
-def load_config(model: type[M], path: str | Path) -> M:
-    """Read, parse and validate a YAML config file; relative paths in it stay as written."""
-    data, lines = read_yaml(path)
+def load_config(model: type[M], path: str | Path, config_dir: str | Path | None = None, appendable=()) -> M:
+    """Read, parse and validate a YAML config file (and the drop-ins of ``config_dir``);
+    relative paths in it stay as written."""
+    data, lines = read_with_dropins(path, config_dir, appendable)
     return validate(model, data, lines, str(path))
 
 

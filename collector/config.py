@@ -271,8 +271,9 @@ class CollectorConfig(StrictModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-def load(path: str | Path) -> CollectorConfig:
-    return load_config(CollectorConfig, path)
+def load(path: str | Path, config_dir: str | Path | None = None) -> CollectorConfig:
+    """The config merged with the drop-ins of ``config_dir`` (retention rules append)."""
+    return load_config(CollectorConfig, path, config_dir, appendable={("retention", "rules")})
 
 
 def split_listen(listen: str) -> tuple[str, int]:

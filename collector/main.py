@@ -57,13 +57,13 @@ STOP_SECONDS = 8.0  # SIGTERM to exit, at most (the stop bound the README promis
 log = logging.getLogger("auditseal.collector")
 
 
-def reload(config_path: str, ingest: Ingest) -> None:
+def reload(config_path: str, ingest: Ingest, config_dir: str | None = None) -> None:
     """SIGHUP: re-read what can change without a restart (agents' HMAC keys, the log level).
     A config or key file that does not load is refused and the running one kept. Everything
     else (listeners, storage, rules) needs a restart; admin tokens are looked up on every call."""
     sdnotify.notify("RELOADING=1")
     try:
-        new = collector_config.load(config_path)
+        new = collector_config.load(config_path, config_dir)
         keys = load_hmac_keys(new.ingest.hmac_keys_file)
     except (ConfigError, Halt) as exc:
         log.error("reload refused; keeping the running config", extra=kv(error=str(exc)))
@@ -167,7 +167,11 @@ def alerting_parts(cfg: collector_config.CollectorConfig, config_path) -> tuple[
 
 
 async def run(
-    cfg: collector_config.CollectorConfig, rules: list, channels: dict, config_path: str | None = None
+    cfg: collector_config.CollectorConfig,
+    rules: list,
+    channels: dict,
+    config_path: str | None = None,
+    config_dir: str | None = None,
 ) -> None:
     metrics = CollectorMetrics()
     tls_refusals.install(metrics.tls_refusals)
@@ -353,7 +357,7 @@ async def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if config_path is not None:
-        loop.add_signal_handler(signal.SIGHUP, lambda: reload(config_path, ingest))
+        loop.add_signal_handler(signal.SIGHUP, lambda: reload(config_path, ingest, config_dir))
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
     halted = None
@@ -437,21 +441,28 @@ def quarantined(metrics: CollectorMetrics, alerts: AlertStore, channels: list[st
     wake()
 
 
+CONFIG_DIR_HELP = "a folder of drop-in *.yaml files merged into the config (each key set once)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auditseal-collector")
     parser.add_argument("--version", action="version", version=version_text("auditseal-collector"))
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("run", "check-config"):
-        sub.add_parser(name).add_argument("--config", "-c", required=True)
+        p_main = sub.add_parser(name)
+        p_main.add_argument("--config", "-c", required=True)
+        p_main.add_argument("--config-dir", help=CONFIG_DIR_HELP)
     p_test = sub.add_parser("test", help="check what the collector depends on")
     p_test.add_argument("what", choices=["output"], help="output: the archive and the index, reached and usable")
     p_test.add_argument("--config", "-c", required=True)
+    p_test.add_argument("--config-dir", help=CONFIG_DIR_HELP)
     p_setup = sub.add_parser(
         "setup",
         help="install the Elasticsearch ILM policies and index templates (the index sink does on start) "
         "and, with --kibana, the Kibana objects; with no selector, templates and ILM",
     )
     p_setup.add_argument("--config", "-c", required=True)
+    p_setup.add_argument("--config-dir", help=CONFIG_DIR_HELP)
     p_setup.add_argument("--templates", action="store_true", help="the index templates (and the @custom component)")
     p_setup.add_argument("--ilm", action="store_true", help="the ILM policies")
     p_setup.add_argument("--kibana", metavar="URL", help="the data view, searches and dashboard, into this Kibana")
@@ -465,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     p_quarantine = sub.add_parser("quarantine", help="events sinks set aside: list them, or ask to retry them")
     p_quarantine.add_argument("action", choices=["list", "retry"])
     p_quarantine.add_argument("--config", "-c", required=True)
+    p_quarantine.add_argument("--config-dir", help=CONFIG_DIR_HELP)
     p_quarantine.add_argument(
         "--sink",
         type=sink_name,
@@ -475,17 +487,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "quarantine":
-            return quarantine_command(args, collector_config.load(args.config))
+            return quarantine_command(args, collector_config.load(args.config, args.config_dir))
         if args.command == "test":
             from . import output_test
 
-            return output_test.run(collector_config.load(args.config))
+            return output_test.run(collector_config.load(args.config, args.config_dir))
         if args.command == "setup":
-            return setup(collector_config.load(args.config), args)
+            return setup(collector_config.load(args.config, args.config_dir), args)
         if args.command == "export":
             cfg = collector_config.load(args.config) if args.config else None
             return export(args.what, cfg, args.name, args.all)
-        cfg = collector_config.load(args.config)
+        cfg = collector_config.load(args.config, args.config_dir)
         for warning in preflight.check(cfg, args.config, load_hmac_keys, load_signer):
             print(f"auditseal-collector: warning: {warning}", file=sys.stderr)
         rules, channels = alerting_parts(cfg, args.config)
@@ -497,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.journal.type == "local":
             lock = DataDirLock(cfg.collector.data_dir)
             lock.acquire()  # a second collector on the same data would corrupt both
-        asyncio.run(run(cfg, rules, channels, args.config))
+        asyncio.run(run(cfg, rules, channels, args.config, args.config_dir))
         return 0
     except Halt as exc:
         print(f"auditseal-collector: {exc}", file=sys.stderr)

@@ -199,3 +199,65 @@ def test_drop_in_input_files_add_inputs_and_their_errors_name_their_own_file(tmp
     with pytest.raises(ConfigError) as exc:
         load_agent(main)
     assert "input names must be unique: nginx" in str(exc.value)
+
+
+def test_a_config_dir_merges_drop_ins_and_refuses_a_key_set_twice(tmp_path):
+    from agent.config import load as load_agent
+
+    main = tmp_path / "agent.yaml"
+    main.write_text(AGENT)
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "10-batch.yaml").write_text("batch:\n  max_events: 100\nlog_level: debug\n")
+    (conf_d / "20-inputs.yml").write_text("inputs:\n  - {type: file, name: auth, paths: [/var/log/auth.log]}\n")
+    (conf_d / "README").write_text("not yaml: ignored")
+    cfg = load_agent(main, conf_d)
+    assert [i.name for i in cfg.inputs] == ["app", "auth"]
+    assert cfg.batch.max_events == 100 and cfg.log_level == "debug" and cfg.agent.id == "web-1"
+    # An error in a drop-in names the drop-in and its line, also inside an appended list.
+    (conf_d / "20-inputs.yml").write_text("inputs:\n  - type: file\n    name: auth\n    pathz: [/x]\n")
+    with pytest.raises(ConfigError) as exc:
+        load_agent(main, conf_d)
+    assert str(exc.value).startswith(f"{conf_d / '20-inputs.yml'}:4: inputs.1.pathz: unknown key")
+    (conf_d / "20-inputs.yml").unlink()
+    # No silent override: a scalar set in two files is refused, naming both places.
+    (conf_d / "30-id.yaml").write_text("agent:\n  id: web-2\n")
+    with pytest.raises(ConfigError) as exc:
+        load_agent(main, conf_d)
+    assert str(exc.value) == f"{conf_d / '30-id.yaml'}:2: agent.id: already set in {main}:2"
+    (conf_d / "30-id.yaml").write_text("batch: {max_events: 7}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_agent(main, conf_d)
+    assert str(exc.value) == f"{conf_d / '30-id.yaml'}:1: batch.max_events: already set in {conf_d / '10-batch.yaml'}:2"
+    with pytest.raises(ConfigError) as exc:
+        load_agent(main, tmp_path / "missing.d")
+    assert str(exc.value) == f"{tmp_path / 'missing.d'}: (config dir): not a directory"
+
+
+def test_the_collector_check_config_takes_a_config_dir(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from auditseal.dev import devsetup
+
+    config = devsetup.setup(tmp_path / "dev").collector_config
+    conf_d = tmp_path / "collector.d"
+    conf_d.mkdir()
+    (tmp_path / "hook.secret").write_text("whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" + "\n")
+    (conf_d / "alerting.yaml").write_text(
+        "alerting:\n  channels:\n    ops:\n      type: webhook\n      url: https://hooks.example/x\n"
+        f"      secret_file: {tmp_path / 'hook.secret'}\n"
+    )
+    (conf_d / "retention.yaml").write_text(
+        "retention:\n  rules:\n    - {name: auth, categories: [authentication], archive_days: 3653}\n"
+    )
+    argv = [sys.executable, "-m", "collector.main", "check-config", "-c", str(config), "--config-dir", str(conf_d)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "1 alert channels" in done.stdout, done.stdout + done.stderr
+    (conf_d / "retention.yaml").write_text("retention:\n  rules:\n    - {name: auth, archive_dayz: 1}\n")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{conf_d / 'retention.yaml'}:3: retention.rules" in done.stderr and "archive_dayz: unknown key" in done.stderr
+    assert yaml.safe_load(config.read_text())  # the main file untouched
