@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -57,20 +58,52 @@ STOP_SECONDS = 8.0  # SIGTERM to exit, at most (the stop bound the README promis
 log = logging.getLogger("auditseal.collector")
 
 
-def reload(config_path: str, ingest: Ingest, config_dir: str | None = None) -> None:
-    """SIGHUP: re-read what can change without a restart (agents' HMAC keys, the log level).
-    A config or key file that does not load is refused and the running one kept. Everything
-    else (listeners, storage, rules) needs a restart; admin tokens are looked up on every call."""
+# What a SIGHUP cannot change: a difference in these sections is logged as needing a restart.
+RESTART_SECTIONS = ("collector", "journal", "index", "archive", "retention", "verify", "admin")
+
+
+@dataclass
+class Reloadable:
+    """What SIGHUP may change in a running collector, and the config it was built from."""
+
+    config_path: str
+    config_dir: str | None
+    cfg: collector_config.CollectorConfig
+    ingest: Ingest
+    alert_sink: AlertSink
+    dispatcher: Dispatcher
+
+
+def reload(target: Reloadable) -> None:
+    """SIGHUP: re-read what can change without a restart — agents' HMAC keys, alert rules
+    (``rules_dir``) and channels, the log level — all or nothing: a config, key or rule file
+    that does not load is refused and the running one kept. Admin tokens are looked up on
+    every call. Other changes are logged as needing a restart."""
     sdnotify.notify("RELOADING=1")
     try:
-        new = collector_config.load(config_path, config_dir)
+        new = collector_config.load(target.config_path, target.config_dir)
         keys = load_hmac_keys(new.ingest.hmac_keys_file)
+        rules, channels = alerting_parts(new, target.config_path)
     except (ConfigError, Halt) as exc:
         log.error("reload refused; keeping the running config", extra=kv(error=str(exc)))
     else:
-        ingest.replace_keys(keys)
+        target.ingest.replace_keys(keys)
+        target.alert_sink.replace_rules(rules, new.alerting.channels_for)
+        policies = {n: c.retry.policy() for n, c in new.alerting.channels.items()}
+        target.dispatcher.replace_channels(channels, policies)
         logs.setup(new.log_level)
-        log.info("reloaded", extra=kv(agents=len(keys), keys=sum(len(k) for k in keys.values())))
+        ingest_changed = new.ingest.model_copy(update={"hmac_keys_file": target.cfg.ingest.hmac_keys_file})
+        stale = [s for s in RESTART_SECTIONS if getattr(new, s) != getattr(target.cfg, s)]
+        stale += ["ingest"] if ingest_changed != target.cfg.ingest else []
+        reloaded = {"rules_dir", "channels", "default_channels"}
+        if new.alerting.model_dump(exclude=reloaded) != target.cfg.alerting.model_dump(exclude=reloaded):
+            stale.append("alerting (lateness, time zones, snapshots)")
+        if stale:
+            log.warning("reload: these changes need a restart", extra=kv(sections=",".join(stale)))
+        log.info(
+            "reloaded",
+            extra=kv(agents=len(keys), keys=sum(map(len, keys.values())), rules=len(rules), channels=len(channels)),
+        )
     sdnotify.notify("READY=1")
 
 
@@ -357,7 +390,8 @@ async def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if config_path is not None:
-        loop.add_signal_handler(signal.SIGHUP, lambda: reload(config_path, ingest, config_dir))
+        target = Reloadable(config_path, config_dir, cfg, ingest, alert_sink, dispatcher)
+        loop.add_signal_handler(signal.SIGHUP, lambda: reload(target))
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
     halted = None

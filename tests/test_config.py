@@ -259,5 +259,7 @@ def test_the_collector_check_config_takes_a_config_dir(tmp_path):
     (conf_d / "retention.yaml").write_text("retention:\n  rules:\n    - {name: auth, archive_dayz: 1}\n")
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert f"{conf_d / 'retention.yaml'}:3: retention.rules" in done.stderr and "archive_dayz: unknown key" in done.stderr
+    assert (
+        f"{conf_d / 'retention.yaml'}:3: retention.rules" in done.stderr and "archive_dayz: unknown key" in done.stderr
+    )
     assert yaml.safe_load(config.read_text())  # the main file untouched

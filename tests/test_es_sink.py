@@ -440,3 +440,31 @@ def test_collector_test_output_checks_archive_and_index(es, tmp_path):
     done = check()
     assert done.returncode == 1 and "FAIL  index (elasticsearch): ConnectionError" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.es_faults  # takes the test server's cluster privileges away
+def test_a_key_without_cluster_privileges_indexes_and_setup_says_which_privilege_is_missing(es, tmp_path):
+    """The documented least-privilege key: templates installed once by an admin (``setup``),
+    the collector's own key may only write and read its streams."""
+
+    t = tenant()
+    (records,) = journal_batches([(t, 20)])
+
+    async def go():
+        sink, _ = make_sink(es, tmp_path)
+        assert await sink.install() is not None  # the admin's setup: everything present
+        es.cluster_privileges = False
+        try:
+            sink, _ = make_sink(es, tmp_path)
+            assert await sink.open() is None  # the start logs it could not check, and goes on
+            assert await sink.install() == []
+            await sink.process(journal_batch(records, end_of(records)))
+            assert await count(es, templates.data_stream(t)) == 20
+            await sink.close()
+            with pytest.raises(Exception) as refused:
+                await sink.install(overwrite=True)  # what setup runs: the refusal is its answer
+            assert "security_exception" in str(refused.value) and "manage_ilm" in str(refused.value)
+        finally:
+            es.cluster_privileges = True
+
+    run(go())

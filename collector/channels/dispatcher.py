@@ -54,6 +54,12 @@ class Dispatcher:
         self._stopping = False
         self._session: aiohttp.ClientSession | None = None
 
+    def replace_channels(self, channels: dict[str, Channel], policies: dict[str, RetryPolicy]) -> None:
+        """SIGHUP: deliver through these channels from now on; deliveries due on a channel that
+        is gone stay stored (and are sent if it comes back)."""
+        self.channels, self.policies = channels, policies
+        self.wakeup.set()
+
     def wake(self) -> None:
         """New alerts are stored: look now rather than at the next due time."""
         self.wakeup.set()
@@ -112,7 +118,10 @@ class Dispatcher:
             for delivery in due:
                 if self._stopping:
                     return
-                await self.attempt(self.channels[name], delivery)
+                channel = self.channels.get(name)
+                if channel is None:
+                    return  # removed by a reload: its deliveries stay stored
+                await self.attempt(channel, delivery)
 
     async def attempt(self, channel: Channel, delivery: Delivery) -> Decision:
         now = self.clock()

@@ -133,6 +133,24 @@ class AlertSink:
         self._snapshot_at = 0.0
         self._stale = False  # the engine is ahead of the stored snapshot after a failure
         self._exported: Counter = Counter()
+        self._next_rules: tuple[list, dict] | None = None
+
+    def replace_rules(self, rules: list, channels_for: Callable[[object], list[str]]) -> None:
+        """SIGHUP: evaluate from the next batch on with these rules (between batches, never
+        during one); the windows, history and throttles of rules that stay carry over."""
+        self._next_rules = (rules, {rule.name: channels_for(rule) for rule in rules})
+
+    def _swap_rules(self) -> None:
+        assert self._next_rules is not None
+        self.rules, self.channels = self._next_rules
+        self._next_rules = None
+        names = {rule.name for rule in self.rules}
+        state = self.engine.snapshot()
+        for part in ("windows", "history"):
+            state[part] = {name: groups for name, groups in state[part].items() if name in names}
+        self.engine = Engine(self.rules, self.lateness, self.tz_of, state=state)
+        self._exported = Counter()
+        log.info("alert rules replaced", extra=kv(rules=len(self.rules)))
 
     # -- state ----------------------------------------------------------------------------------
     def _restore(self) -> Cursor | None:
@@ -168,6 +186,8 @@ class AlertSink:
 
     async def process(self, batch: Batch) -> Cursor | None:
         try:
+            if self._next_rules is not None:
+                self._swap_rules()
             if self._stale:  # the last restore failed: never evaluate on from an advanced state
                 await asyncio.to_thread(self._restore)
                 raise SinkUnavailable("alert sink restored its snapshot; replaying", replay_from=self.durable)

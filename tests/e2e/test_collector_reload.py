@@ -52,3 +52,42 @@ def test_hmac_key_rotation_by_sighup_loses_nothing_and_a_broken_reload_is_refuse
     pipeline.write_events(500, 100)
     assert_exactly_once(pipeline.wait_indexed(600), range(600))
     assert new_secret not in pipeline.collector.output() + pipeline.agent.output()
+
+
+def test_sighup_reloads_alert_rules_from_the_next_batch_and_refuses_a_broken_rule_file(pipeline, tmp_path):
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "10-roles.yaml").write_text(
+        "rules:\n  - {name: role-granted, kind: match, severity: low, where: {event.action: role_granted}}\n"
+    )
+    config = yaml.safe_load(pipeline.setup.collector_config.read_text())
+    config.setdefault("alerting", {})["rules_dir"] = str(rules_dir)
+    pipeline.setup.collector_config.write_text(yaml.safe_dump(config))
+    pipeline.start_collector()
+    pipeline.start_agent()
+
+    def fired(rule: str) -> list[int]:
+        """The sample numbers of the events the rule's alerts name."""
+        number = {d["event"]["id"]: d.get("labels", {}).get("n") for d in pipeline.index_docs()}
+        return sorted(number.get(e, -1) for a in pipeline.alerts(rule=rule) for e in a["details"]["events"])
+
+    pipeline.write_events(0, 9)  # sample n % 9 == 4 is role_granted, == 6 feature_flag_changed
+    wait_for(lambda: fired("role-granted") == [4], 30, "the role-granted alert")
+
+    (rules_dir / "20-flags.yaml").write_text(
+        "rules:\n  - {name: flag-changed, kind: match, severity: low, where: {event.action: feature_flag_changed}}\n"
+    )
+    pipeline.collector.popen.send_signal(signal.SIGHUP)
+    wait_for(lambda: '"msg":"reloaded"' in pipeline.collector.output(), 10, "the reload")
+    pipeline.write_events(9, 9)
+    wait_for(lambda: fired("flag-changed") == [15], 30, "the new rule's alert")  # not n=6: from the next batch
+    wait_for(lambda: fired("role-granted") == [4, 13], 30, "the kept rule's second alert")
+
+    (rules_dir / "30-broken.yaml").write_text("rules:\n  - {name: x, kind: sometimes, where: {}}\n")
+    pipeline.collector.popen.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload refused" in pipeline.collector.output(), 10, "the refused reload")
+    assert "30-broken.yaml" in pipeline.collector.output()
+    pipeline.write_events(18, 9)
+    wait_for(lambda: fired("flag-changed") == [15, 24], 30, "the running rules still firing")
+    assert pipeline.collector.alive()
+    assert_exactly_once(pipeline.wait_indexed(27), range(27))

@@ -41,6 +41,7 @@ class ElasticsearchTestServer:
         self.http_faults: list[int] = []
         self.item_faults: list[int] = []
         self.slow: list[float] = []
+        self.cluster_privileges = True  # False: the key may write events, not manage templates
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -160,6 +161,17 @@ class ElasticsearchTestServer:
                     },
                     "tagline": "You Know, for Search",
                 }
+            )
+        if parts[:1] in (["_ilm"], ["_index_template"], ["_component_template"]) and not self.cluster_privileges:
+            action = {"_ilm": "cluster:admin/ilm", "_index_template": "indices:admin/index_template"}.get(
+                parts[0], "cluster:admin/component_template"
+            )
+            return _error(
+                403,
+                "security_exception",
+                f"action [{action}/{'get' if method in ('GET', 'HEAD') else 'put'}] is unauthorized for API key "
+                "id [writer] of user [auditseal], this action is granted by the cluster privileges "
+                "[manage_ilm,manage_index_templates,manage,all]",
             )
         if parts[:2] == ["_ilm", "policy"] and len(parts) == 3:
             return self._ilm_policy(method, parts[2], body)
