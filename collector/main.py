@@ -89,6 +89,7 @@ def reload(target: Reloadable) -> None:
     else:
         target.ingest.replace_keys(keys)
         target.alert_sink.replace_rules(rules, new.alerting.channels_for)
+        target.alert_sink.metrics.alerting_at_zero([r.name for r in rules if r.enabled], list(channels))
         policies = {n: c.retry.policy() for n, c in new.alerting.channels.items()}
         target.dispatcher.replace_channels(channels, policies)
         logs.setup(new.log_level)
@@ -329,6 +330,7 @@ async def run(
     readiness = Readiness(journal, runners, metrics, fleet.status if fleet else None)
     metrics.registry.before_scrape(readiness)  # journal and lag gauges current at every scrape
     metrics.start_at_zero([r.sink.name for r in runners], answers.STATUS)
+    metrics.alerting_at_zero([r.name for r in rules if r.enabled], list(channels))
 
     own = OwnStream(journal, cfg.collector.id)
     ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own, cfg.ingest.body_timeout)

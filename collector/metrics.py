@@ -170,3 +170,18 @@ class CollectorMetrics:
             zero(counter, *((sink,) for sink in sinks))
         zero(self.verify_runs, ("clean",), ("findings",))
         zero(self.gaps, ("declared",), ("undeclared",))
+        zero(self.rule_events_skipped, ("late",), ("duplicates",), ("unusable",))
+
+    def alerting_at_zero(self, rules: list[str], channels: list[str]) -> None:
+        """Each rule's and channel's series at 0 (at start, and for those a reload adds)."""
+        for counter in (
+            self.rule_evaluations,
+            self.rule_matches,
+            self.rule_missing_group,
+            self.alerts_fired,
+            self.alerts_suppressed,
+        ):
+            zero(counter, *((rule,) for rule in rules))
+        zero(self.alert_dead_letters, *((channel,) for channel in channels))
+        outcomes = ("delivered", "retried", "dead_letter")
+        zero(self.alert_deliveries, *((channel, outcome) for channel in channels for outcome in outcomes))

@@ -35,6 +35,8 @@ def test_one_scrape_after_start_shows_current_state(pipeline):
         'auditseal_collector_rejects_total{reason="tenant_not_allowed"}',
         'auditseal_collector_batches_total{status="503"}',
         'auditseal_collector_verify_runs_total{result="findings"}',
+        'auditseal_collector_alerts_fired_total{rule="integrity-failure"}',
+        'auditseal_collector_rule_events_skipped_total{reason="late"}',
     ):
         assert values.get(series) == 0, series
     assert "_created" not in text
