@@ -237,3 +237,38 @@ def test_incremental_verification_of_a_locked_archive_with_a_delete_marker(ceph,
     ceph.client().delete_object(Bucket=bucket, Key=key)
     again = verify_store(ceph.store(bucket), [signer.verifier()], first.state, incremental=True)
     assert [f.code for f in again.findings] == [OBJECT_DELETE_MARKER] and again.events_verified == 0
+
+
+def test_collector_test_output_checks_the_bucket_on_real_s3(ceph, tmp_path):
+    """``auditseal-collector test output`` against Ceph RGW: a locked bucket passes; one without
+    Object Lock, a missing bucket and wrong credentials fail, each with its reason."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from auditseal.dev import devsetup
+
+    config = devsetup.setup(tmp_path / "dev").collector_config
+    cfg = yaml.safe_load(config.read_text())
+    local = {k: v for k, v in cfg["archive"].items() if k not in ("type", "path")}  # keys, intervals
+
+    def check(bucket: str, **env) -> subprocess.CompletedProcess:
+        cfg["archive"] = {**local, "type": "s3", "bucket": bucket, "endpoint_url": ceph.endpoint, "region": "us-east-1"}
+        config.write_text(yaml.safe_dump(cfg))
+        argv = [sys.executable, "-m", "collector.main", "test", "output", "-c", str(config)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120, env={**os.environ, **ceph.env, **env})
+
+    locked = ceph.bucket()
+    done = check(locked)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"ok    archive (s3): s3://{locked}: versioning and Object Lock enabled" in done.stdout
+    unlocked = ceph.bucket(object_lock=False)
+    done = check(unlocked)
+    assert done.returncode == 1 and "FAIL  archive (s3)" in done.stdout and "Object Lock" in done.stdout, done.stdout
+    done = check("auditseal-no-such-bucket")
+    assert done.returncode == 1 and "FAIL  archive (s3)" in done.stdout and "NoSuchBucket" in done.stdout, done.stdout
+    done = check(locked, AWS_SECRET_ACCESS_KEY="not-the-secret")
+    assert done.returncode == 1 and "FAIL  archive (s3)" in done.stdout and "SignatureDoesNotMatch" in done.stdout
+    assert "not-the-secret" not in done.stdout + done.stderr and "Traceback" not in done.stdout + done.stderr
