@@ -96,9 +96,10 @@ class Shipper:
                     item = backlog.popleft()
                     batch.append(item)
                     size += len(item[1].payload)
-                if records and not self.policy.full(len(batch), size):
+                next_size = len(backlog[0][1].payload) if backlog else None
+                if records and not self.policy.ready(len(batch), size, next_size):
                     continue  # more may be waiting in the spool: fill the batch first
-                due = self.policy.due_in(len(batch), size, time.monotonic() - oldest)
+                due = self.policy.due_in(len(batch), size, time.monotonic() - oldest, next_size)
                 if due is not None and (due == 0 or self._stopping.is_set()):
                     if not await self._ship(session, batch):
                         return  # stopped while retrying; unacked events stay spooled

@@ -91,6 +91,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency phase")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
+        "--event-bytes", type=int, default=900, help="JSON line size (realistic audit events: 300-1,500 B)"
+    )
+    parser.add_argument(
         "--s3-endpoint", metavar="URL", help="archive into S3 with Object Lock there (a new bucket; AWS_* credentials)"
     )
     parser.add_argument(
@@ -142,7 +145,7 @@ def main() -> None:
     index = root / "collector" / "index.sqlite"
     watched = setup.watch_dir / "bench.jsonl"
     try:
-        blob = samples.lines(0, args.events, "acme")
+        blob = samples.lines(0, args.events, "acme", args.event_bytes)
         pids = (_program_pid(agent), _program_pid(collector))
         cpu0 = (cpu_seconds(pids[0]), cpu_seconds(pids[1]))
         t0 = time.monotonic()
@@ -162,7 +165,7 @@ def main() -> None:
         with open(watched, "ab") as f:
             began = time.monotonic()
             for i in range(paced):
-                f.write(samples.lines(start_n + i, 1, "acme"))
+                f.write(samples.lines(start_n + i, 1, "acme", args.event_bytes))
                 if i % max(args.rate // 100, 1) == 0:
                     f.flush()
                     lag = began + i / args.rate - time.monotonic()

@@ -1,5 +1,8 @@
 import random
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agent.batching import BatchPolicy
 from auditseal.backoff import Backoff, parse_retry_after
 
@@ -29,3 +32,33 @@ def test_backoff_grows_caps_and_honours_retry_after():
         assert cap / 2 <= d <= cap
     assert backoff.delay(1, retry_after=30, rand=rand) == 30
     assert parse_retry_after("7") == 7.0 and parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+
+
+def test_a_batch_is_ready_when_the_next_event_would_not_fit():
+    # 60 + 50 > 100: waiting for max_age cannot make the 50-byte event fit, so ship now.
+    assert POLICY.ready(1, 60, 50) and POLICY.due_in(1, 60, 0.0, next_size=50) == 0.0
+    assert not POLICY.ready(1, 50, 50) and POLICY.due_in(1, 50, 0.0, next_size=50) == 1.0
+    assert not POLICY.ready(1, 60) and POLICY.due_in(1, 60, 0.25) == 0.75  # nothing waiting: the age bound
+    assert not POLICY.ready(0, 0, 500)  # an empty batch takes any event, even an oversized one
+
+
+@given(
+    sizes=st.lists(st.sampled_from([1, 32, 33, 49, 50, 51, 99, 100, 101, 250]), min_size=1, max_size=60),
+    max_events=st.integers(1, 6),
+)
+def test_greedy_batches_never_wait_for_age_while_events_wait(sizes, max_events):
+    """The shipper's loop over a backlog (all spooled): each batch takes events while they fit
+    and ships at once when full or when the next does not fit; only the last may wait."""
+    policy = BatchPolicy(max_events=max_events, max_bytes=100, max_age=1.0)
+    backlog, batches = list(sizes), []
+    while backlog:
+        batch, size = [], 0
+        while backlog and policy.fits(len(batch), size, backlog[0]):
+            size += backlog[0]
+            batch.append(backlog.pop(0))
+        next_size = backlog[0] if backlog else None
+        due = policy.due_in(len(batch), size, 0.0, next_size)
+        assert due == 0.0 or not backlog, (batch, backlog)
+        assert len(batch) <= max_events and (size <= 100 or len(batch) == 1)
+        batches.append(batch)
+    assert [s for b in batches for s in b] == sizes

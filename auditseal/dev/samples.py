@@ -36,5 +36,14 @@ def event(n: int, tenant: str | None = None, when: dt.datetime | None = None) ->
     return doc
 
 
-def lines(start: int, count: int, tenant: str | None = None) -> bytes:
-    return b"".join(orjson.dumps(event(n, tenant)) + b"\n" for n in range(start, start + count))
+def lines(start: int, count: int, tenant: str | None = None, size: int | None = None) -> bytes:
+    """Sample lines; with ``size``, each padded (its message) to about that many bytes."""
+    if size is None:
+        return b"".join(orjson.dumps(event(n, tenant)) + b"\n" for n in range(start, start + count))
+    out = []
+    for n in range(start, start + count):
+        doc = event(n, tenant)
+        short = len(orjson.dumps(doc)) + 1
+        doc["message"] += " " + "x" * max(size - short - 1, 0)
+        out.append(orjson.dumps(doc) + b"\n")
+    return b"".join(out)
