@@ -26,6 +26,7 @@ from auditseal.logs import kv
 
 from . import config as collector_config
 from . import preflight
+from .admin.api import Admin
 from .admin.build import admin_api, catch_up_proofs
 from auditseal.rules.engine import alert_id
 from auditseal.rules.model import load_rules
@@ -72,13 +73,15 @@ class Reloadable:
     ingest: Ingest
     alert_sink: AlertSink
     dispatcher: Dispatcher
+    admin: Admin
 
 
 def reload(target: Reloadable) -> None:
-    """SIGHUP: re-read what can change without a restart — agents' HMAC keys, alert rules
-    (``rules_dir``) and channels, the log level — all or nothing: a config, key or rule file
-    that does not load is refused and the running one kept. Admin tokens are looked up on
-    every call. Other changes are logged as needing a restart."""
+    """SIGHUP: re-read what can change without a restart — agents' HMAC keys, the admin tokens
+    of ``admin.token_sha256``, alert rules (``rules_dir``) and channels, the log level — all or
+    nothing: a config, key or rule file that does not load is refused and the running one kept.
+    Stored tokens (``auditseal token``) are looked up on every call. Other changes are logged as
+    needing a restart."""
     sdnotify.notify("RELOADING=1")
     try:
         new = collector_config.load(target.config_path, target.config_dir)
@@ -88,13 +91,16 @@ def reload(target: Reloadable) -> None:
         log.error("reload refused; keeping the running config", extra=kv(error=str(exc)))
     else:
         target.ingest.replace_keys(keys)
+        target.admin.auth.replace_hashes(new.admin.token_sha256)
         target.alert_sink.replace_rules(rules, new.alerting.channels_for)
         target.alert_sink.metrics.alerting_at_zero([r.name for r in rules if r.enabled], list(channels))
         policies = {n: c.retry.policy() for n, c in new.alerting.channels.items()}
         target.dispatcher.replace_channels(channels, policies)
         logs.setup(new.log_level)
         ingest_changed = new.ingest.model_copy(update={"hmac_keys_file": target.cfg.ingest.hmac_keys_file})
-        stale = [s for s in RESTART_SECTIONS if getattr(new, s) != getattr(target.cfg, s)]
+        new_admin = new.admin.model_copy(update={"token_sha256": target.cfg.admin.token_sha256})
+        stale = [s for s in RESTART_SECTIONS if getattr(new, s) != getattr(target.cfg, s) and s != "admin"]
+        stale += ["admin"] if new_admin != target.cfg.admin else []
         stale += ["ingest"] if ingest_changed != target.cfg.ingest else []
         reloaded = {"rules_dir", "channels", "default_channels"}
         if new.alerting.model_dump(exclude=reloaded) != target.cfg.alerting.model_dump(exclude=reloaded):
@@ -392,7 +398,7 @@ async def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if config_path is not None:
-        target = Reloadable(config_path, config_dir, cfg, ingest, alert_sink, dispatcher)
+        target = Reloadable(config_path, config_dir, cfg, ingest, alert_sink, dispatcher, admin)
         loop.add_signal_handler(signal.SIGHUP, lambda: reload(target))
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)

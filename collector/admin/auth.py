@@ -52,8 +52,12 @@ class Authenticator:
         limits: RateLimits,
         metrics=None,
     ):
-        self._hashes = [bytes.fromhex(h) for h in token_hashes]
+        self.replace_hashes(token_hashes)
         self.store, self.oidc, self.limits, self.metrics = store, oidc, limits, metrics
+
+    def replace_hashes(self, token_hashes: list[str]) -> None:
+        """SIGHUP: the config's admin tokens (one assignment: a request sees the old or the new list)."""
+        self._hashes = [bytes.fromhex(h) for h in token_hashes]
 
     async def principal(self, authorization: str) -> Principal:
         """The caller, or ``Refused`` with a reason fit for the answer."""

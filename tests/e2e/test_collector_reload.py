@@ -91,3 +91,40 @@ def test_sighup_reloads_alert_rules_from_the_next_batch_and_refuses_a_broken_rul
     wait_for(lambda: fired("flag-changed") == [15, 24], 30, "the running rules still firing")
     assert pipeline.collector.alive()
     assert_exactly_once(pipeline.wait_indexed(27), range(27))
+
+
+def test_sighup_swaps_the_admin_token_list_under_load_without_dropping_a_batch(pipeline):
+    import hashlib
+    import urllib.error
+    import urllib.request
+
+    pipeline.start_collector()
+    pipeline.start_agent()
+
+    def status(token: str) -> int:
+        request = urllib.request.Request(
+            f"{pipeline.setup.admin_url}/v1/events?tenant=acme&limit=1", headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    old, new = pipeline.setup.token, secrets.token_urlsafe(32)
+    assert status(old) == 200 and status(new) == 401
+    writer = pipeline.write_events_in_background(0, 3000, chunk=100, pause=0.05)
+    config = yaml.safe_load(pipeline.setup.collector_config.read_text())
+    config["admin"]["token_sha256"] = [hashlib.sha256(new.encode()).hexdigest()]
+    pipeline.setup.collector_config.write_text(yaml.safe_dump(config))
+    pipeline.collector.popen.send_signal(signal.SIGHUP)
+    wait_for(lambda: '"msg":"reloaded"' in pipeline.collector.output(), 10, "the reload")
+    assert status(new) == 200 and status(old) == 401
+    writer.join()
+    assert_exactly_once(pipeline.wait_indexed(3000), range(3000))
+    refused = {
+        k: v for k, v in pipeline.collector_metrics().items() if k.startswith("auditseal_collector_rejects_total")
+    }
+    assert refused and not any(refused.values()), refused  # no batch was refused around the reload
+    assert "need a restart" not in pipeline.collector.output()
+    assert new not in pipeline.collector.output() + pipeline.agent.output()
