@@ -27,12 +27,24 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)  # make 
 for tool in ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common; do
   have "${tool%%:*}" || need+=("${tool##*:}")
 done
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+have promtool || need_promtool=1  # `promtool check metrics` on both expositions
+if [ ${#need[@]} -eq 0 ] && [ -z "${need_promtool:-}" ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "test-deps.sh: the tests need these Debian packages: ${need[*]}" >&2
+  echo "test-deps.sh: the tests need these Debian packages: ${need[*]} ${need_promtool:+prometheus (promtool)}" >&2
   echo "test-deps.sh: run as root, or: sudo apt-get install --no-install-recommends ${need[*]}" >&2
   exit 1
 fi
-echo "test-deps.sh: installing ${need[*]}" >&2
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test-deps.sh: installing ${need[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [ -n "${need_promtool:-}" ]; then
+  # Only promtool from Debian's prometheus package: installing the package would also start a
+  # Prometheus server on :9090.
+  echo "test-deps.sh: installing promtool (from Debian's prometheus package) into /usr/local/bin" >&2
+  scratch=$(mktemp -d) && chmod 755 "$scratch"  # apt downloads as _apt
+  (cd "$scratch" && apt-get download -qq prometheus && dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool)
+  install -m 0755 "$scratch/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$scratch"
+fi

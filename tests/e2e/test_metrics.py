@@ -2,6 +2,7 @@
 /readyz) it shows the current journal and lag gauges, process and build metrics, labelled
 counters whose labels are known at 0, and no *_created series."""
 
+import subprocess
 import urllib.request
 
 from tests.harness import wait_for
@@ -83,5 +84,8 @@ def test_the_exposition_passes_the_naming_rules(pipeline):
     pipeline.start_agent()
     pipeline.write_events(0, 10)
     pipeline.wait_indexed(10)
-    assert lint(scrape(pipeline.setup.admin_url)) == []
-    assert lint(scrape(f"http://127.0.0.1:{pipeline.agent_metrics_port}")) == []
+    for text in (scrape(pipeline.setup.admin_url), scrape(f"http://127.0.0.1:{pipeline.agent_metrics_port}")):
+        assert lint(text) == []
+        # Prometheus's own linter (Debian's promtool, which make test's test-deps provides).
+        checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
