@@ -57,9 +57,11 @@ fuzz: install
 	    2>&1 | grep -E '^#[0-9]+ +DONE|Uncaught|Error|crash-' || exit 1; \
 	done
 
-# Long soak tests, kept out of `make test`.
+# Long soak tests, kept out of `make test`, and the outage and rotation tests made longer
+# (sinks away 5 minutes, rotation under load for 5 minutes).
 soak: test-deps install
 	$(BIN)/pytest -q -m slow -o addopts=''
+	AUDITSEAL_TEST_OUTAGE=300 AUDITSEAL_ROTATION_SECONDS=300 $(BIN)/pytest -q tests/e2e/test_sink_outages.py tests/e2e/test_rotation.py
 
 # The Elasticsearch sink tests against a real cluster: make test-es-real ES_URL=http://host:9200
 # (the fault-injection tests need the suite's test server and are left out).
