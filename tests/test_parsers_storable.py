@@ -111,3 +111,22 @@ def test_long_lines_of_control_bytes_are_measured_not_trusted():
         for doc in parsed.events:
             storable.check_parsed(doc)
         assert len(parsed.events) + len(parsed.rejected) == 1
+
+
+@given(
+    st.one_of(
+        st.ip_addresses().map(str),
+        st.lists(st.text(alphabet="0123456789", min_size=0, max_size=4), min_size=1, max_size=6).map(".".join),
+        st.text(alphabet="0123456789abcdef:.%x ١", max_size=24),
+    )
+)
+def test_the_ip_check_accepts_exactly_what_ipaddress_accepts(text):
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+        expected = True
+    except ValueError:
+        expected = False
+    storable._is_ip.cache_clear()
+    assert storable._is_ip(text) is expected
