@@ -10,30 +10,25 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import yaml
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from auditseal import logs, runtime, sdnotify, tls, version_text
-from auditseal.errors import ConfigError, Halt
+from auditseal.errors import Halt
 from auditseal.formats.crypto import SegmentCipher
 from auditseal.formats.note import NoteError, Signer
 from auditseal.logs import kv
 
 from . import config as collector_config
 from . import preflight
-from .admin.api import Admin
 from .admin.build import admin_api, catch_up_proofs
 from auditseal.rules.engine import alert_id
-from auditseal.rules.model import load_rules
 
 from .admin.health import Readiness
 from .alerts import Alert, AlertStore
-from .channels import registry as channel_registry
 from .channels.dispatcher import Dispatcher
 from .datalock import DataDirLock
 from .ingest import answers, tls_refusals
@@ -42,6 +37,7 @@ from .integrity import IntegrityMonitor
 from auditseal.audit.proof_index import ProofIndex
 from .journal import upgrade
 from .commands import export, quarantine_command, setup, sink_name
+from .reload import Reloadable, alerting_parts, load_hmac_keys, reload
 from .fleet import Fleet, Role
 from .journal.local import LocalJournal
 from .journal.nats import NatsJournal
@@ -57,73 +53,6 @@ from .sinks.sealer_state import FileState, KvState
 
 STOP_SECONDS = 8.0  # SIGTERM to exit, at most (the stop bound the README promises is 10 s)
 log = logging.getLogger("auditseal.collector")
-
-
-# What a SIGHUP cannot change: a difference in these sections is logged as needing a restart.
-RESTART_SECTIONS = ("collector", "journal", "index", "archive", "retention", "verify", "admin")
-
-
-@dataclass
-class Reloadable:
-    """What SIGHUP may change in a running collector, and the config it was built from."""
-
-    config_path: str
-    config_dir: str | None
-    cfg: collector_config.CollectorConfig
-    ingest: Ingest
-    alert_sink: AlertSink
-    dispatcher: Dispatcher
-    admin: Admin
-
-
-def reload(target: Reloadable) -> None:
-    """SIGHUP: re-read what can change without a restart — agents' HMAC keys, the admin tokens
-    of ``admin.token_sha256``, alert rules (``rules_dir``) and channels, the log level — all or
-    nothing: a config, key or rule file that does not load is refused and the running one kept.
-    Stored tokens (``auditseal token``) are looked up on every call. Other changes are logged as
-    needing a restart."""
-    sdnotify.notify("RELOADING=1")
-    try:
-        new = collector_config.load(target.config_path, target.config_dir)
-        keys = load_hmac_keys(new.ingest.hmac_keys_file)
-        rules, channels = alerting_parts(new, target.config_path)
-    except (ConfigError, Halt) as exc:
-        log.error("reload refused; keeping the running config", extra=kv(error=str(exc)))
-    else:
-        target.ingest.replace_keys(keys)
-        target.admin.auth.replace_hashes(new.admin.token_sha256)
-        target.alert_sink.replace_rules(rules, new.alerting.channels_for)
-        target.alert_sink.metrics.alerting_at_zero([r.name for r in rules if r.enabled], list(channels))
-        policies = {n: c.retry.policy() for n, c in new.alerting.channels.items()}
-        target.dispatcher.replace_channels(channels, policies)
-        logs.setup(new.log_level)
-        ingest_changed = new.ingest.model_copy(update={"hmac_keys_file": target.cfg.ingest.hmac_keys_file})
-        new_admin = new.admin.model_copy(update={"token_sha256": target.cfg.admin.token_sha256})
-        stale = [s for s in RESTART_SECTIONS if getattr(new, s) != getattr(target.cfg, s) and s != "admin"]
-        stale += ["admin"] if new_admin != target.cfg.admin else []
-        stale += ["ingest"] if ingest_changed != target.cfg.ingest else []
-        reloaded = {"rules_dir", "channels", "default_channels"}
-        if new.alerting.model_dump(exclude=reloaded) != target.cfg.alerting.model_dump(exclude=reloaded):
-            stale.append("alerting (lateness, time zones, snapshots)")
-        if stale:
-            log.warning("reload: these changes need a restart", extra=kv(sections=",".join(stale)))
-        log.info(
-            "reloaded",
-            extra=kv(agents=len(keys), keys=sum(map(len, keys.values())), rules=len(rules), channels=len(channels)),
-        )
-    sdnotify.notify("READY=1")
-
-
-def load_hmac_keys(path: Path) -> dict[str, dict[str, bytes]]:
-    """``{agent: {key_id: hex secret}}``; several keys per agent may be valid (rotation)."""
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-        return {
-            str(agent): {str(kid): bytes.fromhex(secret) for kid, secret in keys.items()}
-            for agent, keys in data.items()
-        }
-    except (OSError, AttributeError, TypeError, ValueError, yaml.YAMLError) as exc:
-        raise Halt(f"{path}: cannot read HMAC keys (need agent: {{key_id: hex}}): {type(exc).__name__}") from None
 
 
 async def sealer_tick(sealer: Sealer) -> None:
@@ -188,22 +117,6 @@ async def start_site(app: web.Application, listen: str, ssl_context=None) -> web
     except OSError as exc:
         raise Halt(f"cannot listen on {listen}: {exc.strerror}") from None
     return runner
-
-
-def alerting_parts(cfg: collector_config.CollectorConfig, config_path) -> tuple[list, dict]:
-    """The rules (built-in and ``rules_dir``'s) and the channels, their secrets read: a
-    problem is a config error naming its file and line, before anything runs."""
-    from auditseal.preflight import Preflight
-
-    p = Preflight(config_path)
-    channels = {}
-    for name, channel_cfg in cfg.alerting.channels.items():
-        secret = next(k for k in ("secret_file", "url_file", "routing_key_file") if hasattr(channel_cfg, k))
-        key = ("alerting", "channels", name, secret)
-        channels[name] = p.loads(
-            key, getattr(channel_cfg, secret), lambda _p, n=name, c=channel_cfg: channel_registry.build(n, c)
-        )
-    return load_rules(cfg.alerting.rules_dir, frozenset(cfg.alerting.channels)), channels
 
 
 async def run(
