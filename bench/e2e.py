@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", metavar="DIR", help="record py-spy profiles (collapsed stacks) of both processes into DIR"
     )
+    parser.add_argument("--flamegraph", action="store_true", help="with --profile: SVG flame graphs instead")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="auditseal-bench-"))
@@ -124,12 +125,13 @@ def main() -> None:
         command = [sys.executable, "-m", f"{program}.main", "run", "--config", str(config)]
         if args.profile:
             Path(args.profile).mkdir(parents=True, exist_ok=True)
-            out = Path(args.profile).resolve() / f"{program}.collapsed"
+            kind = "svg" if args.flamegraph else "collapsed"
+            out = Path(args.profile).resolve() / f"{program}.{kind}"
             command = [
                 str(Path(sys.executable).parent / "py-spy"),
                 "record",
                 "--format",
-                "raw",
+                "flamegraph" if args.flamegraph else "raw",
                 "-r",
                 "250",
                 "-o",
@@ -201,7 +203,7 @@ def main() -> None:
         f"p99_ms={percentile(latencies, 99):.0f} max_ms={max(latencies):.0f} "
         f"agent_rss_peak_mb={rss[0]:.0f} collector_rss_peak_mb={rss[1]:.0f}"
     )
-    if args.profile:
+    if args.profile and not args.flamegraph:
         for program in ("agent", "collector"):
             print(f"{program} self time (py-spy):")
             print(summarise(Path(args.profile) / f"{program}.collapsed"))
