@@ -1,4 +1,8 @@
+import datetime as dt
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from auditseal.errors import Rejected
 from auditseal.formats import event
@@ -61,3 +65,23 @@ def test_bad_timestamps_are_rejected(value):
 def test_missing_fields():
     doc = {"event": {"action": "x", "outcome": ""}}
     assert event.missing_fields(doc, ("event.action", "event.outcome", "user.name")) == ["event.outcome", "user.name"]
+
+
+@given(
+    moment=st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31, 23, 59, 59)),
+    digits=st.integers(0, 6),
+)
+def test_short_utc_times_take_the_fast_path_and_agree_with_the_general_one(moment, digits):
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S").zfill(19)
+    if digits:
+        text += "." + f"{moment.microsecond:06d}"[:digits]
+    text += "Z"
+    general = event.format_ts(event.parse_ts(text))
+    assert event.normalise_ts(text) == general
+
+
+@pytest.mark.parametrize("text", ["2026-02-30T00:00:00Z", "0000-01-01T00:00:00.5Z", "2026-01-01T24:00:00.1Z"])
+def test_a_short_utc_time_that_is_no_real_time_is_refused(text):
+    with pytest.raises(Rejected) as refused:
+        event.normalise_ts(text)
+    assert refused.value.reason == "bad_timestamp"

@@ -139,6 +139,8 @@ def parse_ts(text: str, tz: dt.tzinfo = dt.timezone.utc) -> dt.datetime:
 
 
 CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+# UTC with fewer fraction digits (what most applications write): padded, not re-parsed.
+SHORT_UTC_TS = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,5}))?Z")
 
 
 def normalise_ts(value: Any) -> str:
@@ -149,6 +151,12 @@ def normalise_ts(value: Any) -> str:
             return value  # already canonical: the agent's own output, the common case
         except ValueError:
             raise Rejected("bad_timestamp", f"not a valid time: {value!r}") from None
+    if type(value) is str and (short := SHORT_UTC_TS.fullmatch(value)):
+        try:
+            dt.datetime.fromisoformat(short.group(1))
+            return f"{short.group(1)}.{(short.group(2) or '').ljust(6, '0')}Z"
+        except ValueError:
+            pass  # not a real date: the general path below says why
     if isinstance(value, bool):
         raise Rejected("bad_timestamp", f"not a timestamp: {value!r}")
     if isinstance(value, (int, float)):
