@@ -138,3 +138,35 @@ def test_dry_run_finishes_what_the_end_of_the_file_leaves_open(tmp_path):
 
     actions = sorted(json.loads(x)["event"]["action"] for x in done.stdout.splitlines())
     assert actions == ["executed", "logged-in", "ssh_invalid_user"], done.stdout
+
+
+def test_a_file_whose_unlink_is_under_way_is_never_opened_as_a_new_file(tmp_path, monkeypatch):
+    """The race behind a duplicated file: unlink has already made the inode's link count 0
+    (the tracked entry sees nlink 0 and becomes an orphan) while an open by path can still
+    reach it. That open must not become a second entry reading the same content from 0."""
+    import os
+
+    import agent.inputs.file as file_input
+
+    path = tmp_path / "app.log"
+    path.write_bytes(b"".join(line(n) for n in range(50)))
+    t = tailer(tmp_path, close_inactive=60)
+    assert drain(t) == list(range(50))
+    (held,) = t.files.values()
+    real_fstat = os.fstat
+
+    def fstat_mid_unlink(fd):
+        st = real_fstat(fd)
+        if fd == held.fd:  # what fstat says once unlink has dropped the link count
+            fields = list(st)
+            fields[3] = 0
+            return os.stat_result(fields)
+        return st
+
+    monkeypatch.setattr(file_input.os, "fstat", fstat_mid_unlink)
+    assert drain(t) == []  # before the fix: the same 50 lines again, from a second entry
+    assert list(t.files.values()) == [held] and held.orphan
+    monkeypatch.undo()
+    with open(path, "ab") as f:
+        f.write(line(50))
+    assert drain(t) == [50]  # still linked after all: the entry takes it back and reads on

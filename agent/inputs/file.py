@@ -195,9 +195,14 @@ class FileTailer:
         except OSError:
             return None
         st = os.fstat(fd)
-        if (st.st_dev, st.st_ino) != key:
+        held = any((f.dev, f.ino) == key and f.fd is not None for f in self.files.values())
+        if (st.st_dev, st.st_ino) != key or st.st_nlink == 0 or held:
+            # Replaced between stat and open (next scan); or being deleted: an open by path can
+            # still reach a file whose unlink is under way, which its tracked entry already
+            # drains as an orphan; or content already held open (an inode number is not reused
+            # while we hold it): a second entry would read it again from the start.
             os.close(fd)
-            return None  # replaced between stat and open: next scan
+            return None
         t = Tracked(f"{st.st_dev}:{st.st_ino}:{time.monotonic_ns() % 10**12}", path, st.st_dev, st.st_ino, "", 0, fd=fd)
         self.files[t.id] = t
         return t
