@@ -162,3 +162,18 @@ def test_import_failures_are_reported_per_object():
         ["search/a"],
         ["dashboard/b: missing references search/x", "lens/c: unsupported_type"],
     )
+
+
+def test_an_odd_import_answer_is_reported_not_a_crash():
+    reply = {
+        "successResults": [{"type": "search"}, "junk"],
+        "errors": [
+            "junk",
+            {"id": "x", "error": "not an object"},
+            {"type": "dashboard", "id": "d", "error": {"type": "missing_references", "references": [{"id": "y"}, 3]}},
+        ],
+    }
+    installed, kept, failed = kibana.import_outcome(reply)
+    assert installed == ["search/None"] and kept == []
+    assert failed == ["unreadable error entry: junk", "None/x: unknown", "dashboard/d: missing references None/y"]
+    assert kibana.import_outcome({"successResults": None, "errors": None}) == ([], [], [])

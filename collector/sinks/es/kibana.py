@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import orjson
 
+from ..alerting import ALERT_ACTION
 from . import templates
 
 LOWEST_KIBANA = "8.0.0"
@@ -50,7 +51,6 @@ ATTRIBUTES = {
 DATA_VIEW_ID = "auditseal-audit"
 DASHBOARD_ID = "auditseal-overview"
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
-ALERT_ACTION = "alert_fired"  # collector.sinks.alerting.ALERT_ACTION (kept free of that import)
 INTEGRITY_ACTION = "integrity_failure"
 FAILED_LOGINS = 'event.category:"authentication" and event.outcome:"failure"'
 
@@ -258,16 +258,22 @@ def import_outcome(reply: dict) -> tuple[list[str], list[str], list[str]]:
     """Kibana's ``_import`` answer as (installed, kept, failed): an object that exists already is
     a ``conflict`` when not overwriting, which setup reports as kept (an operator's edits stay);
     any other error is a failure with Kibana's reason."""
-    installed = [f"{r['type']}/{r['id']}" for r in reply.get("successResults", [])]
+    # Kibana's answer is foreign input: any missing part reads as unknown, never a crash.
+    installed = [f"{r.get('type')}/{r.get('id')}" for r in reply.get("successResults") or [] if isinstance(r, dict)]
     kept, failed = [], []
-    for e in reply.get("errors", []):
-        name, error = f"{e.get('type')}/{e.get('id')}", e.get("error", {})
+    for e in reply.get("errors") or []:
+        if not isinstance(e, dict):
+            failed.append(f"unreadable error entry: {str(e)[:200]}")
+            continue
+        name, error = f"{e.get('type')}/{e.get('id')}", e.get("error") if isinstance(e.get("error"), dict) else {}
         if error.get("type") == "conflict":
             kept.append(name)
         else:
             detail = error.get("message") or error.get("reason") or error.get("type", "unknown")
             if error.get("type") == "missing_references":
                 refs = error.get("references", [])
-                detail = "missing references " + ", ".join(f"{r['type']}/{r['id']}" for r in refs)
+                detail = "missing references " + ", ".join(
+                    f"{r.get('type')}/{r.get('id')}" for r in refs if isinstance(r, dict)
+                )
             failed.append(f"{name}: {detail}")
     return installed, kept, failed
