@@ -166,7 +166,13 @@ def test_real_sshd_sudo_and_shadow_utils_lines_arrive_as_ecs_events(host_program
         def ours():
             return [d for d in pipe.index_docs() if d["event"].get("dataset") == "system.auth"]
 
-        docs = wait_for(lambda: len(d := ours()) >= len(lines) and d, 60, f"{len(lines)} auth.log events stored")
+        def all_stored():
+            # The programs may still add lines (a session closing, sshd's own exit): compare
+            # with the file as it is now, not as it was when the last program returned.
+            now = h["auth_log"].read_text().splitlines()
+            return len(d := ours()) >= len(now) and (d, now)
+
+        docs, lines = wait_for(all_stored, 60, "every auth.log line stored")
     finally:
         pipe.stop()
     assert len(docs) == len(lines) and len({d["event"]["id"] for d in docs}) == len(lines)  # each line once
