@@ -58,26 +58,15 @@ def from_json_line(
         raise Rejected("bad_json", f"not JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise Rejected("bad_json", f"not a JSON object but {type(doc).__name__}")
-    raw = doc
     # Before anything recursive touches it; a line with fewer brackets cannot nest that deep.
     if line.count(b"{") + line.count(b"[") > storable.MAX_DEPTH:
         storable.check_depth(doc)
-    doc = expand_dotted(doc)
-    # Moves below change the fields: count the line's own first, unless it is the usual plain
-    # line, counted by the repair walk later.
-    lost = losses(line, raw) if doc is not raw or field_map or "auditseal" in doc else None
-    if field_map:
-        doc = apply_field_map(doc, field_map)
-    # "auditseal" is the agent's and collector's own: a line's value is kept aside.
-    own = doc.pop("auditseal", None)
-    if own is not None:
-        doc["auditseal"] = {
-            "invalid": [{"field": "auditseal", "value": _json_text(own), "reason": "reserved for auditseal"}]
-        }
-    # Wrong-shaped open fields aside first, so the defaults below never overwrite a value.
-    counted = storable.repair_counting(doc)
-    if lost is None:
-        lost = losses_counted(line, *counted)
+    scanned = _plain_scan(doc) if not field_map and "auditseal" not in doc else None
+    if scanned is not None:  # the usual line: nested keys, nothing to map or set aside
+        storable.repair_scanned(doc, scanned)
+        lost = losses_counted(line, scanned.fields, scanned.floats)
+    else:
+        doc, lost = _reshape(doc, line, field_map)
     if lost and keep_original == "refuse":
         raise Rejected("lossy_json", "parsing would change the line: " + "; ".join(lost[:5]))
     event = doc.get("event")
@@ -118,12 +107,43 @@ def from_json_line(
             doc.setdefault("auditseal", {})["original"] = text
         if lost:
             doc.setdefault("auditseal", {})["lossy"] = lost
-    storable.check_required(doc, storable.REQUIRED_PARSED)
+    storable.check_parsed_required(doc, timestamp_canonical=True)  # normalise_ts wrote it
     # Re-encoding never doubles a line (orjson escapes no more than JSON input had to), so only
     # a long line, or one with values moved aside or kept whole, needs its stored size measured.
     if len(line) * 3 + storable.STAMP_RESERVE > storable.MAX_EVENT_BYTES or "auditseal" in doc:
         storable.fits(doc)
     return doc
+
+
+def _plain_scan(doc: dict) -> storable.Scan | None:
+    """The storable scan of a line as it is, or None when it needs reshaping first (dotted
+    keys) or is refused (the full path then says why, after reshaping)."""
+    try:
+        scanned = storable.scan(doc, allow_dots=True)
+    except Rejected:
+        return None
+    return None if scanned.dotted else scanned
+
+
+def _reshape(doc: dict, line: bytes, field_map: dict[str, str] | None) -> tuple[dict, list[str]]:
+    """Dotted keys expanded, fields mapped, a line's own ``auditseal`` set aside, then the
+    storable repair; with what parsing the line lost."""
+    raw = doc
+    doc = expand_dotted(doc)
+    # Moves below change the fields: count the line's own first, unless it is the usual plain
+    # line, counted by the repair walk later.
+    lost = losses(line, raw) if doc is not raw or field_map or "auditseal" in doc else None
+    if field_map:
+        doc = apply_field_map(doc, field_map)
+    # "auditseal" is the agent's and collector's own: a line's value is kept aside.
+    own = doc.pop("auditseal", None)
+    if own is not None:
+        doc["auditseal"] = {
+            "invalid": [{"field": "auditseal", "value": _json_text(own), "reason": "reserved for auditseal"}]
+        }
+    # Wrong-shaped open fields aside first, so the defaults below never overwrite a value.
+    counted = storable.repair_counting(doc)
+    return doc, losses_counted(line, *counted) if lost is None else lost
 
 
 def _json_text(value) -> str:

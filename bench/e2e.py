@@ -132,6 +132,7 @@ def main() -> None:
                 "record",
                 "--format",
                 "flamegraph" if args.flamegraph else "raw",
+                "--gil",  # only the thread holding the GIL: CPU, not threads waiting
                 "-r",
                 "250",
                 "-o",

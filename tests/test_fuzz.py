@@ -135,3 +135,28 @@ def test_whatever_a_line_holds_it_is_refused_with_a_reason_or_stored_by_every_si
     bulk.body([bulk.Doc(tenant, templates.data_stream(tenant), stored_doc["event"]["id"], stored)])
     POLICY.partition(stored_doc)
     leaf_hash(stored)
+
+
+def _outcome(line: bytes, field_map: dict) -> tuple:
+    try:
+        return ("stored", from_json_line(line, Source("acme", "h"), NOW, field_map))
+    except Rejected as exc:
+        return ("refused", exc.reason)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    documents()
+    | st.builds(
+        lambda d, k, v: {**d, k: v}, documents(), st.sampled_from(["a.b", "user.name", "tags", "related"]), json_values
+    )
+)
+def test_the_fast_path_for_plain_lines_agrees_with_the_full_reshaping_path(doc):
+    """A plain line (no dotted keys, nothing mapped or set aside) skips the reshaping pass and
+    reuses its one storable scan; a field map that moves nothing forces the full path, which
+    must give the very same event, or refuse for the same reason."""
+    try:
+        line = orjson.dumps(doc)
+    except (TypeError, orjson.JSONEncodeError):
+        return
+    assert _outcome(line, {}) == _outcome(line, {"absent.field": "other.field"})

@@ -110,3 +110,25 @@ def test_an_applications_own_original_is_not_overwritten():
     line = b'{"event":{"action":"a","category":["iam"],"original":"app text"},"n":1e1,"n":2}'
     doc = from_json_line(line, SRC, NOW)
     assert doc["event"]["original"] == "app text" and doc["auditseal"]["original"] == line.decode()
+
+
+@pytest.mark.parametrize("dotted", [False, True])
+def test_keyword_lists_holding_one_string_become_lists_and_wrong_shapes_are_moved(dotted):
+    """The same line nested (the fast path) and with dotted keys (the reshaping path)."""
+    if dotted:
+        line = (
+            b'{"event.action":"a","event.category":"iam","event.type":"start","tags":"t1",'
+            b'"related.user":"bob","user.name":5,"source.ip":"not-an-ip"}'
+        )
+    else:
+        line = (
+            b'{"event":{"action":"a","category":"iam","type":"start"},"tags":"t1",'
+            b'"related":{"user":"bob"},"user":{"name":5},"source":{"ip":"not-an-ip"}}'
+        )
+    doc = from_json_line(line, SRC, NOW)
+    assert doc["event"]["type"] == ["start"] and doc["tags"] == ["t1"] and doc["related"] == {"user": ["bob"]}
+    assert doc["user"] == {} and doc["source"] == {}
+    assert doc["auditseal"]["invalid"] == [
+        {"field": "source.ip", "value": '"not-an-ip"', "reason": "ECS has an IP address here"},
+        {"field": "user.name", "value": "5", "reason": "ECS has a keyword (string) here"},
+    ]

@@ -62,7 +62,7 @@ def check_built(doc: dict, bound: int) -> dict:
     proves it on arbitrary lines), so only the required fields, and the size when it could
     matter, are checked here. ``bound``: an upper bound of the event's encoded size, from the
     line (each copy of a control byte costs 6 bytes as JSON, ``\u0001``)."""
-    _storable.check_required(doc, _storable.REQUIRED_PARSED)
+    _storable.check_parsed_required(doc)
     if bound + _storable.STAMP_RESERVE > _storable.MAX_EVENT_BYTES:
         _storable.fits(doc)
     return doc

@@ -24,28 +24,31 @@ what ``repair`` would change, so the collector stores only what a correct agent 
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import json
-import re
 import socket
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from auditseal.errors import Rejected
-from auditseal.formats.event import CANONICAL_TS, REQUIRED_FROM_AGENT, canonical_bytes
+from auditseal.formats.event import canonical_bytes
+from auditseal.formats.required import (  # noqa: F401  (re-exported: the one definition of storable)
+    INT_MAX,
+    INT_MIN,
+    MAX_ACTION_CHARS,
+    REQUIRED_PARSED,
+    TENANT_RE,
+    check_parsed_required,
+    check_required,
+)
+from auditseal.formats.required import get as _get
 
 MAX_DEPTH = 16
 MAX_FIELDS = 1000
 MAX_EVENT_BYTES = 256 * 1024  # canonical bytes of one stored event (the wire's per-event limit)
 STAMP_RESERVE = 1024  # bytes the agent and collector add later (ids, sequence, ingest time)
-MAX_ACTION_CHARS = 1024
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1
-TENANT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-# What a parsed event holds before the agent numbers it (agent.id and event.sequence come then).
-REQUIRED_PARSED = tuple(f for f in REQUIRED_FROM_AGENT if f not in ("agent.id", "event.sequence"))
 
 # ECS fields that are objects: a scalar there breaks the index mapping.
 OBJECTS = frozenset(
@@ -157,7 +160,6 @@ def _schema() -> dict:
 
 
 SCHEMA = _schema()
-_KEYWORD_LIST_PATHS = tuple(tuple(name.split(".")) for name in sorted(KEYWORD_LISTS))
 
 
 def _wrong(kind: str, value: Any) -> bool:
@@ -173,16 +175,28 @@ def _wrong(kind: str, value: Any) -> bool:
 
 
 def _pending_moves(doc: dict) -> list[tuple[tuple, str]]:
-    return _scan(doc)[0]
+    return scan(doc).moves
 
 
-def _scan(doc: dict) -> tuple[list[tuple[tuple, str]], int, bool]:
+class Scan(NamedTuple):
+    moves: list[tuple[tuple, str]]  # (path, reason) of values to move to auditseal.invalid
+    fields: int  # for agent.json_loss
+    floats: bool  # whether any value is a float (for agent.json_loss)
+    listify: list[tuple[dict, str]]  # (object, key) of a keyword-list field holding one string
+    dotted: bool = False  # stopped at a key with dots (only with ``allow_dots``)
+
+
+def scan(doc: dict, allow_dots: bool = False) -> Scan:
     """One pass without recursion: depth, field names and count (refusals), and the values of
     the wrong shape for their ECS field or out of the 64-bit range (to move), as (path, reason);
-    with the number of fields and whether any value is a float (for ``agent.json_loss``)."""
+    with the number of fields and whether any value is a float (for ``agent.json_loss``).
+
+    ``allow_dots``: a key with dots stops the pass (``dotted``) instead of refusing the event:
+    the caller expands the keys and scans again."""
     if type(doc) is not dict:
         raise Rejected("bad_json", "not a JSON object")
     moves: list[tuple[tuple, str]] = []
+    listify: list[tuple[dict, str]] = []
     fields = 0
     floats = False
     stack: list[tuple[Any, tuple, int, Any]] = [(doc, (), 1, SCHEMA)]
@@ -203,32 +217,39 @@ def _scan(doc: dict) -> tuple[list[tuple[tuple, str]], int, bool]:
         fields += len(node)
         if fields > MAX_FIELDS:
             raise Rejected("too_many_fields", f"more than {MAX_FIELDS} fields")
+        good = _GOOD_KEYS if path else _GOOD_TOP_KEYS
         for key, value in node.items():
-            if key not in _GOOD_KEYS:
+            if key not in good:
+                if allow_dots and "." in key:
+                    return Scan(moves, fields, floats, listify, dotted=True)
                 _check_key(key, path)
-            if not path and key[0] == "_":
-                raise Rejected("bad_field_name", f"top-level field {key!r} is reserved (starts with _)")
-            child = spec.get(key) if spec else None
             kind = type(value)
-            if type(child) is str:  # a typed leaf
+            child = spec.get(key) if spec else None
+            if child is None:  # an open field
+                if kind is str:
+                    continue
+                if kind is dict or kind is list:
+                    stack.append((value, path + (key,), depth + 1, None))
+                elif kind is int and not INT_MIN <= value <= INT_MAX:
+                    moves.append((path + (key,), "integer outside the signed 64-bit range"))
+                elif kind is float:
+                    floats = True
+            elif type(child) is str:  # a typed leaf
                 if _wrong(child, value):
                     moves.append((path + (key,), _REASONS[child]))
                 elif kind is list:
                     stack.append((value, path + (key,), depth + 1, None))
-                continue
-            if child is not None and kind is not dict:
-                moves.append((path + (key,), _REASONS[_OBJECT]))
-                continue
-            if kind is dict or kind is list:
+                elif child is _KEYWORD_LIST:  # "event.type": "start" → ["start"]
+                    listify.append((node, key))
+            elif kind is dict:  # an ECS object
                 stack.append((value, path + (key,), depth + 1, child))
-            elif kind is int and not INT_MIN <= value <= INT_MAX:
-                moves.append((path + (key,), "integer outside the signed 64-bit range"))
-            elif kind is float:
-                floats = True
-    return moves, fields, floats
+            else:
+                moves.append((path + (key,), _REASONS[_OBJECT]))
+    return Scan(moves, fields, floats, listify)
 
 
 _GOOD_KEYS: set[str] = set()  # field names seen valid: events repeat theirs endlessly
+_GOOD_TOP_KEYS: set[str] = set()  # the same at the top, where a leading _ is refused too
 
 
 def _check_key(key: str, path: tuple) -> None:
@@ -236,21 +257,15 @@ def _check_key(key: str, path: tuple) -> None:
         raise Rejected(
             "bad_field_name", f"field name {key!r} under {_dotted(path) or 'the top'} is empty, has dots or edge spaces"
         )
-    if len(_GOOD_KEYS) < 100_000:
-        _GOOD_KEYS.add(key)
+    if not path and key[0] == "_":
+        raise Rejected("bad_field_name", f"top-level field {key!r} is reserved (starts with _)")
+    good = _GOOD_KEYS if path else _GOOD_TOP_KEYS
+    if len(good) < 100_000:
+        good.add(key)
 
 
 def _dotted(path: tuple) -> str:
     return ".".join(path)
-
-
-def _get(doc: dict, path: tuple) -> Any:
-    node: Any = doc
-    for part in path:
-        if type(node) is not dict or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 @lru_cache(maxsize=65536)  # addresses repeat; ipaddress is slow
@@ -276,21 +291,25 @@ def repair(doc: dict) -> dict:
 
 def repair_counting(doc: dict) -> tuple[int, bool]:
     """``repair``, and what it saw before: the number of fields, and whether a value is a float."""
-    moves, fields, floats = _scan(doc)
+    scanned = scan(doc)
+    repair_scanned(doc, scanned)
+    return scanned.fields, scanned.floats
+
+
+def repair_scanned(doc: dict, scanned: Scan) -> None:
+    """``repair`` with the scan of ``doc`` already made (and nothing changed since)."""
     kept = []
-    for path, reason in sorted(set(moves)):
+    for path, reason in sorted(set(scanned.moves)) if scanned.moves else ():
         parent = _get(doc, path[:-1]) if len(path) > 1 else doc
         if type(parent) is not dict or path[-1] not in parent:
             continue
         value = parent.pop(path[-1])
         kept.append({"field": _dotted(path), "value": _json_text(value), "reason": reason})
-    for path in _KEYWORD_LIST_PATHS:  # "event.type": "start" → ["start"]
-        if type(_get(doc, path)) is str:
-            _get(doc, path[:-1])[path[-1]] = [_get(doc, path)]
+    for node, key in scanned.listify:
+        node[key] = [node[key]]
     if kept:
         own = doc.setdefault("auditseal", {})
         own["invalid"] = [*own.get("invalid", []), *kept] if type(own.get("invalid")) is list else kept
-    return fields, floats
 
 
 def _json_text(value: Any) -> str:
@@ -313,90 +332,6 @@ def check(doc: dict, required: tuple[str, ...], size: int | None = None, limit: 
     size = len(canonical_bytes(doc)) if size is None else size
     if size > limit:
         raise Rejected("event_too_large", f"event of {size} bytes > {limit}")
-
-
-def check_required(doc: dict, required: tuple[str, ...]) -> None:
-    for name in required:
-        value = _get(doc, _PATHS.get(name) or tuple(name.split(".")))
-        if value is None or value == "" or value == []:
-            raise Rejected("missing_field", f"missing required field {name}")
-        problem = _REQUIRED_CHECKS.get(name, _string)(value)
-        if problem:
-            raise Rejected("bad_field", f"{name}: {problem}")
-
-
-def _string(value: Any) -> str | None:
-    return None if type(value) is str else f"must be a string, not {_kind(value)}"
-
-
-def _action(value: Any) -> str | None:
-    if type(value) is not str:
-        return f"must be a string, not {_kind(value)}"
-    return f"longer than {MAX_ACTION_CHARS} characters" if len(value) > MAX_ACTION_CHARS else None
-
-
-def _category(value: Any) -> str | None:
-    if type(value) is not list or not all(type(v) is str and v for v in value):
-        return "must be a list of non-empty strings"
-    return None
-
-
-@lru_cache(maxsize=4096)
-def _tenant_ok(value: str) -> bool:
-    return bool(TENANT_RE.fullmatch(value))
-
-
-def _tenant(value: Any) -> str | None:
-    if type(value) is not str or not _tenant_ok(value):
-        return "must be 1-128 characters of A-Z a-z 0-9 _ . -"
-    return None
-
-
-def _sequence(value: Any) -> str | None:
-    if type(value) is not int or not 1 <= value <= INT_MAX:
-        return "must be an integer from 1 to 2^63-1"
-    return None
-
-
-def _timestamp(value: Any) -> str | None:
-    if type(value) is not str or not _canonical_time(value):
-        return "must be canonical UTC (YYYY-MM-DDTHH:MM:SS.ffffffZ, years 0001-9999)"
-    return None
-
-
-@lru_cache(maxsize=4096)  # event.created is one value per read; @timestamp repeats too
-def _canonical_time(value: str) -> bool:
-    if not CANONICAL_TS.fullmatch(value) or value[:4] == "0000":
-        return False
-    try:
-        dt.datetime.fromisoformat(value[:-1])  # a real date, not just the right shape
-    except ValueError:
-        return False
-    return True
-
-
-def _kind(value: Any) -> str:
-    return {
-        dict: "an object",
-        list: "a list",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-
-
-_PATHS = {name: tuple(name.split(".")) for name in REQUIRED_FROM_AGENT}
-_REQUIRED_CHECKS = {
-    "event.action": _action,
-    "event.category": _category,
-    "event.outcome": _string,
-    "organization.id": _tenant,
-    "agent.id": _string,
-    "event.sequence": _sequence,
-    "@timestamp": _timestamp,
-    "event.created": _timestamp,
-}
 
 
 def fits(doc: dict, reserve: int = STAMP_RESERVE) -> None:
