@@ -87,7 +87,8 @@ class SpoolWriter:
         self.dead_letters = dead_letters
         self.metrics = metrics
         self.spooled = spooled
-        self.queue: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=8)  # bounds memory
+        # Bounds memory: a chunk is up to read_chunk_bytes of lines, parsed (about 5x as objects).
+        self.queue: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=3)
         self.max_events_per_append = max_events_per_append
         self.blocked: str | None = None  # why appends wait, for status
 

@@ -79,23 +79,27 @@ class Shipper:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             position = self.spool.start_position()
             backlog: deque[tuple[int, object]] = deque()  # (segment, record)
+            backlog_bytes = 0
             batch: list = []
             size = 0
             oldest = 0.0
             while True:
                 self.spooled.clear()
                 records = []
-                if len(backlog) < self.policy.max_events:  # bounded read-ahead
-                    records, position = self.spool.read(position)
+                # Read-ahead bounded by bytes: about one batch beyond the one being filled.
+                if len(backlog) < self.policy.max_events and backlog_bytes < self.policy.max_bytes:
+                    records, position = self.spool.read(position, self.policy.max_bytes)
                 for record in records:
                     if record.kind == EVENT and record.seq > self.spool.acked_seq:
                         backlog.append((position.segment, record))
+                        backlog_bytes += len(record.payload)
                 while backlog and self.policy.fits(len(batch), size, len(backlog[0][1].payload)):
                     if not batch:
                         oldest = time.monotonic()
                     item = backlog.popleft()
                     batch.append(item)
                     size += len(item[1].payload)
+                    backlog_bytes -= len(item[1].payload)
                 next_size = len(backlog[0][1].payload) if backlog else None
                 if records and not self.policy.ready(len(batch), size, next_size):
                     continue  # more may be waiting in the spool: fill the batch first

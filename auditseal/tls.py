@@ -12,8 +12,6 @@ import ssl
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cryptography import x509
-
 AGENT_URI = "urn:auditseal:agent:"
 TENANT_URI = "urn:auditseal:tenant:"
 
@@ -43,6 +41,8 @@ def client_context(cert: str, key: str, server_ca: str) -> ssl.SSLContext:
 @lru_cache(maxsize=4096)
 def identity_from_der(der: bytes) -> PeerIdentity | None:
     """Agent id and tenants from a (already verified) certificate; None if it names no agent."""
+    from cryptography import x509  # the collector's alone: 8 MiB the agent does not carry
+
     cert = x509.load_der_x509_certificate(der)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -147,9 +147,10 @@ class Spool:
             or self.next_seq - 1 <= self.acked_seq
         )  # an empty spool always takes one append
 
-    def read(self, start: Position):
-        """Records from ``start`` on; the commits among them are remembered for the resume point."""
-        records, nxt = self.log.read(start)
+    def read(self, start: Position, max_bytes: int = 4 * 1024 * 1024):
+        """Records from ``start`` on (about ``max_bytes``); the commits among them are
+        remembered for the resume point."""
+        records, nxt = self.log.read(start, max_bytes)
         for record in records:
             if record.kind == POSITIONS:
                 self._resume.seen(record.seq, record.payload)
