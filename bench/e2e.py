@@ -155,9 +155,26 @@ def main() -> None:
         with open(watched, "ab") as f:
             for i in range(0, len(blob), 1 << 20):
                 f.write(blob[i : i + (1 << 20)])
-        t_acked = wait(lambda: metric(agent_url, "auditseal_agent_events_acked_total") >= args.events, 600, "acks")
+        # Acknowledged and queryable counts over time: how long after its acknowledgement
+        # each event became queryable (the worst case is printed).
+        acked_at: list[tuple[float, float]] = []
+        queryable_at: list[tuple[float, float]] = []
+
+        def acked_all() -> bool:
+            acked_at.append((time.monotonic(), metric(agent_url, "auditseal_agent_events_acked_total")))
+            queryable_at.append((time.monotonic(), indexed(index)))
+            return acked_at[-1][1] >= args.events
+
+        def indexed_all() -> bool:
+            queryable_at.append((time.monotonic(), indexed(index)))
+            return queryable_at[-1][1] >= args.events
+
+        t_acked = wait(acked_all, 600, "acks")
         cpu_ack = (cpu_seconds(pids[0]) - cpu0[0], cpu_seconds(pids[1]) - cpu0[1])
-        t_indexed = wait(lambda: indexed(index) >= args.events, 600, "index")
+        t_indexed = wait(indexed_all, 600, "index")
+        ack_to_queryable = max(
+            t - next((ta for ta, n in acked_at if n >= count), t_acked) for t, count in queryable_at if count > 0
+        )
         archived = 'auditseal_collector_sink_events_total{sink="archive"}'
         t_archived = wait(lambda: metric(setup.admin_url, archived) >= args.events, 600, "archive")
         cpu1 = (cpu_seconds(pids[0]) - cpu0[0], cpu_seconds(pids[1]) - cpu0[1])
@@ -200,6 +217,7 @@ def main() -> None:
         f"archived_eps={n / (t_archived - t0):,.0f}{' (s3)' if args.s3_endpoint else ''} "
         f"agent_cpu_s={cpu1[0]:.1f} agent_lines_per_cpu_s={n / max(cpu_ack[0], 1e-9):,.0f} "
         f"collector_cpu_s={cpu1[1]:.1f} collector_ack_path_ev_per_cpu_s~{n / max(cpu_ack[1], 1e-9):,.0f} "
+        f"ack_to_queryable_max_s={ack_to_queryable:.2f} "
         f"latency_rate={args.rate}/s p50_ms={percentile(latencies, 50):.0f} "
         f"p99_ms={percentile(latencies, 99):.0f} max_ms={max(latencies):.0f} "
         f"agent_rss_peak_mb={rss[0]:.0f} collector_rss_peak_mb={rss[1]:.0f}"

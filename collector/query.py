@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+from functools import lru_cache
 import re
 from dataclasses import dataclass, fields, replace
 from typing import Mapping
@@ -42,6 +43,7 @@ def words(text: str) -> list[str]:
     return WORD_RE.findall(text.lower())
 
 
+@lru_cache(maxsize=16384)  # the index computes one per event; addresses repeat
 def canonical_ip(value: str) -> str | None:
     try:
         return ipaddress.ip_address(value.strip()).compressed

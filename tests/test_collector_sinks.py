@@ -273,3 +273,29 @@ def test_an_index_of_the_first_layout_is_upgraded_in_place(tmp_path):
     assert stats_kept(path) == stats_by_scan(path) and [r[2] for r in stats_kept(path)] == [21, 5]
     assert len(search(path, EventQuery("acme", user="carol"))) == 1
     assert len(search(path, EventQuery("acme", category="authentication", limit=1000))) == 21
+
+
+def test_rows_stored_in_one_statement_per_chunk_are_the_very_rows_and_bytes_of_one_insert_each(tmp_path, monkeypatch):
+    """The index writes a chunk as one JSON parameter (SQLite keeps the GIL free meanwhile);
+    every column, and the stored document byte for byte, must be what a plain INSERT of the
+    row writes — whatever the text holds (quotes, backslashes, control bytes, emoji, a
+    surrogate pair, NUL) — across several chunks of one transaction."""
+    import collector.sinks.sqlite_index as sqlite_index
+    from collector.sinks.stored import materialise
+
+    monkeypatch.setattr(sqlite_index, "CHUNK_ROWS", 3)
+    odd = ['q"uote', "back\\slash", "ctl\x01\x1f", "ü ☃ 🦊", "nul\x00byte", "<>&'", "\u2028line"]
+    lines = [event(i + 1, user=odd[i % len(odd)]) for i in range(10)]
+    index = SqliteIndex(tmp_path / "chunked.sqlite")
+    index.open()
+    index.process(journal_batch([batch(8, lines)], Position(1, 10_000)))
+    meta = BatchMeta("web-1", "acme", "2026-11-28T10:00:01.000000Z")
+    plain = sqlite3.connect(tmp_path / "plain.sqlite")
+    plain.executescript(sqlite_index.SCHEMA)
+    plain.executemany(sqlite_index.INSERT, [sqlite_index.row(*materialise(meta, line)) for line in lines])
+    plain.commit()
+    select = "SELECT event_id, tenant, ts, user_name, action, outcome, agent_id, seq, doc, target_user, categories, source_ip, host, message, typeof(doc), typeof(seq) FROM events ORDER BY rowid"
+    chunked = sqlite3.connect(tmp_path / "chunked.sqlite").execute(select).fetchall()
+    assert len(chunked) == 10 and chunked == plain.execute(select).fetchall()
+    assert [r[8] for r in chunked] == [materialise(meta, line)[1] for line in lines]
+    assert {r[14] for r in chunked} == {"blob"} and {r[15] for r in chunked} == {"integer"}

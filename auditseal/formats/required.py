@@ -37,9 +37,29 @@ def check_parsed_required(doc: dict, timestamp_canonical: bool = False) -> None:
 
     ``timestamp_canonical``: the caller wrote ``@timestamp`` itself through
     ``event.normalise_ts`` (canonical by construction), so it is not matched again."""
+    if not _parsed_ok(doc, timestamp_canonical):
+        check_required(doc, REQUIRED_PARSED)  # names the field and the reason
+
+
+def check_agent_required(doc: dict) -> None:
+    """``check_required(doc, REQUIRED_FROM_AGENT)`` in one pass of plain lookups (the
+    collector's hot path: every event of every batch)."""
+    agent = doc.get("agent")
+    if not (
+        _parsed_ok(doc, False)
+        and type(agent) is dict
+        and type(agent.get("id")) is str
+        and agent["id"]
+        and type(seq := doc["event"].get("sequence")) is int
+        and 1 <= seq <= INT_MAX
+    ):
+        check_required(doc, REQUIRED_FROM_AGENT)
+
+
+def _parsed_ok(doc: dict, timestamp_canonical: bool) -> bool:
     event = doc.get("event")
     org = doc.get("organization")
-    if (
+    return bool(
         type(event) is dict
         and type(org) is dict
         and type(action := event.get("action")) is str
@@ -55,9 +75,7 @@ def check_parsed_required(doc: dict, timestamp_canonical: bool = False) -> None:
         and (timestamp_canonical or _canonical_time(stamp))
         and type(created := event.get("created")) is str
         and _canonical_time(created)
-    ):
-        return
-    check_required(doc, REQUIRED_PARSED)  # names the field and the reason
+    )
 
 
 def check_required(doc: dict, required: tuple[str, ...]) -> None:

@@ -39,7 +39,9 @@ from auditseal.formats.required import (  # noqa: F401  (re-exported: the one de
     INT_MIN,
     MAX_ACTION_CHARS,
     REQUIRED_PARSED,
+    REQUIRED_FROM_AGENT,
     TENANT_RE,
+    check_agent_required,
     check_parsed_required,
     check_required,
 )
@@ -327,7 +329,10 @@ def check(doc: dict, required: tuple[str, ...], size: int | None = None, limit: 
     if moves:
         path, reason = moves[0]
         raise Rejected("bad_field", f"{_dotted(path)}: {reason}")
-    check_required(doc, required)
+    if required is REQUIRED_FROM_AGENT:
+        check_agent_required(doc)
+    else:
+        check_required(doc, required)
     _check_own(doc)
     size = len(canonical_bytes(doc)) if size is None else size
     if size > limit:

@@ -7,8 +7,11 @@ the rows, so a crash either keeps both or neither: replay never duplicates.
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import orjson
 
@@ -16,6 +19,7 @@ from auditseal.formats.event import format_ts
 from auditseal.formats.index_layout import (
     SQLITE_EVENTS_SCHEMA,
     SQLITE_INSERT,
+    SQLITE_INSERT_JSON,
     SQLITE_V1_COLUMNS,
     SQLITE_V2_SCHEMA,
     SQLITE_V3_FILL,
@@ -73,6 +77,81 @@ def row(doc: dict, stored: bytes) -> tuple:
         _text(host.get("name")),
         _text(doc.get("message")),
     )
+
+
+CHUNK_ROWS = 1000
+_BINDABLE = frozenset({str, int, float, bool, bytes, type(None)})
+_DONE = object()
+
+
+def _rows(batch: Batch) -> Iterator[tuple]:
+    """(row, None, source) per event, or (None, the error, source) for one that cannot be a row."""
+    for event in batch:
+        source = (event.cursor, event.meta, event.line)
+        if event.error is not None:
+            yield None, event.error, source
+            continue
+        try:
+            yield row(event.doc, event.stored), None, source
+        except Exception as exc:
+            yield None, exc, source
+
+
+def _as_json(items: list) -> str | None:
+    """A chunk's rows as SQLITE_INSERT_JSON's one parameter; None when one cannot be written
+    as JSON (its rows then go one by one, and the one at fault is quarantined alone)."""
+    rows = [values for values, error, _ in items if error is None]
+    # What SQLite could not bind (an object where a column wants a value) must fail as it
+    # would one row at a time, not be written as JSON text.
+    if not all(type(v) in _BINDABLE for values in rows for v in values) or not all(
+        type(values[7]) is not int or -(2**63) <= values[7] < 2**63 for values in rows
+    ):
+        return None
+    try:
+        text = orjson.dumps([(*values[:8], values[8].decode(), *values[9:]) for values in rows]).decode()
+    except (TypeError, ValueError):
+        return None
+    # SQLite's ->> ends a text at a NUL; such a chunk goes row by row (a NUL inside a stored
+    # document is escaped twice here, so it is caught too: harmless, just slower).
+    return None if "\\u0000" in text else text
+
+
+def _prepared(batch: Batch) -> Iterator[tuple[list, str | None]]:
+    """The batch's rows in chunks (with their JSON form), built on a helper thread while
+    SQLite stores the chunk before without the GIL: materialising and storing overlap."""
+    ready: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            chunk: list = []
+            for item in _rows(batch):
+                chunk.append(item)
+                if len(chunk) >= CHUNK_ROWS:
+                    if stop.is_set():
+                        return
+                    ready.put((chunk, _as_json(chunk)))
+                    chunk = []
+            ready.put((chunk, _as_json(chunk)))
+            ready.put(_DONE)
+        except BaseException as exc:  # a defect: handed to the consumer, raised there
+            ready.put(exc)
+
+    worker = threading.Thread(target=produce, name="index-rows", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a producer blocked on a full queue see the stop
+            try:
+                ready.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -166,17 +245,8 @@ class SqliteIndex:
         return self._conn
 
     def process(self, batch: Batch) -> None:
-        rows = []  # (row, where it came from)
-        for event in batch:
-            if event.error is not None:
-                self._set_aside(event.error, event.cursor, event.meta, event.line)
-                continue
-            try:
-                rows.append((row(event.doc, event.stored), (event.cursor, event.meta, event.line)))
-            except Exception as exc:
-                self._set_aside(exc, event.cursor, event.meta, event.line)
         try:
-            self._store(rows, batch.end)
+            self._store(_prepared(batch), batch.end)
         except (OSError, sqlite3.OperationalError) as exc:  # locked, disk full, gone: the store's health
             raise SinkUnavailable(f"SQLite index {self.path}: {exc}") from exc
 
@@ -186,23 +256,30 @@ class SqliteIndex:
             raise exc
         self.quarantine.add(cursor, meta, line, exc)
 
-    def _store(self, rows: list, end: Cursor) -> list:
-        """Insert ``rows`` and move the cursor to ``end`` in one transaction; a row SQLite
-        refuses for its content is quarantined alone. Returns the rows stored."""
+    def _store(self, chunks: Iterator[tuple[list, str | None]], end: Cursor) -> None:
+        """Insert the rows of ``chunks`` and move the cursor to ``end`` in one transaction; an
+        event that cannot be a row, or a row SQLite refuses for its content, is quarantined
+        alone."""
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
-        stored = [r for r, _ in rows]
         try:
-            try:
-                conn.executemany(INSERT, stored)
-            except POISON_TYPES:
-                stored = []
-                for values, source in rows:  # find the row(s) at fault, store the rest
-                    try:
-                        conn.execute(INSERT, values)
-                        stored.append(values)
-                    except POISON_TYPES as exc:
-                        self._set_aside(exc, *source)
+            for chunk, as_json in chunks:
+                rows = []
+                for values, error, source in chunk:
+                    if error is not None:
+                        self._set_aside(error, *source)
+                    else:
+                        rows.append((values, source))
+                try:
+                    if as_json is None:
+                        raise ValueError("a row that JSON cannot carry")
+                    conn.execute(SQLITE_INSERT_JSON, (as_json,))
+                except POISON_TYPES:
+                    for values, source in rows:  # find the row(s) at fault, store the rest
+                        try:
+                            conn.execute(INSERT, values)  # OR IGNORE: rows stored above stay once
+                        except POISON_TYPES as exc:
+                            self._set_aside(exc, *source)
             conn.execute(
                 "INSERT INTO sink_cursors (consumer, cursor) VALUES (?, ?) "
                 "ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor",
@@ -212,7 +289,6 @@ class SqliteIndex:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        return stored
 
     def retry(self, items: list[tuple[BatchMeta, bytes]]) -> list[str]:
         """Store quarantined events again (``quarantine retry``); the ids now stored. One that
