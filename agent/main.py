@@ -13,8 +13,6 @@ from pathlib import Path
 
 import orjson
 import yaml
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from auditseal import logs, runtime, sdnotify, tls, version_text
 from auditseal.backoff import Backoff
@@ -29,6 +27,7 @@ from .inputs import REGISTRY, Chunk
 from .inputs import file as _file_input  # noqa: F401  (registers "file")
 from .inputs import syslog as _syslog_input  # noqa: F401  (registers "syslog")
 from .metrics import AgentMetrics
+from .metrics_http import Heartbeat, MetricsServer
 from .normalise import Source
 from .pipeline import DeadLetterFile, SpoolWriter
 from .shipper import Shipper
@@ -71,26 +70,6 @@ def report_recovery(recovered, metrics: AgentMetrics, state: Path) -> None:
     )
 
 
-async def serve_metrics(listen: str, metrics: AgentMetrics) -> web.AppRunner:
-    """/metrics (Prometheus) and /healthz on ``metrics_listen``."""
-
-    async def handle(_request):
-        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def healthz(_request):
-        # Liveness for container HEALTHCHECKs and load balancers: the event loop answers.
-        return web.json_response({"status": "ok"})
-
-    app = web.Application()
-    app.router.add_get("/metrics", handle)
-    app.router.add_get("/healthz", healthz)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    host, _, port = listen.rpartition(":")
-    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
-    return runner
-
-
 class AgentFailed(Exception):
     """A pipeline task died: exit non-zero so the service manager restarts the agent."""
 
@@ -102,7 +81,15 @@ async def run(config_path: str, cfg: agent_config.AgentConfig, config_dir: str |
     does, then starts again from the spool: nothing read is lost or read twice. A config
     that does not load is refused (logged) and the running one kept."""
     metrics = AgentMetrics()
-    runner = await serve_metrics(cfg.metrics_listen, metrics) if cfg.metrics_listen else None
+    heartbeat = Heartbeat()
+    beating = asyncio.create_task(heartbeat.run())
+    server = None
+    if cfg.metrics_listen:
+        try:
+            server = MetricsServer(cfg.metrics_listen, metrics.registry, heartbeat)
+        except OSError as exc:
+            raise Halt(f"metrics_listen {cfg.metrics_listen}: {exc.strerror or exc}") from None
+        server.start()
     try:
         while await run_pipeline(cfg, metrics) == "reload":
             sdnotify.notify("RELOADING=1")
@@ -118,8 +105,9 @@ async def run(config_path: str, cfg: agent_config.AgentConfig, config_dir: str |
             logs.setup(cfg.log_level)
             log.info("config reloaded", extra=kv(config=config_path))
     finally:
-        if runner:
-            await runner.cleanup()
+        beating.cancel()
+        if server:
+            await asyncio.to_thread(server.stop)
 
 
 async def run_pipeline(cfg: agent_config.AgentConfig, metrics: AgentMetrics) -> str:

@@ -11,7 +11,6 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import orjson
 
 from auditseal import crashpoints
@@ -25,6 +24,7 @@ from auditseal.storage.segments import Position
 from .batching import BatchPolicy
 from .delivery import ACK, DEAD_LETTER, FAILOVER, classify
 from .spool import EVENT, Spool
+from .transport import CollectorLink, LinkError
 
 log = logging.getLogger("auditseal.agent.shipper")
 
@@ -74,9 +74,8 @@ class Shipper:
 
     async def run(self, drain: bool = False) -> None:
         """Ship until stopped; with ``drain``, return once the spool is fully acknowledged."""
-        connector = aiohttp.TCPConnector(ssl=self.ssl_context, limit=2)
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        link = CollectorLink(self.ssl_context, self.timeout)
+        try:
             position = self.spool.start_position()
             backlog: deque[tuple[int, object]] = deque()  # (segment, record)
             backlog_bytes = 0
@@ -105,7 +104,7 @@ class Shipper:
                     continue  # more may be waiting in the spool: fill the batch first
                 due = self.policy.due_in(len(batch), size, time.monotonic() - oldest, next_size)
                 if due is not None and (due == 0 or self._stopping.is_set()):
-                    if not await self._ship(session, batch):
+                    if not await self._ship(link, batch):
                         return  # stopped while retrying; unacked events stay spooled
                     batch, size = [], 0
                     continue
@@ -117,12 +116,14 @@ class Shipper:
                     await asyncio.wait_for(self.spooled.wait(), due if due is not None else 1.0)
                 except asyncio.TimeoutError:
                     pass
+        finally:
+            link.close()
 
-    async def _ship(self, session: aiohttp.ClientSession, batch: list) -> bool:
+    async def _ship(self, link: CollectorLink, batch: list) -> bool:
         first, last = batch[0][1].seq, batch[-1][1].seq
         body = wire.encode_body([record.payload for _, record in batch])
         self._observe_age(batch[0][1].payload)
-        outcome = await self._send_with_retry(session, body, first, last, self.spool.gaps_before(last))
+        outcome = await self._send_with_retry(link, body, first, last, self.spool.gaps_before(last))
         if outcome is None:
             return False
         crashpoints.hit("after_send")  # acknowledged by the collector, not yet recorded here
@@ -162,7 +163,7 @@ class Shipper:
             pass
 
     async def _send_with_retry(
-        self, session, body: bytes, first: int, last: int, gaps: list[tuple[int, int]]
+        self, link, body: bytes, first: int, last: int, gaps: list[tuple[int, int]]
     ) -> SendOutcome | None:
         attempt = 0
         while not self._stopping.is_set():
@@ -180,12 +181,10 @@ class Shipper:
             )
             retry_after, status, text = None, None, b""
             try:
-                async with session.post(url, data=body, headers=headers) as resp:
-                    text = await resp.read()
-                    status = resp.status
-                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                text = (str(exc) or type(exc).__name__).encode()
+                answer = await asyncio.to_thread(link.post, url, body, headers)
+                text, status, retry_after = answer.body, answer.status, parse_retry_after(answer.retry_after)
+            except LinkError as exc:
+                text = str(exc).encode()
             decision = classify(status, text, last)
             self.metrics.batches.labels(
                 "connection_error" if status is None else "ok" if decision.action == ACK else str(status)
