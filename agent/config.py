@@ -50,7 +50,7 @@ class FileInput(StrictModel):
         "(numbers beyond 64-bit or double precision, duplicate keys), always, or refuse such lines",
     )
     poll_interval: float = Field(0.25, gt=0, le=60)
-    read_chunk_bytes: int = Field(256 * 1024, ge=4096)
+    read_chunk_bytes: int = Field(128 * 1024, ge=4096)
     max_line_bytes: int = Field(256 * 1024, ge=256)
     close_inactive: float = Field(5.0, gt=0, description="release a rotated-away file this long after EOF")
     partial_line_timeout: float = Field(

@@ -88,7 +88,7 @@ class SpoolWriter:
         self.metrics = metrics
         self.spooled = spooled
         # Bounds memory: a chunk is up to read_chunk_bytes of lines, parsed (about 5x as objects).
-        self.queue: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=3)
+        self.queue: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=2)
         self.max_events_per_append = max_events_per_append
         self.blocked: str | None = None  # why appends wait, for status
 
