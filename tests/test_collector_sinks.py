@@ -261,13 +261,27 @@ def test_an_index_of_the_first_layout_is_upgraded_in_place(tmp_path):
             ),
         )
     conn.commit()
+    rows_before = conn.execute("SELECT rowid, event_id, seq FROM events ORDER BY rowid").fetchall()
     conn.close()
     index = SqliteIndex(path)
     index.open()
     index.process(journal_batch([batch(8, [event(26, user="carol")])], Position(1, 500)))
+    # v4: told apart by (agent, sequence): an old event sent again is not stored twice
+    index.process(journal_batch([batch(600, [event(5), event(26, user="carol")])], Position(1, 900)))
     index.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert (
+        conn.execute("SELECT rowid, event_id, seq FROM events WHERE seq <= 25 ORDER BY rowid").fetchall() == rows_before
+    )
+    declared = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()[0]
+    indexes = {
+        n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")
+    }
+    assert "UNIQUE" not in declared.upper() and "events_agent_seq" in indexes
+    assert {"events_tenant_ts_id", "events_tenant_user_ts_id", "events_tenant_action_ts_id"} <= indexes
+    triggers = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert {"events_text_add", "events_text_del", "agent_stats_add", "agent_stats_del"} <= triggers
     assert conn.execute("SELECT count(*) FROM events WHERE categories = '|authentication|'").fetchone()[0] == 26
     conn.close()
     assert stats_kept(path) == stats_by_scan(path) and [r[2] for r in stats_kept(path)] == [21, 5]

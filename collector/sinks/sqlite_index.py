@@ -18,6 +18,7 @@ import orjson
 from auditseal.formats.event import format_ts
 from auditseal.formats.index_layout import (
     SQLITE_EVENTS_SCHEMA,
+    SQLITE_COLUMNS,
     SQLITE_INSERT,
     SQLITE_INSERT_JSON,
     SQLITE_V1_COLUMNS,
@@ -25,6 +26,7 @@ from auditseal.formats.index_layout import (
     SQLITE_V3_FILL,
     SQLITE_V3_TABLE,
     SQLITE_V3_TRIGGERS,
+    SQLITE_V4_UNIQUE,
     SQLITE_VERSION,
 )
 
@@ -80,6 +82,7 @@ def row(doc: dict, stored: bytes) -> tuple:
 
 
 CHUNK_ROWS = 1000
+CACHE_KIB = 128 * 1024
 _BINDABLE = frozenset({str, int, float, bool, bytes, type(None)})
 _DONE = object()
 
@@ -169,17 +172,59 @@ def upgrade(conn: sqlite3.Connection, chunk: int = 10_000) -> None:
     if version < 2:
         _to_v2(conn, chunk)
     if version < 3:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(SQLITE_V3_TABLE)
-            conn.execute(SQLITE_V3_FILL)
+        _to_v3(conn)
+    if version < 4:
+        _to_v4(conn)
+
+
+def _to_v3(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(SQLITE_V3_TABLE)
+        conn.execute(SQLITE_V3_FILL)
+        for trigger in SQLITE_V3_TRIGGERS:
+            conn.execute(trigger)
+        conn.execute("PRAGMA user_version = 3")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    """A script's statements one by one (``executescript`` would commit the open transaction)."""
+    out, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    return out
+
+
+def _to_v4(conn: sqlite3.Connection) -> None:
+    """Unique on (agent_id, seq), not on event_id: a table that declared event_id UNIQUE is
+    rebuilt (same rows, same rowids), with its indexes and triggers, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        declared = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()[0]
+        if "UNIQUE" in declared.upper():
+            conn.execute(SQLITE_EVENTS_SCHEMA.replace("IF NOT EXISTS events", "events_v4"))
+            columns = f"rowid, {SQLITE_COLUMNS}"
+            conn.execute(f"INSERT INTO events_v4 ({columns}) SELECT {columns} FROM events ORDER BY rowid")
+            conn.execute("DROP TABLE events")  # its indexes and triggers go with it
+            conn.execute("ALTER TABLE events_v4 RENAME TO events")
+            for statement in _statements(SQLITE_V2_SCHEMA):  # the text index itself stays
+                if "VIRTUAL TABLE" not in statement:
+                    conn.execute(statement)
             for trigger in SQLITE_V3_TRIGGERS:
                 conn.execute(trigger)
-            conn.execute(f"PRAGMA user_version = {SQLITE_VERSION}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        conn.execute(SQLITE_V4_UNIQUE)
+        conn.execute(f"PRAGMA user_version = {SQLITE_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _to_v2(conn: sqlite3.Connection, chunk: int) -> None:
@@ -242,6 +287,8 @@ class SqliteIndex:
         if self._conn is None:
             self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            # The B-trees' inner pages and recent leaves stay in memory as the table grows.
+            self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         return self._conn
 
     def process(self, batch: Batch) -> None:
