@@ -100,6 +100,11 @@ def main() -> None:
         "--profile", metavar="DIR", help="record py-spy profiles (collapsed stacks) of both processes into DIR"
     )
     parser.add_argument("--flamegraph", action="store_true", help="with --profile: SVG flame graphs instead")
+    parser.add_argument(
+        "--backlog",
+        action="store_true",
+        help="spool every event while the collector is down, then start it: the agent ships a backlog",
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="auditseal-bench-"))
@@ -141,20 +146,32 @@ def main() -> None:
             ] + command
         return subprocess.Popen(command, stderr=open(root / f"{program}.log", "w"))
 
-    collector = spawn("collector", setup.collector_config)
-    wait(lambda: _ok(setup.admin_url + "/healthz"), 30, "collector")
-    agent = spawn("agent", setup.agent_config)
-    wait(lambda: _ok(agent_url + "/metrics"), 30, "agent")
-    index = root / "collector" / "index.sqlite"
-    watched = setup.watch_dir / "bench.jsonl"
-    try:
-        blob = samples.lines(0, args.events, "acme", args.event_bytes)
-        pids = (_program_pid(agent), _program_pid(collector))
-        cpu0 = (cpu_seconds(pids[0]), cpu_seconds(pids[1]))
-        t0 = time.monotonic()
+    def start_collector() -> subprocess.Popen:
+        proc = spawn("collector", setup.collector_config)
+        wait(lambda: _ok(setup.admin_url + "/healthz"), 30, "collector")
+        return proc
+
+    def append(blob: bytes) -> None:
         with open(watched, "ab") as f:
             for i in range(0, len(blob), 1 << 20):
                 f.write(blob[i : i + (1 << 20)])
+
+    index = root / "collector" / "index.sqlite"
+    watched = setup.watch_dir / "bench.jsonl"
+    blob = samples.lines(0, args.events, "acme", args.event_bytes)
+    collector = None if args.backlog else start_collector()
+    agent = spawn("agent", setup.agent_config)
+    wait(lambda: _ok(agent_url + "/metrics"), 30, "agent")
+    try:
+        if args.backlog:
+            append(blob)
+            wait(lambda: metric(agent_url, "auditseal_agent_events_spooled_total") >= args.events, 600, "spooled")
+            collector = start_collector()
+        pids = (_program_pid(agent), _program_pid(collector))
+        cpu0 = (cpu_seconds(pids[0]), cpu_seconds(pids[1]))
+        t0 = time.monotonic()
+        if not args.backlog:
+            append(blob)
         # Acknowledged and queryable counts over time: how long after its acknowledgement
         # each event became queryable (the worst case is printed).
         acked_at: list[tuple[float, float]] = []
@@ -205,9 +222,11 @@ def main() -> None:
         rss = (peak_rss_mb(_program_pid(agent)), peak_rss_mb(_program_pid(collector)))
     finally:
         for proc in (agent, collector):
-            os.kill(_program_pid(proc), 15)
+            if proc is not None:
+                os.kill(_program_pid(proc), 15)
         agent.wait(60)
-        collector.wait(60)
+        if collector is not None:
+            collector.wait(60)
         if not args.keep:
             subprocess.run(["rm", "-rf", str(root)])
     n = args.events
