@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         logs.setup(cfg.log_level)
         runtime.tune_gc()
+        runtime.one_malloc_arena()
         asyncio.run(dry_run(cfg) if args.dry_run else run(args.config, cfg, args.config_dir))
         return 0
     except Halt as exc:

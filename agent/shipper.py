@@ -85,9 +85,10 @@ class Shipper:
             while True:
                 self.spooled.clear()
                 records = []
-                # Read-ahead bounded by bytes: about one batch beyond the one being filled.
+                # Read-ahead bounded by bytes: about one batch beyond the one being filled, read
+                # a quarter at a time (a read holds its bytes twice while they are decoded).
                 if len(backlog) < self.policy.max_events and backlog_bytes < self.policy.max_bytes:
-                    records, position = self.spool.read(position, self.policy.max_bytes)
+                    records, position = self.spool.read(position, max(self.policy.max_bytes // 4, 256 * 1024))
                 for record in records:
                     if record.kind == EVENT and record.seq > self.spool.acked_seq:
                         backlog.append((position.segment, record))
