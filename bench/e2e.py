@@ -70,12 +70,12 @@ def indexed(path: Path) -> int:
         return 0
 
 
-def wait(predicate, timeout: float, what: str) -> float:
+def wait(predicate, timeout: float, what: str, every: float = 0.02) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return time.monotonic()
-        time.sleep(0.02)
+        time.sleep(every)
     raise SystemExit(f"timed out waiting for {what}")
 
 
@@ -186,9 +186,9 @@ def main() -> None:
             queryable_at.append((time.monotonic(), indexed(index)))
             return queryable_at[-1][1] >= args.events
 
-        t_acked = wait(acked_all, 600, "acks")
+        t_acked = wait(acked_all, 600, "acks", every=0.1)  # a scrape costs the agent CPU: not too often
         cpu_ack = (cpu_seconds(pids[0]) - cpu0[0], cpu_seconds(pids[1]) - cpu0[1])
-        t_indexed = wait(indexed_all, 600, "index")
+        t_indexed = wait(indexed_all, 600, "index", every=0.1)
         ack_to_queryable = max(
             t - next((ta for ta, n in acked_at if n >= count), t_acked) for t, count in queryable_at if count > 0
         )
