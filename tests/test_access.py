@@ -89,7 +89,7 @@ def test_tokens_are_stored_hashed_listed_and_revoked_at_once(tmp_path):
     p = store.principal(token)
     assert p.name == f"token:{record.id}" and p.tenants == {"acme", "globex"} and p.roles == ("auditor",)
     for path in tmp_path.iterdir():  # the secret is nowhere on disk
-        assert token.split("_")[2].encode() not in path.read_bytes()
+        assert token.split("_", 2)[2].encode() not in path.read_bytes()
     # A second handle (the collector's) sees the CLI's revocation on its next lookup.
     reader = TokenStore(tmp_path / "tokens.sqlite")
     assert reader.principal(token) is not None
