@@ -176,6 +176,9 @@ def test_index_deleted_edited_and_injected_events(copy):
         .replace(b'"outcome":"failure"', b'"outcome":"unknown"', 1)
     )
     conn.execute("UPDATE events SET doc = ? WHERE rowid = ?", (edited, rows[6][0]))
+    # A forged copy of a sealed event under another id: whoever can write the file can drop
+    # the index that keeps (agent, sequence) unique first.
+    conn.execute("DROP INDEX events_agent_seq")
     conn.execute(
         "INSERT INTO events (event_id, tenant, ts, user_name, action, outcome, agent_id, seq, doc) "
         "SELECT 'ffffffffffffffffffffffffffffffff', tenant, ts, user_name, action, outcome, "
