@@ -34,7 +34,8 @@ start() {
 import sys, yaml, pathlib
 root, servers = pathlib.Path(sys.argv[1]), sys.argv[2].split(",")
 base = yaml.safe_load((root / "collector.yaml").read_text())
-base["journal"] = {"type": "nats", "servers": servers, "replicas": 3, "partitions": 2}
+# 1 GiB: three nodes on one disk each reserve the stream's bound up front.
+base["journal"] = {"type": "nats", "servers": servers, "replicas": 3, "partitions": 2, "max_bytes": 1 << 30}
 (root / "collector.yaml").write_text(yaml.safe_dump(base))
 second = dict(base, collector=dict(base["collector"], id="collector-2"))
 second["ingest"] = dict(base["ingest"], listen="127.0.0.1:9545")

@@ -116,6 +116,9 @@ class Fleet:
             "lease_ttl": 4.0,
             "purge_every": purge_every,
             "partitions": partitions,
+            # Reserved up front on each node, which may store 75% of its free disk: the 16 GiB
+            # default would tie the tests to the machine's free disk.
+            "max_bytes": 1024**3,
             **(journal_extra or {}),
         }
         # own_disks: each collector its own data directory (machines apart), sharing only

@@ -5,6 +5,7 @@ never journaled on."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import nats
 import pytest
@@ -24,8 +25,14 @@ def node(tmp_path):
     cluster.stop()
 
 
+# JetStream reserves a stream's max_bytes up front and a server may store 75% of its free disk:
+# the 16 GiB default would make these tests depend on the machine's free disk.
+TEST_MAX_BYTES = 64 * 1024 * 1024
+
+
 def config(node, **extra) -> NatsJournalConfig:
-    return NatsJournalConfig(type="nats", servers=node.urls, replicas=1, start_timeout=10, **extra)
+    fields = {"replicas": 1, "start_timeout": 10, "max_bytes": TEST_MAX_BYTES, **extra}
+    return NatsJournalConfig(type="nats", servers=node.urls, **fields)
 
 
 async def connect(cfg) -> None:
@@ -47,7 +54,15 @@ async def add_stream(node, **stream) -> None:
 def test_a_stream_with_fewer_replicas_than_configured_is_refused(node):
     asyncio.run(connect(config(node)))  # creates AUDITSEAL with 1 replica
     with pytest.raises(Halt, match="keeps 1 replica.*asks for 3"):
-        asyncio.run(connect(NatsJournalConfig(type="nats", servers=node.urls, replicas=3, start_timeout=10)))
+        asyncio.run(connect(config(node, replicas=3)))
+
+
+def test_a_bound_larger_than_the_servers_storage_is_refused_at_once_saying_what_to_lower(node):
+    started = time.monotonic()
+    with pytest.raises(Halt, match=r"cannot reserve max_bytes 1125899906842624 .*lower journal\.max_bytes"):
+        asyncio.run(connect(config(node, max_bytes=2**50, start_timeout=30)))
+    assert time.monotonic() - started < 10, "no room is not worth retrying until start_timeout"
+    asyncio.run(connect(config(node)))  # nothing half-made: a bound that fits creates the stream
 
 
 def test_a_stream_created_with_other_partitions_is_refused(node):

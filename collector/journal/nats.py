@@ -41,8 +41,18 @@ from .nats_consumers import KIND, Consumers, _Reader, seq_of
 
 WRONG_LAST_SEQUENCES = {10071, 10164}  # per-subject expected sequence not met (server versions differ)
 STREAM_FULL = 10077  # maximum bytes exceeded (discard new)
+NO_STORAGE = 10047  # one server: max_bytes more than its JetStream may store
+NO_PLACEMENT = 10005  # a cluster: no replicas' worth of peers for the stream (the reason follows)
 PARTITIONS_KEY = "auditseal.partitions"  # stream metadata: agents hash to a partition by it
 log = logging.getLogger("auditseal.collector.journal")
+
+
+def no_room_for_stream(exc: APIError) -> bool:
+    """JetStream refused to create the stream because its ``max_bytes`` does not fit its nodes'
+    storage (a cluster also says "no suitable peers" when nodes are down: that one passes)."""
+    if exc.err_code == NO_STORAGE:
+        return True
+    return exc.err_code == NO_PLACEMENT and "insufficient storage" in (exc.description or "")
 
 
 class JournalUnavailable(OSError):
@@ -146,7 +156,18 @@ class NatsJournal(Consumers):
         try:
             info = await self.js.stream_info(self.stream)
         except NotFoundError:
-            await self.js.add_stream(self._stream_config())
+            try:
+                await self.js.add_stream(self._stream_config())
+            except APIError as exc:
+                if not no_room_for_stream(exc):
+                    raise
+                # Retrying cannot help: the bound is reserved up front on every replica.
+                raise Halt(
+                    f"journal: JetStream cannot reserve max_bytes {self.cfg.max_bytes} for stream "
+                    f"{self.stream} on {self.cfg.replicas} node(s) ({exc.description}, "
+                    f"err_code={exc.err_code}); lower journal.max_bytes to what each node's disk holds, "
+                    "or give nats-server more room (jetstream max_file_store)"
+                ) from None
             log.info("created the journal stream", extra=kv(stream=self.stream, replicas=self.cfg.replicas))
             return
         have = info.config
