@@ -103,6 +103,9 @@ def _journal_type(value) -> str:
 class SqliteIndexConfig(StrictModel):
     type: Literal["sqlite"] = "sqlite"
     path: Path | None = Field(None, description="default: <data_dir>/index.sqlite")
+    own_process: bool = Field(
+        True, description="index in a worker process of its own (a second core); false: on a thread of the collector"
+    )
 
 
 class ArchiveCommon(StrictModel):

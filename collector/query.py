@@ -43,8 +43,16 @@ def words(text: str) -> list[str]:
     return WORD_RE.findall(text.lower())
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# A dotted quad without leading zeros is already its own canonical form (ipaddress agrees:
+# tests/test_query.py), and it is what most events carry: no parse for it.
+_PLAIN_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
+
+
 @lru_cache(maxsize=16384)  # the index computes one per event; addresses repeat
 def canonical_ip(value: str) -> str | None:
+    if _PLAIN_IPV4(value):
+        return value
     try:
         return ipaddress.ip_address(value.strip()).compressed
     except ValueError:

@@ -124,3 +124,28 @@ def test_times_off_the_calendar_are_400_not_500(value):
     with _pytest.raises(_Rejected) as bad:
         _Query.from_params({"tenant": "acme", "until": value})
     assert status_of(bad.value.reason) == 400 and bad.value.reason == "bad_query"
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from collector.query import canonical_ip  # noqa: E402
+
+_octets = st.one_of(st.integers(0, 300).map(str), st.text("0123456789", min_size=1, max_size=4))
+_ip_like = st.one_of(
+    st.lists(_octets, min_size=1, max_size=5).map(".".join),
+    st.ip_addresses().map(str),
+    st.text(" 0123456789.:abcdef", max_size=24),
+)
+
+
+@given(_ip_like)
+def test_canonical_ip_skips_the_parse_only_for_what_ipaddress_would_return_unchanged(value):
+    import ipaddress
+
+    canonical_ip.cache_clear()
+    try:
+        expected = ipaddress.ip_address(value.strip()).compressed
+    except ValueError:
+        expected = None
+    assert canonical_ip(value) == expected

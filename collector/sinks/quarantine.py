@@ -104,7 +104,7 @@ def entry_for(sink: str, cursor: Cursor, meta: BatchMeta, line: bytes, exc: Base
         meta.tenant,
         seq,
         cursor.encode(),
-        type(exc).__name__,
+        getattr(exc, "type_name", None) or type(exc).__name__,  # relayed from the index's worker
         str(exc)[:1000],
         utc_now_iso(),
         meta,

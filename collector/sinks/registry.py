@@ -26,6 +26,10 @@ class IndexReader(Protocol):
 
 def sqlite(cfg, data: Path, metrics, retention, box: Quarantine) -> tuple[Sink, IndexReader]:
     path = cfg.path or data / "index.sqlite"
+    if cfg.own_process:
+        from .index_process import IndexProcess
+
+        return IndexProcess(path, box), SqliteReader(path)
     return sqlite_index.SqliteIndex(path, box), SqliteReader(path)
 
 

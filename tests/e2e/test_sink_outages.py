@@ -10,10 +10,13 @@ S3: the real Ceph RADOS Gateway (tests/ceph.py), its gateway stopped and restart
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import orjson
 import pytest
@@ -240,3 +243,52 @@ def test_s3_down_for_minutes_then_back(ceph, tmp_path, stopping):
     assert_exactly_once(rows, range(total))
     assert_exactly_once(sealed_rows(ceph.store(bucket, "audit"), pipe), range(total))  # still clean
     assert ceph.store(bucket, "audit").anomalies() == []
+
+
+def index_worker(pipe: Pipeline) -> int | None:
+    """The pid of the collector's index worker process (its one child running it)."""
+    for task in (Path("/proc") / str(pipe.collector.pid) / "task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                if b"collector.sinks.index_process" in (Path("/proc") / child / "cmdline").read_bytes():
+                    return int(child)
+            except FileNotFoundError:
+                continue
+    return None
+
+
+def gone(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().split(") ", 1)[1][0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.timeout(300)
+def test_the_index_worker_killed_again_and_again_under_load_loses_and_repeats_nothing(pipeline):
+    """The SQLite index writes in a worker process (``index.own_process``, the default). Killed
+    mid-transaction five times while events flow: the collector starts another, replays from
+    the index's cursor, and every event is indexed once. A collector killed outright takes its
+    worker with it (the worker ends when its pipe closes)."""
+    total = 6000
+    pipeline.start_collector()
+    pipeline.start_agent()
+    writer = pipeline.write_events_in_background(0, total, 100, 0.05)
+    killed = []
+    try:
+        for _ in range(5):
+            worker = wait_for(
+                lambda: (pid := index_worker(pipeline)) not in (None, *killed) and pid, 30, "a new worker"
+            )
+            time.sleep(0.4)
+            os.kill(worker, signal.SIGKILL)
+            killed.append(worker)
+    finally:
+        writer.join()
+    assert_exactly_once(pipeline.wait_indexed(total, timeout=120), range(total))
+    errors = pipeline.collector_metrics()['auditseal_collector_sink_errors_total{sink="index"}']
+    assert 1 <= errors <= 5 * 2, "each kill is one failed call (a second if it fell on the open)"
+    worker = index_worker(pipeline)
+    assert worker is not None and worker not in killed
+    pipeline.collector.kill()
+    wait_for(lambda: gone(worker), 15, "the worker to end with its collector")
