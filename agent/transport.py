@@ -42,22 +42,27 @@ class CollectorLink:
             raise LinkError(f"not an http(s) URL: {url}")
         key = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         target = parts.path or "/"
-        for attempt in (1, 2):
-            reused = key in self._connections
-            connection = self._connections.get(key) or self._connect(key)
-            try:
-                connection.request("POST", target, body=body, headers=headers)
-                response = connection.getresponse()
-                data = response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                self._drop(key)
-                if reused and attempt == 1:
-                    continue  # the collector closed a kept-alive connection: once more on a new one
-                raise LinkError(str(exc) or type(exc).__name__) from exc
-            if response.will_close:
-                self._drop(key)
-            return Answer(response.status, data, response.getheader("Retry-After"))
-        raise AssertionError("unreachable")  # pragma: no cover
+        reused = key in self._connections
+        try:
+            return self._exchange(key, target, body, headers)
+        except LinkError:
+            if not reused:
+                raise
+        # The collector closed a kept-alive connection: once more, on a new one.
+        return self._exchange(key, target, body, headers)
+
+    def _exchange(self, key: tuple[str, str, int], target: str, body: bytes, headers: dict[str, str]) -> Answer:
+        connection = self._connections.get(key) or self._connect(key)
+        try:
+            connection.request("POST", target, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self._drop(key)
+            raise LinkError(str(exc) or type(exc).__name__) from exc
+        if response.will_close:
+            self._drop(key)
+        return Answer(response.status, data, response.getheader("Retry-After"))
 
     def _connect(self, key: tuple[str, str, int]) -> http.client.HTTPConnection:
         scheme, host, port = key

@@ -48,8 +48,16 @@ def cpu_seconds(pid: int) -> float:
 def family(pid: int) -> list[int]:
     """``pid`` and its descendants (the collector's index worker process)."""
     found = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return []
+    for task in tasks:
+        try:  # a thread may end while we look
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in children:
             found += family(int(child))
     return found
 

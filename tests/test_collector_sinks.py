@@ -2,6 +2,8 @@
 
 import sqlite3
 
+import orjson
+
 from auditseal.formats.event import canonical_bytes, event_id
 from auditseal.formats.records import Record
 from auditseal.storage.segments import Position
@@ -313,3 +315,40 @@ def test_rows_stored_in_one_statement_per_chunk_are_the_very_rows_and_bytes_of_o
     assert len(chunked) == 10 and chunked == plain.execute(select).fetchall()
     assert [r[8] for r in chunked] == [materialise(meta, line)[1] for line in lines]
     assert {r[14] for r in chunked} == {"blob"} and {r[15] for r in chunked} == {"integer"}
+
+
+def test_chunks_carry_the_largest_sequence_and_large_documents_as_one_insert_each_would(tmp_path, monkeypatch):
+    """The edges of the JSON path: sequence 2^63 - 1 (SQLite's largest integer) stays an
+    integer, and documents of 2 KB to 200 KB come back byte for byte. A sequence past 64 bits
+    (a journal written by hand: admission refuses it) cannot be a row: that event alone is
+    quarantined, the rest of its chunk stored."""
+    import collector.sinks.sqlite_index as sqlite_index
+    from collector.sinks.quarantine import Quarantine
+    from collector.sinks.stored import materialise
+
+    monkeypatch.setattr(sqlite_index, "CHUNK_ROWS", 4)
+    meta = BatchMeta("web-1", "acme", "2026-11-28T10:00:01.000000Z")
+    lines = [event(2**63 - 1), event(2**63 - 2)]
+    for i, size in enumerate((2_000, 20_000, 200_000)):
+        doc = orjson.loads(event(10 + i))
+        doc["message"] = "m" * size + ' "end"'
+        lines.append(canonical_bytes(doc))
+    too_big = orjson.loads(event(99))
+    too_big["event"]["sequence"] = 2**63
+    lines.insert(3, orjson.dumps(too_big))
+    box = Quarantine(tmp_path / "q", "index")
+    index = SqliteIndex(tmp_path / "i.sqlite", box)
+    index.open()
+    index.process(journal_batch([batch(8, lines)], Position(1, 10**6)))
+    got = (
+        sqlite3.connect(tmp_path / "i.sqlite")
+        .execute("SELECT seq, typeof(seq), doc FROM events ORDER BY seq")
+        .fetchall()
+    )
+    expected = sorted(
+        (materialise(meta, line) for i, line in enumerate(lines) if i != 3), key=lambda m: m[0]["event"]["sequence"]
+    )
+    assert [(s, t) for s, t, _ in got] == [(d["event"]["sequence"], "integer") for d, _ in expected]
+    assert [doc for _, _, doc in got] == [stored for _, stored in expected]
+    [entry] = box.open_entries()
+    assert entry["seq"] == 2**63 and entry["error_type"] == "OverflowError", entry

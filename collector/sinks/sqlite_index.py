@@ -207,8 +207,9 @@ def _to_v4(conn: sqlite3.Connection) -> None:
     rebuilt (same rows, same rowids), with its indexes and triggers, in one transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        declared = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()[0]
-        if "UNIQUE" in declared.upper():
+        # A UNIQUE declared in the table is an index of origin 'u' (PRAGMA index_list), which
+        # only a rebuild removes; the (agent_id, seq) index is made by CREATE INDEX (origin 'c').
+        if any(origin == "u" for _, _, _, origin, _ in conn.execute("PRAGMA index_list(events)")):
             conn.execute(SQLITE_EVENTS_SCHEMA.replace("IF NOT EXISTS events", "events_v4"))
             columns = f"rowid, {SQLITE_COLUMNS}"
             conn.execute(f"INSERT INTO events_v4 ({columns}) SELECT {columns} FROM events ORDER BY rowid")
