@@ -352,3 +352,67 @@ def test_chunks_carry_the_largest_sequence_and_large_documents_as_one_insert_eac
     assert [doc for _, _, doc in got] == [stored for _, stored in expected]
     [entry] = box.open_entries()
     assert entry["seq"] == 2**63 and entry["error_type"] == "OverflowError", entry
+
+
+def test_a_checkpoint_that_reports_a_lost_batch_makes_the_runner_read_again_from_where_it_says(tmp_path):
+    """A sink with a batch in flight (the index's worker process) learns at the runner's
+    checkpoint that it was not stored: the runner reads again from ``replay_from``."""
+    import asyncio
+
+    from collector.journal import Write
+    from collector.journal.local import LocalJournal
+    from collector.metrics import CollectorMetrics
+    from collector.sinks.base import SinkUnavailable
+    from collector.sinks.runner import SinkRunner
+
+    class InFlight:
+        name = "index"
+        quarantine = None
+
+        def __init__(self):
+            self.durable, self.in_hand, self.lost_once, self.stored = None, None, False, []
+
+        def open(self):
+            return None
+
+        def process(self, batch):
+            self.checkpoint()
+            if self.durable is None:
+                self.durable = batch.entries[0].cursor
+            self.in_hand = (batch.end, [e["event"]["sequence"] for _, e in batch.documents()])
+            return self.durable
+
+        def checkpoint(self):
+            if self.in_hand is not None:
+                end, seqs = self.in_hand
+                self.in_hand = None
+                if not self.lost_once:  # the first batch never lands
+                    self.lost_once = True
+                    raise SinkUnavailable("worker ended", replay_from=self.durable)
+                self.stored += seqs
+                self.durable = end
+            return self.durable
+
+        def close(self):
+            pass
+
+    sink = InFlight()
+
+    async def go():
+        journal = LocalJournal(tmp_path / "journal", 64 * 1024)
+        journal.open()
+        runner = SinkRunner(journal, sink, CollectorMetrics(), poll=0.05)
+        task = asyncio.create_task(runner.run())
+        await journal.append(
+            [Write("web-1", 3, encode_batch(BatchMeta("web-1", "acme", "t"), [event(1), event(2), event(3)]))]
+        )
+        for _ in range(100):
+            if len(sink.stored) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        runner.stop()
+        await task
+        journal.close()
+
+    asyncio.run(go())
+    assert sink.lost_once and sink.stored == [1, 2, 3]

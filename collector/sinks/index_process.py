@@ -16,14 +16,16 @@ this program):
   it commits, ``("quarantine", cursor, meta, line, error_type, error)``, which the collector
   answers ``("ok",)`` once the quarantine holds it, or ``("failed", message)``.
 
-The worker dies with its pipe: the collector sees it as ``SinkUnavailable``; the runner replays
-from its cursor (rows are idempotent) and the next call starts a new worker. The worker
-ignores SIGINT and SIGTERM, which a terminal or systemd sends the whole group: it stops when
-the collector closes it, after the collector's own orderly stop.
+One batch is in flight at a time (``IndexProcess``): the collector reads and sends the next
+while the worker stores the last. The worker dies with its pipe: the collector sees it as
+``SinkUnavailable`` with the cursor to replay from (rows are idempotent), and the next call
+starts a new worker. The worker ignores SIGINT and SIGTERM, which a terminal or systemd sends
+the whole group: it stops when the collector closes it, after the collector's own orderly stop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -33,6 +35,7 @@ import threading
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import NoReturn
 
 from auditseal.errors import Halt
 
@@ -55,9 +58,19 @@ class Relayed(Exception):
 class IndexWorkerDefect(RuntimeError):
     """The worker raised something no sink should (its traceback is in the message)."""
 
+    def __init__(self, message: str, replay_from: Cursor | None = None):
+        super().__init__(message)
+        self.replay_from = replay_from  # the runner replays from here, as after SinkUnavailable
+
 
 class IndexProcess:
-    """The ``Sink`` the runner drives; the work happens in the worker process."""
+    """The ``Sink`` the runner drives; the work happens in the worker process.
+
+    One batch is in flight: ``process`` hands the worker a batch and returns while it stores
+    it, so the collector reads and sends the next meanwhile. It returns the cursor the index
+    has durably recorded (the journal keeps what lies after it), and the next call (or
+    ``checkpoint``, when the runner is caught up) collects the answer; a batch that failed
+    makes that call raise with ``replay_from`` = the durable cursor, and the runner replays."""
 
     name = "index"
 
@@ -67,28 +80,48 @@ class IndexProcess:
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()  # one call at a time: the runner's and a quarantine retry
+        self._durable: Cursor | None = None  # what the index holds up to, as far as answered
+        self._in_flight: Cursor | None = None  # the end of the batch sent and not yet answered
 
     # -- the sink port ----------------------------------------------------------------------
     def open(self) -> Cursor | None:
         with self._lock:
             self._stop()  # opening again (after a failure) starts afresh
-            return self._started()
+            self._durable = self._started()
+            return self._durable
 
-    def process(self, batch: Batch) -> None:
+    def process(self, batch: Batch) -> Cursor | None:
         with self._lock:
+            self._settle()
             if self._conn is None:
                 self._started()
+            if self._durable is None:  # nothing stored yet: all before this batch is the journal's
+                self._durable = batch.entries[0].cursor
             entries = [(entry.cursor, entry.payload) for entry in batch.entries]
-            self._ask("process", entries, batch.end, batch.replay)
+            self._send(("process", entries, batch.end, batch.replay))
+            self._in_flight = batch.end
+            return self._durable
+
+    def checkpoint(self) -> Cursor | None:
+        """The runner is caught up: the batch in flight answered, and what is durable."""
+        with self._lock:
+            self._settle()
+            return self._durable
 
     def retry(self, items: list[tuple[BatchMeta, bytes]]) -> list[str]:
         with self._lock:
+            self._settle()
             if self._conn is None:
                 self._started()
-            return self._ask("retry", items)
+            self._send(("retry", items))
+            return self._answer()
 
     def close(self) -> None:
         with self._lock:
+            try:
+                self._settle()
+            except (SinkUnavailable, Halt, IndexWorkerDefect):
+                pass  # stopping: the runner replays it at the next start
             self._stop()
 
     @property
@@ -110,28 +143,47 @@ class IndexProcess:
         finally:
             theirs.close()
         self._conn = Connection(ours.detach())
-        return self._ask("open")
+        self._send(("open",))
+        return self._answer()
 
-    def _ask(self, *message):
-        conn = self._conn
-        assert conn is not None
+    def _settle(self) -> None:
+        """Collect the answer for the batch in flight; raise, to replay from the durable
+        cursor, when it was not stored."""
+        if self._in_flight is None:
+            return
+        end, self._in_flight = self._in_flight, None
+        self._answer()
+        self._durable = end
+
+    def _send(self, message: tuple) -> None:
+        assert self._conn is not None
         try:
-            conn.send(message)
-            while (reply := conn.recv())[0] == "quarantine":
-                conn.send(self._quarantine(*reply[1:]))
+            self._conn.send(message)
+        except OSError as exc:
+            self._ended(exc)
+
+    def _answer(self):
+        assert self._conn is not None
+        try:
+            while (reply := self._conn.recv())[0] == "quarantine":
+                self._conn.send(self._quarantine(*reply[1:]))
         except (EOFError, OSError) as exc:
-            code = self._stop()
-            raise SinkUnavailable(
-                f"SQLite index {self.path}: its worker process ended ({code}); restarting it"
-            ) from exc
+            self._ended(exc)
         kind = reply[0]
         if kind == "ok":
             return reply[1]
         if kind == "unavailable":
-            raise SinkUnavailable(reply[1], reply[2])
+            raise SinkUnavailable(reply[1], reply[2], replay_from=self._durable)
         if kind == "halt":
             raise Halt(reply[1])
-        raise IndexWorkerDefect(f"{reply[1]}\n{reply[2]}")
+        raise IndexWorkerDefect(f"{reply[1]}\n{reply[2]}", replay_from=self._durable)
+
+    def _ended(self, exc: BaseException) -> NoReturn:
+        self._in_flight = None
+        code = self._stop()
+        raise SinkUnavailable(
+            f"SQLite index {self.path}: its worker process ended ({code}); restarting it", replay_from=self._durable
+        ) from exc
 
     def _quarantine(self, cursor: Cursor, meta: BatchMeta, line: bytes, type_name: str, error: str) -> tuple:
         if self.quarantine is None:  # the worker only relays when the collector has one
@@ -145,6 +197,7 @@ class IndexProcess:
     def _stop(self) -> int | None:
         """Close the worker (asked, then killed); its exit code."""
         conn, proc, self._conn, self._proc = self._conn, self._proc, None, None
+        self._in_flight = None
         if conn is not None:
             try:
                 if proc is not None and proc.poll() is None:
@@ -199,7 +252,8 @@ def serve(conn: Connection, path: Path) -> None:
                 return  # the collector is gone
             if message[0] == "close":
                 index.close()
-                conn.send(("ok", None))
+                with contextlib.suppress(OSError):
+                    conn.send(("ok", None))
                 return
             try:
                 reply: tuple = ("ok", _answer(index, message))

@@ -135,8 +135,11 @@ class SinkRunner:
                 continue
             if entries:
                 continue
-            if not events:
-                await self._checkpoint()
+            if not events and (replay := await self._checkpoint()) is not None:
+                # What the sink had in hand did not land: read again from its durable cursor.
+                pending, events, first_at, read_at = Batch([], replay), 0, 0.0, replay
+                await self._pause(self.poll)
+                continue
             if self._stopping.is_set():
                 return
             wait = self.poll if not events else max(self.max_wait - waited, 0.01)
@@ -168,19 +171,26 @@ class SinkRunner:
         self.journal.release(self.sink.name, durable or batch.end)
         return None
 
-    async def _checkpoint(self) -> None:
+    async def _checkpoint(self) -> Cursor | None:
         """Caught up: a sink that records its cursor only now and then records it now, so the
-        journal can release what it holds (a full journal takes no new events to move it)."""
+        journal can release what it holds (a full journal takes no new events to move it).
+        Returns where to read again when the sink lost what it had in hand (``replay_from``)."""
         checkpoint = getattr(self.sink, "checkpoint", None)
         if checkpoint is None:
-            return
+            return None
         try:
             durable = await self._call(checkpoint)
+        except Halt:
+            raise
         except Exception as exc:
             self._failed(exc, "sink checkpoint failed; will retry")
-            return
+            replay_from = getattr(exc, "replay_from", None)
+            if replay_from is not None:
+                self.position = replay_from
+            return replay_from
         if durable is not None:
             self.journal.release(self.sink.name, durable)
+        return None
 
     async def _retry_quarantined(self) -> None:
         """Offer the sink the quarantined events an operator asked to retry
