@@ -101,6 +101,26 @@ def wait(predicate, timeout: float, what: str, every: float = 0.02) -> float:
     raise SystemExit(f"timed out waiting for {what}")
 
 
+def worst_ack_to_queryable(
+    acked: list[tuple[float, float]], queryable: list[tuple[float, float]], start: float
+) -> float:
+    """An upper bound on the longest any event waited from its acknowledgement to being
+    queryable, from counts sampled over time. Each time the queryable count rises, the events
+    it passed became queryable by then; the earliest acknowledged of them (the first) was not
+    yet acknowledged at the last sample whose acknowledged count was below it. A count that
+    stays put while nothing new is acknowledged (the agent waiting out its last partial batch)
+    is no delay."""
+    worst, before = 0.0, 0.0
+    for t, count in queryable:
+        if count <= before:
+            continue
+        first = before + 1
+        not_yet = max((ta for ta, n in acked if n < first and ta <= t), default=start)
+        worst = max(worst, t - not_yet)
+        before = count
+    return worst
+
+
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -218,9 +238,7 @@ def main() -> None:
         t_acked = wait(acked_all, 600, "acks", every=0.1)  # a scrape costs the agent CPU: not too often
         cpu_ack = (cpu_seconds(pids[0]) - cpu0[0], tree_cpu_seconds(pids[1]) - cpu0[1])
         t_indexed = wait(indexed_all, 600, "index", every=0.1)
-        ack_to_queryable = max(
-            t - next((ta for ta, n in acked_at if n >= count), t_acked) for t, count in queryable_at if count > 0
-        )
+        ack_to_queryable = worst_ack_to_queryable(acked_at, queryable_at, t0)
         archived = 'auditseal_collector_sink_events_total{sink="archive"}'
         t_archived = wait(lambda: metric(setup.admin_url, archived) >= args.events, 600, "archive")
         cpu1 = (cpu_seconds(pids[0]) - cpu0[0], tree_cpu_seconds(pids[1]) - cpu0[1])
