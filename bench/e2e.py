@@ -187,6 +187,7 @@ def main() -> None:
                 "--format",
                 "flamegraph" if args.flamegraph else "raw",
                 "--gil",  # only the thread holding the GIL: CPU, not threads waiting
+                "--subprocesses",  # the collector's index worker process too
                 "-r",
                 "250",
                 "-o",

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The SQLite index against SQLite itself, in one run: rows/s of the real sink
-(``SqliteIndex.process``: decode, materialise, rows, one transaction per batch) beside a raw
-``executemany`` of the same rows into the same schema (indexes, text index, triggers), in
-interleaved rounds; then how the sink's rate bends as the table grows.
+(``SqliteIndex.process``: decode, materialise, rows, one transaction per batch), and of the
+same sink in its worker process as the collector runs it by default (``IndexProcess``: the
+records handed over a socket pair, one batch in flight), beside a raw ``executemany`` of the
+same rows into the same schema (indexes, text index, triggers), in interleaved rounds; then
+how the sink's rate bends as the table grows.
 
     .venv/bin/python bench/index.py [--events 200000] [--batch 5000] [--rounds 3]
     .venv/bin/python bench/index.py --grow 10000000 [--block 100000]
@@ -34,6 +36,7 @@ from auditseal.dev import samples  # noqa: E402
 from auditseal.formats.event import format_ts  # noqa: E402
 from collector.journal import BatchMeta, Cursor, Entry, encode_batch  # noqa: E402
 from collector.sinks.base import Batch  # noqa: E402
+from collector.sinks.index_process import IndexProcess  # noqa: E402
 from collector.sinks.sqlite_index import INSERT, SqliteIndex, row  # noqa: E402
 from collector.sinks.stored import materialise  # noqa: E402
 
@@ -105,6 +108,18 @@ def run_sink(batches: list[Batch], root: Path, name: str) -> float:
     return elapsed
 
 
+def run_worker(batches: list[Batch], root: Path, name: str) -> float:
+    index = IndexProcess(root / f"{name}.db")
+    index.open()
+    t0 = time.perf_counter()
+    for batch in batches:
+        index.process(batch)
+    index.checkpoint()  # the last batch answered: all stored
+    elapsed = time.perf_counter() - t0
+    index.close()
+    return elapsed
+
+
 def run_raw(rows: list[list[tuple]], root: Path, name: str) -> float:
     fresh_index(root, name).close()  # the same schema, indexes and triggers
     conn = sqlite3.connect(root / f"{name}.db", isolation_level=None)
@@ -124,21 +139,21 @@ def compare(args) -> None:
     batches = [feed.next_batch() for _ in range(args.events // args.batch)]
     rows = [rows_of(b) for b in batches]
     events = sum(len(r) for r in rows)
-    rates: dict[str, list[float]] = {"raw": [], "sink": []}
+    runs = {"raw": lambda r: run_raw(rows, Path(tmp), f"raw{r}")}
+    runs["sink"] = lambda r: run_sink(batches, Path(tmp), f"sink{r}")
+    runs["worker"] = lambda r: run_worker(batches, Path(tmp), f"worker{r}")
+    rates: dict[str, list[float]] = {name: [] for name in runs}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            for name in ("raw", "sink"):
+            for name, run in runs.items():
                 gc.collect()
-                elapsed = (
-                    run_raw(rows, Path(tmp), f"{name}{r}")
-                    if name == "raw"
-                    else run_sink(batches, Path(tmp), f"{name}{r}")
-                )
+                elapsed = run(r)
                 rates[name].append(events / elapsed)
                 print(f"  round={r} {name}: {events / elapsed:,.0f} rows/s", flush=True)
-    raw, sink = statistics.median(rates["raw"]), statistics.median(rates["sink"])
+    raw, sink, worker = (statistics.median(rates[name]) for name in ("raw", "sink", "worker"))
     print(
-        f"index events={events} batch={args.batch} raw_rows_per_s={raw:,.0f} sink_rows_per_s={sink:,.0f} sink/raw={sink / raw:.2f}"
+        f"index events={events} batch={args.batch} raw_rows_per_s={raw:,.0f} sink_rows_per_s={sink:,.0f} "
+        f"sink/raw={sink / raw:.2f} worker_rows_per_s={worker:,.0f} worker/raw={worker / raw:.2f}"
     )
 
 
