@@ -194,3 +194,19 @@ def test_the_runner_replays_what_a_killed_worker_had_in_hand_and_every_event_lan
     sent, killed = asyncio.run(go())
     assert killed >= 6
     assert [s for _, s in stored(tmp_path / "i.sqlite")] == list(range(1, sent + 1))
+
+
+def test_a_batch_lost_while_a_quarantine_retry_waits_for_it_is_still_replayed(index, tmp_path):
+    """The runner only logs a failed quarantine retry; the batch in flight that failed under
+    it must still reach the runner's next call, with where to replay from."""
+    index.open()
+    first = batch(8, [event(1)])
+    store(index, journal_batch([first], Position(1, first[1].end)))
+    sqlite3.connect(tmp_path / "i.sqlite").execute("DROP TABLE events")  # the batch sent next fails
+    second = batch(first[1].end, [event(2)])
+    index.process(journal_batch([second], Position(1, second[1].end)))
+    with pytest.raises(SinkUnavailable, match="no such table"):
+        index.retry([(BatchMeta("web-1", "acme", "2026-11-28T10:00:01.000000Z"), event(9))])
+    with pytest.raises(SinkUnavailable) as lost:
+        index.process(journal_batch([batch(second[1].end, [event(3)])], Position(1, 900)))
+    assert lost.value.replay_from == cursor_at(Position(1, first[1].end))

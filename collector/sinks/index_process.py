@@ -82,11 +82,13 @@ class IndexProcess:
         self._lock = threading.Lock()  # one call at a time: the runner's and a quarantine retry
         self._durable: Cursor | None = None  # what the index holds up to, as far as answered
         self._in_flight: Cursor | None = None  # the end of the batch sent and not yet answered
+        self._failure: Exception | None = None  # the batch in flight failed; not yet raised to the runner
 
     # -- the sink port ----------------------------------------------------------------------
     def open(self) -> Cursor | None:
         with self._lock:
             self._stop()  # opening again (after a failure) starts afresh
+            self._failure = None
             self._durable = self._started()
             return self._durable
 
@@ -110,7 +112,13 @@ class IndexProcess:
 
     def retry(self, items: list[tuple[BatchMeta, bytes]]) -> list[str]:
         with self._lock:
-            self._settle()
+            try:
+                self._settle()
+            except (SinkUnavailable, IndexWorkerDefect) as exc:
+                # Raised again by the runner's next call, which replays from its replay_from
+                # (a quarantine retry failing is only logged).
+                self._failure = exc
+                raise
             if self._conn is None:
                 self._started()
             self._send(("retry", items))
@@ -149,6 +157,9 @@ class IndexProcess:
     def _settle(self) -> None:
         """Collect the answer for the batch in flight; raise, to replay from the durable
         cursor, when it was not stored."""
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
         if self._in_flight is None:
             return
         end, self._in_flight = self._in_flight, None
