@@ -185,13 +185,33 @@ def test_index_deleted_edited_and_injected_events(copy):
         "agent_id, 42, doc FROM events WHERE rowid = ?",
         (rows[7][0],),
     )
+    # Past what the archive has sealed, where the index may run ahead: a row whose id is not
+    # the one its (agent, sequence) derive is forged all the same.
+    conn.execute(
+        "INSERT INTO events (event_id, tenant, ts, user_name, action, outcome, agent_id, seq, doc) "
+        "SELECT 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee', tenant, ts, user_name, action, outcome, "
+        "agent_id, 1000000, doc FROM events WHERE rowid = ?",
+        (rows[7][0],),
+    )
+    # A sealed event's row moved to another sequence (queries by sequence would lie).
+    conn.execute("UPDATE events SET seq = seq + 500000 WHERE rowid = ?", (rows[8][0],))
     conn.commit()
     conn.close()
     report = verify(copy, index=True)
-    assert sorted(c[0] for c in codes(report)) == ["INDEX_EXTRA", "INDEX_MISMATCH", "INDEX_MISSING"]
-    by_code = {f.code: f for f in report.findings}
-    assert by_code["INDEX_MISSING"].first == 5 and by_code["INDEX_MISMATCH"].first == 6
-    assert by_code["INDEX_EXTRA"].object == "acme/0/index:ffffffffffffffffffffffffffffffff"
+    assert sorted(c[0] for c in codes(report)) == [
+        "INDEX_EXTRA",
+        "INDEX_EXTRA",
+        "INDEX_MISMATCH",
+        "INDEX_MISMATCH",
+        "INDEX_MISSING",
+    ]
+    objects = {f.object: f for f in report.findings}
+    assert objects[f"acme/0/index:{rows[5][1]}"].code == "INDEX_MISSING"
+    assert objects[f"acme/0/index:{rows[6][1]}"].code == "INDEX_MISMATCH"
+    assert objects[f"acme/0/index:{rows[8][1]}"].code == "INDEX_MISMATCH"
+    assert objects["acme/0/index:ffffffffffffffffffffffffffffffff"].code == "INDEX_EXTRA"
+    assert objects["acme/0/index:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"].code == "INDEX_EXTRA"
+    assert "not the one its agent" in objects[f"acme/0/index:{rows[8][1]}"].detail
     assert report.summary == "5/5 segments valid"  # the archive itself is intact
 
 

@@ -22,6 +22,7 @@ import orjson
 from auditseal.errors import Rejected
 from auditseal.formats.checkpoint import Checkpoint, CheckpointError
 from auditseal.formats.crypto import SegmentCipher, is_encrypted
+from auditseal.formats.event import event_id as derive_event_id
 from auditseal.formats.index_layout import SQLITE_TENANT_ROWS
 from auditseal.formats.merkle import leaf_hash
 from auditseal.formats.note import NoteError, Verifier, open_note
@@ -507,6 +508,20 @@ def _compare_index(name, tenant, leaves, rows: Iterable[IndexRow], trusted, find
     seen = set()
     for row in rows:
         leaf = by_id.get(row.event_id)
+        if type(row.seq) is not int or row.event_id != derive_event_id(row.agent_id, row.seq):
+            # Every stored event's id derives from its (agent, sequence): a row whose columns do
+            # not is forged or altered, even past what the archive has sealed (where the index
+            # may run ahead and a missing leaf proves nothing yet).
+            finding(
+                INDEX_MISMATCH if leaf else INDEX_EXTRA,
+                leaf[0] if leaf else None,
+                leaf[0] if leaf else None,
+                f"index:{row.event_id}",
+                f"indexed event's id is not the one its agent ({row.agent_id}) and sequence ({row.seq}) derive",
+            )
+            if leaf:
+                seen.add(row.event_id)  # found, altered: not missing too
+            continue
         if leaf is None:
             # Not sealed (yet?): an injection when sealing has passed this agent's sequence.
             if row.seq <= sealed_high.get(row.agent_id, 0) or (row.agent_id not in sealed_high and trusted):
