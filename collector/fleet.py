@@ -70,7 +70,10 @@ class Fleet:
 
     async def open(self) -> None:
         c = self.cfg.journal
-        self.bucket = await leases.open_bucket(self.journal.js, f"{c.stream}_lease", c.lease_ttl, c.replicas)
+        self.bucket = await self.journal.until_started(
+            "make the lease bucket",
+            lambda: leases.open_bucket(self.journal.js, f"{c.stream}_lease", c.lease_ttl, c.replicas),
+        )
         for role in self.roles:
             role.lease = leases.Lease(self.bucket, role.key, self.member, c.lease_ttl)
 

@@ -94,3 +94,29 @@ def test_an_unreachable_cluster_is_a_clear_error_after_the_start_timeout(tmp_pat
     cfg = NatsJournalConfig(type="nats", servers=[f"nats://127.0.0.1:{free_port()}"], replicas=1, start_timeout=2)
     with pytest.raises(Halt, match=r"no NATS server of nats://127\.0\.0\.1:\d+ answered in 2 s"):
         asyncio.run(connect(cfg))
+
+
+def test_start_up_calls_are_retried_while_jetstream_cannot_answer_yet_then_halt_naming_them():
+    """A just-formed cluster may time out placing a bucket (the lease bucket, the sealers'):
+    retried until start_timeout, then a clear ``Halt``, never a traceback."""
+    from nats.errors import TimeoutError as NatsTimeout
+
+    journal = NatsJournal(
+        NatsJournalConfig(type="nats", servers=["nats://127.0.0.1:1"], replicas=1, start_timeout=1), "test"
+    )
+    calls = []
+
+    async def slow_then_ready():
+        calls.append(1)
+        if len(calls) < 3:
+            raise NatsTimeout
+        return "bucket"
+
+    assert asyncio.run(journal.until_started("make the lease bucket", slow_then_ready)) == "bucket"
+    assert len(calls) == 3
+
+    async def never():
+        raise NatsTimeout
+
+    with pytest.raises(Halt, match=r"did not make the lease bucket in 1 s: TimeoutError"):
+        asyncio.run(journal.until_started("make the lease bucket", never))

@@ -92,13 +92,13 @@ class NatsJournal(Consumers):
         self.nc = None
         self.js = None
         self.kv_marks = None
+        self.kv_sealer = None
         self.publish_seconds = None  # a histogram, set by the composition root
 
     # -- connection and stream ----------------------------------------------------------
     async def connect(self) -> None:
-        """Connect, then create or check the stream and the marks bucket. Retries while the
+        """Connect, then create or check the stream and the buckets. Retries while the
         cluster elects its leaders; a stream set up against the configuration is ``Halt``."""
-        deadline = time.monotonic() + self.cfg.start_timeout
         try:
             # nats-py retries a first connection forever when reconnects are unlimited: bound it.
             self.nc = await asyncio.wait_for(
@@ -120,21 +120,30 @@ class NatsJournal(Consumers):
                 f"{self.cfg.start_timeout:.0f} s ({type(exc).__name__}: {exc or 'timed out'})"
             ) from None
         self.js = self.nc.jetstream(timeout=self.cfg.publish_timeout)
+        await self.until_started("answer", self._prepare)
+
+    async def _prepare(self) -> None:
+        await self._ensure_stream()
+        self.kv_marks = await self._ensure_marks_bucket()
+        # Here, within the start-up retries: right after the stream is made, a busy cluster
+        # may take longer than one request's timeout to place a bucket.
+        self.kv_sealer = await self._ensure_sealer_bucket()
+        await self.refresh_info()
+
+    async def until_started(self, what: str, call):
+        """``call()``, retried while JetStream cannot answer yet (a cluster just formed, a
+        bucket being placed), for up to ``start_timeout``; then ``Halt`` naming ``what``."""
+        deadline = time.monotonic() + self.cfg.start_timeout
         while True:
             try:
-                await self._ensure_stream()
-                self.kv_marks = await self._ensure_marks_bucket()
-                await self.refresh_info()
-                return
-            except Halt:
-                raise
+                return await call()
             except (NatsError, asyncio.TimeoutError, APIError) as exc:
                 if time.monotonic() > deadline:
                     raise Halt(
-                        f"journal: JetStream at {', '.join(self.cfg.servers)} did not answer in "
+                        f"journal: JetStream at {', '.join(self.cfg.servers)} did not {what} in "
                         f"{self.cfg.start_timeout:.0f} s: {type(exc).__name__}: {exc}"
                     ) from None
-                await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3)
 
     def _stream_config(self) -> api.StreamConfig:
         return api.StreamConfig(
@@ -190,7 +199,11 @@ class NatsJournal(Consumers):
             )
 
     async def sealer_bucket(self):
-        """The sealers' state (``sinks.sealer_state.KvState``): replicated like the stream."""
+        """The sealers' state (``sinks.sealer_state.KvState``): replicated like the stream,
+        made (or found) at ``connect``."""
+        return self.kv_sealer
+
+    async def _ensure_sealer_bucket(self):
         return await self.js.create_key_value(
             bucket=f"{self.stream}_sealer", history=1, replicas=self.cfg.replicas, storage=api.StorageType.FILE
         )
