@@ -79,13 +79,19 @@ def test_one_batch_in_flight_and_process_answers_what_is_durable(index, tmp_path
     assert [seq for _, seq in stored(tmp_path / "i.sqlite")] == [1, 2, 3]
 
 
-def test_a_batch_in_flight_that_fails_makes_the_next_call_replay_from_the_durable_cursor(index, tmp_path):
+def one_stored_then_one_failing_in_flight(index: IndexProcess, tmp_path) -> tuple:
+    """The first batch stored; the second sent, and bound to fail (its table is gone)."""
     index.open()
     first = batch(8, [event(1)])
     store(index, journal_batch([first], Position(1, first[1].end)))
-    sqlite3.connect(tmp_path / "i.sqlite").execute("DROP TABLE events")  # the batch sent next fails
+    sqlite3.connect(tmp_path / "i.sqlite").execute("DROP TABLE events")
     second = batch(first[1].end, [event(2)])
     index.process(journal_batch([second], Position(1, second[1].end)))
+    return first, second
+
+
+def test_a_batch_in_flight_that_fails_makes_the_next_call_replay_from_the_durable_cursor(index, tmp_path):
+    first, second = one_stored_then_one_failing_in_flight(index, tmp_path)
     with pytest.raises(SinkUnavailable, match="no such table") as failed:
         index.process(journal_batch([batch(second[1].end, [event(3)])], Position(1, 900)))
     assert failed.value.replay_from == cursor_at(Position(1, first[1].end)), "the failed batch is read again"
@@ -199,12 +205,7 @@ def test_the_runner_replays_what_a_killed_worker_had_in_hand_and_every_event_lan
 def test_a_batch_lost_while_a_quarantine_retry_waits_for_it_is_still_replayed(index, tmp_path):
     """The runner only logs a failed quarantine retry; the batch in flight that failed under
     it must still reach the runner's next call, with where to replay from."""
-    index.open()
-    first = batch(8, [event(1)])
-    store(index, journal_batch([first], Position(1, first[1].end)))
-    sqlite3.connect(tmp_path / "i.sqlite").execute("DROP TABLE events")  # the batch sent next fails
-    second = batch(first[1].end, [event(2)])
-    index.process(journal_batch([second], Position(1, second[1].end)))
+    first, second = one_stored_then_one_failing_in_flight(index, tmp_path)
     with pytest.raises(SinkUnavailable, match="no such table"):
         index.retry([(BatchMeta("web-1", "acme", "2026-11-28T10:00:01.000000Z"), event(9))])
     with pytest.raises(SinkUnavailable) as lost:
