@@ -9,7 +9,7 @@ and writes them with ``SqliteIndex`` — so the events are decoded there, not in
 Protocol over a socket pair (``multiprocessing.connection``, pickled tuples; both ends are
 this program):
 
-- collector → worker: ``("open",)``, ``("process", [(cursor, payload)…], end, replay)``,
+- collector → worker: ``("open",)``, ``("process", [Entry…], end, replay)``,
   ``("retry", [(meta, line)…])``, ``("close",)``
 - worker → collector: ``("ok", result)``, ``("unavailable", message, retry_after)``,
   ``("halt", message)``, ``("defect", message, traceback)``; and, inside a transaction, before
@@ -39,7 +39,7 @@ from typing import NoReturn
 
 from auditseal.errors import Halt
 
-from ..journal import BatchMeta, Cursor, Entry
+from ..journal import BatchMeta, Cursor
 from .base import Batch, SinkUnavailable
 from .quarantine import Quarantine
 from .sqlite_index import SqliteIndex
@@ -99,8 +99,7 @@ class IndexProcess:
                 self._started()
             if self._durable is None:  # nothing stored yet: all before this batch is the journal's
                 self._durable = batch.entries[0].cursor
-            entries = [(entry.cursor, entry.payload) for entry in batch.entries]
-            self._send(("process", entries, batch.end, batch.replay))
+            self._send(("process", batch.entries, batch.end, batch.replay))
             self._in_flight = batch.end
             return self._durable
 
@@ -246,7 +245,7 @@ def _answer(index: SqliteIndex, message: tuple):
         return index.open()
     if op == "process":
         _, entries, end, replay = message
-        index.process(Batch([Entry(cursor, payload) for cursor, payload in entries], end, replay))
+        index.process(Batch(entries, end, replay))
         return None
     if op == "retry":
         return index.retry(message[1])

@@ -12,6 +12,7 @@ from .. import config
 from ..query import EventQuery
 from . import sqlite_index
 from .base import Sink
+from .index_process import IndexProcess
 from .quarantine import Quarantine
 from .sqlite_search import SqliteReader
 
@@ -27,8 +28,6 @@ class IndexReader(Protocol):
 def sqlite(cfg, data: Path, metrics, retention, box: Quarantine) -> tuple[Sink, IndexReader]:
     path = cfg.path or data / "index.sqlite"
     if cfg.own_process:
-        from .index_process import IndexProcess
-
         return IndexProcess(path, box), SqliteReader(path)
     return sqlite_index.SqliteIndex(path, box), SqliteReader(path)
 
