@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
-from functools import lru_cache
 import re
 from dataclasses import dataclass, fields, replace
 from typing import Mapping
@@ -29,6 +27,7 @@ import orjson
 
 from auditseal.errors import Rejected
 from auditseal.formats.event import format_ts, parse_ts
+from auditseal.formats.index_layout import canonical_ip
 
 MAX_LIMIT = 10_000
 FILTERS = ("user", "target_user", "action", "category", "outcome", "source_ip", "host")
@@ -41,22 +40,6 @@ MAX_VALUE = 1024
 def words(text: str) -> list[str]:
     """The words of ``q`` and of ``message`` as both indexes compare them."""
     return WORD_RE.findall(text.lower())
-
-
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-# A dotted quad without leading zeros is already its own canonical form (ipaddress agrees:
-# tests/test_query.py), and it is what most events carry: no parse for it.
-_PLAIN_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
-
-
-@lru_cache(maxsize=16384)  # the index computes one per event; addresses repeat
-def canonical_ip(value: str) -> str | None:
-    if _PLAIN_IPV4(value):
-        return value
-    try:
-        return ipaddress.ip_address(value.strip()).compressed
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)

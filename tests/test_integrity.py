@@ -5,6 +5,7 @@ segment still counts as valid."""
 import sqlite3
 
 import lz4.frame
+import orjson
 import pytest
 
 from auditseal.audit.verify import sqlite_index, verify_store
@@ -213,6 +214,59 @@ def test_index_deleted_edited_and_injected_events(copy):
     assert objects["acme/0/index:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"].code == "INDEX_EXTRA"
     assert "not the one its agent" in objects[f"acme/0/index:{rows[8][1]}"].detail
     assert report.summary == "5/5 segments valid"  # the archive itself is intact
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("user_name", "'mallory'"),
+        ("action", "'user_logout'"),
+        ("outcome", "'tampered'"),
+        ("ts", "'1999-01-01T00:00:00.000000Z'"),
+        ("categories", "'|process|'"),
+        ("source_ip", "'192.0.2.66'"),
+        ("host", "'elsewhere'"),
+        ("message", "'nothing to see'"),
+        ("target_user", "'root'"),
+    ],
+)
+def test_an_altered_filter_column_with_its_document_intact(copy, column, value):
+    """The query API filters on these columns: altered, the event is found under another
+    user, action or time, or not at all, though its document still matches its leaf."""
+    conn = sqlite3.connect(copy / "index.sqlite")
+    rowid, event_id = conn.execute("SELECT rowid, event_id FROM events WHERE tenant='acme' ORDER BY seq").fetchone()
+    conn.execute(f"UPDATE events SET {column} = {value} WHERE rowid = ?", (rowid,))
+    conn.commit()
+    conn.close()
+    report = verify(copy, index=True)
+    assert [(f.code, f.object) for f in report.findings] == [("INDEX_MISMATCH", f"acme/0/index:{event_id}")]
+    assert report.findings[0].first == 0 and column in report.findings[0].detail
+    assert report.summary == "5/5 segments valid"
+
+
+def test_a_row_moved_to_another_tenant_and_an_unsealed_row_with_a_lying_column(copy):
+    from auditseal.formats.event import canonical_bytes, event_id
+    from auditseal.formats.index_layout import SQLITE_INSERT, sqlite_row
+
+    conn = sqlite3.connect(copy / "index.sqlite")
+    rows = conn.execute("SELECT rowid, event_id, doc FROM events WHERE tenant='acme' ORDER BY seq").fetchall()
+    conn.execute("UPDATE events SET tenant = 'globex' WHERE rowid = ?", (rows[3][0],))
+    # Past the sealed range, id derived as the collector would: the index may run ahead of the
+    # archive, but not with columns its own document denies.
+    doc = orjson.loads(rows[4][2])
+    doc["event"]["sequence"] = 2_000_000
+    doc["event"]["id"] = event_id(doc["agent"]["id"], 2_000_000)
+    ahead = sqlite_row(doc, canonical_bytes(doc))
+    conn.execute(SQLITE_INSERT, (*ahead[:3], "mallory", *ahead[4:]))
+    conn.commit()
+    conn.close()
+    found = {f.object: f for f in verify(copy, index=True).findings}
+    assert found[f"globex/0/index:{rows[3][1]}"].code == "INDEX_MISMATCH"
+    assert "tenant" in found[f"globex/0/index:{rows[3][1]}"].detail
+    assert found[f"acme/0/index:{rows[3][1]}"].code == "INDEX_MISSING"
+    assert found[f"acme/0/index:{ahead[0]}"].code == "INDEX_MISMATCH"
+    assert found[f"acme/0/index:{ahead[0]}"].first is None and "user_name" in found[f"acme/0/index:{ahead[0]}"].detail
+    assert len(found) == 3
 
 
 def test_an_encrypted_archive_reveals_nothing_and_still_verifies(tmp_path):

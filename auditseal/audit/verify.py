@@ -22,11 +22,19 @@ import orjson
 from auditseal.errors import Rejected
 from auditseal.formats.checkpoint import Checkpoint, CheckpointError
 from auditseal.formats.crypto import SegmentCipher, is_encrypted
-from auditseal.formats.event import event_id as derive_event_id
-from auditseal.formats.index_layout import SQLITE_TENANT_ROWS
 from auditseal.formats.merkle import leaf_hash
 from auditseal.formats.note import NoteError, Verifier, open_note
 from auditseal.storage import archive
+
+from .verify_index import (  # noqa: F401  (re-exported: verify's one import for callers)
+    INDEX_DUPLICATE,
+    INDEX_EXTRA,
+    INDEX_MISMATCH,
+    INDEX_MISSING,
+    IndexRow,
+    compare_index,
+    sqlite_index,
+)
 
 # Finding codes (stable: scripts and alerts match on them).
 SEGMENT_HASH_MISMATCH = "SEGMENT_HASH_MISMATCH"
@@ -46,10 +54,6 @@ LOG_MISSING = "LOG_MISSING"
 UNKNOWN_OBJECT = "UNKNOWN_OBJECT"
 ROLLBACK = "ROLLBACK"
 FORK = "FORK"
-INDEX_MISSING = "INDEX_MISSING"
-INDEX_MISMATCH = "INDEX_MISMATCH"
-INDEX_EXTRA = "INDEX_EXTRA"
-INDEX_DUPLICATE = "INDEX_DUPLICATE"
 OBJECT_DELETE_MARKER = "OBJECT_DELETE_MARKER"
 OBJECT_OVERWRITTEN = "OBJECT_OVERWRITTEN"
 
@@ -66,14 +70,6 @@ class Finding:
     def line(self) -> str:
         leaves = f"leaves {self.first}-{self.last}" if self.first is not None else "leaves ?"
         return f"{self.code} {self.log} {leaves} {self.object}: {self.detail}"
-
-
-@dataclass
-class IndexRow:
-    event_id: str
-    agent_id: str
-    seq: int
-    doc: bytes
 
 
 @dataclass
@@ -111,21 +107,6 @@ class _Parsed:
     key: str
     checkpoint: Checkpoint | None
     trusted: bool
-
-
-def sqlite_index(path: str) -> Callable[[str], Iterable[IndexRow]]:
-    """Index rows of one tenant from the collector's SQLite index (read-only)."""
-    import sqlite3
-
-    def rows(tenant: str) -> Iterable[IndexRow]:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            for event_id, agent, seq, doc in conn.execute(SQLITE_TENANT_ROWS, (tenant,)):
-                yield IndexRow(event_id, agent, seq, doc)
-        finally:
-            conn.close()
-
-    return rows
 
 
 def verify_store(
@@ -361,7 +342,7 @@ def _verify_log(
 
     _compare_state(name, trusted, parsed, segment_files, report, finding, min(inconsistent, default=None))
     if index is not None:
-        _compare_index(name, tenant, leaves, index(tenant), trusted, finding, index_since)
+        compare_index(name, tenant, leaves, index(tenant), trusted, finding, index_since)
     found.sort(key=lambda f: (f.first if f.first is not None else -1, f.code))
     report.findings.extend(found)
 
@@ -491,56 +472,3 @@ def _compare_state(
             "size": newest.size,
             "root": base64.b64encode(newest.root).decode(),
         }
-
-
-def _compare_index(name, tenant, leaves, rows: Iterable[IndexRow], trusted, finding, index_since=None) -> None:
-    by_id: dict[str, tuple[int, bytes]] = {}
-    sealed_high: dict[str, int] = {}
-    aged_out: set[str] = set()
-    for number, line in leaves:
-        doc = orjson.loads(line)
-        event = doc["event"]
-        by_id[event["id"]] = (number, line)
-        if index_since is not None and doc.get("@timestamp", "") < index_since:
-            aged_out.add(event["id"])
-        agent = doc["agent"]["id"]
-        sealed_high[agent] = max(sealed_high.get(agent, 0), event["sequence"])
-    seen = set()
-    for row in rows:
-        leaf = by_id.get(row.event_id)
-        if type(row.seq) is not int or row.event_id != derive_event_id(row.agent_id, row.seq):
-            # Every stored event's id derives from its (agent, sequence): a row whose columns do
-            # not is forged or altered, even past what the archive has sealed (where the index
-            # may run ahead and a missing leaf proves nothing yet).
-            finding(
-                INDEX_MISMATCH if leaf else INDEX_EXTRA,
-                leaf[0] if leaf else None,
-                leaf[0] if leaf else None,
-                f"index:{row.event_id}",
-                f"indexed event's id is not the one its agent ({row.agent_id}) and sequence ({row.seq}) derive",
-            )
-            if leaf:
-                seen.add(row.event_id)  # found, altered: not missing too
-            continue
-        if leaf is None:
-            # Not sealed (yet?): an injection when sealing has passed this agent's sequence.
-            if row.seq <= sealed_high.get(row.agent_id, 0) or (row.agent_id not in sealed_high and trusted):
-                finding(
-                    INDEX_EXTRA,
-                    None,
-                    None,
-                    f"index:{row.event_id}",
-                    f"indexed event (agent {row.agent_id}, seq {row.seq}) has no leaf in the archive",
-                )
-            continue
-        if row.event_id in seen:
-            finding(
-                INDEX_DUPLICATE, leaf[0], leaf[0], f"index:{row.event_id}", "the index holds this event more than once"
-            )
-            continue
-        seen.add(row.event_id)
-        if bytes(row.doc) != leaf[1]:
-            finding(INDEX_MISMATCH, leaf[0], leaf[0], f"index:{row.event_id}", "indexed event differs from its leaf")
-    for event_id, (number, _) in by_id.items():
-        if event_id not in seen and event_id not in aged_out:
-            finding(INDEX_MISSING, number, number, f"index:{event_id}", "archived event is not in the index")

@@ -7,6 +7,10 @@ the sealed leaf). Elasticsearch: one data stream per tenant under ``logs-auditse
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from functools import lru_cache
+
 SQLITE_VERSION = 4  # PRAGMA user_version; 0/1 = the first layout (no filter columns, no text index)
 SQLITE_EVENTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -97,6 +101,66 @@ SQLITE_INSERT_JSON = (
     "CAST(value->>8 AS BLOB), value->>9, value->>10, value->>11, value->>12, value->>13 FROM json_each(?)"
 )
 SQLITE_TENANT_ROWS = "SELECT event_id, agent_id, seq, doc FROM events WHERE tenant = ?"
+SQLITE_TENANT_FULL_ROWS = f"SELECT {SQLITE_COLUMNS} FROM events WHERE tenant = ?"
+
+
+def sqlite_row(doc: dict, stored: bytes) -> tuple:
+    """An event's row, in ``SQLITE_COLUMNS`` order: every column but ``doc`` (``stored``, its
+    canonical bytes) derives from the document, so the verifier can check a row's filter
+    columns against it. Raises (KeyError, TypeError) for a document that is not storable."""
+    event = doc["event"]
+    user = doc.get("user") or {}
+    target = _object(user.get("target"))
+    categories = event.get("category")
+    if isinstance(categories, str):
+        categories = [categories]
+    cats = [c for c in categories or [] if isinstance(c, str)]
+    source = _object(doc.get("source"))
+    host = _object(doc.get("host"))
+    ip = _text(source.get("ip"))
+    return (
+        event["id"],
+        doc["organization"]["id"],
+        doc["@timestamp"],
+        user.get("name") or user.get("id"),
+        event["action"],
+        event.get("outcome"),
+        doc["agent"]["id"],
+        event["sequence"],
+        stored,
+        _text(target.get("name")),
+        f"|{'|'.join(cats)}|" if cats else None,
+        (canonical_ip(ip) or ip) if ip else None,
+        _text(host.get("name")),
+        _text(doc.get("message")),
+    )
+
+
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# A dotted quad without leading zeros is already its own canonical form (ipaddress agrees:
+# tests/test_query.py), and it is what most events carry: no parse for it.
+_PLAIN_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}").fullmatch
+
+
+@lru_cache(maxsize=16384)  # the index computes one per event; addresses repeat
+def canonical_ip(value: str) -> str | None:
+    """An address in the one form both indexes store and the query API compares (``::1`` =
+    ``0::1``); None when ``value`` is not an address."""
+    if _PLAIN_IPV4(value):
+        return value
+    try:
+        return ipaddress.ip_address(value.strip()).compressed
+    except ValueError:
+        return None
+
 
 ES_DATASET = "auditseal.audit"
 ES_STREAM_PREFIX = f"logs-{ES_DATASET}-"

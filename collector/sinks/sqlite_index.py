@@ -29,9 +29,9 @@ from auditseal.formats.index_layout import (
     SQLITE_V4_UNIQUE,
     SQLITE_VERSION,
 )
+from auditseal.formats.index_layout import sqlite_row as row
 
 from ..journal import BatchMeta, Cursor
-from ..query import canonical_ip
 from .base import Batch, SinkUnavailable
 from .quarantine import POISON_TYPES, Quarantine, is_poison
 from .stored import materialise
@@ -46,39 +46,6 @@ CREATE TABLE IF NOT EXISTS sink_cursors (
 """
 )
 INSERT = SQLITE_INSERT
-
-
-def _text(value) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def row(doc: dict, stored: bytes) -> tuple:
-    event = doc["event"]
-    user = doc.get("user") or {}
-    target = user.get("target") if isinstance(user.get("target"), dict) else {}
-    categories = event.get("category")
-    if isinstance(categories, str):
-        categories = [categories]
-    cats = [c for c in categories or [] if isinstance(c, str)]
-    source = doc.get("source") if isinstance(doc.get("source"), dict) else {}
-    host = doc.get("host") if isinstance(doc.get("host"), dict) else {}
-    ip = _text(source.get("ip"))
-    return (
-        event["id"],
-        doc["organization"]["id"],
-        doc["@timestamp"],
-        user.get("name") or user.get("id"),
-        event["action"],
-        event.get("outcome"),
-        doc["agent"]["id"],
-        event["sequence"],
-        stored,
-        _text(target.get("name")),
-        f"|{'|'.join(cats)}|" if cats else None,
-        (canonical_ip(ip) or ip) if ip else None,
-        _text(host.get("name")),
-        _text(doc.get("message")),
-    )
 
 
 CHUNK_ROWS = 1000

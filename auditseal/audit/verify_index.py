@@ -1,0 +1,132 @@
+"""The index against the archive (``verify --index``): every sealed event indexed once and
+byte for byte, no row the archive does not back, and every column the query API filters on
+what the event's document gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import orjson
+
+from auditseal.formats.event import event_id as derive_event_id
+from auditseal.formats.index_layout import SQLITE_COLUMNS, SQLITE_TENANT_FULL_ROWS, SQLITE_TENANT_ROWS, sqlite_row
+
+INDEX_MISSING = "INDEX_MISSING"
+INDEX_MISMATCH = "INDEX_MISMATCH"
+INDEX_EXTRA = "INDEX_EXTRA"
+INDEX_DUPLICATE = "INDEX_DUPLICATE"
+
+
+@dataclass
+class IndexRow:
+    event_id: str
+    agent_id: str
+    seq: int
+    doc: bytes
+    # The whole row in SQLITE_COLUMNS order, where the index keeps columns derived from the
+    # document (the query API filters on them): each must be what the document gives.
+    columns: tuple | None = None
+
+
+def sqlite_index(path: str) -> Callable[[str], Iterable[IndexRow]]:
+    """Index rows of one tenant from the collector's SQLite index (read-only)."""
+    import sqlite3
+
+    def rows(tenant: str) -> Iterable[IndexRow]:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            have = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+            if have >= set(_COLUMN_NAMES):
+                for values in conn.execute(SQLITE_TENANT_FULL_ROWS, (tenant,)):
+                    yield IndexRow(values[0], values[6], values[7], values[8], values)
+            else:  # the first layout, before filter columns
+                for event_id, agent, seq, doc in conn.execute(SQLITE_TENANT_ROWS, (tenant,)):
+                    yield IndexRow(event_id, agent, seq, doc)
+        finally:
+            conn.close()
+
+    return rows
+
+
+_COLUMN_NAMES = tuple(name.strip() for name in SQLITE_COLUMNS.split(","))
+
+
+def _altered_columns(row: IndexRow) -> list[str]:
+    """The columns of ``row`` that are not what its document gives ([] when the document
+    gives no row: an event from before the filter columns, compared by its bytes only)."""
+    if row.columns is None:
+        return []
+    try:
+        derived = sqlite_row(orjson.loads(row.doc), bytes(row.doc))
+    except Exception:
+        return []
+    return [name for name, have, want in zip(_COLUMN_NAMES, row.columns, derived, strict=True) if have != want]
+
+
+def compare_index(name, tenant, leaves, rows: Iterable[IndexRow], trusted, finding, index_since=None) -> None:
+    by_id: dict[str, tuple[int, bytes]] = {}
+    sealed_high: dict[str, int] = {}
+    aged_out: set[str] = set()
+    for number, line in leaves:
+        doc = orjson.loads(line)
+        event = doc["event"]
+        by_id[event["id"]] = (number, line)
+        if index_since is not None and doc.get("@timestamp", "") < index_since:
+            aged_out.add(event["id"])
+        agent = doc["agent"]["id"]
+        sealed_high[agent] = max(sealed_high.get(agent, 0), event["sequence"])
+    seen = set()
+    for row in rows:
+        leaf = by_id.get(row.event_id)
+        if type(row.seq) is not int or row.event_id != derive_event_id(row.agent_id, row.seq):
+            # Every stored event's id derives from its (agent, sequence): a row whose columns do
+            # not is forged or altered, even past what the archive has sealed (where the index
+            # may run ahead and a missing leaf proves nothing yet).
+            finding(
+                INDEX_MISMATCH if leaf else INDEX_EXTRA,
+                leaf[0] if leaf else None,
+                leaf[0] if leaf else None,
+                f"index:{row.event_id}",
+                f"indexed event's id is not the one its agent ({row.agent_id}) and sequence ({row.seq}) derive",
+            )
+            if leaf:
+                seen.add(row.event_id)  # found, altered: not missing too
+            continue
+        altered = _altered_columns(row)
+        if altered:
+            # The document may be intact while a filter column lies: queries would then find
+            # the event under another user, action or time, or miss it.
+            finding(
+                INDEX_MISMATCH,
+                leaf[0] if leaf else None,
+                leaf[0] if leaf else None,
+                f"index:{row.event_id}",
+                f"indexed columns differ from the event's document: {', '.join(altered)}",
+            )
+            if leaf:
+                seen.add(row.event_id)
+            continue
+        if leaf is None:
+            # Not sealed (yet?): an injection when sealing has passed this agent's sequence.
+            if row.seq <= sealed_high.get(row.agent_id, 0) or (row.agent_id not in sealed_high and trusted):
+                finding(
+                    INDEX_EXTRA,
+                    None,
+                    None,
+                    f"index:{row.event_id}",
+                    f"indexed event (agent {row.agent_id}, seq {row.seq}) has no leaf in the archive",
+                )
+            continue
+        if row.event_id in seen:
+            finding(
+                INDEX_DUPLICATE, leaf[0], leaf[0], f"index:{row.event_id}", "the index holds this event more than once"
+            )
+            continue
+        seen.add(row.event_id)
+        if bytes(row.doc) != leaf[1]:
+            finding(INDEX_MISMATCH, leaf[0], leaf[0], f"index:{row.event_id}", "indexed event differs from its leaf")
+    for event_id, (number, _) in by_id.items():
+        if event_id not in seen and event_id not in aged_out:
+            finding(INDEX_MISSING, number, number, f"index:{event_id}", "archived event is not in the index")
