@@ -177,7 +177,8 @@ class SegmentLog:
             path = self._path(segment)
             try:
                 limit = self._size if segment == self._active else path.stat().st_size
-                data = _read_at(path, offset, min(max_bytes, limit - offset))
+                # At least a record header: a smaller read could not tell a record from damage.
+                data = _read_at(path, offset, min(max(max_bytes, records.RECORD_OVERHEAD), limit - offset))
             except FileNotFoundError:
                 limit, data = offset, b""
             found, stop = _decode(data, offset)
