@@ -115,11 +115,7 @@ async def run_pipeline(cfg: agent_config.AgentConfig, metrics: AgentMetrics) -> 
     state = cfg.agent.state_dir
     key_id, key = load_hmac_key(cfg.output.hmac_key_file)
     ssl_ctx = tls.client_context(str(cfg.output.tls.cert), str(cfg.output.tls.key), str(cfg.output.tls.ca))
-    # What the writer just appended reaches the shipper from memory: two batches' worth covers
-    # what is appended while a batch is in flight.
-    spool = Spool(
-        state / "spool", cfg.spool.max_segment_bytes, cfg.spool.max_bytes, recent_bytes=2 * cfg.batch.max_bytes
-    )
+    spool = Spool(state / "spool", cfg.spool.max_segment_bytes, cfg.spool.max_bytes)
     recovered = await asyncio.to_thread(spool.open)
     report_recovery(recovered, metrics, state)
     log.info(

@@ -18,14 +18,13 @@ from agent.spool import EVENT, Spool
 from auditseal.storage.segments import Position
 
 SEGMENT = 64 * 1024
-RECENT = 8 * 1024  # the latest appends in memory, as the agent runs it: some fit, some do not
 
 
 class SpoolMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="spool-model-"))
-        self.spool = Spool(self.dir, SEGMENT, recent_bytes=RECENT)
+        self.spool = Spool(self.dir, SEGMENT)
         self.spool.open()
         self.committed: dict[int, bytes] = {}
         self.acked = 0
@@ -76,7 +75,7 @@ class SpoolMachine(RuleBasedStateMachine):
     @rule()
     def restart(self):
         self.spool.close()
-        self.spool = Spool(self.dir, SEGMENT, recent_bytes=RECENT)
+        self.spool = Spool(self.dir, SEGMENT)
         found = self.spool.open()
         assert found.lost == []
         assert found.next_seq == self.next_seq

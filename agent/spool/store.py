@@ -37,12 +37,9 @@ from .ledger import EVENT, LEDGER_VERSION, MAGIC, POSITIONS, Recovered, ResumeTr
 
 
 class Spool:
-    def __init__(self, directory: Path, max_segment_bytes: int, max_bytes: int | None = None, recent_bytes: int = 0):
-        """``recent_bytes``: the latest appends kept in memory for ``read`` (one reader)."""
+    def __init__(self, directory: Path, max_segment_bytes: int, max_bytes: int | None = None):
         self.directory = Path(directory)
-        self.log = SegmentLog(
-            self.directory / "segments", MAGIC, max_segment_bytes, frozenset({EVENT, POSITIONS}), recent_bytes
-        )
+        self.log = SegmentLog(self.directory / "segments", MAGIC, max_segment_bytes, frozenset({EVENT, POSITIONS}))
         self.ledger_path = self.directory / "acked.json"
         self.max_bytes = max_bytes
         self.next_seq = 1

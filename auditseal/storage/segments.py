@@ -14,7 +14,6 @@ from pathlib import Path
 from auditseal import crashpoints
 from auditseal.formats import records
 from auditseal.storage.files import fsync_dir, write_atomic  # noqa: F401  (re-exported)
-from auditseal.storage.recent import RecentAppends
 
 SUFFIX = ".seg"
 
@@ -43,12 +42,8 @@ class SegmentLog:
         magic: bytes,
         max_segment_bytes: int = 64 * 1024 * 1024,
         kinds: frozenset[int] = frozenset({1, 2, 3}),
-        recent_bytes: int = 0,
     ):
-        """``recent_bytes``: keep that much of the latest appends in memory for a single
-        reader that follows the writer (see ``recent``); 0 reads everything from disk."""
         self.directory = Path(directory)
-        self._recent = RecentAppends(recent_bytes) if recent_bytes > 0 else None
         self.magic = magic
         self.kinds = kinds  # record kinds this log writes: what resync looks for
         self.max_segment_bytes = max_segment_bytes
@@ -126,17 +121,7 @@ class SegmentLog:
         """Append (kind, seq, payload) records, fsync, and return the end position."""
         if self._size >= self.max_segment_bytes:
             self._start_segment(self._active + 1)
-        kept: list[records.Record] = []
-        if self._recent is None:
-            blob = b"".join(records.encode_record(k, s, p) for k, s, p in items)
-        else:
-            parts, offset = [], self._size
-            for k, s, p in items:
-                part = records.encode_record(k, s, p)
-                parts.append(part)
-                kept.append(records.Record(offset, offset + len(part), k, s, bytes(p)))
-                offset += len(part)
-            blob = b"".join(parts)
+        blob = b"".join(records.encode_record(k, s, p) for k, s, p in items)
         crashpoints.torn_write("mid_append", self._file, blob)
         try:
             self._file.write(blob)
@@ -148,8 +133,6 @@ class SegmentLog:
             self._discard_partial()
             raise
         self._size += len(blob)
-        if self._recent is not None:
-            self._recent.add(self._active, kept)
         return Position(self._active, self._size)
 
     def _discard_partial(self) -> None:
@@ -170,8 +153,6 @@ class SegmentLog:
         corrupt stretch is passed over (resync to the next valid record) and noted in
         ``unreadable``; callers see the sequence numbers it held as missing.
         """
-        if self._recent is not None and (held := self._recent.take(start.segment, start.offset, max_bytes)):
-            return held[0], Position(start.segment, held[1])
         segment, offset = start.segment, start.offset
         while True:
             path = self._path(segment)
