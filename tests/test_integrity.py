@@ -244,6 +244,28 @@ def test_an_altered_filter_column_with_its_document_intact(copy, column, value):
     assert report.summary == "5/5 segments valid"
 
 
+@pytest.mark.parametrize("change", ["words removed", "words added"])
+def test_the_word_index_altered_behind_the_rows(copy, change):
+    """``q`` searches the FTS5 word index, not the rows: words removed hide an event from a
+    search, words added make it match what it does not say. Both are INDEX_MISMATCH on the
+    row, and nothing else is."""
+    conn = sqlite3.connect(copy / "index.sqlite")
+    rowid, event_id, message = conn.execute(
+        "SELECT rowid, event_id, message FROM events WHERE tenant='acme' ORDER BY seq LIMIT 1 OFFSET 9"
+    ).fetchone()
+    if change == "words removed":
+        conn.execute("INSERT INTO events_text (events_text, rowid, message) VALUES ('delete', ?, ?)", (rowid, message))
+    else:
+        conn.execute("INSERT INTO events_text (rowid, message) VALUES (?, 'mallory exfiltrated')", (rowid,))
+    conn.commit()
+    found = conn.execute("SELECT count(*) FROM events_text WHERE events_text MATCH 'mallory'").fetchone()[0]
+    assert found == (1 if change == "words added" else 0)
+    conn.close()
+    report = verify(copy, index=True)
+    assert [(f.code, f.object) for f in report.findings] == [("INDEX_MISMATCH", f"acme/0/index:{event_id}")]
+    assert "message words" in report.findings[0].detail
+
+
 def test_a_row_moved_to_another_tenant_and_an_unsealed_row_with_a_lying_column(copy):
     from auditseal.formats.event import canonical_bytes, event_id
     from auditseal.formats.index_layout import SQLITE_INSERT, sqlite_row

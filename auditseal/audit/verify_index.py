@@ -1,6 +1,7 @@
 """The index against the archive (``verify --index``): every sealed event indexed once and
-byte for byte, no row the archive does not back, and every column the query API filters on
-what the event's document gives.
+byte for byte, no row the archive does not back, every column the query API filters on what
+the event's document gives, and the SQLite word index (``q``) holding each row's message words
+and no others.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from typing import Callable, Iterable
 import orjson
 
 from auditseal.formats.event import event_id as derive_event_id
-from auditseal.formats.index_layout import SQLITE_COLUMNS, SQLITE_TENANT_FULL_ROWS, SQLITE_TENANT_ROWS, sqlite_row
+from auditseal.formats.index_layout import (
+    SQLITE_COLUMNS,
+    SQLITE_TENANT_FULL_ROWS,
+    SQLITE_TENANT_ROWS,
+    SQLITE_TEXT_TOKENIZE,
+    sqlite_row,
+)
 
 INDEX_MISSING = "INDEX_MISSING"
 INDEX_MISMATCH = "INDEX_MISMATCH"
@@ -28,19 +35,26 @@ class IndexRow:
     # The whole row in SQLITE_COLUMNS order, where the index keeps columns derived from the
     # document (the query API filters on them): each must be what the document gives.
     columns: tuple | None = None
+    words_held: bool = True  # False: the word index does not hold exactly this row's message words
 
 
 def sqlite_index(path: str) -> Callable[[str], Iterable[IndexRow]]:
     """Index rows of one tenant from the collector's SQLite index (read-only)."""
     import sqlite3
 
+    wrong_words: list[set[int]] = []  # checked once, for every tenant, on the first call
+
     def rows(tenant: str) -> Iterable[IndexRow]:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             have = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
             if have >= set(_COLUMN_NAMES):
-                for values in conn.execute(SQLITE_TENANT_FULL_ROWS, (tenant,)):
-                    yield IndexRow(values[0], values[6], values[7], values[8], values)
+                if not wrong_words:
+                    wrong_words.append(rows_with_wrong_words(conn))
+                for rowid, *values in conn.execute(SQLITE_TENANT_FULL_ROWS, (tenant,)):
+                    yield IndexRow(
+                        values[0], values[6], values[7], values[8], tuple(values), rowid not in wrong_words[0]
+                    )
             else:  # the first layout, before filter columns
                 for event_id, agent, seq, doc in conn.execute(SQLITE_TENANT_ROWS, (tenant,)):
                     yield IndexRow(event_id, agent, seq, doc)
@@ -50,19 +64,50 @@ def sqlite_index(path: str) -> Callable[[str], Iterable[IndexRow]]:
     return rows
 
 
+def rows_with_wrong_words(conn) -> set[int]:
+    """Rowids whose entries in the word index (``events_text``, FTS5) are not the words of
+    their own ``message``: an entry removed hides the event from ``q``, one added makes it
+    match words it does not hold. Read-only: the words are indexed again in a temporary index
+    and both are walked token by token in the order FTS5 lists them (term, row, position)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'events_text'").fetchone() is None:
+        return set()
+    conn.execute("CREATE VIRTUAL TABLE temp.words_held USING fts5vocab(main, events_text, instance)")
+    conn.execute(
+        f"CREATE VIRTUAL TABLE temp.words_fresh USING fts5(message, content='', tokenize=\"{SQLITE_TEXT_TOKENIZE}\")"
+    )
+    conn.execute("INSERT INTO temp.words_fresh (rowid, message) SELECT rowid, message FROM main.events")
+    conn.execute("CREATE VIRTUAL TABLE temp.words_wanted USING fts5vocab(temp, words_fresh, instance)")
+    held = conn.execute("SELECT term, doc, offset FROM temp.words_held")
+    wanted = conn.cursor().execute("SELECT term, doc, offset FROM temp.words_wanted")
+    wrong: set[int] = set()
+    a, b = next(held, None), next(wanted, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a < b):
+            wrong.add(a[1])
+            a = next(held, None)
+        elif a is None or b < a:
+            wrong.add(b[1])
+            b = next(wanted, None)
+        else:
+            a, b = next(held, None), next(wanted, None)
+    return wrong
+
+
 _COLUMN_NAMES = tuple(name.strip() for name in SQLITE_COLUMNS.split(","))
 
 
 def _altered_columns(row: IndexRow) -> list[str]:
-    """The columns of ``row`` that are not what its document gives ([] when the document
-    gives no row: an event from before the filter columns, compared by its bytes only)."""
+    """The columns of ``row`` that are not what its document gives, and the word index if it
+    does not hold the row's message words ([] for a document that gives no row: an event from
+    before the filter columns, compared by its bytes only)."""
     if row.columns is None:
         return []
+    words = [] if row.words_held else ["message words (events_text)"]
     try:
         derived = sqlite_row(orjson.loads(row.doc), bytes(row.doc))
     except Exception:
-        return []
-    return [name for name, have, want in zip(_COLUMN_NAMES, row.columns, derived, strict=True) if have != want]
+        return words
+    return [name for name, have, want in zip(_COLUMN_NAMES, row.columns, derived, strict=True) if have != want] + words
 
 
 def compare_index(name, tenant, leaves, rows: Iterable[IndexRow], trusted, finding, index_since=None) -> None:

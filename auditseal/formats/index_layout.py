@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS events (
 # Version 2: the admin API's filters as columns (``categories`` = ``|a|b|``, ``source_ip``
 # in canonical form), ``message`` words in an FTS5 index kept by triggers, and indexes that
 # end in event_id so ``(ts, event_id)`` cursors walk them in order.
-SQLITE_V2_SCHEMA = """
+SQLITE_TEXT_TOKENIZE = "unicode61 remove_diacritics 0 tokenchars '_'"  # the words of ``message``
+SQLITE_V2_SCHEMA = f"""
 CREATE INDEX IF NOT EXISTS events_tenant_ts_id ON events (tenant, ts, event_id);
 CREATE INDEX IF NOT EXISTS events_tenant_user_ts_id ON events (tenant, user_name, ts, event_id);
 CREATE INDEX IF NOT EXISTS events_tenant_action_ts_id ON events (tenant, action, ts, event_id);
@@ -41,7 +42,7 @@ DROP INDEX IF EXISTS events_tenant_ts;
 DROP INDEX IF EXISTS events_tenant_user_ts;
 DROP INDEX IF EXISTS events_tenant_action_ts;
 CREATE VIRTUAL TABLE IF NOT EXISTS events_text USING fts5(
-    message, content='events', content_rowid='rowid', tokenize="unicode61 remove_diacritics 0 tokenchars '_'"
+    message, content='events', content_rowid='rowid', tokenize="{SQLITE_TEXT_TOKENIZE}"
 );
 CREATE TRIGGER IF NOT EXISTS events_text_add AFTER INSERT ON events BEGIN
     INSERT INTO events_text (rowid, message) VALUES (new.rowid, new.message);
@@ -101,7 +102,7 @@ SQLITE_INSERT_JSON = (
     "CAST(value->>8 AS BLOB), value->>9, value->>10, value->>11, value->>12, value->>13 FROM json_each(?)"
 )
 SQLITE_TENANT_ROWS = "SELECT event_id, agent_id, seq, doc FROM events WHERE tenant = ?"
-SQLITE_TENANT_FULL_ROWS = f"SELECT {SQLITE_COLUMNS} FROM events WHERE tenant = ?"
+SQLITE_TENANT_FULL_ROWS = f"SELECT rowid, {SQLITE_COLUMNS} FROM events WHERE tenant = ?"
 
 
 def sqlite_row(doc: dict, stored: bytes) -> tuple:
