@@ -71,6 +71,11 @@ def rows_with_wrong_words(conn) -> set[int]:
     and both are walked token by token in the order FTS5 lists them (term, row, position)."""
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'events_text'").fetchone() is None:
         return set()
+    # One read transaction from here on: the rows indexed again and the word index walked are
+    # the same snapshot of a live index (WAL), so a row the collector adds meanwhile is in both
+    # or in neither. It stays open for the caller's reads of the rows too.
+    if not conn.in_transaction:
+        conn.execute("BEGIN")
     conn.execute("CREATE VIRTUAL TABLE temp.words_held USING fts5vocab(main, events_text, instance)")
     conn.execute(
         f"CREATE VIRTUAL TABLE temp.words_fresh USING fts5(message, content='', tokenize=\"{SQLITE_TEXT_TOKENIZE}\")"
