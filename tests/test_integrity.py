@@ -280,6 +280,10 @@ def test_a_row_moved_to_another_tenant_and_an_unsealed_row_with_a_lying_column(c
     doc["event"]["id"] = event_id(doc["agent"]["id"], 2_000_000)
     ahead = sqlite_row(doc, canonical_bytes(doc))
     conn.execute(SQLITE_INSERT, (*ahead[:3], "mallory", *ahead[4:]))
+    # Past the sealed range too, a row whose document is not even JSON.
+    junk = sqlite_row(doc, canonical_bytes(doc))
+    junk_id = event_id(doc["agent"]["id"], 2_000_001)
+    conn.execute(SQLITE_INSERT, (junk_id, *junk[1:7], 2_000_001, b"not json", *junk[9:]))
     conn.commit()
     conn.close()
     found = {f.object: f for f in verify(copy, index=True).findings}
@@ -288,7 +292,9 @@ def test_a_row_moved_to_another_tenant_and_an_unsealed_row_with_a_lying_column(c
     assert found[f"acme/0/index:{rows[3][1]}"].code == "INDEX_MISSING"
     assert found[f"acme/0/index:{ahead[0]}"].code == "INDEX_MISMATCH"
     assert found[f"acme/0/index:{ahead[0]}"].first is None and "user_name" in found[f"acme/0/index:{ahead[0]}"].detail
-    assert len(found) == 3
+    assert found[f"acme/0/index:{junk_id}"].code == "INDEX_MISMATCH"
+    assert "not JSON" in found[f"acme/0/index:{junk_id}"].detail
+    assert len(found) == 4
 
 
 def test_an_encrypted_archive_reveals_nothing_and_still_verifies(tmp_path):

@@ -109,8 +109,12 @@ def _altered_columns(row: IndexRow) -> list[str]:
         return []
     words = [] if row.words_held else ["message words (events_text)"]
     try:
-        derived = sqlite_row(orjson.loads(row.doc), bytes(row.doc))
-    except Exception:
+        doc = orjson.loads(row.doc)
+    except orjson.JSONDecodeError:
+        return ["doc (not JSON: the collector stores only documents)", *words]
+    try:
+        derived = sqlite_row(doc, bytes(row.doc))
+    except Exception:  # a first-layout row the upgrade could not fill: kept without columns
         return words
     return [name for name, have, want in zip(_COLUMN_NAMES, row.columns, derived, strict=True) if have != want] + words
 
