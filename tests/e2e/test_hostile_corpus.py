@@ -7,6 +7,9 @@ record in its place) — with its reason; both programs still up; no undeclared 
 next 1,000 good events indexed and archived.
 """
 
+import subprocess
+import sys
+
 import orjson
 
 from auditseal.dev import samples
@@ -88,6 +91,10 @@ ODD = [
     base(b'"message":"\\u0000 nul, \\ud83d\\ude00 emoji, \\u202e bidi"'),
     base(b'"m":"' + b"a" * 200_000 + b'"'),  # compresses far past the ratio cap: no bomb
     b'{"event.action":"x","event.category":"iam","user.name":"dotted"}',
+    # Addresses in forms the index stores canonically (the column is not the text as sent).
+    base(b'"source":{"ip":"2001:0DB8:0000:0000:0000:0000:0000:0001"}'),
+    base(b'"source":{"ip":"::FFFF:192.0.2.1"}'),
+    base(b'"message":"Anmeldung f\u00fcr J\u00fcrgen fehlgeschlagen \u2014 \u6771\u4eac user_42 x-y"'),
 ]
 
 
@@ -145,3 +152,17 @@ def test_every_bad_line_is_handled_alone_and_its_neighbours_flow(pipeline):
     wait_for(lambda: set(range(10_000, 11_000)) <= set(archived_numbers(pipeline)), 60, "the next 1,000 archived")
     archived = archived_numbers(pipeline)
     assert len(archived) == len(set(archived)), "nothing archived twice"
+    # An auditor's verify of the live index with all of that in it: every row's columns and
+    # words are what its own document gives, so not one finding.
+    keys = pipeline.root / "keys"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "auditseal.cli", "verify",
+            "--archive", str(pipeline.root / "collector" / "archive"),
+            "--pubkey", str(keys / "auditseal.local.vkey"),
+            "--archive-key", str(keys / "archive.key"),
+            "--index", f"sqlite:{pipeline.root / 'collector' / 'index.sqlite'}",
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and " 0 findings" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
