@@ -7,14 +7,12 @@ record in its place) — with its reason; both programs still up; no undeclared 
 next 1,000 good events indexed and archived.
 """
 
-import subprocess
-import sys
-
 import orjson
 
 from auditseal.dev import samples
 from auditseal.formats.crypto import SegmentCipher
 from auditseal.storage.archive import decode_segment
+from tests.e2e.test_integrity_cli import verify_archive
 from tests.harness import read_jsonl, wait_for
 
 
@@ -154,15 +152,5 @@ def test_every_bad_line_is_handled_alone_and_its_neighbours_flow(pipeline):
     assert len(archived) == len(set(archived)), "nothing archived twice"
     # An auditor's verify of the live index with all of that in it: every row's columns and
     # words are what its own document gives, so not one finding.
-    keys = pipeline.root / "keys"
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "auditseal.cli", "verify",
-            "--archive", str(pipeline.root / "collector" / "archive"),
-            "--pubkey", str(keys / "auditseal.local.vkey"),
-            "--archive-key", str(keys / "archive.key"),
-            "--index", f"sqlite:{pipeline.root / 'collector' / 'index.sqlite'}",
-        ],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = verify_archive(pipeline, "--index", f"sqlite:{pipeline.root / 'collector' / 'index.sqlite'}")
     assert done.returncode == 0 and " 0 findings" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
