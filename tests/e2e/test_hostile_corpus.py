@@ -92,7 +92,7 @@ ODD = [
     # Addresses in forms the index stores canonically (the column is not the text as sent).
     base(b'"source":{"ip":"2001:0DB8:0000:0000:0000:0000:0000:0001"}'),
     base(b'"source":{"ip":"::FFFF:192.0.2.1"}'),
-    base(b'"message":"Anmeldung f\u00fcr J\u00fcrgen fehlgeschlagen \u2014 \u6771\u4eac user_42 x-y"'),
+    base(rb'"message":"Anmeldung f\u00fcr J\u00fcrgen fehlgeschlagen \u2014 \u6771\u4eac user_42 x-y"'),
 ]
 
 

@@ -83,6 +83,13 @@ def test_retry_after_is_honoured_and_5xx_retried_until_accepted(pipe):
         pipe.start_agent()
         pipe.write_events(0, 10)
         wait_for(lambda: any(s == 200 for _, _, s in collector.requests), 30, "acceptance")
+        # The request is logged before the answer reaches the agent: wait, with the collector
+        # still up, until the agent has recorded the acknowledgement.
+        wait_for(
+            lambda: pipe.agent_metric("auditseal_agent_events_acked_total") == 10,
+            20,
+            "the agent records the acknowledgement",
+        )
         attempts = collector.requests[:4]
     assert [s for _, _, s in attempts] == [503, 429, 500, 200]
     assert len({batch for _, batch, _ in attempts}) == 1  # the very same batch each time
