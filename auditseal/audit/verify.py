@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from functools import partial
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable
 
@@ -32,7 +33,9 @@ from .verify_index import (  # noqa: F401  (re-exported: verify's one import for
     INDEX_MISMATCH,
     INDEX_MISSING,
     IndexRow,
+    SealedLog,
     compare_index,
+    sealed_since,
     sqlite_index,
 )
 
@@ -130,9 +133,29 @@ def verify_store(
         raise ValueError("an index comparison needs every leaf: not with incremental verification")
     report = Report(state=dict(state or {}))
     present = set()
+    by_tenant: dict[str, list[str]] = {}
     for tenant, partition in archive.list_logs(store):
-        present.add(f"{tenant}/{partition}")
-        _verify_log(store, tenant, partition, verifiers, report, index, cipher, index_since, incremental)
+        by_tenant.setdefault(tenant, []).append(partition)
+    for tenant, partitions in by_tenant.items():
+        # A tenant's logs (one per retention and journal partition) are compared with its
+        # index rows together, once all are read.
+        logs: list[tuple[list[Finding], SealedLog]] = []
+        read: set[str] = set()
+        for partition in sorted(partitions):
+            present.add(f"{tenant}/{partition}")
+            logs.append(
+                _verify_log(store, tenant, partition, verifiers, report, cipher, read, index is not None, incremental)
+            )
+        if index is not None:
+            compare_index(
+                [log for _, log in logs],
+                index(tenant),
+                index_since,
+                partial(sealed_since, store, tenant, read, cipher),
+            )
+        for found, _ in logs:
+            found.sort(key=lambda f: (f.first if f.first is not None else -1, f.code))
+            report.findings.extend(found)
     _report_missing_logs(report, present)
     if isinstance(store, archive.LocalStore):  # (an S3 archive is not listed whole: too costly)
         for key in store.list(""):
@@ -203,8 +226,19 @@ def _report_anomalies(store, report: Report) -> None:
 
 
 def _verify_log(
-    store, tenant: str, partition: str, verifiers, report: Report, index, cipher, index_since=None, incremental=False
-) -> None:
+    store,
+    tenant: str,
+    partition: str,
+    verifiers,
+    report: Report,
+    cipher,
+    read: set[str],
+    keep_leaves: bool = False,
+    incremental: bool = False,
+) -> tuple[list[Finding], SealedLog]:
+    """The log's findings (not yet in the report) and, with ``keep_leaves``, its verified
+    leaves for the index comparison; the keys of the segments they come from are added to
+    ``read``."""
     name = f"{tenant}/{partition}"
     remembered = report.state.get(name) if incremental else None
     floor = remembered["counter"] if remembered else 0  # verified up to this checkpoint before
@@ -310,7 +344,9 @@ def _verify_log(
         report.segments_valid += 1
         report.events_verified += len(lines)
         report.logs[name] = report.logs.get(name, 0) + len(lines)
-        leaves.extend((first + i, line) for i, line in enumerate(lines))
+        read.add(f"{name}/{seg.key}")
+        if keep_leaves:
+            leaves.extend((first + i, line) for i, line in enumerate(lines))
 
     for rng in sorted(set(segment_files) - set(declared)):
         if missing_counters:
@@ -341,10 +377,7 @@ def _verify_log(
             )
 
     _compare_state(name, trusted, parsed, segment_files, report, finding, min(inconsistent, default=None))
-    if index is not None:
-        compare_index(name, tenant, leaves, index(tenant), trusted, finding, index_since)
-    found.sort(key=lambda f: (f.first if f.first is not None else -1, f.code))
-    report.findings.extend(found)
+    return found, SealedLog(name, leaves if keep_leaves else [], bool(trusted), finding)
 
 
 def _runs(numbers: list[int]) -> list[tuple[int, int]]:

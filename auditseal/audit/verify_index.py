@@ -11,6 +11,9 @@ from typing import Callable, Iterable
 
 import orjson
 
+from auditseal.errors import Rejected
+from auditseal.storage import archive
+
 from auditseal.formats.event import event_id as derive_event_id
 from auditseal.formats.index_layout import (
     SQLITE_COLUMNS,
@@ -98,6 +101,25 @@ def rows_with_wrong_words(conn) -> set[int]:
     return wrong
 
 
+def sealed_since(store, tenant: str, read: set[str], cipher) -> set[str]:
+    """Ids of the events in the tenant's segments whose leaves were not read (sealed
+    meanwhile by a running collector, or not verified: those are findings of their own)."""
+    ids: set[str] = set()
+    for key in store.list(f"{tenant}/"):
+        if key in read or not archive.SEGMENT_RE.match(key.split("/", 2)[-1]):
+            continue
+        try:
+            lines = archive.decode_segment(store.get(key), cipher, key)
+        except (FileNotFoundError, RuntimeError, Rejected):
+            continue  # read on the next run, with its checkpoint
+        for line in lines:
+            try:
+                ids.add(orjson.loads(line)["event"]["id"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                continue
+    return ids
+
+
 _COLUMN_NAMES = tuple(name.strip() for name in SQLITE_COLUMNS.split(","))
 
 
@@ -119,68 +141,102 @@ def _altered_columns(row: IndexRow) -> list[str]:
     return [name for name, have, want in zip(_COLUMN_NAMES, row.columns, derived, strict=True) if have != want] + words
 
 
-def compare_index(name, tenant, leaves, rows: Iterable[IndexRow], trusted, finding, index_since=None) -> None:
-    by_id: dict[str, tuple[int, bytes]] = {}
+@dataclass
+class SealedLog:
+    """What one of a tenant's logs gave the index comparison: its verified leaves (number,
+    bytes) and where its findings go."""
+
+    name: str
+    leaves: list[tuple[int, bytes]]
+    trusted: bool  # it has checkpoints signed by a pinned key
+    finding: Callable[..., None]  # (code, first, last, object, detail)
+
+
+def compare_index(
+    logs: list[SealedLog],
+    rows: Iterable[IndexRow],
+    index_since: str | None = None,
+    sealed_since: Callable[[], set[str]] = set,
+) -> None:
+    """One tenant's index rows against the leaves of all its logs: a tenant's events are
+    sealed in several logs (one per retention partition, and per journal partition in a
+    fleet) but indexed together. A finding about a leaf goes to the leaf's log, one about a
+    row no leaf backs to the tenant's first log.
+
+    ``sealed_since``: ids of events sealed while the logs were being read (the archive of a
+    running collector grows meanwhile); a row the leaves read do not back, but whose agent's
+    sequence they have passed in another log, is a finding only if it is not among them."""
+    by_id: dict[str, tuple[SealedLog, int, bytes]] = {}
     sealed_high: dict[str, int] = {}
     aged_out: set[str] = set()
-    for number, line in leaves:
-        doc = orjson.loads(line)
-        event = doc["event"]
-        by_id[event["id"]] = (number, line)
-        if index_since is not None and doc.get("@timestamp", "") < index_since:
-            aged_out.add(event["id"])
-        agent = doc["agent"]["id"]
-        sealed_high[agent] = max(sealed_high.get(agent, 0), event["sequence"])
+    for log in logs:
+        for number, line in log.leaves:
+            doc = orjson.loads(line)
+            event = doc["event"]
+            by_id[event["id"]] = (log, number, line)
+            if index_since is not None and doc.get("@timestamp", "") < index_since:
+                aged_out.add(event["id"])
+            agent = doc["agent"]["id"]
+            sealed_high[agent] = max(sealed_high.get(agent, 0), event["sequence"])
+    trusted = any(log.trusted for log in logs)
+    first_log = logs[0]
     seen = set()
+    unbacked: list[IndexRow] = []
     for row in rows:
-        leaf = by_id.get(row.event_id)
+        found = by_id.get(row.event_id)
+        log = found[0] if found else first_log
+        number = found[1] if found else None
         if type(row.seq) is not int or row.event_id != derive_event_id(row.agent_id, row.seq):
             # Every stored event's id derives from its (agent, sequence): a row whose columns do
             # not is forged or altered, even past what the archive has sealed (where the index
             # may run ahead and a missing leaf proves nothing yet).
-            finding(
-                INDEX_MISMATCH if leaf else INDEX_EXTRA,
-                leaf[0] if leaf else None,
-                leaf[0] if leaf else None,
+            log.finding(
+                INDEX_MISMATCH if found else INDEX_EXTRA,
+                number,
+                number,
                 f"index:{row.event_id}",
                 f"indexed event's id is not the one its agent ({row.agent_id}) and sequence ({row.seq}) derive",
             )
-            if leaf:
+            if found:
                 seen.add(row.event_id)  # found, altered: not missing too
             continue
         altered = _altered_columns(row)
         if altered:
             # The document may be intact while a filter column lies: queries would then find
             # the event under another user, action or time, or miss it.
-            finding(
+            log.finding(
                 INDEX_MISMATCH,
-                leaf[0] if leaf else None,
-                leaf[0] if leaf else None,
+                number,
+                number,
                 f"index:{row.event_id}",
                 f"indexed columns differ from the event's document: {', '.join(altered)}",
             )
-            if leaf:
+            if found:
                 seen.add(row.event_id)
             continue
-        if leaf is None:
+        if found is None:
             # Not sealed (yet?): an injection when sealing has passed this agent's sequence.
             if row.seq <= sealed_high.get(row.agent_id, 0) or (row.agent_id not in sealed_high and trusted):
-                finding(
-                    INDEX_EXTRA,
-                    None,
-                    None,
-                    f"index:{row.event_id}",
-                    f"indexed event (agent {row.agent_id}, seq {row.seq}) has no leaf in the archive",
-                )
+                unbacked.append(row)
             continue
         if row.event_id in seen:
-            finding(
-                INDEX_DUPLICATE, leaf[0], leaf[0], f"index:{row.event_id}", "the index holds this event more than once"
+            log.finding(
+                INDEX_DUPLICATE, number, number, f"index:{row.event_id}", "the index holds this event more than once"
             )
             continue
         seen.add(row.event_id)
-        if bytes(row.doc) != leaf[1]:
-            finding(INDEX_MISMATCH, leaf[0], leaf[0], f"index:{row.event_id}", "indexed event differs from its leaf")
-    for event_id, (number, _) in by_id.items():
+        if bytes(row.doc) != found[2]:
+            log.finding(INDEX_MISMATCH, number, number, f"index:{row.event_id}", "indexed event differs from its leaf")
+    late = sealed_since() if unbacked else set()
+    for row in unbacked:
+        if row.event_id not in late:
+            first_log.finding(
+                INDEX_EXTRA,
+                None,
+                None,
+                f"index:{row.event_id}",
+                f"indexed event (agent {row.agent_id}, seq {row.seq}) has no leaf in the archive",
+            )
+    for event_id, (log, number, _) in by_id.items():
         if event_id not in seen and event_id not in aged_out:
-            finding(INDEX_MISSING, number, number, f"index:{event_id}", "archived event is not in the index")
+            log.finding(INDEX_MISSING, number, number, f"index:{event_id}", "archived event is not in the index")

@@ -1,5 +1,6 @@
 """The sealed archive of a running pipeline, checked with the CLI like an auditor would."""
 
+import sqlite3
 import subprocess
 import sys
 import time
@@ -203,3 +204,35 @@ def test_a_tenants_log_deleted_under_the_running_collector_is_one_alert_and_one_
     assert [(f["code"], f["log"], f["first"], f["last"]) for f in report["findings"]] == [
         ("CHECKPOINT_MISSING", "globex/0", 0, 99)
     ]
+
+
+def test_a_tenant_sealed_in_two_retention_logs_verifies_against_its_index(pipeline):
+    """Authentication events sealed in their own log (a retention rule), the rest in "0",
+    all indexed together: the auditor's ``verify --index`` compares the index with both."""
+    config = pipeline.setup.collector_config
+    config.write_text(
+        config.read_text().replace("archive:\n", "archive:\n  segment_max_age: 0.5\n")
+        + "retention:\n  rules:\n    - name: auth\n      categories: [authentication]\n      archive_days: 3650\n"
+    )
+    pipeline.start_collector()
+    pipeline.start_agent()
+    pipeline.write_events(0, 900, chunk=300, pause=0.6)
+    pipeline.wait_indexed(900)
+    wait_for(lambda: sealed_leaves(pipeline) == 900, 30, "all events sealed")
+    pipeline.stop()
+    index = "sqlite:" + str(pipeline.index_path)
+    done = verify_archive(pipeline, "--index", index, "--json")
+    report = orjson.loads(done.stdout)
+    assert done.returncode == 0 and report["findings"] == [], done.stdout + done.stderr
+    assert sorted(report["logs"]) == ["acme/0", "acme/auth"] and sum(report["logs"].values()) == 900
+
+    conn = sqlite3.connect(pipeline.index_path)
+    event_id = conn.execute(
+        "SELECT event_id FROM events WHERE categories LIKE '%|authentication|%' LIMIT 1"
+    ).fetchone()[0]
+    conn.execute("DELETE FROM events WHERE event_id = ?", (event_id,))
+    conn.commit()
+    conn.close()
+    done = verify_archive(pipeline, "--index", index)
+    assert done.returncode == 1
+    assert "INDEX_MISSING acme/auth" in done.stdout and f"acme/auth/index:{event_id}" in done.stdout, done.stdout
