@@ -230,6 +230,18 @@ def test_a_tenant_sealed_in_two_retention_logs_verifies_against_its_index(pipeli
     event_id = conn.execute(
         "SELECT event_id FROM events WHERE categories LIKE '%|authentication|%' LIMIT 1"
     ).fetchone()[0]
+    vkey = str(pipeline.root / "keys" / "auditseal.local.vkey")
+    done = cli(
+        "prove",
+        event_id,
+        "--archive",
+        str(pipeline.root / "collector" / "archive"),
+        "--pubkey",
+        vkey,
+        "--archive-key",
+        str(pipeline.root / "keys" / "archive.key"),
+    )
+    assert done.returncode == 0 and orjson.loads(done.stdout)["log"] == "acme/auth", done.stdout + done.stderr
     conn.execute("DELETE FROM events WHERE event_id = ?", (event_id,))
     conn.commit()
     conn.close()
