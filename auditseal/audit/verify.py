@@ -12,22 +12,43 @@ Each finding has a stable code, the log, the leaf range and the object.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from functools import partial
-from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable
 
-import orjson
-
 from auditseal.errors import Rejected
-from auditseal.formats.checkpoint import Checkpoint, CheckpointError
+from auditseal.formats.checkpoint import Checkpoint
 from auditseal.formats.crypto import SegmentCipher, is_encrypted
 from auditseal.formats.merkle import leaf_hash
-from auditseal.formats.note import NoteError, Verifier, open_note
+from auditseal.formats.note import Verifier
 from auditseal.storage import archive
 
-from .verify_index import (  # noqa: F401  (re-exported: verify's one import for callers)
+# Re-exported: verify is the one import for callers.
+from .findings import (  # noqa: F401
+    CHECKPOINT_KEY_UNKNOWN,
+    CHECKPOINT_MALFORMED,
+    CHECKPOINT_MISPLACED,
+    CHECKPOINT_MISSING,
+    CHECKPOINT_ORIGIN_MISMATCH,
+    CHECKPOINT_SIGNATURE_INVALID,
+    CONSISTENCY_FAILURE,
+    FORK,
+    LOG_MISSING,
+    OBJECT_DELETE_MARKER,
+    OBJECT_OVERWRITTEN,
+    ROLLBACK,
+    ROOT_MISMATCH,
+    SEGMENT_CORRUPT,
+    SEGMENT_HASH_MISMATCH,
+    SEGMENT_MISSING,
+    SEGMENT_UNSIGNED,
+    TRUNCATION,
+    UNKNOWN_OBJECT,
+    Finding,
+    Report,
+)
+from .verify_checkpoint import compare_state, parse_checkpoint
+from .verify_index import (  # noqa: F401
     INDEX_DUPLICATE,
     INDEX_EXTRA,
     INDEX_MISMATCH,
@@ -38,78 +59,6 @@ from .verify_index import (  # noqa: F401  (re-exported: verify's one import for
     sealed_since,
     sqlite_index,
 )
-
-# Finding codes (stable: scripts and alerts match on them).
-SEGMENT_HASH_MISMATCH = "SEGMENT_HASH_MISMATCH"
-SEGMENT_CORRUPT = "SEGMENT_CORRUPT"
-SEGMENT_MISSING = "SEGMENT_MISSING"
-SEGMENT_UNSIGNED = "SEGMENT_UNSIGNED"
-ROOT_MISMATCH = "ROOT_MISMATCH"
-CHECKPOINT_SIGNATURE_INVALID = "CHECKPOINT_SIGNATURE_INVALID"
-CHECKPOINT_KEY_UNKNOWN = "CHECKPOINT_KEY_UNKNOWN"
-CHECKPOINT_MALFORMED = "CHECKPOINT_MALFORMED"
-CHECKPOINT_MISSING = "CHECKPOINT_MISSING"
-CHECKPOINT_MISPLACED = "CHECKPOINT_MISPLACED"
-CHECKPOINT_ORIGIN_MISMATCH = "CHECKPOINT_ORIGIN_MISMATCH"
-CONSISTENCY_FAILURE = "CONSISTENCY_FAILURE"
-TRUNCATION = "TRUNCATION"
-LOG_MISSING = "LOG_MISSING"
-UNKNOWN_OBJECT = "UNKNOWN_OBJECT"
-ROLLBACK = "ROLLBACK"
-FORK = "FORK"
-OBJECT_DELETE_MARKER = "OBJECT_DELETE_MARKER"
-OBJECT_OVERWRITTEN = "OBJECT_OVERWRITTEN"
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    log: str
-    first: int | None
-    last: int | None
-    object: str
-    detail: str
-
-    def line(self) -> str:
-        leaves = f"leaves {self.first}-{self.last}" if self.first is not None else "leaves ?"
-        return f"{self.code} {self.log} {leaves} {self.object}: {self.detail}"
-
-
-@dataclass
-class Report:
-    findings: list[Finding] = field(default_factory=list)
-    segments_total: int = 0
-    segments_valid: int = 0
-    events_verified: int = 0
-    segments_encrypted_unopened: int = 0
-    state: dict = field(default_factory=dict)
-    logs: dict[str, int] = field(default_factory=dict)  # events verified per log (a partitioned tenant has several)
-
-    @property
-    def summary(self) -> str:
-        return f"{self.segments_valid}/{self.segments_total} segments valid"
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "summary": self.summary,
-                "segments_total": self.segments_total,
-                "segments_valid": self.segments_valid,
-                "events_verified": self.events_verified,
-                "segments_encrypted_unopened": self.segments_encrypted_unopened,
-                "logs": self.logs,
-                "findings": [asdict(f) for f in self.findings],
-            },
-            option=orjson.OPT_INDENT_2,
-        )
-
-
-@dataclass
-class _Parsed:
-    counter: int
-    key: str
-    checkpoint: Checkpoint | None
-    trusted: bool
 
 
 def verify_store(
@@ -267,7 +216,7 @@ def _verify_log(
         p
         for k in keys
         if (m := archive.CHECKPOINT_RE.match(k))
-        if (p := _parse_checkpoint(store, name, k, int(m.group(1)), verifiers, tenant, partition, finding))
+        if (p := parse_checkpoint(store, name, k, int(m.group(1)), verifiers, tenant, partition, finding))
     ]
     parsed.sort(key=lambda p: p.counter)
     trusted = {p.counter: p.checkpoint for p in parsed if p.trusted}
@@ -376,7 +325,7 @@ def _verify_log(
                 + (f" with leaves {first}-{last}" if first is not None and last is not None else ""),
             )
 
-    _compare_state(name, trusted, parsed, segment_files, report, finding, min(inconsistent, default=None))
+    compare_state(name, trusted, parsed, segment_files, report, finding, min(inconsistent, default=None))
     return found, SealedLog(name, leaves if keep_leaves else [], bool(trusted), finding)
 
 
@@ -391,117 +340,5 @@ def _runs(numbers: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _parse_checkpoint(store, name, key, counter, verifiers, tenant, partition, finding) -> _Parsed | None:
-    try:
-        note = store.get(f"{name}/{key}").decode("utf-8", "replace")
-    except FileNotFoundError:
-        return None  # removed since it was listed: as absent as if never listed
-    try:
-        text, signed_by = open_note(note, verifiers)
-    except NoteError as exc:
-        code = CHECKPOINT_KEY_UNKNOWN if exc.code == "unknown_key" else CHECKPOINT_SIGNATURE_INVALID
-        untrusted = _best_effort(note)
-        first, last = _range_of(untrusted)
-        finding(code, first, last, key, str(exc))
-        return _Parsed(counter, key, untrusted, False)
-    try:
-        cp = Checkpoint.parse(text)
-    except CheckpointError as exc:
-        finding(CHECKPOINT_MALFORMED, None, None, key, str(exc))
-        return _Parsed(counter, key, None, False)
-    if cp.counter != counter:
-        finding(
-            CHECKPOINT_MISPLACED,
-            *_range_of(cp),
-            key,
-            f"holds checkpoint {cp.counter} (tree {cp.size}) under the name of checkpoint {counter}",
-        )
-        return _Parsed(counter, key, None, False)
-    # The origin's key-name part is bound to the key that signed it: a pinned key's signature
-    # over another name's log (other.example/acme/0) is not acme's log.
-    if cp.origin != f"{signed_by.name}/{tenant}/{partition}":
-        finding(
-            CHECKPOINT_ORIGIN_MISMATCH,
-            *_range_of(cp),
-            key,
-            f"origin {cp.origin!r} is not {signed_by.name}/{tenant}/{partition}",
-        )
-        return _Parsed(counter, key, cp, False)
-    return _Parsed(counter, key, cp, True)
-
-
-def _best_effort(note: str) -> Checkpoint | None:
-    try:
-        return Checkpoint.parse(note[: note.rfind("\n\n") + 1])
-    except CheckpointError:
-        return None
-
-
-def _range_of(cp: Checkpoint | None) -> tuple[int | None, int | None]:
-    if cp is None:
-        return None, None
-    if cp.segment is not None:
-        return cp.segment.first, cp.segment.first + cp.segment.count - 1
-    return None, None
-
-
 def _ranges(numbers: list[int]) -> str:
     return ", ".join(str(n) for n in numbers[:10]) + ("..." if len(numbers) > 10 else "")
-
-
-def _compare_state(
-    name, trusted, parsed, segment_files, report: Report, finding, inconsistent_from: int | None = None
-) -> None:
-    """Compare with the remembered checkpoint; remember the newest one that verified — never
-    one at or past the first checkpoint that does not extend its predecessor."""
-    remembered = report.state.get(name)
-    newest = trusted[max(trusted)] if trusted else None
-    if remembered is not None:
-        if newest is None or newest.counter < remembered["counter"] or newest.size < remembered["size"]:
-            have = newest.size if newest else 0
-            beyond = any(first >= have for first, _ in segment_files)
-            misplaced = any(p.checkpoint is None and p.counter >= remembered["counter"] for p in parsed)
-            code = ROLLBACK if beyond or misplaced else TRUNCATION
-            finding(
-                code,
-                have,
-                remembered["size"] - 1,
-                "checkpoints/",
-                f"newest valid checkpoint is {newest.counter if newest else 0} (tree {have}); "
-                f"checkpoint {remembered['counter']} (tree {remembered['size']}) was verified before",
-            )
-            return  # keep remembering the newer tree
-        same = trusted.get(remembered["counter"])
-        if same is not None and base64.b64encode(same.root).decode() != remembered["root"]:
-            finding(
-                FORK,
-                None,
-                remembered["size"] - 1,
-                archive.checkpoint_key(remembered["counter"]),
-                "same checkpoint number, different tree than verified before",
-            )
-            return
-        # The remembered checkpoint itself gone (a finding already): its successor's frontier
-        # is the same tree, so the log still must extend what was verified before.
-        after = trusted.get(remembered["counter"] + 1) if same is None else None
-        if (
-            after is not None
-            and after.frontier.size == remembered["size"]
-            and base64.b64encode(after.frontier.root()).decode() != remembered["root"]
-        ):
-            finding(
-                FORK,
-                None,
-                remembered["size"] - 1,
-                archive.checkpoint_key(after.counter),
-                f"does not extend checkpoint {remembered['counter']} (tree {remembered['size']}) verified before",
-            )
-            return
-    good = [c for c in trusted if inconsistent_from is None or c < inconsistent_from]
-    if good:
-        newest = trusted[max(good)]
-        report.state[name] = {
-            "counter": newest.counter,
-            "size": newest.size,
-            "root": base64.b64encode(newest.root).decode(),
-        }
