@@ -468,3 +468,17 @@ def test_objects_outside_the_layout_are_unknown_objects(copy):
         ("UNKNOWN_OBJECT", "notes.txt"),
     ]
     assert report.summary == "5/5 segments valid"
+
+
+def test_words_planted_for_a_row_that_does_not_exist_yet(copy):
+    """The next event stored takes the next rowid: words planted for it in advance would make
+    it match a search for what it does not say."""
+    conn = sqlite3.connect(copy / "index.sqlite")
+    (top,) = conn.execute("SELECT max(rowid) FROM events").fetchone()
+    conn.execute("INSERT INTO events_text (rowid, message) VALUES (?, 'mallory exfiltrated')", (top + 1,))
+    conn.commit()
+    conn.close()
+    report = verify(copy, index=True)
+    assert [(f.code, f.log, f.object) for f in report.findings] == [
+        ("INDEX_EXTRA", "index", f"index/events_text:{top + 1}")
+    ]

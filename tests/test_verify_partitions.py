@@ -126,3 +126,26 @@ def test_events_sealed_while_the_verifier_reads_the_tenants_logs_are_not_finding
     assert report.logs == {"acme/0": per_log(range(1, 601))["acme/0"], "acme/auth": per_log(range(1, 901))["acme/auth"]}
     again = pipe.verify()  # all sealed now
     assert again.findings == [] and again.logs == per_log(range(1, 901))
+
+
+def test_rows_under_a_tenant_the_archive_has_no_log_of_are_each_a_finding(tmp_path):
+    pipe = Pipeline(tmp_path)
+    for records in pipe.journal([("acme", 300)], seq=0):
+        pipe.seal(records)
+        pipe.index_batch(records)
+    conn = sqlite3.connect(tmp_path / "index.sqlite")
+    # Two acme events (authentication) moved to a tenant never archived, every column consistent.
+    forged = []
+    for (stored,) in conn.execute("SELECT doc FROM events ORDER BY seq LIMIT 2").fetchall():
+        doc = orjson.loads(stored)
+        doc["organization"]["id"] = "initech"
+        forged.append(doc["event"]["id"])
+        conn.execute("DELETE FROM events WHERE event_id = ?", (doc["event"]["id"],))
+        conn.execute(SQLITE_INSERT, sqlite_row(doc, canonical_bytes(doc)))
+    conn.commit()
+    conn.close()
+    report = pipe.verify()
+    assert sorted((f.code, f.log, f.object) for f in report.findings) == sorted(
+        [("INDEX_EXTRA", "initech", f"initech/index:{event}") for event in forged]
+        + [("INDEX_MISSING", "acme/auth", f"acme/auth/index:{event}") for event in forged]
+    )

@@ -105,6 +105,24 @@ def verify_store(
         for found, _ in logs:
             found.sort(key=lambda f: (f.first if f.first is not None else -1, f.code))
             report.findings.extend(found)
+    held = getattr(index, "tenants", None)  # an index that can list its tenants (SQLite)
+    for tenant in sorted(held() - set(by_tenant)) if held is not None else []:
+        # Rows under a tenant the archive has no log of: none is backed by a leaf.
+        unbacked: list[Finding] = []
+        unlogged = SealedLog(tenant, [], True, partial(_add_finding, unbacked, tenant))
+        compare_index([unlogged], index(tenant), index_since, partial(sealed_since, store, tenant, set(), cipher))
+        report.findings.extend(unbacked)
+    for rowid in sorted(getattr(index, "orphan_words", ())):
+        report.findings.append(
+            Finding(
+                INDEX_EXTRA,
+                "index",
+                None,
+                None,
+                f"index/events_text:{rowid}",
+                f"the word index holds words for row {rowid}, which does not exist",
+            )
+        )
     _report_missing_logs(report, present)
     if isinstance(store, archive.LocalStore):  # (an S3 archive is not listed whole: too costly)
         for key in store.list(""):
@@ -115,6 +133,10 @@ def verify_store(
                 )
     _report_anomalies(store, report)
     return report
+
+
+def _add_finding(found: list[Finding], log: str, code, first, last, obj, detail) -> None:
+    found.append(Finding(code, log, first, last, f"{log}/{obj}", detail))
 
 
 def _report_missing_logs(report: Report, present: set[str]) -> None:
@@ -206,8 +228,7 @@ def _verify_log(
             segment_files[(int(m.group(1)), int(m.group(2)))] = k
     found: list[Finding] = []
 
-    def finding(code, first, last, obj, detail):
-        found.append(Finding(code, name, first, last, f"{name}/{obj}", detail))
+    finding = partial(_add_finding, found, name)
 
     for k in keys:  # in a write-once archive every object is ours or a finding
         if not archive.SEGMENT_RE.match(k) and not archive.CHECKPOINT_RE.match(k):

@@ -41,22 +41,40 @@ class IndexRow:
     words_held: bool = True  # False: the word index does not hold exactly this row's message words
 
 
-def sqlite_index(path: str) -> Callable[[str], Iterable[IndexRow]]:
-    """Index rows of one tenant from the collector's SQLite index (read-only)."""
-    import sqlite3
+class SqliteRows:
+    """Index rows of one tenant from the collector's SQLite index (read-only), and which
+    tenants it holds rows of."""
 
-    wrong_words: list[set[int]] = []  # checked once, for every tenant, on the first call
+    def __init__(self, path: str):
+        self.path = path
+        self._wrong_words: set[int] | None = None  # checked once, for every tenant, on the first call
+        # Rowids the word index holds words for but no row has: the event stored next under
+        # such a rowid would match words it does not hold.
+        self.orphan_words: set[int] = set()
 
-    def rows(tenant: str) -> Iterable[IndexRow]:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    def _connect(self):
+        import sqlite3
+
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+
+    def tenants(self) -> set[str]:
+        conn = self._connect()
+        try:
+            return {tenant for (tenant,) in conn.execute("SELECT DISTINCT tenant FROM events")}
+        finally:
+            conn.close()
+
+    def __call__(self, tenant: str) -> Iterable[IndexRow]:
+        conn = self._connect()
         try:
             have = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
             if have >= set(_COLUMN_NAMES):
-                if not wrong_words:
-                    wrong_words.append(rows_with_wrong_words(conn))
+                if self._wrong_words is None:
+                    self._wrong_words = rows_with_wrong_words(conn)
+                    self.orphan_words = self._wrong_words - _rowids_present(conn, self._wrong_words)
                 for rowid, *values in conn.execute(SQLITE_TENANT_FULL_ROWS, (tenant,)):
                     yield IndexRow(
-                        values[0], values[6], values[7], values[8], tuple(values), rowid not in wrong_words[0]
+                        values[0], values[6], values[7], values[8], tuple(values), rowid not in self._wrong_words
                     )
             else:  # the first layout, before filter columns
                 for event_id, agent, seq, doc in conn.execute(SQLITE_TENANT_ROWS, (tenant,)):
@@ -64,7 +82,9 @@ def sqlite_index(path: str) -> Callable[[str], Iterable[IndexRow]]:
         finally:
             conn.close()
 
-    return rows
+
+def sqlite_index(path: str) -> SqliteRows:
+    return SqliteRows(path)
 
 
 def rows_with_wrong_words(conn) -> set[int]:
@@ -99,6 +119,17 @@ def rows_with_wrong_words(conn) -> set[int]:
         else:
             a, b = next(held, None), next(wanted, None)
     return wrong
+
+
+def _rowids_present(conn, rowids: set[int]) -> set[int]:
+    """Those of ``rowids`` that rows of ``events`` have (in the caller's read transaction)."""
+    wanted = sorted(rowids)
+    present: set[int] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        present.update(r for (r,) in conn.execute(f"SELECT rowid FROM events WHERE rowid IN ({marks})", chunk))
+    return present
 
 
 def sealed_since(store, tenant: str, read: set[str], cipher) -> set[str]:
