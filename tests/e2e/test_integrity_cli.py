@@ -9,6 +9,8 @@ import urllib.request
 import orjson
 
 from auditseal.formats import wire
+from auditseal.formats.event import canonical_bytes
+from auditseal.formats.index_layout import SQLITE_INSERT, sqlite_row
 from tests.e2e.test_bad_input import agent_event, post
 from tests.harness import wait_for
 
@@ -242,9 +244,18 @@ def test_a_tenant_sealed_in_two_retention_logs_verifies_against_its_index(pipeli
         str(pipeline.root / "keys" / "archive.key"),
     )
     assert done.returncode == 0 and orjson.loads(done.stdout)["log"] == "acme/auth", done.stdout + done.stderr
+    # The event moved to a tenant the archive has no log of, every column what its document says.
+    (stored,) = conn.execute("SELECT doc FROM events WHERE event_id = ?", (event_id,)).fetchone()
+    doc = orjson.loads(stored)
+    doc["organization"]["id"] = "initech"
     conn.execute("DELETE FROM events WHERE event_id = ?", (event_id,))
+    conn.execute(SQLITE_INSERT, sqlite_row(doc, canonical_bytes(doc)))
     conn.commit()
     conn.close()
-    done = verify_archive(pipeline, "--index", index)
+    done = verify_archive(pipeline, "--index", index, "--json")
     assert done.returncode == 1
-    assert "INDEX_MISSING acme/auth" in done.stdout and f"acme/auth/index:{event_id}" in done.stdout, done.stdout
+    findings = [(f["code"], f["log"], f["object"]) for f in orjson.loads(done.stdout)["findings"]]
+    assert findings == [
+        ("INDEX_MISSING", "acme/auth", f"acme/auth/index:{event_id}"),
+        ("INDEX_EXTRA", "initech", f"initech/index:{event_id}"),
+    ]
