@@ -149,3 +149,26 @@ def test_rows_under_a_tenant_the_archive_has_no_log_of_are_each_a_finding(tmp_pa
         [("INDEX_EXTRA", "initech", f"initech/index:{event}") for event in forged]
         + [("INDEX_MISSING", "acme/auth", f"acme/auth/index:{event}") for event in forged]
     )
+
+
+def test_a_new_tenants_events_not_sealed_yet_are_not_findings(tmp_path, monkeypatch):
+    """The index runs ahead of the archive: a tenant's first events are indexed before its
+    first log exists. Their agent's sealed sequence (in acme's logs) has not passed them, or
+    the agent has nothing sealed yet."""
+    pipe = Pipeline(tmp_path)
+    sealed = pipe.journal([("acme", 300)], seq=0)
+    ahead = pipe.journal([("initech", 100)], seq=300, offset=sealed[-1][-1][1].end)
+    monkeypatch.setattr(integrity_corpus, "AGENT", "db-7")  # a new agent, too
+    ahead += pipe.journal([("hooli", 50)], seq=0, offset=ahead[-1][-1][1].end)
+    for records in sealed:
+        pipe.seal(records)
+        pipe.index_batch(records)
+    for records in ahead:
+        pipe.index_batch(records)
+    assert pipe.verify().findings == []
+    for records in ahead:
+        pipe.seal(records)
+    report = pipe.verify()
+    assert report.findings == [] and sorted(report.logs) == [
+        f"{tenant}/{log}" for tenant in ("acme", "hooli", "initech") for log in ("0", "auth")
+    ]

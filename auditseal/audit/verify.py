@@ -83,6 +83,7 @@ def verify_store(
     report = Report(state=dict(state or {}))
     present = set()
     by_tenant: dict[str, list[str]] = {}
+    agent_high: dict[str, int] = {}  # each agent's highest sealed sequence, in any tenant's logs
     for tenant, partition in archive.list_logs(store):
         by_tenant.setdefault(tenant, []).append(partition)
     for tenant, partitions in by_tenant.items():
@@ -96,21 +97,27 @@ def verify_store(
                 _verify_log(store, tenant, partition, verifiers, report, cipher, read, index is not None, incremental)
             )
         if index is not None:
-            compare_index(
+            highs = compare_index(
                 [log for _, log in logs],
                 index(tenant),
                 index_since,
                 partial(sealed_since, store, tenant, read, cipher),
             )
+            for agent, high in highs.items():
+                agent_high[agent] = max(agent_high.get(agent, 0), high)
         for found, _ in logs:
             found.sort(key=lambda f: (f.first if f.first is not None else -1, f.code))
             report.findings.extend(found)
     held = getattr(index, "tenants", None)  # an index that can list its tenants (SQLite)
     for tenant in sorted(held() - set(by_tenant)) if held is not None else []:
-        # Rows under a tenant the archive has no log of: none is backed by a leaf.
+        # Rows under a tenant the archive has no log of: none is backed by a leaf, and one is
+        # a finding where its agent's sealed sequence in other tenants' logs has passed it (an
+        # agent's stream is sealed in order, whatever the tenant of each event).
         unbacked: list[Finding] = []
-        unlogged = SealedLog(tenant, [], True, partial(_add_finding, unbacked, tenant))
-        compare_index([unlogged], index(tenant), index_since, partial(sealed_since, store, tenant, set(), cipher))
+        unlogged = SealedLog(tenant, [], False, partial(_add_finding, unbacked, tenant))
+        compare_index(
+            [unlogged], index(tenant), index_since, partial(sealed_since, store, tenant, set(), cipher), agent_high
+        )
         report.findings.extend(unbacked)
     for rowid in sorted(getattr(index, "orphan_words", ())):
         report.findings.append(

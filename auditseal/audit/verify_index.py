@@ -188,7 +188,8 @@ def compare_index(
     rows: Iterable[IndexRow],
     index_since: str | None = None,
     sealed_since: Callable[[], set[str]] = set,
-) -> None:
+    sealed_high: dict[str, int] | None = None,
+) -> dict[str, int]:
     """One tenant's index rows against the leaves of all its logs: a tenant's events are
     sealed in several logs (one per retention partition, and per journal partition in a
     fleet) but indexed together. A finding about a leaf goes to the leaf's log, one about a
@@ -196,9 +197,12 @@ def compare_index(
 
     ``sealed_since``: ids of events sealed while the logs were being read (the archive of a
     running collector grows meanwhile); a row the leaves read do not back, but whose agent's
-    sequence they have passed in another log, is a finding only if it is not among them."""
+    sequence they have passed in another log, is a finding only if it is not among them.
+    ``sealed_high``: each agent's highest sealed sequence known from elsewhere (other
+    tenants' logs). Returns each agent's highest sealed sequence in these logs."""
     by_id: dict[str, tuple[SealedLog, int, bytes]] = {}
-    sealed_high: dict[str, int] = {}
+    sealed_high = dict(sealed_high or {})
+    own_high: dict[str, int] = {}
     aged_out: set[str] = set()
     for log in logs:
         for number, line in log.leaves:
@@ -208,7 +212,9 @@ def compare_index(
             if index_since is not None and doc.get("@timestamp", "") < index_since:
                 aged_out.add(event["id"])
             agent = doc["agent"]["id"]
-            sealed_high[agent] = max(sealed_high.get(agent, 0), event["sequence"])
+            own_high[agent] = max(own_high.get(agent, 0), event["sequence"])
+    for agent, high in own_high.items():
+        sealed_high[agent] = max(sealed_high.get(agent, 0), high)
     trusted = any(log.trusted for log in logs)
     first_log = logs[0]
     seen = set()
@@ -271,3 +277,4 @@ def compare_index(
     for event_id, (log, number, _) in by_id.items():
         if event_id not in seen and event_id not in aged_out:
             log.finding(INDEX_MISSING, number, number, f"index:{event_id}", "archived event is not in the index")
+    return own_high
