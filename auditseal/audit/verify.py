@@ -354,7 +354,7 @@ def _verify_log(
             )
 
     compare_state(name, trusted, parsed, segment_files, report, finding, min(inconsistent, default=None))
-    return found, SealedLog(name, leaves if keep_leaves else [], bool(trusted), finding)
+    return found, SealedLog(name, leaves, bool(trusted), finding)
 
 
 def _runs(numbers: list[int]) -> list[tuple[int, int]]:

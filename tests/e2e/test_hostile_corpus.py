@@ -97,6 +97,10 @@ ODD = [
 
 
 def test_every_bad_line_is_handled_alone_and_its_neighbours_flow(pipeline):
+    # The odd events (all "iam") and their neighbours are sealed in two logs, and the auditor's
+    # verify below compares the index with both.
+    config = pipeline.setup.collector_config
+    config.write_text(config.read_text() + "retention:\n  rules:\n    - name: iam\n      categories: [iam]\n")
     pipeline.start_collector()
     pipeline.start_agent()
     blob, n = b"", 0
@@ -154,3 +158,4 @@ def test_every_bad_line_is_handled_alone_and_its_neighbours_flow(pipeline):
     # words are what its own document gives, so not one finding.
     done = verify_archive(pipeline, "--index", f"sqlite:{pipeline.root / 'collector' / 'index.sqlite'}")
     assert done.returncode == 0 and " 0 findings" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
+    assert {p.name for p in (pipeline.root / "collector" / "archive" / "acme").iterdir()} == {"0", "iam"}
