@@ -129,6 +129,13 @@ class OutputConfig(StrictModel):
     hmac_key_file: Path
     timeout: float = Field(30.0, gt=0)
     backoff: BackoffConfig = BackoffConfig()
+    pipelining: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="batches in flight before the first is acknowledged, each on its own connection "
+        "(as Filebeat's pipelining); 1 waits for each answer",
+    )
 
 
 class InputsFile(StrictModel):

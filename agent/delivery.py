@@ -30,21 +30,23 @@ class Decision:
     acked_seq: int | None = None
     rejected: tuple = ()  # events refused alone: ({"seq", "reason", "error"}, ...)
     reason: str = ""
+    pipelining: bool = False  # the collector holds a batch until the one it follows is stored
 
 
 def classify(status: int | None, body: bytes, last_seq: int) -> Decision:
-    """``status`` None: no answer came."""
+    """``status`` None: no answer came (``body``: what the connection said, if anything)."""
     if status is None:
-        return Decision(FAILOVER, reason="no answer")
+        return Decision(FAILOVER, reason=body.decode("utf-8", "replace") or "no answer")
     if status == 200:
         try:
             answer = orjson.loads(body)
             acked = int(answer["acked_seq"])
             rejected = tuple(answer.get("rejected") or ())
+            pipelining = answer.get("pipelining") is True
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             return Decision(FAILOVER, reason=f"not a valid answer: {body[:200].decode('utf-8', 'replace')}")
         if acked >= last_seq:
-            return Decision(ACK, acked, rejected)
+            return Decision(ACK, acked, rejected, pipelining=pipelining)
         return Decision(RETRY, reason=f"acknowledged through {acked}, the batch ends at {last_seq}")
     reason = error_text(body)
     if status in PERMANENT:

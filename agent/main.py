@@ -149,6 +149,7 @@ async def run_pipeline(cfg: agent_config.AgentConfig, metrics: AgentMetrics) -> 
         state / "dead-letter",
         metrics,
         spooled,
+        cfg.output.pipelining,
     )
     inputs = build_inputs(cfg, recovered.positions, metrics)
     metrics.start_at_zero([i.name for i in cfg.inputs])

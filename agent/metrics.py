@@ -37,6 +37,9 @@ class AgentMetrics:
         self.spooled = Counter("auditseal_agent_events_spooled", "Events written to the spool", registry=r)
         self.shipped = Counter("auditseal_agent_events_acked", "Events acknowledged by a collector", registry=r)
         self.batches = Counter("auditseal_agent_batches", "Batches by result", ["result"], registry=r)
+        self.in_flight = Gauge(
+            "auditseal_agent_batches_in_flight", "Batches sent and not yet acknowledged (output.pipelining)", registry=r
+        )
         self.rejected_events = Counter(
             "auditseal_agent_rejected_events",
             "Events the collector refused alone, by its reason",

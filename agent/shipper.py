@@ -1,4 +1,11 @@
-"""Spool → collectors: batches over mTLS, lz4 + HMAC, one in flight, deleted only once acked."""
+"""Spool → collectors: batches over mTLS, lz4 + HMAC, deleted only once acked.
+
+Up to ``pipelining`` batches are in flight, each on its own connection, once the collector has
+said it holds a batch until the one it follows is stored (``wire.H_FOLLOWS``): the next batch
+travels while the collector stores the one before, so a round trip is not idle time. Answers
+are settled oldest first; a batch sent behind another that is not taken (too early, no
+answer, any refusal) is resent alone, retried as usual, once it is the oldest.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import os
 import ssl
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -18,11 +25,12 @@ from auditseal.backoff import Backoff, parse_retry_after
 from auditseal.errors import Rejected
 from auditseal.formats import wire
 from auditseal.formats.event import parse_ts
+from auditseal.formats.records import Record
 from auditseal.logs import kv
 from auditseal.storage.segments import Position
 
 from .batching import BatchPolicy
-from .delivery import ACK, DEAD_LETTER, FAILOVER, classify
+from .delivery import ACK, DEAD_LETTER, FAILOVER, Decision, classify
 from .spool import EVENT, Spool
 from .transport import CollectorLink, LinkError
 
@@ -34,6 +42,25 @@ class SendOutcome:
     acked_seq: int | None  # None: the batch was dead-lettered
     status: int
     rejected: tuple = ()  # events refused alone: ({"seq", "reason", "error"}, ...)
+
+
+@dataclass(eq=False)
+class InFlight:
+    """A batch sent and not yet settled."""
+
+    batch: list  # (segment, record) pairs
+    body: bytes  # lz4 NDJSON, as sent
+    link: CollectorLink  # its own connection while in flight
+    follows: int | None  # sent behind the batch ending at this sequence (one attempt)
+    task: asyncio.Task = field(init=False)  # → SendOutcome, or None: not taken (or stopped)
+
+    @property
+    def first(self) -> int:
+        return self.batch[0][1].seq
+
+    @property
+    def last(self) -> int:
+        return self.batch[-1][1].seq
 
 
 class Shipper:
@@ -51,8 +78,11 @@ class Shipper:
         dead_letter_dir: Path,
         metrics,
         spooled: asyncio.Event,
+        pipelining: int = 1,
     ):
         self.spool = spool
+        self.pipelining = pipelining  # batches in flight at most (1: wait for each answer)
+        self._pipelining_url: str | None = None  # the collector that said it holds batches in order
         self.agent_id = agent_id
         self.key_id = key_id
         self._key = key
@@ -74,15 +104,32 @@ class Shipper:
 
     async def run(self, drain: bool = False) -> None:
         """Ship until stopped; with ``drain``, return once the spool is fully acknowledged."""
-        link = CollectorLink(self.ssl_context, self.timeout)
+        links = [CollectorLink(self.ssl_context, self.timeout) for _ in range(self.pipelining)]
+        inflight: deque[InFlight] = deque()  # sent, oldest first; settled in that order
         try:
             position = self.spool.start_position()
-            backlog: deque[tuple[int, object]] = deque()  # (segment, record)
+            backlog: deque[tuple[int, Record]] = deque()  # (segment, record)
             backlog_bytes = 0
             batch: list = []
             size = 0
             oldest = 0.0
             while True:
+                while inflight and inflight[0].task.done():
+                    head = inflight[0]
+                    outcome = head.task.result()
+                    if head.follows is not None and outcome is None:
+                        # Sent behind a batch then unanswered: refused (too early, most
+                        # likely) or lost. It leads now: resent alone, retried until answered.
+                        head.follows = None
+                        head.task = asyncio.create_task(self._send_with_retry(head.link, head))
+                        continue
+                    if outcome is None:
+                        return  # stopped while retrying; unacked events stay spooled
+                    inflight.popleft()
+                    links.append(head.link)
+                    self.metrics.in_flight.set(len(inflight))
+                    if not await self._settle(head, outcome):
+                        return
                 self.spooled.clear()
                 records = []
                 # Read-ahead bounded by bytes: about one batch beyond the one being filled, read
@@ -105,28 +152,53 @@ class Shipper:
                     continue  # more may be waiting in the spool: fill the batch first
                 due = self.policy.due_in(len(batch), size, time.monotonic() - oldest, next_size)
                 if due is not None and (due == 0 or self._stopping.is_set()):
-                    if not await self._ship(link, batch):
-                        return  # stopped while retrying; unacked events stay spooled
-                    batch, size = [], 0
+                    if not inflight or (links and self._may_pipeline()):
+                        inflight.append(self._send(links.pop(), batch, inflight[-1].last if inflight else None))
+                        self.metrics.in_flight.set(len(inflight))
+                        batch, size = [], 0
+                        continue
+                    await asyncio.wait([inflight[0].task])  # the window is full: the oldest first
                     continue
-                if self._stopping.is_set() and not batch and not backlog:
+                if not batch and not backlog and not inflight and (drain or self._stopping.is_set()):
                     return
-                if drain and not batch and not backlog:
-                    return
-                try:
-                    await asyncio.wait_for(self.spooled.wait(), due if due is not None else 1.0)
-                except asyncio.TimeoutError:
-                    pass
+                await self._idle(due if due is not None else 1.0, inflight[0].task if inflight else None)
         finally:
-            link.close()
+            for sent in inflight:
+                sent.task.cancel()
+            await asyncio.gather(*(sent.task for sent in inflight), return_exceptions=True)
+            for link in [*links, *(sent.link for sent in inflight)]:
+                link.close()
+            self.metrics.in_flight.set(0)
 
-    async def _ship(self, link: CollectorLink, batch: list) -> bool:
-        first, last = batch[0][1].seq, batch[-1][1].seq
-        body = wire.encode_body([record.payload for _, record in batch])
+    async def _idle(self, timeout: float, oldest: asyncio.Task | None) -> None:
+        """Until more is spooled, the oldest batch in flight is answered, or ``timeout``."""
+        spooled = asyncio.ensure_future(self.spooled.wait())
+        try:
+            await asyncio.wait([spooled] if oldest is None else [spooled, oldest], timeout=timeout)
+        finally:
+            spooled.cancel()
+
+    def _may_pipeline(self) -> bool:
+        """Another batch may go before the ones in flight are answered: the collector now
+        tried said it holds a batch until the one it follows is stored."""
+        return self._pipelining_url == self._url()
+
+    def _url(self) -> str:
+        return self.collectors[self._collector_index % len(self.collectors)].rstrip("/") + wire.PATH
+
+    def _send(self, link: CollectorLink, batch: list, follows: int | None) -> InFlight:
+        """Start sending ``batch``: alone (retried until answered), or behind the batch ending
+        at ``follows`` (one attempt; resent alone if it fails, once that batch is settled)."""
+        sent = InFlight(batch, wire.encode_body([record.payload for _, record in batch]), link, follows)
         self._observe_age(batch[0][1].payload)
-        outcome = await self._send_with_retry(link, body, first, last, self.spool.gaps_before(last))
-        if outcome is None:
-            return False
+        sender = self._send_with_retry if follows is None else self._send_behind
+        sent.task = asyncio.create_task(sender(link, sent))
+        return sent
+
+    async def _settle(self, sent: InFlight, outcome: SendOutcome) -> bool:
+        """Record the collector's answer to ``sent`` (the oldest batch in flight): dead letters,
+        events refused alone, the acknowledgement. False: stopped before it was recorded."""
+        batch, first, last = sent.batch, sent.first, sent.last
         crashpoints.hit("after_send")  # acknowledged by the collector, not yet recorded here
         if outcome.acked_seq is None:
             self._dead_letter(batch, outcome.status)
@@ -163,43 +235,62 @@ class Shipper:
         except (KeyError, ValueError, orjson.JSONDecodeError, Rejected):
             pass
 
-    async def _send_with_retry(
-        self, link, body: bytes, first: int, last: int, gaps: list[tuple[int, int]]
-    ) -> SendOutcome | None:
+    async def _post(self, link: CollectorLink, sent: InFlight) -> tuple[str, int | None, Decision, float | None]:
+        """One attempt: (url, status or None for no answer, the decision, Retry-After)."""
+        url = self._url()
+        headers = wire.build_headers(
+            agent=self.agent_id,
+            key_id=self.key_id,
+            key=self._key,
+            timestamp=int(time.time()),
+            first_seq=sent.first,
+            last_seq=sent.last,
+            body=sent.body,
+            gaps=self.spool.gaps_before(sent.last),
+            follows=sent.follows,
+        )
+        retry_after, status, text = None, None, b""
+        try:
+            answer = await asyncio.to_thread(link.post, url, sent.body, headers)
+            text, status, retry_after = answer.body, answer.status, parse_retry_after(answer.retry_after)
+        except LinkError as exc:
+            text = str(exc).encode()
+        decision = classify(status, text, sent.last)
+        self.metrics.batches.labels(
+            "connection_error" if status is None else "ok" if decision.action == ACK else str(status)
+        ).inc()
+        if decision.action == ACK:
+            # Whether this collector may be sent batches behind unanswered ones.
+            self._pipelining_url = url if decision.pipelining else None
+        return url, status, decision, retry_after
+
+    async def _send_behind(self, link: CollectorLink, sent: InFlight) -> SendOutcome | None:
+        """One attempt for a batch sent behind others; None unless the collector took it."""
+        url, status, decision, _ = await self._post(link, sent)
+        if decision.action == ACK:
+            return SendOutcome(decision.acked_seq, status or 200, decision.rejected)
+        log.debug(
+            "batch sent behind another not taken; resent once that one is answered",
+            extra=kv(url=url, status=status, first_seq=sent.first, follows=sent.follows, reason=decision.reason),
+        )
+        return None
+
+    async def _send_with_retry(self, link: CollectorLink, sent: InFlight) -> SendOutcome | None:
+        first, last = sent.first, sent.last
         attempt = 0
         while not self._stopping.is_set():
             attempt += 1
-            url = self.collectors[self._collector_index % len(self.collectors)].rstrip("/") + wire.PATH
-            headers = wire.build_headers(
-                agent=self.agent_id,
-                key_id=self.key_id,
-                key=self._key,
-                timestamp=int(time.time()),
-                first_seq=first,
-                last_seq=last,
-                body=body,
-                gaps=gaps,
-            )
-            retry_after, status, text = None, None, b""
-            try:
-                answer = await asyncio.to_thread(link.post, url, body, headers)
-                text, status, retry_after = answer.body, answer.status, parse_retry_after(answer.retry_after)
-            except LinkError as exc:
-                text = str(exc).encode()
-            decision = classify(status, text, last)
-            self.metrics.batches.labels(
-                "connection_error" if status is None else "ok" if decision.action == ACK else str(status)
-            ).inc()
+            url, status, decision, retry_after = await self._post(link, sent)
             if decision.action == ACK:
-                return SendOutcome(decision.acked_seq, status, decision.rejected)
+                return SendOutcome(decision.acked_seq, status or 200, decision.rejected)
             if decision.action == DEAD_LETTER:
                 log.error(
                     "collector refused batch for good; dead-lettered",
                     extra=kv(url=url, status=status, first_seq=first, last_seq=last, reason=decision.reason),
                 )
-                return SendOutcome(None, status)
+                return SendOutcome(None, status or 0)
             if status is None:
-                log.warning("collector unreachable", extra=kv(url=url, error=text.decode(), attempt=attempt))
+                log.warning("collector unreachable", extra=kv(url=url, error=decision.reason, attempt=attempt))
             else:
                 log.warning(
                     "collector refused batch; will retry",

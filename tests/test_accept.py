@@ -33,10 +33,10 @@ def ev(seq, tenant="acme", **extra):
     return doc
 
 
-def run(events, first=None, last=None, mark=0, own_mark=0, gaps=()):
+def run(events, first=None, last=None, mark=0, own_mark=0, gaps=(), follows=None):
     first = first if first is not None else events[0]["event"]["sequence"]
     last = last if last is not None else events[-1]["event"]["sequence"]
-    header = BatchHeader("web-1", "k1", 0, first, last, "v1=", gaps)
+    header = BatchHeader("web-1", "k1", 0, first, last, "v1=", gaps, follows)
     return accept(WHO, header, [orjson.dumps(e) for e in events], events, mark, OWN, own_mark, NOW)
 
 
@@ -112,7 +112,7 @@ def test_accept(name, events, mark, writes, accepted, duplicates, acked, holes):
     got = run(events, mark=mark)
     assert journaled(got) == writes
     assert (got.accepted, got.duplicates, got.acked_seq, got.holes) == (accepted, duplicates, acked, holes)
-    assert got.answer() == {"accepted": accepted, "duplicates": duplicates, "acked_seq": acked, "rejected": []}
+    assert got.answer() == {"accepted": accepted, "duplicates": duplicates, "acked_seq": acked, "rejected": [], "pipelining": True}
 
 
 def test_gap_events_are_numbered_after_the_own_streams_mark_and_name_the_hole():
@@ -161,6 +161,22 @@ def test_what_refuses_the_whole_batch(events, first, last, reason):
     with pytest.raises(Rejected) as bad:
         accept(WHO, header, [orjson.dumps(e) for e in events], events, 0, OWN, 0, NOW)
     assert bad.value.reason == reason and status_of(reason) == 400
+
+
+def test_a_batch_sent_behind_one_not_stored_yet_is_refused_until_it_is():
+    batch = [ev(6), ev(7)]
+    for mark in (0, 3, 4):  # batch 5 not (wholly) stored: nothing journaled, no gap recorded
+        with pytest.raises(Rejected) as early:
+            run(batch, mark=mark, follows=5)
+        assert early.value.reason == "too_early" and "follows sequence 5; stored through" in str(early.value)
+    assert status_of("too_early") == 409 and headers_of("too_early") == {"Retry-After": "1"}
+    got = run(batch, mark=5, follows=5)  # once it is: stored as any batch, no hole
+    assert [seqs for _, _, _, seqs, _ in journaled(got)] == [[6, 7]] and got.holes == []
+    assert got.answer()["pipelining"] is True
+    resent = run(batch, mark=7, follows=5)  # a resend after a lost answer: duplicates, as always
+    assert resent.writes == [] and resent.duplicates == 2 and resent.acked_seq == 7
+    # What it follows is only an order: a declared loss before it is still a declared gap.
+    assert run([ev(9)], mark=5, follows=5, gaps=((6, 8),)).holes == [Hole(6, 8, True)]
 
 
 def test_the_answer_table():

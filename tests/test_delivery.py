@@ -46,6 +46,18 @@ def test_an_ack_carries_the_events_refused_alone():
     assert classify(200, ok(10, REFUSED), 10) == Decision(ACK, 10, tuple(REFUSED))
 
 
+def test_an_ack_says_whether_the_collector_holds_batches_in_order():
+    answer = {"accepted": 1, "duplicates": 0, "acked_seq": 10, "rejected": []}
+    assert classify(200, orjson.dumps({**answer, "pipelining": True}), 10).pipelining is True
+    assert classify(200, orjson.dumps(answer), 10).pipelining is False  # an older collector
+    assert classify(200, orjson.dumps({**answer, "pipelining": "yes"}), 10).pipelining is False
+
+
+def test_no_answer_keeps_what_the_connection_said():
+    assert classify(None, b"Connection refused", 10).reason == "Connection refused"
+    assert classify(None, b"", 10).reason == "no answer"
+
+
 def test_reasons_are_the_collectors_error_text_bounded():
     assert classify(400, b'{"error": "event 3: not JSON"}', 10).reason == "event 3: not JSON"
     assert len(classify(500, b"x" * 10_000, 10).reason) == 200

@@ -37,6 +37,30 @@ def test_declared_gaps_are_signed():
         wire.verify_signature(KEY, forged, body)
 
 
+def test_a_batch_sent_behind_another_signs_what_it_follows():
+    message = wire.signing_string("POST", "/v1/batches", "web-1", "k1", 1700000000, "5-9", b"body", "", 4)
+    assert message.endswith(b"acb5\nfollows=4")  # one more field, after the eight of every batch
+    # Checked independently: printf '...\nfollows=4' | openssl dgst -sha256 -hmac kkkk...
+    assert wire.sign(KEY, message) == "v1=f5951536be66478e2ec036028ec593d08773286f5fe3be7ac7f75f03b80e2fe3"
+    body = wire.encode_body([b'{"a":1}'])
+    headers = wire.build_headers(
+        agent="web-1", key_id="k1", key=KEY, timestamp=1, first_seq=5, last_seq=5, body=body, follows=4
+    )
+    assert headers[wire.H_FOLLOWS] == "4"
+    header = wire.parse_headers(headers)
+    assert header.follows == 4
+    wire.verify_signature(KEY, header, body)
+    # Another value, or the header dropped on the way: the MAC no longer matches.
+    for forged in ({**headers, wire.H_FOLLOWS: "3"}, {k: v for k, v in headers.items() if k != wire.H_FOLLOWS}):
+        with pytest.raises(Rejected) as bad:
+            wire.verify_signature(KEY, wire.parse_headers(forged), body)
+        assert bad.value.reason == "bad_mac"
+    # A collector that does not know the header computes the MAC without it: 401, never stored.
+    with pytest.raises(Rejected):
+        wire.verify_signature(KEY, wire.BatchHeader("web-1", "k1", 1, 5, 5, headers[wire.H_SIGNATURE]), body)
+    assert wire.H_FOLLOWS not in signed()  # a batch sent alone carries none
+
+
 def signed(body=b"", first=1, last=2, key=KEY, ts=None):
     return wire.build_headers(
         agent="web-1", key_id="k1", key=key, timestamp=ts or int(time.time()), first_seq=first, last_seq=last, body=body
@@ -65,6 +89,10 @@ def test_headers_roundtrip_and_verify():
         ({"Content-Encoding": "gzip"}, "bad_encoding"),
         ({wire.H_SIGNATURE: ""}, "bad_headers"),
         ({wire.H_GAPS: "4-2"}, "bad_headers"),
+        ({wire.H_FOLLOWS: "x"}, "bad_headers"),
+        ({wire.H_FOLLOWS: "0"}, "bad_headers"),
+        ({wire.H_FOLLOWS: "1"}, "bad_headers"),  # not before the batch 1-2
+        ({wire.H_FOLLOWS: "2"}, "bad_headers"),
     ],
 )
 def test_malformed_headers_are_400(change, reason):

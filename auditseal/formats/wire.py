@@ -13,17 +13,31 @@ Headers::
     Auditseal-Timestamp: <unix seconds, integer>
     Auditseal-Batch:     <first_seq>-<last_seq>
     Auditseal-Gaps:      <first>-<last>[,<first>-<last>...]   (optional)
+    Auditseal-Follows:   <last_seq of the batch sent before this one>  (optional)
     Auditseal-Signature: v1=<hex HMAC-SHA256>
 
 ``Auditseal-Gaps`` declares sequence ranges the agent lost (a corrupt or deleted spool
 segment) before this batch, so the collector records a declared ``sequence_gap`` rather
-than an unexplained one. The MAC covers these fields joined by ``\\n``::
+than an unexplained one.
+
+``Auditseal-Follows`` is set on a batch sent while the one before it is still unanswered
+(pipelining): the collector stores the batch only once its agent's events through that
+sequence are stored, and otherwise refuses it (409 ``too_early``, nothing stored), so
+batches that overtake each other on separate connections can never be stored out of order
+(which would record a gap and then drop the late batch as duplicates). A collector says
+``"pipelining": true`` in its answers; an agent pipelines only to a collector that did.
+
+The MAC covers these fields joined by ``\\n``::
 
     METHOD, PATH, agent, key id, timestamp, batch, gaps (empty if none), hex(sha256(body))
 
-Answers: 200 ``{"accepted", "duplicates", "acked_seq"}``; 400 malformed; 401 bad
-certificate, MAC or timestamp; 403 tenant or agent not allowed; 413 too large;
-429/503 with ``Retry-After``.
+and, on a batch with ``Auditseal-Follows``, one more field after them: ``follows=<seq>``.
+A collector that does not know the header computes the MAC without it and refuses the batch
+(401), so it cannot store a pipelined batch out of order either.
+
+Answers: 200 ``{"accepted", "duplicates", "acked_seq", "rejected", "pipelining"}``; 400
+malformed; 401 bad certificate, MAC or timestamp; 403 tenant or agent not allowed; 409 too
+early (the batch it follows is not stored yet); 413 too large; 429/503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -50,6 +64,7 @@ H_TIMESTAMP = "Auditseal-Timestamp"
 H_BATCH = "Auditseal-Batch"
 H_SIGNATURE = "Auditseal-Signature"
 H_GAPS = "Auditseal-Gaps"
+H_FOLLOWS = "Auditseal-Follows"
 SIG_PREFIX = "v1="
 
 
@@ -75,6 +90,7 @@ class BatchHeader:
     last_seq: int
     signature: str
     gaps: tuple[tuple[int, int], ...] = ()
+    follows: int | None = None  # the last sequence of the batch this one was sent behind
 
     @property
     def gaps_text(self) -> str:
@@ -101,10 +117,21 @@ def parse_gaps(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def signing_string(
-    method: str, path: str, agent: str, key_id: str, timestamp: int, batch: str, body: bytes, gaps: str = ""
+    method: str,
+    path: str,
+    agent: str,
+    key_id: str,
+    timestamp: int,
+    batch: str,
+    body: bytes,
+    gaps: str = "",
+    follows: int | None = None,
 ) -> bytes:
     digest = hashlib.sha256(body).hexdigest()
-    return "\n".join([method.upper(), path, agent, key_id, str(timestamp), batch, gaps, digest]).encode()
+    fields = [method.upper(), path, agent, key_id, str(timestamp), batch, gaps, digest]
+    if follows is not None:  # only then: batches without it sign as they always have
+        fields.append(f"follows={follows}")
+    return "\n".join(fields).encode()
 
 
 def sign(key: bytes, message: bytes) -> str:
@@ -127,11 +154,14 @@ def build_headers(
     body: bytes,
     gaps=(),
     path: str = PATH,
+    follows: int | None = None,
 ) -> dict[str, str]:
     batch = f"{first_seq}-{last_seq}"
     gaps_text = format_gaps(gaps)
-    mac = sign(key, signing_string("POST", path, agent, key_id, timestamp, batch, body, gaps_text))
+    mac = sign(key, signing_string("POST", path, agent, key_id, timestamp, batch, body, gaps_text, follows))
     extra = {H_GAPS: gaps_text} if gaps_text else {}
+    if follows is not None:
+        extra[H_FOLLOWS] = str(follows)
     return {
         **extra,
         H_VERSION: VERSION,
@@ -160,18 +190,32 @@ def parse_headers(headers: Mapping[str, str]) -> BatchHeader:
         first, _, last = headers[H_BATCH].partition("-")
         first_seq, last_seq = int(first), int(last)
         gaps = parse_gaps(headers.get(H_GAPS, ""))
+        follows_text = headers.get(H_FOLLOWS)
+        follows = None if follows_text is None else int(follows_text)
     except ValueError as exc:
-        raise Rejected("bad_headers", f"malformed {H_TIMESTAMP}, {H_BATCH} or {H_GAPS}") from exc
+        raise Rejected("bad_headers", f"malformed {H_TIMESTAMP}, {H_BATCH}, {H_GAPS} or {H_FOLLOWS}") from exc
     if first_seq < 1 or last_seq < first_seq:
         raise Rejected("bad_headers", f"bad batch range {headers[H_BATCH]!r}")
-    return BatchHeader(headers[H_AGENT], headers[H_KEY_ID], timestamp, first_seq, last_seq, headers[H_SIGNATURE], gaps)
+    if follows is not None and not 1 <= follows < first_seq:
+        raise Rejected("bad_headers", f"{H_FOLLOWS} {follows} is not a sequence before the batch {headers[H_BATCH]!r}")
+    return BatchHeader(
+        headers[H_AGENT], headers[H_KEY_ID], timestamp, first_seq, last_seq, headers[H_SIGNATURE], gaps, follows
+    )
 
 
 def verify_signature(key: bytes, header: BatchHeader, body: bytes, path: str = PATH) -> None:
     expected = sign(
         key,
         signing_string(
-            "POST", path, header.agent, header.key_id, header.timestamp, header.batch, body, header.gaps_text
+            "POST",
+            path,
+            header.agent,
+            header.key_id,
+            header.timestamp,
+            header.batch,
+            body,
+            header.gaps_text,
+            header.follows,
         ),
     )
     if not hmac.compare_digest(expected, header.signature):

@@ -5,7 +5,8 @@ Per batch: admission per event (``admit``: refusals take their events' places as
 ``event_rejected`` records); events at or below the agent's mark are duplicates (a resend);
 the fresh ones become one journal record per tenant; holes in the agent's sequence after its
 mark become ``sequence_gap`` events in the collector's own stream, numbered from
-``own_mark``, journaled together with the batch. Refusals are told to the agent only for
+``own_mark``, journaled together with the batch. A batch sent behind another one
+(``follows``) waits for it: refused ``too_early`` until the mark reaches it. Refusals are told to the agent only for
 fresh events (a resend was told with the first answer).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+from auditseal.errors import Rejected
 from auditseal.formats.storable import MAX_EVENT_BYTES
 from auditseal.formats.wire import BatchHeader
 from auditseal.tls import PeerIdentity
@@ -46,6 +48,9 @@ class Acceptance:
             "duplicates": self.duplicates,
             "acked_seq": self.acked_seq,
             "rejected": [{"seq": r.seq, "reason": r.reason, "error": r.message} for r in self.told],
+            # This collector holds a batch sent behind another (``Auditseal-Follows``) until
+            # that one is stored: the agent may keep several batches in flight.
+            "pipelining": True,
         }
 
 
@@ -60,7 +65,13 @@ def accept(
     now: str,
     max_event_bytes: int = MAX_EVENT_BYTES,
 ) -> Acceptance:
-    """Raises ``Rejected`` for what refuses the whole batch (see ``admit``)."""
+    """Raises ``Rejected`` for what refuses the whole batch (see ``admit``), and ``too_early``
+    for a batch sent behind one not stored yet (its agent resends it once that one is)."""
+    if header.follows is not None and agent_mark < header.follows:
+        raise Rejected(
+            "too_early",
+            f"batch {header.batch} follows sequence {header.follows}; stored through {agent_mark} so far",
+        )
     admitted, refused = admit(identity, header, lines, events, now, max_event_bytes)
     fresh = [e for e in admitted if e[0] > agent_mark]
     writes = [

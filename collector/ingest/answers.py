@@ -24,13 +24,14 @@ STATUS = {
     "empty_batch": 400,
     "bad_sequence": 400,
     # the collector cannot take it now: the agent keeps the batch and retries
+    "too_early": 409,  # sent behind a batch not stored yet (pipelining): resent after it
     "journal_full": 503,
     "journal_unavailable": 503,
     # the client went away mid-request
     "body_timeout": 408,
     "client_disconnected": 408,
 }
-RETRY_AFTER = {"journal_full": "10", "journal_unavailable": "5"}
+RETRY_AFTER = {"journal_full": "10", "journal_unavailable": "5", "too_early": "1"}
 
 
 def status_of(reason: str) -> int:

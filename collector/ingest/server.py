@@ -99,7 +99,9 @@ class Ingest:
             response = await self._handle(request)
         except Rejected as exc:
             self.metrics.rejects.labels(exc.reason).inc()
-            log.warning(
+            # A batch that overtook the one it follows is routine with pipelining: resent.
+            log.log(
+                logging.DEBUG if exc.reason == "too_early" else logging.WARNING,
                 "batch refused",
                 extra=kv(status=status_of(exc.reason), reason=exc.reason, error=str(exc), peer=request.remote),
             )

@@ -1,0 +1,243 @@
+"""Batches in flight (``output.pipelining``): the agent sends the next batch while the collector
+stores the one before, each on its own connection, and never more than it is set to; only
+to a collector that said it keeps them in order; and a batch that overtakes the one it
+follows is refused by the real collector, resent, and stored once, in order, with no gap."""
+
+import asyncio
+import threading
+import time
+
+import pytest
+import yaml
+from aiohttp import web
+
+from auditseal import tls
+from auditseal.formats import wire
+from tests.harness import Pipeline, assert_exactly_once, free_port, wait_for
+
+
+class LoopThread:
+    """An event loop on a thread of its own, for a server the test plays; ``start`` is run
+    on it first, and every task it left is cancelled and awaited before the loop closes."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def cleanup(self) -> None:
+        pass
+
+    async def _shutdown(self) -> None:
+        await self.cleanup()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def __enter__(self):
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.start(), self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc):
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+class SlowCollector(LoopThread):
+    """Answers every batch after ``delay`` seconds, acknowledging it whole; says it holds
+    batches in order when ``pipelining``; answers 409 to the batches sent behind another
+    whose turn (1 for the first such batch) ``too_early`` names."""
+
+    def __init__(self, pipe: Pipeline, delay: float, pipelining: bool, too_early=()):
+        self.delay, self.pipelining, self.too_early = delay, pipelining, set(too_early)
+        self.behind = 0  # batches sent behind another so far
+        self.requests: list[dict] = []  # batch, follows, status, arrived, answered
+        self.port = free_port()
+        pki = pipe.root / "pki"
+        self.ssl = tls.server_context(
+            str(pki / "collector-local.crt"), str(pki / "collector-local.key"), str(pki / "ca.crt")
+        )
+        super().__init__()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
+        await request.read()
+        batch = request.headers[wire.H_BATCH]
+        follows = request.headers.get(wire.H_FOLLOWS)
+        first, last = map(int, batch.split("-"))
+        self.behind += follows is not None
+        status = 409 if follows is not None and self.behind in self.too_early else 200
+        await asyncio.sleep(self.delay)
+        self.requests.append(
+            {
+                "batch": (first, last),
+                "follows": follows,
+                "status": status,
+                "arrived": arrived,
+                "answered": time.monotonic(),
+            }
+        )
+        if status == 409:
+            return web.json_response({"error": "too early", "reason": "too_early"}, status=409)
+        answer = {"accepted": last - first + 1, "duplicates": 0, "acked_seq": last, "rejected": []}
+        return web.json_response({**answer, "pipelining": True} if self.pipelining else answer)
+
+    def most_at_once(self) -> int:
+        """The most requests that were being answered at the same moment."""
+        edges = sorted([(r["arrived"], 1) for r in self.requests] + [(r["answered"], -1) for r in self.requests])
+        level = peak = 0
+        for _, step in edges:
+            level += step
+            peak = max(peak, level)
+        return peak
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post(wire.PATH, self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.ssl).start()
+
+    async def cleanup(self) -> None:
+        await self.runner.cleanup()
+
+
+def configure(pipe: Pipeline, urls: list[str], pipelining: int, max_events: int = 50) -> None:
+    config = yaml.safe_load(pipe.setup.agent_config.read_text())
+    config["output"]["collectors"] = urls
+    config["output"]["pipelining"] = pipelining
+    config["batch"] = {"max_age": 0.2, "max_events": max_events}
+    pipe.setup.agent_config.write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture
+def pipe(tmp_path):
+    p = Pipeline(tmp_path / "pipe")
+    yield p
+    p.stop()
+
+
+def acked(pipe: Pipeline, count: int) -> None:
+    wait_for(lambda: pipe.agent_metric("auditseal_agent_events_acked_total") == count, 60, f"{count} acknowledged")
+
+
+def test_batches_travel_while_the_one_before_is_answered_within_the_bound(pipe):
+    with SlowCollector(pipe, delay=0.3, pipelining=True) as collector:
+        configure(pipe, [f"https://127.0.0.1:{collector.port}"], pipelining=3)
+        pipe.start_agent()
+        pipe.write_events(0, 1000)
+        acked(pipe, 1000)
+    requests = sorted(collector.requests, key=lambda r: r["batch"])
+    # The first goes alone: the collector has not yet said it keeps batches in order.
+    assert requests[0]["follows"] is None
+    assert collector.most_at_once() == 3  # the bound, reached and never passed
+    behind = [r for r in requests if r["follows"] is not None]
+    assert len(behind) >= 10
+    last_of = {r["batch"][1] + 1: r["batch"][1] for r in requests}  # first seq → last of the batch before
+    assert all(int(r["follows"]) == last_of[r["batch"][0]] for r in behind)  # always the one just before
+    assert [r["batch"] for r in requests] == sorted({r["batch"] for r in requests})  # each sent once
+    assert pipe.agent_metric("auditseal_agent_batches_in_flight") == 0
+
+
+def test_no_batch_goes_behind_another_to_a_collector_that_did_not_say_it_keeps_them_in_order(pipe):
+    with SlowCollector(pipe, delay=0.2, pipelining=False) as collector:
+        configure(pipe, [f"https://127.0.0.1:{collector.port}"], pipelining=3)
+        pipe.start_agent()
+        pipe.write_events(0, 400)
+        acked(pipe, 400)
+    assert len(collector.requests) >= 8
+    assert all(r["follows"] is None for r in collector.requests)
+    assert collector.most_at_once() == 1
+
+
+def test_a_batch_refused_too_early_is_resent_alone_once_the_one_before_is_acknowledged(pipe):
+    with SlowCollector(pipe, delay=0.3, pipelining=True, too_early={2, 4}) as collector:
+        configure(pipe, [f"https://127.0.0.1:{collector.port}"], pipelining=2)
+        pipe.start_agent()
+        pipe.write_events(0, 400)
+        acked(pipe, 400)
+    refused = [r["batch"][0] for r in collector.requests if r["status"] == 409]
+    assert len(refused) == 2
+    for first in refused:
+        sent = [r for r in collector.requests if r["batch"][0] == first]
+        assert [(r["status"], r["follows"] is None) for r in sent] == [(409, False), (200, True)]
+        before = next(r for r in collector.requests if r["batch"][1] == first - 1 and r["status"] == 200)
+        assert sent[1]["arrived"] >= before["answered"]  # resent after the one it follows was acked
+    assert not (pipe.root / "agent" / "dead-letter").exists() or not any(
+        (pipe.root / "agent" / "dead-letter").iterdir()
+    )
+    assert pipe.agent_metric('auditseal_agent_batches_total{result="409"}') == 2
+
+
+class DelayLine(LoopThread):
+    """A TCP relay to ``target`` that holds the agent's bytes on the first connection
+    ``delay`` seconds (order and rate kept) and passes every other connection at once:
+    the batch on the first connection arrives after the one sent behind it."""
+
+    def __init__(self, target_port: int, delay: float):
+        self.target_port, self.delay = target_port, delay
+        self.port = free_port()
+        self.connections = 0
+        super().__init__()
+
+    async def _pump(self, reader, writer, delay: float) -> None:
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def release():
+            while (item := await queue.get()) is not None:
+                due, data = item
+                await asyncio.sleep(max(due - time.monotonic(), 0))
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        releaser = asyncio.create_task(release())
+        try:
+            while data := await reader.read(65536):
+                queue.put_nowait((time.monotonic() + delay, data))
+        except ConnectionError:
+            pass
+        queue.put_nowait(None)
+        await releaser
+
+    async def _relay(self, reader, writer) -> None:
+        self.connections += 1
+        delay = self.delay if self.connections == 1 else 0.0
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            await asyncio.gather(
+                self._pump(reader, up_writer, delay), self._pump(up_reader, writer, 0.0), return_exceptions=True
+            )
+        except asyncio.CancelledError:  # the test is over
+            writer.close()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def cleanup(self) -> None:
+        self.server.close()
+
+
+def test_a_batch_that_overtakes_the_one_it_follows_is_stored_once_in_order_by_the_real_collector(pipe):
+    ingest_port = int(pipe.setup.ingest_url.rsplit(":", 1)[1])
+    with DelayLine(ingest_port, delay=0.5) as relay:
+        configure(pipe, [f"https://127.0.0.1:{relay.port}"], pipelining=3)
+        pipe.start_collector()
+        pipe.start_agent()
+        pipe.write_events(0, 1000)
+        rows = pipe.wait_indexed(1000)
+        acked(pipe, 1000)
+        assert relay.connections >= 2
+    assert_exactly_once(rows, range(1000))
+    collector = pipe.collector_metrics()
+    assert collector['auditseal_collector_rejects_total{reason="too_early"}'] >= 1  # it did overtake
+    assert collector['auditseal_collector_sequence_gap_events_total{kind="undeclared"}'] == 0
+    assert collector['auditseal_collector_sequence_gap_events_total{kind="declared"}'] == 0
+    assert collector["auditseal_collector_events_duplicate_total"] == 0
+    assert pipe.agent_metric('auditseal_agent_batches_total{result="409"}') >= 1
