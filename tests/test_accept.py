@@ -112,7 +112,13 @@ def test_accept(name, events, mark, writes, accepted, duplicates, acked, holes):
     got = run(events, mark=mark)
     assert journaled(got) == writes
     assert (got.accepted, got.duplicates, got.acked_seq, got.holes) == (accepted, duplicates, acked, holes)
-    assert got.answer() == {"accepted": accepted, "duplicates": duplicates, "acked_seq": acked, "rejected": [], "pipelining": True}
+    assert got.answer() == {
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "acked_seq": acked,
+        "rejected": [],
+        "pipelining": True,
+    }
 
 
 def test_gap_events_are_numbered_after_the_own_streams_mark_and_name_the_hole():
