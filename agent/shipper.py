@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import lz4.frame
 import orjson
 
 from auditseal import crashpoints
@@ -46,21 +47,21 @@ class SendOutcome:
 
 @dataclass(eq=False)
 class InFlight:
-    """A batch sent and not yet settled."""
+    """A batch sent and not yet settled: its body only (the events, compressed), not its
+    records, so each batch in flight holds about a third of its size."""
 
-    batch: list  # (segment, record) pairs
+    first: int
+    last: int
+    count: int
+    end: Position  # the spool position just past its last record
     body: bytes  # lz4 NDJSON, as sent
     link: CollectorLink  # its own connection while in flight
     follows: int | None  # sent behind the batch ending at this sequence (one attempt)
     task: asyncio.Task = field(init=False)  # → SendOutcome, or None: not taken (or stopped)
 
-    @property
-    def first(self) -> int:
-        return self.batch[0][1].seq
-
-    @property
-    def last(self) -> int:
-        return self.batch[-1][1].seq
+    def payloads(self) -> list[bytes]:
+        """The events as sent (for dead letters and events refused alone: rare)."""
+        return lz4.frame.decompress(self.body).split(b"\n")[:-1]
 
 
 class Shipper:
@@ -130,6 +131,11 @@ class Shipper:
                     self.metrics.in_flight.set(len(inflight))
                     if not await self._settle(head, outcome):
                         return
+                if self._stopping.is_set():  # nothing new goes out; the answers awaited are settled
+                    if not inflight:
+                        return
+                    await asyncio.wait([inflight[0].task])
+                    continue
                 self.spooled.clear()
                 records = []
                 # Read-ahead bounded by bytes: about one batch beyond the one being filled, read
@@ -151,7 +157,7 @@ class Shipper:
                 if records and not self.policy.ready(len(batch), size, next_size):
                     continue  # more may be waiting in the spool: fill the batch first
                 due = self.policy.due_in(len(batch), size, time.monotonic() - oldest, next_size)
-                if due is not None and (due == 0 or self._stopping.is_set()):
+                if due == 0:
                     if not inflight or (links and self._may_pipeline()):
                         inflight.append(self._send(links.pop(), batch, inflight[-1].last if inflight else None))
                         self.metrics.in_flight.set(len(inflight))
@@ -159,7 +165,7 @@ class Shipper:
                         continue
                     await asyncio.wait([inflight[0].task])  # the window is full: the oldest first
                     continue
-                if not batch and not backlog and not inflight and (drain or self._stopping.is_set()):
+                if drain and not batch and not backlog and not inflight:
                     return
                 await self._idle(due if due is not None else 1.0, inflight[0].task if inflight else None)
         finally:
@@ -189,8 +195,10 @@ class Shipper:
     def _send(self, link: CollectorLink, batch: list, follows: int | None) -> InFlight:
         """Start sending ``batch``: alone (retried until answered), or behind the batch ending
         at ``follows`` (one attempt; resent alone if it fails, once that batch is settled)."""
-        sent = InFlight(batch, wire.encode_body([record.payload for _, record in batch]), link, follows)
-        self._observe_age(batch[0][1].payload)
+        (_, head), (segment, tail) = batch[0], batch[-1]
+        body = wire.encode_body([record.payload for _, record in batch])
+        sent = InFlight(head.seq, tail.seq, len(batch), Position(segment, tail.end), body, link, follows)
+        self._observe_age(head.payload)
         sender = self._send_with_retry if follows is None else self._send_behind
         sent.task = asyncio.create_task(sender(link, sent))
         return sent
@@ -198,20 +206,18 @@ class Shipper:
     async def _settle(self, sent: InFlight, outcome: SendOutcome) -> bool:
         """Record the collector's answer to ``sent`` (the oldest batch in flight): dead letters,
         events refused alone, the acknowledgement. False: stopped before it was recorded."""
-        batch, first, last = sent.batch, sent.first, sent.last
         crashpoints.hit("after_send")  # acknowledged by the collector, not yet recorded here
         if outcome.acked_seq is None:
-            self._dead_letter(batch, outcome.status)
+            self._dead_letter(sent, outcome.status)
             # Declared in the next batch, so the collector records a declared gap.
-            self.spool.declare_lost(first, last)
+            self.spool.declare_lost(sent.first, sent.last)
         if outcome.rejected:
-            self._record_rejected(batch, outcome.rejected)
-        acked = last if outcome.acked_seq is None else outcome.acked_seq
-        segment, record = batch[-1]
+            self._record_rejected(sent, outcome.rejected)
+        acked = sent.last if outcome.acked_seq is None else outcome.acked_seq
         attempt = 0
         while True:
             try:
-                await asyncio.to_thread(self.spool.acknowledge, acked, Position(segment, record.end))
+                await asyncio.to_thread(self.spool.acknowledge, acked, sent.end)
                 break
             except OSError as exc:
                 # Disk full: the collector holds the batch; keep trying to record that.
@@ -220,7 +226,7 @@ class Shipper:
                 if self._stopping.is_set():
                     return False
                 await asyncio.sleep(self.backoff.delay(attempt))
-        self.metrics.shipped.inc(len(batch))
+        self.metrics.shipped.inc(sent.count)
         self.metrics.unacked.set(max(self.spool.next_seq - 1 - self.spool.acked_seq, 0))
         self.metrics.spool_segments.set(self.spool.segment_count())
         self.metrics.spool_bytes.set(self.spool.size_bytes())
@@ -305,10 +311,10 @@ class Shipper:
                 pass
         return None
 
-    def _record_rejected(self, batch: list, rejected: tuple) -> None:
+    def _record_rejected(self, sent: InFlight, rejected: tuple) -> None:
         """Events the collector refused alone (an ``event_rejected`` record is stored in their
         place): kept in ``dead-letter/rejected.ndjson`` with the collector's reason."""
-        by_seq = {record.seq: record.payload for _, record in batch}
+        by_seq = {_sequence(payload): payload for payload in sent.payloads()}
         lines = []
         for item in rejected:
             seq, reason = item.get("seq"), str(item.get("reason", "unknown"))[:64]
@@ -331,12 +337,18 @@ class Shipper:
             f.flush()
             os.fsync(f.fileno())
 
-    def _dead_letter(self, batch: list, status: int) -> None:
+    def _dead_letter(self, sent: InFlight, status: int) -> None:
         self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
-        first, last = batch[0][1].seq, batch[-1][1].seq
-        path = self.dead_letter_dir / f"batch-{first}-{last}.ndjson"
+        path = self.dead_letter_dir / f"batch-{sent.first}-{sent.last}.ndjson"
         with open(path, "wb") as f:
-            f.write(b"".join(record.payload + b"\n" for _, record in batch))
+            f.write(lz4.frame.decompress(sent.body))
             f.flush()
             os.fsync(f.fileno())
         self.metrics.dead_batches.labels(str(status)).inc()
+
+
+def _sequence(payload: bytes) -> int | None:
+    try:
+        return orjson.loads(payload)["event"]["sequence"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None

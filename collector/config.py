@@ -53,6 +53,13 @@ class IngestConfig(StrictModel):
     )
     body_timeout: float = Field(30.0, gt=0, le=3600, description="a request body must arrive within this")
     keepalive_timeout: float = Field(15.0, gt=0, le=3600, description="idle kept-alive connections close")
+    follows_wait: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="a batch an agent sent behind another (pipelining) that arrives first waits this long "
+        "for that one to be stored, then is refused (409 too_early) and resent by the agent",
+    )
 
 
 class JournalConfig(StrictModel):

@@ -252,7 +252,9 @@ async def run(
     metrics.alerting_at_zero([r.name for r in rules if r.enabled], list(channels))
 
     own = OwnStream(journal, cfg.collector.id)
-    ingest = Ingest(journal, keys, cfg.ingest.limits.limits(), metrics, own, cfg.ingest.body_timeout)
+    ingest = Ingest(
+        journal, keys, cfg.ingest.limits.limits(), metrics, own, cfg.ingest.body_timeout, cfg.ingest.follows_wait
+    )
     monitor = IntegrityMonitor(
         store, [signer.verifier()], data / "verify-state.json", journal, alerts, own, metrics, cipher
     )

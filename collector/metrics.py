@@ -49,6 +49,11 @@ class CollectorMetrics:
             registry=r,
         )
         self.events = Counter("auditseal_collector_events_accepted", "Events journaled", registry=r)
+        self.held = Counter(
+            "auditseal_collector_batches_held",
+            "Batches that arrived before the batch their agent sent them behind was stored, and waited for it",
+            registry=r,
+        )
         self.duplicates = Counter(
             "auditseal_collector_events_duplicate", "Resent events dropped by (agent, sequence) dedupe", registry=r
         )

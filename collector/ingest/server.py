@@ -29,6 +29,8 @@ from .guard import HeaderDeadline
 
 log = logging.getLogger("auditseal.collector.server")
 MARK_RETRIES = 8
+# How often a batch waiting for the one it follows reads a shared journal's mark again.
+FOLLOWS_POLL = 0.1
 
 
 def error(status: int, reason: str, message: str, headers: dict | None = None) -> web.Response:
@@ -48,8 +50,10 @@ class Ingest:
         metrics: CollectorMetrics,
         own: OwnStream,
         body_timeout: float = 30.0,
+        follows_wait: float = 5.0,
     ):
         self.body_timeout = body_timeout
+        self.follows_wait = follows_wait
         self.deadline = None  # ingest_guard.HeaderDeadline, set by the site that serves this
         self.journal = journal
         self.own = own
@@ -57,6 +61,7 @@ class Ingest:
         self.limits = limits
         self.metrics = metrics
         self._agent_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._stored: dict[str, asyncio.Event] = {}  # set when the agent's next batch is stored here
 
     def replace_keys(self, hmac_keys: dict[str, dict[str, bytes]]) -> None:
         """New agents' keys (SIGHUP): requests from here on are checked against them."""
@@ -126,6 +131,8 @@ class Ingest:
 
     async def _handle(self, request: web.Request) -> web.Response:
         identity, header, body = await self._authenticate(request, wire.PATH)
+        if header.follows is not None:  # before decoding: only the compressed body is held
+            await self._predecessor_stored(header)
         lines, events = wire.split_events(wire.decompress(body, self.limits), self.limits)
         ingested = utc_now_iso()
         marks = self.journal.marks
@@ -153,6 +160,9 @@ class Ingest:
                 try:
                     if acceptance.holes:  # gap events number the own stream: hold it from numbering to append
                         async with self.own.lock:
+                            # A hole by a shared journal's remembered mark may be events another
+                            # collector stored since: read the mark again before recording one.
+                            await self.journal.refresh(header.agent, latest=True)
                             await self.journal.refresh(self.own.agent)
                             acceptance = decide()
                             await self.journal.append(acceptance.writes)
@@ -163,6 +173,9 @@ class Ingest:
                     continue
             else:
                 raise Rejected("journal_unavailable", "agent's mark kept moving; retry")
+            waiting = self._stored.pop(header.agent, None) if acceptance.writes else None
+            if waiting is not None:  # batches sent behind this one: their turn
+                waiting.set()
         for hole in acceptance.holes:
             kind = "declared" if hole.declared else "undeclared"
             self.metrics.gaps.labels(kind).inc(hole.last - hole.first + 1)
@@ -179,6 +192,27 @@ class Ingest:
         self.metrics.events.inc(acceptance.accepted)
         self.metrics.duplicates.inc(acceptance.duplicates)
         return web.json_response(acceptance.answer())
+
+    async def _predecessor_stored(self, header: wire.BatchHeader) -> None:
+        """Wait, up to ``follows_wait``, until the agent's events through ``header.follows``
+        are stored (here, or by another collector of a shared journal): a batch that overtook
+        the one it follows on another connection is then stored after it, not refused.
+        ``accept`` refuses it, under the agent's lock, if the wait runs out."""
+        deadline = time.monotonic() + self.follows_wait
+        latest = waited = False
+        while True:
+            await self.journal.refresh(header.agent, latest=latest)
+            remaining = deadline - time.monotonic()
+            if self.journal.marks.acked(header.agent) >= (header.follows or 0) or remaining <= 0:
+                return
+            if not waited:
+                self.metrics.held.inc()
+                waited = True
+            stored = self._stored.setdefault(header.agent, asyncio.Event())
+            try:
+                await asyncio.wait_for(stored.wait(), min(remaining, FOLLOWS_POLL))
+            except asyncio.TimeoutError:
+                latest = True  # not stored here meanwhile: perhaps by another collector
 
     async def _authenticate(self, request: web.Request, path: str):
         """The sender's identity, the batch header and the body, once the certificate, key,

@@ -101,9 +101,10 @@ class Journal(Protocol):
 
     def open(self) -> None: ...
 
-    async def refresh(self, agent: str) -> None:
+    async def refresh(self, agent: str, latest: bool = False) -> None:
         """Make ``marks`` hold ``agent``'s mark as the journal has it (a shared journal reads
-        it from its store; the local journal has it in memory)."""
+        it from its store; the local journal has it in memory). ``latest``: a shared journal
+        reads it again even when it knows one (another collector may have stored since)."""
 
     async def append(self, writes: list[Write]) -> None:
         """May raise ``MarkMoved`` (shared journals): nothing of the writes was stored."""

@@ -69,7 +69,7 @@ class LocalJournal:
             for record in self.log.segment_records(segment):
                 self.marks.stored(batch_meta(record.payload).agent, record.seq)
 
-    async def refresh(self, agent: str) -> None:
+    async def refresh(self, agent: str, latest: bool = False) -> None:
         """Every mark is in memory (one collector writes this journal)."""
 
     async def append(self, writes: list[Write]) -> None:

@@ -249,9 +249,10 @@ class NatsJournal(Consumers):
         return {**{r.name: r.pending for r in self._readers.values() if r.sub is not None}, **self.shared_pending}
 
     # -- marks and append ---------------------------------------------------------------
-    async def refresh(self, agent: str) -> None:
-        """Make ``marks`` hold this agent's mark as JetStream has it (call before deciding)."""
-        if agent not in self._agents:
+    async def refresh(self, agent: str, latest: bool = False) -> None:
+        """Make ``marks`` hold this agent's mark as JetStream has it (call before deciding);
+        known marks are read again only when ``latest`` (a stale one is caught on append)."""
+        if latest or agent not in self._agents:
             await self._load(agent)
 
     async def _load(self, agent: str) -> AgentMark:

@@ -12,9 +12,11 @@ import time
 
 import orjson
 import pytest
+import yaml
 
 from tests.harness import assert_exactly_once, read_jsonl, wait_for
 from auditseal.dev import nats as dev_nats
+from tests.relays import Relay
 from tests.nats_cluster import Fleet, NatsCluster, wait_lease
 
 
@@ -409,3 +411,63 @@ def test_the_fleet_on_debians_nats_server_2_9(tmp_path):
     finally:
         fleet.stop()
         cluster.stop()
+
+
+def test_batches_in_flight_through_a_load_balancer_are_stored_in_order_by_whichever_collector(fleet):
+    """Three batches in flight, each connection balanced to the next collector: a batch often
+    reaches one collector while the batch before it is being stored by the other. It waits
+    for it (reading the mark from JetStream), so nothing is refused, lost, doubled or gapped."""
+    ports = [
+        int(url.rsplit(":", 1)[1])
+        for url in yaml.safe_load(fleet.pipeline.setup.agent_config.read_text())["output"]["collectors"]
+    ]
+    with Relay(ports, first_delay=0.3) as balancer:
+        config = yaml.safe_load(fleet.pipeline.setup.agent_config.read_text())
+        config["output"]["collectors"] = [f"https://127.0.0.1:{balancer.port}"]
+        config["output"]["pipelining"] = 3
+        config["batch"] = {"max_age": 0.2, "max_events": 50}
+        fleet.pipeline.setup.agent_config.write_text(yaml.safe_dump(config))
+        fleet.start_collector(0)
+        fleet.start_collector(1)
+        fleet.pipeline.start_agent()
+        fleet.pipeline.write_events(0, 1500)
+        rows = fleet.pipeline.wait_indexed(1500, timeout=120)
+        assert balancer.connections >= 3
+    metrics = [fleet.pipeline.metrics(url) for url in fleet.admin_urls]
+    assert all(m["auditseal_collector_events_accepted_total"] > 0 for m in metrics)  # both stored some
+    assert sum(m["auditseal_collector_batches_held_total"] for m in metrics) >= 1  # and one waited
+    assert sum(m['auditseal_collector_rejects_total{reason="too_early"}'] for m in metrics) == 0
+    for kind in ("declared", "undeclared"):
+        assert sum(m[f'auditseal_collector_sequence_gap_events_total{{kind="{kind}"}}'] for m in metrics) == 0
+    assert_exactly_once(rows, range(1500))
+
+
+def test_an_agent_whose_batches_alternate_between_collectors_leaves_no_false_gap(fleet):
+    """One batch at a time, each on a new connection that the balancer gives to the other
+    collector: each collector last saw this agent's mark two batches ago. A hole by that old
+    mark is not a hole: the mark is read again before any gap is recorded."""
+    ports = [
+        int(url.rsplit(":", 1)[1])
+        for url in yaml.safe_load(fleet.pipeline.setup.agent_config.read_text())["output"]["collectors"]
+    ]
+    with Relay(ports) as balancer:
+        config = yaml.safe_load(fleet.pipeline.setup.agent_config.read_text())
+        config["output"]["collectors"] = [f"https://127.0.0.1:{balancer.port}"]
+        config["output"]["pipelining"] = 1
+        config["batch"] = {"max_age": 0.1}
+        fleet.pipeline.setup.agent_config.write_text(yaml.safe_dump(config))
+        for path in (fleet.pipeline.setup.collector_config, *sorted(fleet.root.glob("collector-*.yaml"))):
+            collector = yaml.safe_load(path.read_text())
+            collector["ingest"]["keepalive_timeout"] = 0.2  # so each batch comes on a new connection
+            path.write_text(yaml.safe_dump(collector))
+        fleet.start_collector(0)
+        fleet.start_collector(1)
+        fleet.pipeline.start_agent()
+        fleet.pipeline.write_events(0, 400, chunk=40, pause=0.6)
+        rows = fleet.pipeline.wait_indexed(400, timeout=120)
+        assert balancer.connections >= 6
+    metrics = [fleet.pipeline.metrics(url) for url in fleet.admin_urls]
+    assert all(m["auditseal_collector_events_accepted_total"] > 0 for m in metrics)  # both stored some
+    for kind in ("declared", "undeclared"):
+        assert sum(m[f'auditseal_collector_sequence_gap_events_total{{kind="{kind}"}}'] for m in metrics) == 0
+    assert_exactly_once(rows, range(400))

@@ -1,10 +1,11 @@
 """Batches in flight (``output.pipelining``): the agent sends the next batch while the collector
 stores the one before, each on its own connection, and never more than it is set to; only
 to a collector that said it keeps them in order; and a batch that overtakes the one it
-follows is refused by the real collector, resent, and stored once, in order, with no gap."""
+follows waits for it in the real collector (or, when it may not wait, is refused, resent and
+stored once), in order, with no gap. The fleet's case (a load balancer in front of collectors
+on one NATS journal) is in ``test_fleet.py``."""
 
 import asyncio
-import threading
 import time
 
 import pytest
@@ -14,39 +15,7 @@ from aiohttp import web
 from auditseal import tls
 from auditseal.formats import wire
 from tests.harness import Pipeline, assert_exactly_once, free_port, wait_for
-
-
-class LoopThread:
-    """An event loop on a thread of its own, for a server the test plays; ``start`` is run
-    on it first, and every task it left is cancelled and awaited before the loop closes."""
-
-    def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    async def start(self) -> None:
-        raise NotImplementedError
-
-    async def cleanup(self) -> None:
-        pass
-
-    async def _shutdown(self) -> None:
-        await self.cleanup()
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def __enter__(self):
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.start(), self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc):
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+from tests.relays import LoopThread, Relay
 
 
 class SlowCollector(LoopThread):
@@ -175,69 +144,43 @@ def test_a_batch_refused_too_early_is_resent_alone_once_the_one_before_is_acknow
     assert pipe.agent_metric('auditseal_agent_batches_total{result="409"}') == 2
 
 
-class DelayLine(LoopThread):
-    """A TCP relay to ``target`` that holds the agent's bytes on the first connection
-    ``delay`` seconds (order and rate kept) and passes every other connection at once:
-    the batch on the first connection arrives after the one sent behind it."""
-
-    def __init__(self, target_port: int, delay: float):
-        self.target_port, self.delay = target_port, delay
-        self.port = free_port()
-        self.connections = 0
-        super().__init__()
-
-    async def _pump(self, reader, writer, delay: float) -> None:
-        queue: asyncio.Queue = asyncio.Queue()
-
-        async def release():
-            while (item := await queue.get()) is not None:
-                due, data = item
-                await asyncio.sleep(max(due - time.monotonic(), 0))
-                writer.write(data)
-                await writer.drain()
-            writer.close()
-
-        releaser = asyncio.create_task(release())
-        try:
-            while data := await reader.read(65536):
-                queue.put_nowait((time.monotonic() + delay, data))
-        except ConnectionError:
-            pass
-        queue.put_nowait(None)
-        await releaser
-
-    async def _relay(self, reader, writer) -> None:
-        self.connections += 1
-        delay = self.delay if self.connections == 1 else 0.0
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-            await asyncio.gather(
-                self._pump(reader, up_writer, delay), self._pump(up_reader, writer, 0.0), return_exceptions=True
-            )
-        except asyncio.CancelledError:  # the test is over
-            writer.close()
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-
-    async def cleanup(self) -> None:
-        self.server.close()
-
-
-def test_a_batch_that_overtakes_the_one_it_follows_is_stored_once_in_order_by_the_real_collector(pipe):
+def ship_through_a_delay_line(pipe: Pipeline, delay: float, events: int = 1000) -> list[tuple]:
+    """``events`` shipped with 3 batches in flight through a relay that holds the first
+    connection's bytes ``delay`` seconds: the batches it carries arrive after later ones."""
     ingest_port = int(pipe.setup.ingest_url.rsplit(":", 1)[1])
-    with DelayLine(ingest_port, delay=0.5) as relay:
+    with Relay([ingest_port], first_delay=delay) as relay:
         configure(pipe, [f"https://127.0.0.1:{relay.port}"], pipelining=3)
         pipe.start_collector()
         pipe.start_agent()
-        pipe.write_events(0, 1000)
-        rows = pipe.wait_indexed(1000)
-        acked(pipe, 1000)
+        pipe.write_events(0, events)
+        rows = pipe.wait_indexed(events)
+        acked(pipe, events)
         assert relay.connections >= 2
-    assert_exactly_once(rows, range(1000))
+    assert_exactly_once(rows, range(events))
     collector = pipe.collector_metrics()
-    assert collector['auditseal_collector_rejects_total{reason="too_early"}'] >= 1  # it did overtake
     assert collector['auditseal_collector_sequence_gap_events_total{kind="undeclared"}'] == 0
     assert collector['auditseal_collector_sequence_gap_events_total{kind="declared"}'] == 0
     assert collector["auditseal_collector_events_duplicate_total"] == 0
-    assert pipe.agent_metric('auditseal_agent_batches_total{result="409"}') >= 1
+    return rows
+
+
+def test_a_batch_that_overtakes_the_one_it_follows_waits_for_it_and_is_stored_after_it(pipe):
+    ship_through_a_delay_line(pipe, delay=0.5)
+    collector = pipe.collector_metrics()
+    assert collector["auditseal_collector_batches_held_total"] >= 1  # it did overtake, and waited
+    assert collector['auditseal_collector_rejects_total{reason="too_early"}'] == 0
+    assert pipe.agent_metric('auditseal_agent_batches_total{result="409"}') == 0
+
+
+@pytest.fixture
+def impatient(tmp_path):
+    p = Pipeline(tmp_path / "pipe", collector_overrides={"ingest": {"follows_wait": 0}})
+    yield p
+    p.stop()
+
+
+def test_a_batch_that_overtakes_the_one_it_follows_and_may_not_wait_is_refused_resent_and_stored_once(impatient):
+    ship_through_a_delay_line(impatient, delay=0.5)
+    collector = impatient.collector_metrics()
+    assert collector['auditseal_collector_rejects_total{reason="too_early"}'] >= 1
+    assert impatient.agent_metric('auditseal_agent_batches_total{result="409"}') >= 1
