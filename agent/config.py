@@ -130,11 +130,11 @@ class OutputConfig(StrictModel):
     timeout: float = Field(30.0, gt=0)
     backoff: BackoffConfig = BackoffConfig()
     pipelining: int = Field(
-        2,
+        1,
         ge=1,
         le=8,
         description="batches in flight before the first is acknowledged, each on its own connection "
-        "(as Filebeat's pipelining); 1 waits for each answer",
+        "(as Filebeat's pipelining); 2-4 for a collector across a WAN (round trips of 20 ms and more)",
     )
 
 

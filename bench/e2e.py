@@ -148,6 +148,9 @@ def main() -> None:
         help="spool every event while the collector is down, then start it: the agent ships a backlog",
     )
     parser.add_argument(
+        "--pipelining", type=int, help="the agent's output.pipelining (batches in flight); the shipped default if unset"
+    )
+    parser.add_argument(
         "--index-thread",
         action="store_true",
         help="the SQLite index on a thread of the collector (index.own_process: false), not its worker process",
@@ -166,11 +169,14 @@ def main() -> None:
         make_client(args.s3_endpoint).create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
         collector_overrides["archive"] = {"type": "s3", "bucket": bucket, "endpoint_url": args.s3_endpoint}
         collector_overrides["retention"] = {"archive_days": 1}
+    agent_overrides: dict = {"metrics_listen": f"127.0.0.1:{agent_metrics}", "log_level": "warning"}
+    if args.pipelining is not None:
+        agent_overrides["output"] = {"pipelining": args.pipelining}
     setup = devsetup.setup(
         root,
         ingest_port=free_port(),
         admin_port=free_port(),
-        agent_overrides={"metrics_listen": f"127.0.0.1:{agent_metrics}", "log_level": "warning"},
+        agent_overrides=agent_overrides,
         collector_overrides=collector_overrides,
     )
     agent_url = f"http://127.0.0.1:{agent_metrics}"
