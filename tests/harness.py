@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+import yaml
 
 from auditseal.dev import devsetup
 
@@ -121,6 +122,13 @@ class Pipeline:
 
     def start_agent(self) -> None:
         self.agent.start()
+
+    def edit_agent_config(self, **sections: dict) -> None:
+        """Set keys of the agent's config file, section by section (``output={...}``)."""
+        config = yaml.safe_load(self.setup.agent_config.read_text())
+        for section, values in sections.items():
+            config.setdefault(section, {}).update(values)
+        self.setup.agent_config.write_text(yaml.safe_dump(config))
 
     def stop(self) -> None:
         for proc in (self.agent, self.collector):

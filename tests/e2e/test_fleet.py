@@ -422,11 +422,10 @@ def test_batches_in_flight_through_a_load_balancer_are_stored_in_order_by_whiche
         for url in yaml.safe_load(fleet.pipeline.setup.agent_config.read_text())["output"]["collectors"]
     ]
     with Relay(ports, first_delay=0.3) as balancer:
-        config = yaml.safe_load(fleet.pipeline.setup.agent_config.read_text())
-        config["output"]["collectors"] = [f"https://127.0.0.1:{balancer.port}"]
-        config["output"]["pipelining"] = 3
-        config["batch"] = {"max_age": 0.2, "max_events": 50}
-        fleet.pipeline.setup.agent_config.write_text(yaml.safe_dump(config))
+        fleet.pipeline.edit_agent_config(
+            output={"collectors": [f"https://127.0.0.1:{balancer.port}"], "pipelining": 3},
+            batch={"max_age": 0.2, "max_events": 50},
+        )
         fleet.start_collector(0)
         fleet.start_collector(1)
         fleet.pipeline.start_agent()
@@ -451,11 +450,9 @@ def test_an_agent_whose_batches_alternate_between_collectors_leaves_no_false_gap
         for url in yaml.safe_load(fleet.pipeline.setup.agent_config.read_text())["output"]["collectors"]
     ]
     with Relay(ports) as balancer:
-        config = yaml.safe_load(fleet.pipeline.setup.agent_config.read_text())
-        config["output"]["collectors"] = [f"https://127.0.0.1:{balancer.port}"]
-        config["output"]["pipelining"] = 1
-        config["batch"] = {"max_age": 0.1}
-        fleet.pipeline.setup.agent_config.write_text(yaml.safe_dump(config))
+        fleet.pipeline.edit_agent_config(
+            output={"collectors": [f"https://127.0.0.1:{balancer.port}"], "pipelining": 1}, batch={"max_age": 0.1}
+        )
         for path in (fleet.pipeline.setup.collector_config, *sorted(fleet.root.glob("collector-*.yaml"))):
             collector = yaml.safe_load(path.read_text())
             collector["ingest"]["keepalive_timeout"] = 0.2  # so each batch comes on a new connection

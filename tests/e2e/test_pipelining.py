@@ -11,7 +11,6 @@ import threading
 import time
 
 import pytest
-import yaml
 from aiohttp import web
 
 from auditseal import tls
@@ -79,31 +78,22 @@ class SlowCollector(LoopThread):
         await self.runner.cleanup()
 
 
-def configure(pipe: Pipeline, urls: list[str], pipelining: int, max_events: int = 50) -> None:
-    config = yaml.safe_load(pipe.setup.agent_config.read_text())
-    config["output"]["collectors"] = urls
-    config["output"]["pipelining"] = pipelining
-    config["batch"] = {"max_age": 0.2, "max_events": max_events}
-    pipe.setup.agent_config.write_text(yaml.safe_dump(config))
-
-
-@pytest.fixture
-def pipe(tmp_path):
-    p = Pipeline(tmp_path / "pipe")
-    yield p
-    p.stop()
+def configure(pipe: Pipeline, urls: list[str], pipelining: int) -> None:
+    pipe.edit_agent_config(
+        output={"collectors": urls, "pipelining": pipelining}, batch={"max_age": 0.2, "max_events": 50}
+    )
 
 
 def acked(pipe: Pipeline, count: int) -> None:
     wait_for(lambda: pipe.agent_metric("auditseal_agent_events_acked_total") == count, 60, f"{count} acknowledged")
 
 
-def test_batches_travel_while_the_one_before_is_answered_within_the_bound(pipe):
-    with SlowCollector(pipe, delay=0.3, pipelining=True) as collector:
-        configure(pipe, [f"https://127.0.0.1:{collector.port}"], pipelining=3)
-        pipe.start_agent()
-        pipe.write_events(0, 1000)
-        acked(pipe, 1000)
+def test_batches_travel_while_the_one_before_is_answered_within_the_bound(pipeline):
+    with SlowCollector(pipeline, delay=0.3, pipelining=True) as collector:
+        configure(pipeline, [f"https://127.0.0.1:{collector.port}"], pipelining=3)
+        pipeline.start_agent()
+        pipeline.write_events(0, 1000)
+        acked(pipeline, 1000)
     requests = sorted(collector.requests, key=lambda r: r["batch"])
     # The first goes alone: the collector has not yet said it keeps batches in order.
     assert requests[0]["follows"] is None
@@ -113,26 +103,26 @@ def test_batches_travel_while_the_one_before_is_answered_within_the_bound(pipe):
     last_of = {r["batch"][1] + 1: r["batch"][1] for r in requests}  # first seq → last of the batch before
     assert all(int(r["follows"]) == last_of[r["batch"][0]] for r in behind)  # always the one just before
     assert [r["batch"] for r in requests] == sorted({r["batch"] for r in requests})  # each sent once
-    assert pipe.agent_metric("auditseal_agent_batches_in_flight") == 0
+    assert pipeline.agent_metric("auditseal_agent_batches_in_flight") == 0
 
 
-def test_no_batch_goes_behind_another_to_a_collector_that_did_not_say_it_keeps_them_in_order(pipe):
-    with SlowCollector(pipe, delay=0.2, pipelining=False) as collector:
-        configure(pipe, [f"https://127.0.0.1:{collector.port}"], pipelining=3)
-        pipe.start_agent()
-        pipe.write_events(0, 400)
-        acked(pipe, 400)
+def test_no_batch_goes_behind_another_to_a_collector_that_did_not_say_it_keeps_them_in_order(pipeline):
+    with SlowCollector(pipeline, delay=0.2, pipelining=False) as collector:
+        configure(pipeline, [f"https://127.0.0.1:{collector.port}"], pipelining=3)
+        pipeline.start_agent()
+        pipeline.write_events(0, 400)
+        acked(pipeline, 400)
     assert len(collector.requests) >= 8
     assert all(r["follows"] is None for r in collector.requests)
     assert collector.most_at_once() == 1
 
 
-def test_a_batch_refused_too_early_is_resent_alone_once_the_one_before_is_acknowledged(pipe):
-    with SlowCollector(pipe, delay=0.3, pipelining=True, too_early={2, 4}) as collector:
-        configure(pipe, [f"https://127.0.0.1:{collector.port}"], pipelining=2)
-        pipe.start_agent()
-        pipe.write_events(0, 400)
-        acked(pipe, 400)
+def test_a_batch_refused_too_early_is_resent_alone_once_the_one_before_is_acknowledged(pipeline):
+    with SlowCollector(pipeline, delay=0.3, pipelining=True, too_early={2, 4}) as collector:
+        configure(pipeline, [f"https://127.0.0.1:{collector.port}"], pipelining=2)
+        pipeline.start_agent()
+        pipeline.write_events(0, 400)
+        acked(pipeline, 400)
     refused = [r["batch"][0] for r in collector.requests if r["status"] == 409]
     assert len(refused) == 2
     for first in refused:
@@ -140,38 +130,38 @@ def test_a_batch_refused_too_early_is_resent_alone_once_the_one_before_is_acknow
         assert [(r["status"], r["follows"] is None) for r in sent] == [(409, False), (200, True)]
         before = next(r for r in collector.requests if r["batch"][1] == first - 1 and r["status"] == 200)
         assert sent[1]["arrived"] >= before["answered"]  # resent after the one it follows was acked
-    assert not (pipe.root / "agent" / "dead-letter").exists() or not any(
-        (pipe.root / "agent" / "dead-letter").iterdir()
+    assert not (pipeline.root / "agent" / "dead-letter").exists() or not any(
+        (pipeline.root / "agent" / "dead-letter").iterdir()
     )
-    assert pipe.agent_metric('auditseal_agent_batches_total{result="409"}') == 2
+    assert pipeline.agent_metric('auditseal_agent_batches_total{result="409"}') == 2
 
 
-def ship_through_a_delay_line(pipe: Pipeline, delay: float, events: int = 1000) -> list[tuple]:
+def ship_through_a_delay_line(pipeline: Pipeline, delay: float, events: int = 1000) -> list[tuple]:
     """``events`` shipped with 3 batches in flight through a relay that holds the first
     connection's bytes ``delay`` seconds: the batches it carries arrive after later ones."""
-    ingest_port = int(pipe.setup.ingest_url.rsplit(":", 1)[1])
+    ingest_port = int(pipeline.setup.ingest_url.rsplit(":", 1)[1])
     with Relay([ingest_port], first_delay=delay) as relay:
-        configure(pipe, [f"https://127.0.0.1:{relay.port}"], pipelining=3)
-        pipe.start_collector()
-        pipe.start_agent()
-        pipe.write_events(0, events)
-        rows = pipe.wait_indexed(events)
-        acked(pipe, events)
+        configure(pipeline, [f"https://127.0.0.1:{relay.port}"], pipelining=3)
+        pipeline.start_collector()
+        pipeline.start_agent()
+        pipeline.write_events(0, events)
+        rows = pipeline.wait_indexed(events)
+        acked(pipeline, events)
         assert relay.connections >= 2
     assert_exactly_once(rows, range(events))
-    collector = pipe.collector_metrics()
+    collector = pipeline.collector_metrics()
     assert collector['auditseal_collector_sequence_gap_events_total{kind="undeclared"}'] == 0
     assert collector['auditseal_collector_sequence_gap_events_total{kind="declared"}'] == 0
     assert collector["auditseal_collector_events_duplicate_total"] == 0
     return rows
 
 
-def test_a_batch_that_overtakes_the_one_it_follows_waits_for_it_and_is_stored_after_it(pipe):
-    ship_through_a_delay_line(pipe, delay=0.5)
-    collector = pipe.collector_metrics()
+def test_a_batch_that_overtakes_the_one_it_follows_waits_for_it_and_is_stored_after_it(pipeline):
+    ship_through_a_delay_line(pipeline, delay=0.5)
+    collector = pipeline.collector_metrics()
     assert collector["auditseal_collector_batches_held_total"] >= 1  # it did overtake, and waited
     assert collector['auditseal_collector_rejects_total{reason="too_early"}'] == 0
-    assert pipe.agent_metric('auditseal_agent_batches_total{result="409"}') == 0
+    assert pipeline.agent_metric('auditseal_agent_batches_total{result="409"}') == 0
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-import yaml
 from aiohttp import web
 
 from auditseal import tls
@@ -63,10 +62,7 @@ class ScriptedCollector:
 
 
 def point_agent_at(pipe: Pipeline, urls: list[str]) -> None:
-    config = yaml.safe_load(pipe.setup.agent_config.read_text())
-    config["output"]["collectors"] = urls
-    config["batch"] = {"max_age": 0.2}
-    pipe.setup.agent_config.write_text(yaml.safe_dump(config))
+    pipe.edit_agent_config(output={"collectors": urls}, batch={"max_age": 0.2})
 
 
 @pytest.fixture
