@@ -180,7 +180,8 @@ class Shipper:
         """Until more is spooled, the oldest batch in flight is answered, or ``timeout``."""
         spooled = asyncio.ensure_future(self.spooled.wait())
         try:
-            await asyncio.wait([spooled] if oldest is None else [spooled, oldest], timeout=timeout)
+            waiters = [spooled] if oldest is None else [spooled, oldest]
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             spooled.cancel()
 

@@ -75,8 +75,14 @@ def collector(pipeline):
 
 def test_a_good_batch_is_accepted_and_a_resent_one_adds_nothing(collector):
     body = wire.encode_body([agent_event(1), agent_event(2)])
-    assert post(collector, body, 1, 2) == (200, {"accepted": 2, "duplicates": 0, "acked_seq": 2, "rejected": []})
-    assert post(collector, body, 1, 2) == (200, {"accepted": 0, "duplicates": 2, "acked_seq": 2, "rejected": []})
+    assert post(collector, body, 1, 2) == (
+        200,
+        {"accepted": 2, "duplicates": 0, "acked_seq": 2, "rejected": [], "pipelining": True},
+    )
+    assert post(collector, body, 1, 2) == (
+        200,
+        {"accepted": 0, "duplicates": 2, "acked_seq": 2, "rejected": [], "pipelining": True},
+    )
     collector.wait_indexed(2)
     time.sleep(0.5)
     assert collector.index_count() == 2

@@ -82,7 +82,13 @@ def test_verify_prove_and_tamper_through_the_cli(pipeline):
     # A replayed, correctly signed batch adds no leaf.
     body = wire.encode_body([agent_event(1)])
     status, answer = post(pipeline, body, 1, 1)
-    assert status == 200 and answer == {"accepted": 0, "duplicates": 1, "acked_seq": 3000, "rejected": []}
+    assert status == 200 and answer == {
+        "accepted": 0,
+        "duplicates": 1,
+        "acked_seq": 3000,
+        "rejected": [],
+        "pipelining": True,
+    }
     time.sleep(1.5)
     assert sealed_leaves(pipeline) == 3001
 
