@@ -191,6 +191,9 @@ def parse_headers(headers: Mapping[str, str]) -> BatchHeader:
         first_seq, last_seq = int(first), int(last)
         gaps = parse_gaps(headers.get(H_GAPS, ""))
         follows_text = headers.get(H_FOLLOWS)
+        # Plain ASCII digits only: int() would take "+4", "0_4", " 4" or other scripts' digits.
+        if follows_text is not None and not (follows_text.isascii() and follows_text.isdigit()):
+            raise ValueError(follows_text)
         follows = None if follows_text is None else int(follows_text)
     except ValueError as exc:
         raise Rejected("bad_headers", f"malformed {H_TIMESTAMP}, {H_BATCH}, {H_GAPS} or {H_FOLLOWS}") from exc

@@ -41,7 +41,15 @@ def hmac_key(pipeline) -> tuple[str, bytes]:
 
 
 def post(
-    pipeline, body: bytes, first: int, last: int, *, key: bytes | None = None, ctx: ssl.SSLContext | None = None
+    pipeline,
+    body: bytes,
+    first: int,
+    last: int,
+    *,
+    key: bytes | None = None,
+    ctx: ssl.SSLContext | None = None,
+    follows: int | None = None,
+    headers_over: dict | None = None,
 ) -> tuple[int, dict]:
     key_id, real_key = hmac_key(pipeline)
     headers = wire.build_headers(
@@ -52,7 +60,9 @@ def post(
         first_seq=first,
         last_seq=last,
         body=body,
+        follows=follows,
     )
+    headers.update(headers_over or {})
 
     async def go():
         connector = aiohttp.TCPConnector(ssl=ctx or agent_tls(pipeline))
@@ -86,6 +96,31 @@ def test_a_good_batch_is_accepted_and_a_resent_one_adds_nothing(collector):
     collector.wait_indexed(2)
     time.sleep(0.5)
     assert collector.index_count() == 2
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "0", "5", "6", "+4", "0_4", "4.0", "1e3", "99999999999999999999999"])
+def test_a_follows_header_that_is_not_a_sequence_before_the_batch_is_400(collector, value):
+    body = wire.encode_body([agent_event(5), agent_event(6)])
+    status, answer = post(collector, body, 5, 6, headers_over={wire.H_FOLLOWS: value})
+    assert (status, answer["reason"]) == (400, "bad_headers"), answer
+    assert collector.index_count() == 0
+
+
+def test_a_batch_claiming_to_follow_events_never_sent_waits_then_is_refused_and_stores_nothing(collector):
+    body = wire.encode_body([agent_event(5), agent_event(6)])
+    started = time.monotonic()
+    status, answer = post(collector, body, 5, 6, follows=4)  # signed, but 1-4 never came
+    assert (status, answer["reason"]) == (409, "too_early") and time.monotonic() - started >= 4.5
+    metrics = collector.collector_metrics()
+    assert metrics["auditseal_collector_batches_held_total"] == 1
+    assert metrics['auditseal_collector_sequence_gap_events_total{kind="undeclared"}'] == 0
+    # Sent alone afterwards (as the agent does), it is stored, with the hole recorded.
+    assert post(collector, body, 5, 6)[0] == 200
+    assert metrics["auditseal_collector_events_accepted_total"] == 0
+    stored = wait_for(
+        lambda: [seq for agent, seq, _ in collector.index_rows() if agent == AGENT] or None, 30, "the batch stored"
+    )
+    assert sorted(stored) == [5, 6]
 
 
 def test_wrong_mac_is_401_and_stores_nothing(collector):
