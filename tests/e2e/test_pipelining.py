@@ -88,12 +88,18 @@ def acked(pipe: Pipeline, count: int) -> None:
     wait_for(lambda: pipe.agent_metric("auditseal_agent_events_acked_total") == count, 60, f"{count} acknowledged")
 
 
+def ship_to(pipe: Pipeline, collector: SlowCollector, pipelining: int, events: int) -> float:
+    """``events`` through the agent to ``collector``; when they were all seen acknowledged."""
+    configure(pipe, [f"https://127.0.0.1:{collector.port}"], pipelining)
+    pipe.start_agent()
+    pipe.write_events(0, events)
+    acked(pipe, events)
+    return time.monotonic()
+
+
 def test_batches_travel_while_the_one_before_is_answered_within_the_bound(pipeline):
     with SlowCollector(pipeline, delay=0.3, pipelining=True) as collector:
-        configure(pipeline, [f"https://127.0.0.1:{collector.port}"], pipelining=3)
-        pipeline.start_agent()
-        pipeline.write_events(0, 1000)
-        acked(pipeline, 1000)
+        ship_to(pipeline, collector, 3, 1000)
     requests = sorted(collector.requests, key=lambda r: r["batch"])
     # The first goes alone: the collector has not yet said it keeps batches in order.
     assert requests[0]["follows"] is None
@@ -108,11 +114,7 @@ def test_batches_travel_while_the_one_before_is_answered_within_the_bound(pipeli
 
 def test_no_batch_goes_behind_another_to_a_collector_that_did_not_say_it_keeps_them_in_order(pipeline):
     with SlowCollector(pipeline, delay=0.2, pipelining=False) as collector:
-        configure(pipeline, [f"https://127.0.0.1:{collector.port}"], pipelining=3)
-        pipeline.start_agent()
-        pipeline.write_events(0, 400)
-        acked(pipeline, 400)
-        recorded = time.monotonic()
+        recorded = ship_to(pipeline, collector, 3, 400)
     assert len(collector.requests) >= 8
     assert all(r["follows"] is None for r in collector.requests)
     # The last answer is recorded when it comes (not at the next spool write or timeout).
@@ -122,10 +124,7 @@ def test_no_batch_goes_behind_another_to_a_collector_that_did_not_say_it_keeps_t
 
 def test_a_batch_refused_too_early_is_resent_alone_once_the_one_before_is_acknowledged(pipeline):
     with SlowCollector(pipeline, delay=0.3, pipelining=True, too_early={2, 4}) as collector:
-        configure(pipeline, [f"https://127.0.0.1:{collector.port}"], pipelining=2)
-        pipeline.start_agent()
-        pipeline.write_events(0, 400)
-        acked(pipeline, 400)
+        ship_to(pipeline, collector, 2, 400)
     refused = [r["batch"][0] for r in collector.requests if r["status"] == 409]
     assert len(refused) == 2
     for first in refused:
