@@ -139,6 +139,7 @@ async def run(
         journal = NatsJournal(cfg.journal, cfg.collector.id)
         journal.publish_seconds = metrics.journal_publish_seconds
         journal.foreign_messages = metrics.journal_set_aside
+        journal.skipped_deliveries = metrics.journal_reread
         journal.quarantine_dir = data / "quarantine"
         await journal.connect()
     else:

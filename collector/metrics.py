@@ -100,6 +100,12 @@ class CollectorMetrics:
             "NATS journal: messages on the journal's subjects that are not a collector's, set aside and skipped",
             registry=r,
         )
+        self.journal_reread = Counter(
+            "auditseal_collector_journal_reread",
+            "NATS journal: times a sink's consumer skipped messages (a delivery lost in the cluster) "
+            "and was read again from the sink's cursor",
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "auditseal_collector_consumer_lag_messages",
             "NATS journal: messages a sink's JetStream consumer has pending or unacknowledged",

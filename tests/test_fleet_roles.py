@@ -66,23 +66,36 @@ def test_a_joining_collector_is_handed_a_sealer_never_the_sinks():
 
 def test_purge_floor_is_what_every_consumer_passed():
     # index and alerts caught up, a partition's sealer with nothing of its own pending.
-    assert purge_floor(100, [(0, 0, 100), (0, 0, 100), (0, 0, 7)]) == 101
+    assert purge_floor(100, [(0, 0, 100, None), (0, 0, 100, None), (0, 0, 7, None)]) == 101
     # a sealer with messages still pending: below its ack floor only.
-    assert purge_floor(100, [(0, 0, 100), (3, 0, 42)]) == 43
-    assert purge_floor(100, [(0, 1, 99)]) == 100  # delivered, not acknowledged
-    assert purge_floor(100, [(0, 0, 100), None]) == 0  # a consumer not created yet needs all
+    assert purge_floor(100, [(0, 0, 100, None), (3, 0, 42, None)]) == 43
+    assert purge_floor(100, [(0, 1, 99, None)]) == 100  # delivered, not acknowledged
+    assert purge_floor(100, [(0, 0, 100, None), None]) == 0  # a consumer not created yet needs all
+
+
+def test_a_consumer_that_reports_nothing_left_while_the_stream_holds_its_messages_keeps_them():
+    # Measured: a sealer's consumer recreated at its cursor 39 reported (0, 0, 0) for a moment
+    # while index and alerts had passed 132 and the other sealer 82.
+    seen = [(0, 0, 132, None), (0, 0, 129, None), (0, 0, 0, 39), (14, 2, 82, None)]
+    assert purge_floor(132, seen) == 39
+    assert purge_floor(132, [(0, 0, 38, 40)]) == 40  # message 39 is another partition's
 
 
 @given(
     last=st.integers(0, 10_000),
-    consumers=st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(0, 10_000)), max_size=6),
+    consumers=st.lists(
+        st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(0, 10_000), st.none() | st.integers(1, 10_001)),
+        max_size=6,
+    ),
 )
 def test_purge_floor_never_passes_a_consumer_with_work_left(last, consumers):
     floor = purge_floor(last, consumers)
     assert floor <= last + 1
-    for pending, ack_pending, ack_floor in consumers:
+    for pending, ack_pending, ack_floor, next_match in consumers:
         if pending or ack_pending:
             assert floor <= ack_floor + 1
+        elif next_match is not None:
+            assert floor <= next_match  # a message on its subjects is kept whatever it reports
 
 
 def test_a_purge_is_asked_only_when_it_drops_something():

@@ -61,3 +61,23 @@ def test_the_partition_count_a_stream_keeps():
     assert fmt.partitions_kept(None, "auditseal journal; partitions=8") == "8"  # a server before 2.10
     assert fmt.partitions_kept({}, None) == "1"  # a stream from before partitions
     assert fmt.partitions_kept(None, "someone's notes") == "1"
+
+
+@pytest.mark.parametrize(
+    "last_consumer, consumer, last_stream, stream, whole, skipped",
+    [
+        (0, 1, 0, 57, True, False),  # the first after a subscribe: the start may lie purged
+        (0, 2, 0, 57, True, True),  # the first delivery never came
+        (4, 5, 10, 11, True, False),
+        (4, 6, 10, 12, True, True),  # a delivery lost
+        (4, 5, 10, 12, True, True),  # the consumer's leader moved past a message
+        (4, 5, 10, 12, False, False),  # a partition's consumer: other partitions lie between
+        (4, 6, 10, 12, False, True),
+        (9, 5, 10, 3, True, False),  # a redelivery numbered as first delivered
+    ],
+)
+def test_a_skipped_delivery_is_told_from_a_partition_or_a_purged_start(
+    last_consumer, consumer, last_stream, stream, whole, skipped
+):
+    reason = fmt.skipped_delivery(last_consumer, consumer, last_stream, stream, whole)
+    assert (reason is not None) == skipped, reason

@@ -50,6 +50,8 @@ class _Reader:
         self.sub = None
         self.next_seq: int | None = None  # what the subscription delivers next
         self.last_msg = None  # the last message fetched (ack-all acks up to it)
+        self.delivered = 0  # the consumer's delivery sequence last received (0: just subscribed)
+        self.last_stream_seq = 0  # stream sequence of the last message received
         self.released = 0  # stream sequence the sink has durably passed
         self.pending = 0  # messages behind, from the consumer's info
 
@@ -102,6 +104,8 @@ class Consumers:
         )
         reader.sub = await self.js.pull_subscribe(reader.subjects, durable=durable, stream=self.stream, config=config)
         reader.next_seq = seq
+        reader.delivered = reader.last_stream_seq = 0
+        log.info("journal consumer started at the sink's cursor", extra=kv(consumer=reader.name, stream_seq=seq))
 
     def reader(self, consumer: str, partition: int | None = None) -> "NatsReader":
         """Sink ``consumer``'s view; ``partition``: only that partition's subjects."""
@@ -125,8 +129,23 @@ class Consumers:
             raise
         entries: list[Entry] = []
         nxt = cursor
+        whole_stream = reader.subjects == f"{self.prefix}.>"
         for msg in msgs:
-            stream_seq = msg.metadata.sequence.stream
+            stream_seq, consumer_seq = msg.metadata.sequence.stream, msg.metadata.sequence.consumer
+            skipped = fmt.skipped_delivery(
+                reader.delivered, consumer_seq, reader.last_stream_seq, stream_seq, whole_stream
+            )
+            if skipped is not None:  # read again from what was taken: nothing passed unread
+                log.warning(
+                    "journal consumer skipped messages; reading again from the sink's cursor",
+                    extra=kv(consumer=reader.name, reason=skipped, cursor=nxt.encode()),
+                )
+                if self.skipped_deliveries is not None:
+                    self.skipped_deliveries.inc()
+                reader.next_seq = None
+                return entries, nxt
+            reader.delivered = max(reader.delivered, consumer_seq)
+            reader.last_stream_seq = max(reader.last_stream_seq, stream_seq)
             if stream_seq < seq:
                 continue
             nxt = seq_cursor(stream_seq + 1)
@@ -260,17 +279,29 @@ class Consumers:
             log.warning("journal consumer ack failed; acked again with the next", extra=kv(error=str(exc)))
 
     async def purge_floor(self) -> int:
-        """What every consumer of the fleet has passed (``nats_format.purge_floor``)."""
+        """What every consumer of the fleet has passed (``nats_format.purge_floor``); a
+        consumer that reports nothing left is checked against the stream itself."""
         info = await self.js.stream_info(self.stream)
-        seen: list[tuple[int, int, int] | None] = []
+        seen: list[tuple[int, int, int, int | None] | None] = []
         for name in self.consumers:
             try:
                 ci = await self.js.consumer_info(self.stream, self._durable(name))
             except NotFoundError:
                 seen.append(None)  # its sink never started: it needs everything
                 continue
-            seen.append((ci.num_pending or 0, ci.num_ack_pending or 0, ci.ack_floor.stream_seq or 0))
+            pending, ack_pending, ack_floor = ci.num_pending or 0, ci.num_ack_pending or 0, ci.ack_floor.stream_seq or 0
+            next_match = None
+            if not pending and not ack_pending:
+                next_match = await self._first_after(ack_floor, ci.config.filter_subject or f"{self.prefix}.>")
+            seen.append((pending, ack_pending, ack_floor, next_match))
         return fmt.purge_floor(info.state.last_seq, seen)
+
+    async def _first_after(self, seq: int, subjects: str) -> int | None:
+        """The stream sequence of the first message on ``subjects`` after ``seq``; None if none."""
+        try:
+            return (await self.js.get_msg(self.stream, seq=seq + 1, subject=subjects, next=True)).seq
+        except NotFoundError:
+            return None
 
     async def _purge(self) -> None:
         """Drop what every consumer of the fleet has passed; first keep its agents' marks."""

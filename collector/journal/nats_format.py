@@ -122,17 +122,40 @@ def read_headers(headers) -> tuple[str, int]:
     return agent, int(last)
 
 
-def purge_floor(last_seq: int, consumers: list[tuple[int, int, int] | None]) -> int:
+def purge_floor(last_seq: int, consumers: list[tuple[int, int, int, int | None] | None]) -> int:
     """The stream sequence below which every consumer has acknowledged all it reads, from
-    each one's (pending, ack pending, ack floor) as JetStream reports it after ``last_seq``
-    was read; ``None`` (a consumer not created yet: it needs everything) gives 0. A consumer
-    with nothing pending or unacknowledged has passed all up to ``last_seq``; a filtered one
-    (a partition's sealer) has passed whatever lies below its ack floor."""
+    each one's (pending, ack pending, ack floor, next match) as JetStream reports it after
+    ``last_seq`` was read; ``None`` (a consumer not created yet: it needs everything) gives 0.
+    A consumer with work left has passed what lies below its ack floor. One that reports none
+    has passed all up to ``last_seq`` (a partition's sealer, idle while other partitions
+    fill the stream) unless the stream holds a message on its subjects after its ack floor
+    (``next match``, that message's sequence): its counters were not yet true. A consumer
+    recreated at a sealer's cursor reported (0, 0, 0) for a moment, and the purge this
+    allowed dropped 44 messages the sealer had not read (found by the chaos test)."""
     floor = last_seq + 1
     for consumer in consumers:
         if consumer is None:
             return 0
-        pending, ack_pending, ack_floor = consumer
+        pending, ack_pending, ack_floor, next_match = consumer
         if pending or ack_pending:
             floor = min(floor, ack_floor + 1)
+        elif next_match is not None:
+            floor = min(floor, next_match)
     return floor
+
+
+def skipped_delivery(
+    last_consumer_seq: int, consumer_seq: int, last_stream_seq: int, stream_seq: int, whole_stream: bool
+) -> str | None:
+    """Why a sink's durable consumer (ack-all, an hour's ack wait) must be read again from the
+    sink's cursor before ``stream_seq`` is taken, or ``None``. A delivery the consumer made but
+    this reader never received — a pull answer lost when a NATS node froze or the consumer's
+    leader moved — would not come again for an hour, and acknowledging a later message would
+    pass it for good. It shows as a jump in the consumer's delivery sequence (1 after a
+    subscribe); for a consumer of the whole stream also as a jump in stream sequences after the
+    first message (before it, the start may lie purged)."""
+    if consumer_seq > last_consumer_seq + 1:
+        return f"consumer deliveries {last_consumer_seq + 1}..{consumer_seq - 1} never arrived"
+    if whole_stream and last_stream_seq and stream_seq > last_stream_seq + 1:
+        return f"stream messages {last_stream_seq + 1}..{stream_seq - 1} skipped"
+    return None

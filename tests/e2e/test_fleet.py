@@ -155,6 +155,22 @@ def all_indexed(fleet: Fleet, each: int) -> dict | None:
     return rows if all(len(r) >= each for r in rows.values()) else None
 
 
+def missing(rows_by_agent: dict[str, list[tuple]], each: int) -> dict[str, str]:
+    """Each agent's sequences 1..``each`` not among its rows, as ranges (a failure's message)."""
+    out = {}
+    for agent, rows in rows_by_agent.items():
+        held = {row[1] for row in rows}
+        gaps = [n for n in range(1, each + 1) if n not in held]
+        runs = [[gaps[0], gaps[0]]] if gaps else []
+        for n in gaps[1:]:
+            if n == runs[-1][1] + 1:
+                runs[-1][1] = n
+            else:
+                runs.append([n, n])
+        out[agent] = ",".join(f"{a}-{b}" if a != b else str(a) for a, b in runs)
+    return out
+
+
 def cli(*args: str) -> str:
     out = subprocess.run([sys.executable, "-m", "auditseal.cli", *args], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
@@ -258,11 +274,17 @@ def test_chaos_collectors_stream_leader_lease_holders_killed_and_a_node_frozen(t
         nats_cluster.signal(frozen, signal.SIGCONT)
         for w in writers:
             w.join()
-        wait_for(lambda: all_indexed(fleet, each), 120, "every agent's events indexed")
+        try:
+            wait_for(lambda: all_indexed(fleet, each), 120, "every agent's events indexed")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; not indexed: {missing(fleet.rows_by_agent(), each)}") from None
         time.sleep(2)
         for rows in fleet.rows_by_agent().values():
             assert_exactly_once(rows, range(each))
-        wait_for(lambda: archived(fleet) >= 3 * each, 90, "every event sealed")
+        try:
+            wait_for(lambda: archived(fleet) >= 3 * each, 90, "every event sealed")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; not sealed: {missing(fleet.archived_rows_by_agent(), each)}") from None
         for rows in fleet.archived_rows_by_agent().values():
             assert_exactly_once(rows, range(each))  # archived once each, counted per agent sequence
         report = verify(fleet)
