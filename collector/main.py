@@ -140,6 +140,7 @@ async def run(
         journal.publish_seconds = metrics.journal_publish_seconds
         journal.foreign_messages = metrics.journal_set_aside
         journal.skipped_deliveries = metrics.journal_reread
+        journal.purged_unread = metrics.journal_purged_unread
         journal.quarantine_dir = data / "quarantine"
         await journal.connect()
     else:

@@ -106,6 +106,11 @@ class CollectorMetrics:
             "and was read again from the sink's cursor",
             registry=r,
         )
+        self.journal_purged_unread = Counter(
+            "auditseal_collector_journal_purged_unread",
+            "NATS journal: times a sink's consumer found messages purged before the sink read them (loss)",
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "auditseal_collector_consumer_lag_messages",
             "NATS journal: messages a sink's JetStream consumer has pending or unacknowledged",

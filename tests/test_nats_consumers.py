@@ -132,3 +132,29 @@ def test_a_purge_keeps_what_a_consumer_has_not_read_even_when_it_reports_nothing
         "p0 sealer reporting nothing left": 1,  # the stream still holds its messages from 1
         "all passed": 13,  # the p0 sealer, idle at its last message (11), holds nothing back
     }
+
+
+async def read_after_a_purge_past_the_cursor(node) -> tuple[list[bytes], int]:
+    cfg = config(node, fetch_batch=8, fetch_wait=0.5)
+    journal = NatsJournal(cfg, "test")
+    journal.purged_unread = Count()
+    await journal.connect()
+    nc = await nats.connect(node.urls)
+    try:
+        js = nc.jetstream()
+        for n in range(1, 7):
+            headers = {fmt.H_AGENT: "agent-a", fmt.H_LAST: str(n)}
+            subject = fmt.subject(cfg.subject_prefix, "agent-a")
+            await js.publish(subject, fmt.encode_message([b"event-%d" % n]), stream=cfg.stream, headers=headers)
+        await js.purge_stream(cfg.stream, seq=4)  # 1..3 gone before the index read them
+        entries, _ = await journal.reader("index").read(seq_cursor(1))
+        return [e.payload for e in entries], journal.purged_unread.value
+    finally:
+        await nc.close()
+        await journal.aclose()
+
+
+def test_messages_purged_before_a_sink_read_them_are_named_and_counted(node):
+    got, lost = asyncio.run(read_after_a_purge_past_the_cursor(node))
+    assert got == [b"event-4", b"event-5", b"event-6"]
+    assert lost == 1

@@ -81,3 +81,9 @@ def test_a_skipped_delivery_is_told_from_a_partition_or_a_purged_start(
 ):
     reason = fmt.skipped_delivery(last_consumer, consumer, last_stream, stream, whole)
     assert (reason is not None) == skipped, reason
+
+
+def test_a_hole_before_a_whole_stream_consumers_first_message_is_named_as_loss():
+    assert fmt.purged_unread(40, 40, True) is None
+    assert fmt.purged_unread(40, 83, True) == "stream messages 40..82 purged before this sink read them"
+    assert fmt.purged_unread(40, 83, False) is None  # a partition's: other partitions lie between

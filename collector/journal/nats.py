@@ -88,6 +88,7 @@ class NatsJournal(Consumers):
         self.quarantine_dir: Path | None = None  # set by the composition root: where set-aside messages go
         self.foreign_messages = None  # a counter, set by the composition root
         self.skipped_deliveries = None  # a counter, set by the composition root
+        self.purged_unread = None  # a counter, set by the composition root
         self.consumers: list[str] = []  # every sink's consumer in the fleet (set by the root)
         self._background: set[asyncio.Task] = set()  # acks and purges in flight (kept referenced)
         self.nc = None

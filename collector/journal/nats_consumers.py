@@ -144,6 +144,11 @@ class Consumers:
                     self.skipped_deliveries.inc()
                 reader.next_seq = None
                 return entries, nxt
+            lost = fmt.purged_unread(seq, stream_seq, whole_stream) if not reader.delivered else None
+            if lost is not None:  # nothing to read again: said loudly, counted
+                log.error("journal lost messages a sink had not read", extra=kv(consumer=reader.name, reason=lost))
+                if self.purged_unread is not None:
+                    self.purged_unread.inc()
             reader.delivered = max(reader.delivered, consumer_seq)
             reader.last_stream_seq = max(reader.last_stream_seq, stream_seq)
             if stream_seq < seq:

@@ -159,3 +159,13 @@ def skipped_delivery(
     if whole_stream and last_stream_seq and stream_seq > last_stream_seq + 1:
         return f"stream messages {last_stream_seq + 1}..{stream_seq - 1} skipped"
     return None
+
+
+def purged_unread(start_seq: int, first_seq: int, whole_stream: bool) -> str | None:
+    """What was purged before a sink read it, seen at the first message (stream sequence
+    ``first_seq``) of a consumer of the whole stream started at the sink's cursor
+    ``start_seq``: every stream message lies on its subjects, so any hole is loss. Purges
+    keep what every consumer needs; this names the loss should one ever pass that check."""
+    if whole_stream and first_seq > start_seq:
+        return f"stream messages {start_seq}..{first_seq - 1} purged before this sink read them"
+    return None
