@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import select
 import ssl
 import statistics
 import subprocess
@@ -80,10 +81,14 @@ class Sink:
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
 
-    def wait_for(self, lines: int, timeout: float) -> float:
+    def wait_for(self, lines: int, timeout: float, check=lambda: None) -> float:
+        """When ``lines`` have arrived; ``check()`` runs each second nothing does."""
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None
         while time.monotonic() < deadline:
+            if not select.select([self.proc.stdout], [], [], 1.0)[0]:
+                check()
+                continue
             text = self.proc.stdout.readline().strip()
             if text.isdigit() and int(text) >= lines:
                 return time.monotonic()
@@ -102,6 +107,14 @@ def write_blob(path: Path, blob: bytes) -> float:
     return t0
 
 
+def check_rsyslog_started(errors: Path) -> None:
+    """Stop at once, saying why, when rsyslog said it cannot ship (its OpenSSL
+    stream driver missing, most often): otherwise it runs, ships nothing, and the bench waits."""
+    said = [line for line in errors.read_text(errors="replace").splitlines() if "could not load" in line]
+    if said:
+        raise SystemExit(f"rsyslog cannot run the comparison: {said[0].strip()}\nDebian: apt-get install rsyslog-openssl")
+
+
 def run_rsyslog(blob: bytes, lines: int, root: Path, pki: Path) -> dict:
     sink = Sink(pki)
     (root / "work").mkdir()
@@ -118,12 +131,14 @@ def run_rsyslog(blob: bytes, lines: int, root: Path, pki: Path) -> dict:
             port=sink.port,
         )
     )
-    proc = subprocess.Popen(["rsyslogd", "-n", "-f", str(conf), "-i", str(root / "rsyslog.pid")])
+    errors = root / "rsyslog.err"
+    with open(errors, "w") as err:
+        proc = subprocess.Popen(["rsyslogd", "-n", "-f", str(conf), "-i", str(root / "rsyslog.pid")], stderr=err)
     try:
         time.sleep(1.0)  # inotify watch set up
         cpu0 = cpu_seconds(proc.pid)
         t0 = write_blob(watched, blob)
-        t1 = sink.wait_for(lines, 600)
+        t1 = sink.wait_for(lines, 600, lambda: check_rsyslog_started(errors))
         cpu = cpu_seconds(proc.pid) - cpu0
         rss = peak_rss_mb(proc.pid)
     finally:
