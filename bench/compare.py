@@ -112,7 +112,9 @@ def check_rsyslog_started(errors: Path) -> None:
     stream driver missing, most often): otherwise it runs, ships nothing, and the bench waits."""
     said = [line for line in errors.read_text(errors="replace").splitlines() if "could not load" in line]
     if said:
-        raise SystemExit(f"rsyslog cannot run the comparison: {said[0].strip()}\nDebian: apt-get install rsyslog-openssl")
+        raise SystemExit(
+            f"rsyslog cannot run the comparison: {said[0].strip()}\nDebian: apt-get install rsyslog-openssl"
+        )
 
 
 def run_rsyslog(blob: bytes, lines: int, root: Path, pki: Path) -> dict:

@@ -1,7 +1,9 @@
 """A sink's durable consumer on a real JetStream: a delivery the consumer made that never
 reached the reader (a pull answer lost when a node froze or the consumer's leader moved) is not
 passed over — the reader reads again from the sink's cursor, so every message reaches the sink
-once. Here another client takes the delivery, as the lost answer would."""
+once. Here another client takes the delivery, as the lost answer would. And the fleet's purge:
+it keeps what a consumer has not read even while the consumer reports nothing left, and a
+whole-stream sink that meets messages purged before it read them says so."""
 
 from __future__ import annotations
 
@@ -13,16 +15,10 @@ import pytest
 from collector.journal import nats_format as fmt
 from collector.journal.nats import NatsJournal
 from collector.journal.nats_consumers import seq_cursor
-from tests.nats_cluster import NatsCluster
+from tests import test_nats_journal
 from tests.test_nats_journal import config
 
-
-@pytest.fixture
-def node(tmp_path):
-    cluster = NatsCluster(tmp_path / "nats", count=1)
-    cluster.start()
-    yield cluster
-    cluster.stop()
+node = test_nats_journal.node  # the fixture: a one-node JetStream
 
 
 class Count:
